@@ -1,0 +1,1 @@
+"""The account app: the member's dashboard (orders, tickets, bookings, newsletters, data)."""

@@ -1,0 +1,22 @@
+"""Build the account app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from account.bp import home, newsletters, orders, staff
+from account.bp.fragments import fragments
+from shared.config import Settings
+from shared.infrastructure.factory import RoseQuart, create_base_app
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def create_app(settings: Settings | None = None) -> RoseQuart:
+    app = create_base_app("account", settings=settings, template_dir=TEMPLATES)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(newsletters.bp)
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(orders.bp)
+    fragments.install(app)
+    return app

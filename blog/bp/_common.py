@@ -1,0 +1,63 @@
+"""What the blog's routes share: parsing paging, knowing the visitor's standing, and
+answering with a page whose caching fits who it was rendered for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from quart import Response, request
+
+from shared.errors import NotFound
+from shared.infrastructure.auth import current_user
+from shared.infrastructure.factory import platform
+from shared.infrastructure.fragments import FragmentRef, render_page
+
+PER_PAGE = 10
+
+
+def page_number() -> int:
+    """``?page=N`` (1 when absent); anything else is a missing page, not a crash."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        raise NotFound("page_out_of_range", "There is no such page.")
+    return int(raw)
+
+
+def viewer_is_member() -> bool:
+    """Whether this visitor may read members-only bodies: a member signed in through
+    single sign-on (every account holds the member role; admins hold every role)."""
+    user = current_user()
+    return user is not None and user.has_role("member")
+
+
+def public_url(path: str) -> str:
+    """An absolute URL on the blog's public host (for canonical links, feeds, sitemaps)."""
+    return platform().settings.apps["blog"].public_url + path
+
+
+def personalised(response: Response) -> Response:
+    """A page whose body depends on who is asking must not be stored by shared caches."""
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.vary.add("Cookie")
+    return response
+
+
+async def blog_page(
+    template: str,
+    *,
+    members_only: bool = False,
+    fragments: Iterable[FragmentRef] = (),
+    **context: Any,
+) -> Response:
+    """A page of the blog with the site's composed header.
+
+    It is personal when rendered for a signed-in member (their name is in the header, maybe
+    a members-only body) and when it shows a members-only item (the same URL answers
+    visitors and members differently): either way, private.
+    """
+    body = await render_page(template, fragments=fragments, **context)
+    response = Response(body, mimetype="text/html")
+    if members_only or current_user() is not None:
+        personalised(response)
+    return response

@@ -1,0 +1,1 @@
+"""The cart app: the basket, checkout, orders and payments."""

@@ -1,0 +1,20 @@
+"""Build the cart app: the cart page, checkout, orders, SumUp's webhook, staff's orders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cart.bp import admin, basket, checkout, orders, webhooks
+from cart.bp.fragments import fragments
+from shared.config import Settings
+from shared.infrastructure.factory import RoseQuart, create_base_app
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def create_app(settings: Settings | None = None) -> RoseQuart:
+    app = create_base_app("cart", settings=settings, template_dir=TEMPLATES)
+    for blueprint in (basket.bp, checkout.bp, orders.bp, webhooks.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    fragments.install(app)
+    return app

@@ -1,0 +1,1 @@
+"""The cart app's blueprints: thin routes that parse, call a service and render."""

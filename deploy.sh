@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# Build, push and roll out Rose Ash on Docker Swarm.
+#
+#   ./deploy.sh                   what changed since each service's last deploy (see below)
+#   ./deploy.sh blog market       these services
+#   ./deploy.sh --all             every service
+#   ./deploy.sh --dry-run [...]   print the plan and the commands; touch neither Docker nor git
+#   ./deploy.sh --force [...]     deploy even though the working tree has uncommitted changes
+#
+# Services: the six apps and the worker. Each deploy records the commit it deployed as the git tag
+# deployed/<service> (and deployed/stack when the stack file was applied). With no service named,
+# a service is planned when:
+#   - it has never been deployed (no tag), or
+#   - a path every image or the stack depends on changed since its tag: shared/, pyproject.toml,
+#     requirements.lock, docker-compose.yml, docker/, .dockerignore, the production config; or
+#   - its own directory (blog/, ..., worker/) changed since its tag; or
+#   - the image of its last deploy is missing from the registry (not checked in a dry run).
+# Anything else (docs, tests, CI, this script) deploys nothing.
+#
+# Images are tagged with the commit (12 hex digits) and built from the repository root. When the
+# stack file changed since the last stack deploy (or was never deployed), every service is built
+# and the stack is applied with `docker stack deploy`; otherwise each planned service is rolled
+# out with `docker service update --image` (start-first, rolled back on failure: see
+# docker-compose.yml).
+#
+# Environment:
+#   REGISTRY             image registry (registry.rose-ash.com:5000)
+#   STACK                stack name (rose-ash); services are STACK_<service>
+#   DOCKER               the docker client (docker)
+#   ROLLOUT_DOCKER_HOST  where stack deploy / service update run, e.g. ssh://deploy@manager
+#                        (default: the client's DOCKER_HOST); builds stay on this machine
+#   DEPLOY_PUSH_TAGS     a git remote to push the deployed/* tags to after a deploy (CI: origin)
+#
+# The plan is printed as lines a script can read: `commit: <sha>`, one `reason: <service>: ...`
+# per planned service, `plan: <services...>` (empty when there is nothing to do) and
+# `rollout: stack-deploy|service-update|none`.
+set -euo pipefail
+# A failing git inside $(...) must stop the script, not read as "nothing changed".
+shopt -s inherit_errexit
+
+SERVICES=(blog market cart events federation account worker)
+# Paths that go into every image or shape the whole stack: a change rebuilds every service.
+COMMON_PATHS=(shared/ pyproject.toml requirements.lock docker-compose.yml docker/ .dockerignore
+    _config/app-config.production.yaml)
+TAG_PREFIX="deployed/"
+STACK_FILE="docker-compose.yml"
+
+REGISTRY="${REGISTRY:-registry.rose-ash.com:5000}"
+STACK="${STACK:-rose-ash}"
+DOCKER="${DOCKER:-docker}"
+ROLLOUT_DOCKER_HOST="${ROLLOUT_DOCKER_HOST:-}"
+DEPLOY_PUSH_TAGS="${DEPLOY_PUSH_TAGS:-}"
+
+dry_run=false
+force=false
+all=false
+requested=()
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+die() {
+    printf 'deploy.sh: error: %s\n' "$*" >&2
+    exit "${2:-1}"
+}
+
+say() { printf '%s\n' "$*"; }
+
+is_service() {
+    local s
+    for s in "${SERVICES[@]}"; do
+        [[ "$s" == "$1" ]] && return 0
+    done
+    return 1
+}
+
+# The commit a service (or "stack") was last deployed at, or nothing.
+deployed_commit() {
+    git rev-parse -q --verify "refs/tags/${TAG_PREFIX}$1^{commit}" 2>/dev/null || true
+}
+
+# The first changed path (since commit $1) among the pathspecs that follow, or nothing.
+first_change() {
+    local since="$1" out
+    shift
+    # --no-renames: a file moved out of an app directory counts for that app too.
+    out="$(git diff --no-renames --name-only "$since" HEAD -- "$@")"
+    printf '%s' "${out%%$'\n'*}"
+}
+
+# Run a command, or only print it in a dry run.
+run() {
+    if [[ "$dry_run" == true ]]; then
+        say "run: $*"
+    else
+        say "+ $*"
+        "$@"
+    fi
+}
+
+# A docker command for the Swarm (ROLLOUT_DOCKER_HOST), printed with that host in a dry run.
+run_rollout() {
+    if [[ -n "$ROLLOUT_DOCKER_HOST" ]]; then
+        run env "DOCKER_HOST=${ROLLOUT_DOCKER_HOST}" "$@"
+    else
+        run "$@"
+    fi
+}
+
+image_exists() {
+    "$DOCKER" manifest inspect "$1" >/dev/null 2>&1
+}
+
+parse_args() {
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+            --dry-run) dry_run=true ;;
+            --force) force=true ;;
+            --all) all=true ;;
+            -h | --help)
+                usage
+                exit 0
+                ;;
+            -*) die "unknown option $1 (see --help)" 2 ;;
+            *)
+                is_service "$1" || die "unknown service '$1' (one of: ${SERVICES[*]})" 2
+                requested+=("$1")
+                ;;
+        esac
+        shift
+    done
+    if [[ "$all" == true && ${#requested[@]} -gt 0 ]]; then
+        die "--all and service names do not go together" 2
+    fi
+}
+
+main() {
+    parse_args "$@"
+    cd "$(dirname "$0")"
+    git rev-parse --is-inside-work-tree >/dev/null 2>&1 || die "not inside a git work tree"
+
+    local head tag dirty
+    head="$(git rev-parse HEAD)"
+    tag="$(git rev-parse --short=12 HEAD)"
+    dirty="$(git status --porcelain)"
+    if [[ -n "$dirty" ]]; then
+        if [[ "$force" == true ]]; then
+            tag="${tag}-dirty"
+            say "warning: deploying uncommitted changes (--force); images are tagged ${tag}"
+        elif [[ "$dry_run" == true ]]; then
+            say "warning: the working tree has uncommitted changes; a real deploy would refuse (--force overrides)"
+        else
+            die "the working tree has uncommitted changes; commit them or use --force"
+        fi
+    fi
+    say "commit: ${head}"
+
+    # --- what to deploy -------------------------------------------------------------------------
+    local -a plan=()
+    local -A why=()
+    local svc last common own change
+    if [[ "$all" == true ]]; then
+        for svc in "${SERVICES[@]}"; do
+            plan+=("$svc")
+            why[$svc]="--all"
+        done
+    elif [[ ${#requested[@]} -gt 0 ]]; then
+        for svc in "${requested[@]}"; do
+            [[ -n "${why[$svc]:-}" ]] && continue
+            plan+=("$svc")
+            why[$svc]="requested"
+        done
+    else
+        for svc in "${SERVICES[@]}"; do
+            last="$(deployed_commit "$svc")"
+            if [[ -z "$last" ]]; then
+                why[$svc]="never deployed"
+                plan+=("$svc")
+                continue
+            fi
+            common="$(first_change "$last" "${COMMON_PATHS[@]}")"
+            own="$(first_change "$last" "${svc}/")"
+            if [[ -n "$common" ]]; then
+                why[$svc]="shared change since ${last:0:12}: ${common}"
+            elif [[ -n "$own" ]]; then
+                why[$svc]="changed since ${last:0:12}: ${own}"
+            elif [[ "$dry_run" == false ]] &&
+                ! image_exists "${REGISTRY}/${svc}:$(git rev-parse --short=12 "$last")"; then
+                why[$svc]="image ${REGISTRY}/${svc}:$(git rev-parse --short=12 "$last") is missing"
+            else
+                continue
+            fi
+            plan+=("$svc")
+        done
+        if [[ "$dry_run" == true ]]; then
+            say "note: a dry run does not ask the registry for missing images"
+        fi
+    fi
+
+    # The stack file is applied with every service at one tag: a stack deploy builds them all.
+    local rollout="service-update" stack_last stack_reason=""
+    stack_last="$(deployed_commit stack)"
+    if [[ -z "$stack_last" ]]; then
+        stack_reason="the stack was never deployed"
+    else
+        change="$(first_change "$stack_last" "$STACK_FILE")"
+        [[ -z "$change" ]] || stack_reason="${STACK_FILE} changed since ${stack_last:0:12}"
+    fi
+    if [[ -n "$stack_reason" && ( ${#plan[@]} -gt 0 || "$all" == true ) ]]; then
+        rollout="stack-deploy"
+        for svc in "${SERVICES[@]}"; do
+            if [[ -z "${why[$svc]:-}" ]]; then
+                plan+=("$svc")
+                why[$svc]="${stack_reason}: the stack deploy runs every service at ${tag}"
+            fi
+        done
+    elif [[ ${#plan[@]} -eq ${#SERVICES[@]} ]]; then
+        rollout="stack-deploy"
+    fi
+    # Keep the order of SERVICES, whatever order they were named in.
+    local -a ordered=()
+    for svc in "${SERVICES[@]}"; do
+        [[ -n "${why[$svc]:-}" ]] && ordered+=("$svc")
+    done
+    plan=("${ordered[@]+"${ordered[@]}"}")
+
+    for svc in "${plan[@]+"${plan[@]}"}"; do
+        say "reason: ${svc}: ${why[$svc]}"
+    done
+    say "plan: ${plan[*]+"${plan[*]}"}"
+    if [[ ${#plan[@]} -eq 0 ]]; then
+        say "rollout: none"
+        say "Nothing to deploy: no service changed since its last deploy."
+        return 0
+    fi
+    say "rollout: ${rollout}"
+
+    # --- build and push every planned image before rolling anything out -------------------------
+    for svc in "${plan[@]}"; do
+        run "$DOCKER" build --file "${svc}/Dockerfile" --tag "${REGISTRY}/${svc}:${tag}" \
+            --label "org.opencontainers.image.revision=${head}" .
+    done
+    for svc in "${plan[@]}"; do
+        run "$DOCKER" push "${REGISTRY}/${svc}:${tag}"
+    done
+
+    # --- roll out -------------------------------------------------------------------------------
+    if [[ "$rollout" == "stack-deploy" ]]; then
+        run_rollout env "TAG=${tag}" "REGISTRY=${REGISTRY}" "$DOCKER" stack deploy \
+            --with-registry-auth --detach=false --compose-file "$STACK_FILE" "$STACK"
+    else
+        for svc in "${plan[@]}"; do
+            run_rollout "$DOCKER" service update --with-registry-auth --detach=false \
+                --image "${REGISTRY}/${svc}:${tag}" "${STACK}_${svc}"
+        done
+    fi
+
+    # --- record what was deployed ---------------------------------------------------------------
+    local -a tags=()
+    for svc in "${plan[@]}"; do
+        tags+=("${TAG_PREFIX}${svc}")
+    done
+    [[ "$rollout" == "stack-deploy" ]] && tags+=("${TAG_PREFIX}stack")
+    for t in "${tags[@]}"; do
+        run git tag --force "$t" "$head"
+    done
+    if [[ -n "$DEPLOY_PUSH_TAGS" ]]; then
+        local -a refs=()
+        for t in "${tags[@]}"; do
+            refs+=("refs/tags/${t}")
+        done
+        run git push --force "$DEPLOY_PUSH_TAGS" "${refs[@]}"
+    fi
+    if [[ "$dry_run" == true ]]; then
+        say "Dry run: nothing was built, pushed, deployed or recorded."
+    else
+        say "Deployed ${plan[*]} at ${tag}."
+    fi
+}
+
+main "$@"

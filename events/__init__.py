@@ -1,0 +1,1 @@
+"""The events app: calendars, bookings, tickets and what's on at the venue."""

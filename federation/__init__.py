@@ -1,0 +1,1 @@
+"""The federation app: accounts, single sign-on, and the cooperative on the fediverse."""

@@ -1,0 +1,318 @@
+"""Accounts at federation: sign up, verify, sign in, reset a forgotten password, change the
+email address or password. Plain HTML forms through the shared layout, each with a CSRF
+token; the sign-in, sign-up, reset and change endpoints are rate-limited."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from quart import Blueprint, redirect, request
+
+from shared.contracts.dtos import AccountDTO, SignUpRequest
+from shared.contracts.errors import EmailUnverified
+from shared.errors import DomainError
+from shared.infrastructure import auth
+from shared.infrastructure.factory import db_session, platform
+from shared.infrastructure.fragments import render_page
+from shared.infrastructure.mail import Email, send_later
+from shared.infrastructure.ratelimit import rate_limited
+from shared.services.registry import services
+
+bp = Blueprint("accounts", __name__)
+
+
+def _url(path: str, **params: str) -> str:
+    base = platform().settings.apps["federation"].public_url + path
+    return f"{base}?{urlencode(params)}" if params else base
+
+
+def _origins() -> list[str]:
+    return [a.public_url for a in platform().settings.apps.values()]
+
+
+async def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    context.setdefault("min_password", platform().settings.accounts.min_password_length)
+    return await render_page(template, **context), status
+
+
+async def _notice(title: str, message: str, *, status: int = 200, **links: str) -> tuple[str, int]:
+    return await _page("accounts/notice.html", status, title=title, message=message, links=links)
+
+
+def _verification_email(account: AccountDTO) -> Email:
+    link = _url("/verify", token=services().identity.verification_token(account))
+    site = platform().settings.site_name
+    return Email(
+        to=account.email,
+        subject=f"Confirm your email address for {site}",
+        text=(
+            f"Hello {account.display_name or account.username},\n\n"
+            f"Please confirm your email address by opening this link:\n\n{link}\n\n"
+            "The link works for a day. If you did not sign up, ignore this email.\n"
+        ),
+    )
+
+
+# --- sign in --------------------------------------------------------------------------------
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+@rate_limited("signin", account_field="login")
+async def signin() -> Any:
+    """Sign in with email or username and password; then back to ``next``."""
+    form = await request.form
+    next_url = auth.safe_next(form.get("next") or request.args.get("next"), _origins())
+    if request.method == "GET":
+        if auth.current_user() is not None:
+            return redirect(next_url)
+        return await _page("accounts/signin.html", next=next_url, login="")
+    login = form.get("login", "")
+    service = services().identity
+    db = db_session()
+    try:
+        account = await service.authenticate(db, login, form.get("password", ""))
+    except EmailUnverified as err:
+        send_later(_verification_email(err.account))
+        return await _page("accounts/signin.html", 400, next=next_url, login=login, error=err)
+    except DomainError as err:
+        return await _page("accounts/signin.html", 400, next=next_url, login=login, error=err)
+    signed_in = await service.start_session(db, account.id)
+    auth.sign_in(signed_in.sid, account.id)
+    return redirect(next_url)
+
+
+# --- sign up and verification ---------------------------------------------------------------
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@rate_limited("signup", account_field="email")
+async def signup() -> Any:
+    """Create an account; a link to verify the address goes out by email."""
+    if request.method == "GET":
+        return await _page("accounts/signup.html", values={})
+    form = await request.form
+    values = {k: form.get(k, "") for k in ("email", "username", "display_name")}
+    db = db_session()
+    try:
+        result = await services().identity.sign_up(
+            db,
+            SignUpRequest(
+                email=values["email"],
+                username=values["username"],
+                display_name=values["display_name"],
+                password=form.get("password", ""),
+            ),
+        )
+    except DomainError as err:
+        return await _page("accounts/signup.html", 400, values=values, error=err)
+    await db.commit()
+    if result.account is not None:
+        send_later(_verification_email(result.account))
+    elif result.existing is not None:
+        # Same answer as for a new account (no enumeration); the owner hears about it.
+        site = platform().settings.site_name
+        send_later(
+            Email(
+                to=result.existing.email,
+                subject=f"You already have an account at {site}",
+                text=(
+                    "Someone, perhaps you, tried to sign up with this email address, which "
+                    f"already has an account.\n\nSign in: {_url('/signin')}\n"
+                    f"Forgotten your password? {_url('/reset')}\n"
+                ),
+            )
+        )
+    return await _notice(
+        "Check your email",
+        f"We have sent a link to {values['email']}. Open it to confirm your address, then sign in.",
+    )
+
+
+@bp.get("/verify")
+async def verify() -> Any:
+    """Follow the link from the verification email."""
+    account = await services().identity.verify_email(db_session(), request.args.get("token", ""))
+    return await _notice(
+        "Email address confirmed",
+        f"Thank you, {account.display_name or account.username}. You can sign in now.",
+        signin="/signin",
+    )
+
+
+# --- forgotten password ---------------------------------------------------------------------
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@rate_limited("reset", account_field="email")
+async def reset_request() -> Any:
+    """Ask for a password-reset link; the answer never says whether the address exists."""
+    if request.method == "GET":
+        return await _page("accounts/reset_request.html")
+    email = (await request.form).get("email", "").strip()
+    found = await services().identity.reset_token(db_session(), email) if email else None
+    if found is not None:
+        account, token = found
+        send_later(
+            Email(
+                to=account.email,
+                subject=f"Reset your {platform().settings.site_name} password",
+                text=(
+                    "Open this link to choose a new password:\n\n"
+                    f"{_url('/reset/' + token)}\n\n"
+                    "It works once, for an hour. If you did not ask for it, ignore this email.\n"
+                ),
+            )
+        )
+    return await _notice(
+        "Check your email",
+        "If an account uses that address, we have sent it a link to choose a new password.",
+    )
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@rate_limited("reset")
+async def reset(token: str) -> Any:
+    """Choose a new password from a reset link; every sign-in of the account ends."""
+    service = services().identity
+    db = db_session()
+    if request.method == "GET":
+        await service.check_reset_token(db, token)
+        return await _page("accounts/reset.html", token=token)
+    form = await request.form
+    try:
+        _account, ended = await service.reset_password(db, token, form.get("password", ""))
+    except DomainError as err:
+        if err.code in ("token_invalid", "token_expired"):
+            raise
+        return await _page("accounts/reset.html", 400, token=token, error=err)
+    await db.commit()
+    await auth.forget_sessions(ended)
+    if auth.current_sid() in ended:
+        auth.sign_out_locally()
+    return await _notice(
+        "Password changed",
+        "Your new password is set, and you have been signed out everywhere.",
+        signin="/signin",
+    )
+
+
+# --- settings (signed in) -------------------------------------------------------------------
+
+
+@bp.get("/settings")
+@auth.login_required
+async def settings() -> Any:
+    """The member's sign-in details."""
+    user = auth.current_user()
+    assert user is not None
+    account = await services().identity.get_account(db_session(), user.id)
+    return await _page("accounts/settings.html", account=account)
+
+
+@bp.route("/settings/profile", methods=["GET", "POST"])
+@auth.login_required
+@rate_limited("password")
+async def change_profile() -> Any:
+    """Change the name shown to others (in every app's header, among other places)."""
+    user = auth.current_user()
+    assert user is not None
+    if request.method == "GET":
+        return await _page("accounts/profile.html", display_name=user.display_name)
+    display_name = (await request.form).get("display_name", "")
+    try:
+        await services().identity.set_display_name(db_session(), user.id, display_name)
+    except DomainError as err:
+        return await _page("accounts/profile.html", 400, display_name=display_name, error=err)
+    auth.menu_changed(user.id)
+    return redirect("/settings")
+
+
+@bp.route("/settings/password", methods=["GET", "POST"])
+@auth.login_required
+@rate_limited("password")
+async def change_password() -> Any:
+    """Change the password (knowing the current one); other sign-ins end."""
+    if request.method == "GET":
+        return await _page("accounts/password.html")
+    user = auth.current_user()
+    assert user is not None
+    form = await request.form
+    db = db_session()
+    try:
+        ended = await services().identity.change_password(
+            db,
+            user.id,
+            form.get("current_password", ""),
+            form.get("new_password", ""),
+            keep_sid=auth.current_sid(),
+        )
+    except DomainError as err:
+        return await _page("accounts/password.html", 400, error=err)
+    await db.commit()
+    await auth.forget_sessions(ended)
+    return await _notice(
+        "Password changed",
+        "Your new password is set. Any other browser signed in to your account is signed out.",
+        settings="/settings",
+    )
+
+
+@bp.route("/settings/email", methods=["GET", "POST"])
+@auth.login_required
+@rate_limited("password")
+async def change_email() -> Any:
+    """Change the email address: confirmed by a link sent to the new address."""
+    if request.method == "GET":
+        return await _page("accounts/email.html", new_email="")
+    user = auth.current_user()
+    assert user is not None
+    form = await request.form
+    new_email = form.get("new_email", "")
+    try:
+        change, token = await services().identity.request_email_change(
+            db_session(), user.id, form.get("password", ""), new_email
+        )
+    except DomainError as err:
+        return await _page("accounts/email.html", 400, new_email=new_email, error=err)
+    site = platform().settings.site_name
+    send_later(
+        Email(
+            to=change.new_email,
+            subject=f"Confirm your new email address for {site}",
+            text=(
+                "Open this link to use this address for your account:\n\n"
+                f"{_url('/settings/email/confirm', token=token)}\n\n"
+                "The link works for a day. If you did not ask for it, ignore this email.\n"
+            ),
+        )
+    )
+    send_later(
+        Email(
+            to=change.old_email,
+            subject=f"Your {site} email address is being changed",
+            text=(
+                f"Someone signed in to your account asked to change its address to "
+                f"{change.new_email}. Nothing changes until that address confirms it.\n"
+                f"If this was not you, change your password: {_url('/reset')}\n"
+            ),
+        )
+    )
+    return await _notice(
+        "Check your new inbox",
+        f"We have sent a link to {change.new_email}. Your address changes when you open it.",
+        settings="/settings",
+    )
+
+
+@bp.get("/settings/email/confirm")
+async def confirm_email() -> Any:
+    """Follow the link sent to the new address."""
+    account = await services().identity.confirm_email_change(
+        db_session(), request.args.get("token", "")
+    )
+    return await _notice(
+        "Email address changed",
+        f"Your account now uses {account.email}.",
+        settings="/settings",
+    )

@@ -1,0 +1,166 @@
+"""Federation's OpenID Connect endpoints: thin views around the Authlib provider.
+
+Each view reads the Quart request (awaiting the form), then runs the synchronous protocol
+code in the request's transaction (``AsyncSession.run_sync``) and turns the outcome into a
+response. Errors that cannot be sent back to a verified client are shown here as a page.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from quart import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+
+from shared.infrastructure import auth
+from shared.infrastructure.csrf import csrf_exempt
+from shared.infrastructure.factory import db_session
+from shared.infrastructure.fragments import render_page
+from shared.infrastructure.oidc_provider import (
+    EndUser,
+    ErrorPage,
+    NeedsConfirmation,
+    NeedsSignIn,
+    Provider,
+    RawResponse,
+    Redirect,
+    SignedOut,
+    bearer_user,
+    read_request,
+    user_claims,
+)
+from shared.services.registry import services
+
+bp = Blueprint("oauth", __name__)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def provider() -> Provider:
+    return current_app.extensions["oidc_provider"]  # type: ignore[no-any-return]
+
+
+def _raw(raw: RawResponse) -> Response:
+    status, body, headers = raw
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    return Response(body, status=status, headers=dict(headers))
+
+
+async def _error_page(page: ErrorPage) -> Response:
+    body = await render_template("oauth/error.html", error=page)
+    return Response(body, status=page.status, mimetype="text/html")
+
+
+@bp.get("/.well-known/openid-configuration")
+async def discovery() -> Response:
+    """The OpenID Provider metadata."""
+    response = jsonify(provider().metadata())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/oauth/jwks")
+async def jwks() -> Response:
+    """The public keys that verify ID tokens."""
+    response = jsonify(provider().jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/oauth/authorize")
+async def authorize() -> Response:
+    """The authorization endpoint: a code for a signed-in person, else sign in first."""
+    prov = provider()
+    incoming = await read_request(prov.issuer)
+    db = db_session()
+    end_user = None
+    user, sid = auth.current_user(), auth.current_sid()
+    if user is not None and sid is not None:
+        signed_in = await services().identity.get_session(db, sid)
+        if signed_in is not None:
+            end_user = EndUser(id=user.id, sid=sid, auth_time=signed_in.created_at)
+    outcome = await db.run_sync(lambda s: prov.authorize(incoming.bind(s), end_user))
+    if isinstance(outcome, Redirect):
+        return redirect(outcome.location)
+    if isinstance(outcome, NeedsSignIn):
+        return redirect("/signin?" + urlencode({"next": outcome.next}))
+    return await _error_page(outcome)
+
+
+@bp.post("/oauth/token")
+@csrf_exempt("OAuth token endpoint: server-to-server POST authenticated by the client secret")
+async def token() -> Response:
+    """Codes and refresh tokens for tokens (client-authenticated)."""
+    prov = provider()
+    incoming = await read_request(prov.issuer)
+    return _raw(await db_session().run_sync(lambda s: prov.token(incoming.bind(s))))
+
+
+@bp.post("/oauth/revoke")
+@csrf_exempt("OAuth token revocation (RFC 7009): server-to-server POST with the client secret")
+async def revoke() -> Response:
+    """Token revocation (RFC 7009)."""
+    prov = provider()
+    incoming = await read_request(prov.issuer)
+    return _raw(await db_session().run_sync(lambda s: prov.revoke(incoming.bind(s))))
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+@csrf_exempt("OpenID Connect UserInfo: a bearer-token API for relying parties, no cookies")
+async def userinfo() -> Response:
+    """Claims about the holder of an access token."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return _bearer_error(401, "invalid_request", "A bearer access token is required.")
+    found = await bearer_user(db_session(), value.strip())
+    if found is None:
+        return _bearer_error(401, "invalid_token", "The access token is not valid.")
+    user, row = found
+    if "openid" not in row.scope.split():
+        return _bearer_error(403, "insufficient_scope", "The token lacks the openid scope.")
+    claims = user_claims(EndUser.of(user, row.sid, row.issued_at), row.scope)
+    return Response(json.dumps(claims), mimetype="application/json", headers=NO_STORE)
+
+
+def _bearer_error(status: int, error: str, description: str) -> Response:
+    response = Response(
+        json.dumps({"error": error, "error_description": description}),
+        status=status,
+        mimetype="application/json",
+        headers=NO_STORE,
+    )
+    response.headers["WWW-Authenticate"] = f'Bearer error="{error}"'
+    return response
+
+
+@bp.route("/oauth/end-session", methods=["GET", "POST"])
+async def end_session() -> Any:
+    """RP-initiated logout. With a valid ID token hint the sign-in ends at once and the
+    browser goes back to the client; without one, the person confirms with a form."""
+    prov = provider()
+    incoming = await read_request(prov.issuer)
+    confirmed = request.method == "POST"
+    browser_sid = auth.current_sid()
+
+    def run(s: Any) -> SignedOut | NeedsConfirmation | ErrorPage:
+        req = incoming.bind(s)
+        req.browser_sid = browser_sid if confirmed else None
+        return prov.end_session(req, confirmed=confirmed)
+
+    outcome = await db_session().run_sync(run)
+    if isinstance(outcome, ErrorPage):
+        return await _error_page(outcome)
+    if isinstance(outcome, NeedsConfirmation):
+        return await render_page(
+            "oauth/end_session.html", params=dict(request.args), client_id=outcome.client_id
+        )
+    if outcome.sid is not None:
+        await db_session().commit()
+        await auth.forget_sessions([outcome.sid])
+        if outcome.sid == browser_sid:
+            auth.sign_out_locally()
+    if outcome.location:
+        return redirect(outcome.location)
+    return await render_page("oauth/signed_out.html")

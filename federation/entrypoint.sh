@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The federation container's entrypoint. With no arguments it serves federation: Docker secrets into the
+# environment, wait for PostgreSQL, migrate when RUN_MIGRATIONS=true, then Hypercorn on ROSE_BIND
+# with WEB_CONCURRENCY workers. The steps are shared by every service: docker/entrypoint.sh.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ $# -eq 0 ]]; then
+    set -- serve federation
+fi
+exec "${here}/../docker/entrypoint.sh" "$@"

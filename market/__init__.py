@@ -1,0 +1,1 @@
+"""The market app: products from members and suppliers, collected at the café or delivered."""

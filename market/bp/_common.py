@@ -1,0 +1,76 @@
+"""What the market's routes share: paging, the listing filters from the query string, and
+answering with a page whose caching fits who it was rendered for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Response, request
+
+from shared.contracts.dtos import PRODUCT_SORTS, ProductFilters, parse_amount_minor
+from shared.errors import DomainError, NotFound
+from shared.infrastructure.auth import current_user
+from shared.infrastructure.factory import platform
+from shared.infrastructure.fragments import render_page
+
+PER_PAGE = 24
+MAX_PAGE = 100_000
+
+
+def page_number() -> int:
+    """``?page=N`` (1 when absent); anything else is a missing page, not a crash."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise NotFound("page_out_of_range", "There is no such page.")
+    return int(raw)
+
+
+def _price(name: str, label: str) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_amount_minor(raw)
+    except ValueError:
+        raise DomainError(
+            "invalid_price_filter", f"The {label} price must be an amount like 4.50."
+        ) from None
+
+
+def listing_filters(*, with_category: bool = True) -> ProductFilters:
+    """The filters of a listing from its query string (a plain GET form: no JavaScript)."""
+    sort = request.args.get("sort", PRODUCT_SORTS[0])
+    if sort not in PRODUCT_SORTS:
+        raise DomainError("invalid_sort", "Sort by newest, price or name.")
+    low, high = _price("min", "lowest"), _price("max", "highest")
+    if low is not None and high is not None and low > high:
+        raise DomainError("invalid_price_filter", "The lowest price is above the highest.")
+    return ProductFilters(
+        category=(request.args.get("category") or None) if with_category else None,
+        supplier=request.args.get("supplier") or None,
+        in_stock=request.args.get("in_stock") in ("1", "on", "yes"),
+        min_price_minor=low,
+        max_price_minor=high,
+        sort=sort,
+    )
+
+
+def filter_args() -> dict[str, str]:
+    """The query's filter parameters, to carry into pagination and sorting links."""
+    keep = ("category", "supplier", "in_stock", "min", "max", "sort", "q")
+    return {k: request.args[k] for k in keep if request.args.get(k)}
+
+
+def public_url(path: str) -> str:
+    """An absolute URL on the market's public host (canonical links, OpenGraph)."""
+    return platform().settings.apps["market"].public_url + path
+
+
+async def market_page(template: str, **context: Any) -> Response:
+    """A page of the market with the site's composed header; private when rendered for a
+    signed-in member (their name is in the header)."""
+    response = Response(await render_page(template, **context), mimetype="text/html")
+    if current_user() is not None:
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.vary.add("Cookie")
+    return response

@@ -1,0 +1,96 @@
+"""The public catalogue: every product, a category, a product, a supplier, search, and the
+curated market pages. Filters and sorting are a plain GET form (boosted by htmx when
+JavaScript runs, complete without it)."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from market.bp._common import (
+    PER_PAGE,
+    filter_args,
+    listing_filters,
+    market_page,
+    page_number,
+)
+from shared.infrastructure.factory import db_session
+from shared.infrastructure.pagecache import cacheable_page
+from shared.services.registry import services
+
+bp = Blueprint("catalogue", __name__)
+
+
+@bp.get("/products")
+@cacheable_page("market")
+async def products() -> Response:
+    filters = listing_filters()
+    catalog = services().catalog
+    listing = await catalog.products(db_session(), filters, page=page_number(), per_page=PER_PAGE)
+    return await market_page(
+        "listing.html",
+        heading="All products",
+        category=None,
+        trail=(),
+        children=await catalog.category_tree(db_session()),
+        listing=listing,
+        suppliers=await catalog.suppliers(db_session()),
+        filters=filters,
+        args=filter_args(),
+        endpoint="catalogue.products",
+        endpoint_args={},
+    )
+
+
+@bp.get("/categories/<slug>")
+@cacheable_page("market")
+async def category(slug: str) -> Response:
+    filters = listing_filters(with_category=False)
+    found = await services().catalog.category_listing(
+        db_session(), slug, filters, page=page_number(), per_page=PER_PAGE
+    )
+    args = filter_args()
+    args.pop("category", None)
+    return await market_page(
+        "listing.html",
+        heading=found.category.name,
+        category=found.category,
+        trail=found.trail,
+        children=found.children,
+        listing=found.products,
+        suppliers=found.suppliers,
+        filters=filters,
+        args=args,
+        endpoint="catalogue.category",
+        endpoint_args={"slug": slug},
+    )
+
+
+@bp.get("/products/<slug>")
+@cacheable_page("market")
+async def product(slug: str) -> Response:
+    found = await services().catalog.product_by_slug(db_session(), slug)
+    return await market_page("product.html", product=found)
+
+
+@bp.get("/suppliers/<slug>")
+@cacheable_page("market")
+async def supplier(slug: str) -> Response:
+    found = await services().catalog.supplier_listing(
+        db_session(), slug, page=page_number(), per_page=PER_PAGE
+    )
+    return await market_page("supplier.html", found=found)
+
+
+@bp.get("/search")
+async def search() -> Response:
+    results = await services().catalog.search_products(
+        db_session(), request.args.get("q", ""), page=page_number(), per_page=PER_PAGE
+    )
+    return await market_page("search.html", results=results)
+
+
+@bp.get("/pages/<slug>")
+@cacheable_page("market")
+async def page(slug: str) -> Response:
+    found = await services().catalog.market_page(db_session(), slug)
+    return await market_page("page.html", page=found)

@@ -1,0 +1,58 @@
+"""The market's fragments for other apps' pages: ``market/product-card`` (one product, for
+a blog post or an event) and ``market/featured`` (a few featured products).
+
+Both are the same for everyone, so they are rendered anonymously and cached shared; a
+product change bumps their versions (see market/bp/editor.py). Links are absolute (the card
+shows on another app's host); images stay as stored: our own are paths under ``/static``,
+which every app serves, so they pass that host's Content-Security-Policy too.
+"""
+
+from __future__ import annotations
+
+from quart import render_template
+
+from shared.errors import NotFound
+from shared.infrastructure.factory import db_session, platform
+from shared.infrastructure.fragments import FragmentRequest, FragmentSet
+from shared.infrastructure.sanitize import SLUG_RE
+from shared.services.registry import services
+
+fragments = FragmentSet("market")
+
+PRODUCT_CARD = "market/product-card"
+FEATURED = "market/featured"
+MAX_FEATURED = 12
+
+
+def _market_url() -> str:
+    return platform().settings.apps["market"].public_url
+
+
+@fragments.fragment("product-card", ttl_s=300, per_user=False)
+async def product_card(req: FragmentRequest) -> str:
+    """``?slug=`` or ``?id=``: the product's card; empty for an unknown product."""
+    slug, ident = req.args.get("slug", ""), req.args.get("id", "")
+    catalog = services().catalog
+    try:
+        if slug and SLUG_RE.match(slug):
+            product = await catalog.product_by_slug(db_session(), slug)
+        elif ident.isdigit() and len(ident) < 19:
+            product = await catalog.product_by_id(db_session(), int(ident))
+        else:
+            return ""
+    except NotFound:
+        return ""
+    return await render_template(
+        "fragments/product_card.html", product=product, market_url=_market_url()
+    )
+
+
+@fragments.fragment("featured", ttl_s=300, per_user=False)
+async def featured(req: FragmentRequest) -> str:
+    """``?limit=N`` (default 4) featured products."""
+    raw = req.args.get("limit", "4")
+    limit = min(int(raw), MAX_FEATURED) if raw.isdigit() and 0 < int(raw) < 1000 else 4
+    products = await services().catalog.featured_products(db_session(), limit=limit)
+    return await render_template(
+        "fragments/featured.html", products=products, market_url=_market_url()
+    )

@@ -1,0 +1,20 @@
+"""The market home page: the categories, featured products and the newest ones."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response
+
+from market.bp._common import market_page
+from shared.infrastructure.factory import db_session
+from shared.infrastructure.pagecache import cacheable_page
+from shared.services.registry import services
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+@cacheable_page("market")
+async def index() -> Response:
+    home = await services().catalog.market_home(db_session())
+    pages = await services().catalog.market_pages(db_session())
+    return await market_page("home.html", home=home, pages=pages)

@@ -1,0 +1,1 @@
+"""What every app is built from: the app factory, request plumbing, CSRF, logging and the CLI."""

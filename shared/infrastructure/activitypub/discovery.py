@@ -1,0 +1,78 @@
+"""WebFinger (RFC 7033), host-meta (RFC 6415) and NodeInfo 2.1 documents for one app host."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from xml.sax.saxutils import escape
+
+from shared.config import Settings
+from shared.infrastructure.activitypub.actors import AS_MEDIA_TYPE, ActorUrls, actor_urls
+
+NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/2.1"
+NODEINFO_CONTENT_TYPE = f'application/json; profile="{NODEINFO_SCHEMA}#"'
+SOFTWARE_VERSION = "0.1.0"
+
+
+def resolve_resource(settings: Settings, app: str, resource: str) -> ActorUrls | None:
+    """The actor a WebFinger ``resource`` names on this app's host, if it is ours."""
+    urls = actor_urls(settings, app)
+    resource = unquote(resource.strip())
+    if resource.startswith("acct:"):
+        account = resource[len("acct:") :].lstrip("@")
+        user, _, host = account.rpartition("@")
+        if user.lower() == app and host.lower() == urls.host.lower():
+            return urls
+        return None
+    if resource in (urls.id, f"{urls.base}/@{app}"):
+        return urls
+    return None
+
+
+def webfinger(urls: ActorUrls) -> dict[str, Any]:
+    return {
+        "subject": f"acct:{urls.handle}",
+        "aliases": [urls.id],
+        "links": [
+            {"rel": "self", "type": AS_MEDIA_TYPE, "href": urls.id},
+            {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": urls.id},
+        ],
+    }
+
+
+def host_meta(base: str) -> str:
+    template = escape(f"{base}/.well-known/webfinger?resource={{uri}}", {'"': "&quot;"})
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n'
+        f'  <Link rel="lrdd" type="application/jrd+json" template="{template}"/>\n'
+        "</XRD>\n"
+    )
+
+
+def nodeinfo_links(base: str) -> dict[str, Any]:
+    return {"links": [{"rel": NODEINFO_SCHEMA, "href": f"{base}/nodeinfo/2.1"}]}
+
+
+def nodeinfo(settings: Settings, app: str, *, local_posts: int) -> dict[str, Any]:
+    """NodeInfo 2.1: the software, the protocol, and usage (app actors only, no sign-ups here)."""
+    return {
+        "version": "2.1",
+        "software": {
+            "name": "rose-ash",
+            "version": SOFTWARE_VERSION,
+            "homepage": settings.apps["blog"].public_url,
+        },
+        "protocols": ["activitypub"],
+        "services": {"inbound": [], "outbound": []},
+        "openRegistrations": False,
+        "usage": {
+            "users": {"total": 1, "activeMonth": 1, "activeHalfyear": 1},
+            "localPosts": local_posts,
+        },
+        "metadata": {"nodeName": f"{settings.site_name} {app}", "app": app},
+    }
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).netloc.lower()

@@ -1,0 +1,133 @@
+"""Inbound requests to an inbox: bounded, signed by their actor, or refused.
+
+The order matters: the size limit first (before reading more than we accept), then the
+signature header (401 without one, so double-knocking senders retry with draft-cavage), the
+JSON, the signer's key (cached; refetched once if it fails to verify, as after a rotation),
+the signature itself, and finally that the key belongs to the activity's ``actor``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.config import Settings
+from shared.contracts.dtos import ApObjectDTO, ReceivedDTO, RemoteActorDTO
+from shared.errors import DomainError
+from shared.infrastructure.activitypub import remote
+from shared.infrastructure.activitypub.fetch import Fetcher, FetchError
+from shared.infrastructure.activitypub.signatures import (
+    SignatureError,
+    signature_of,
+    verify_request,
+)
+from shared.services.registry import services
+
+log = logging.getLogger(__name__)
+
+
+class BodyTooLarge(DomainError):
+    status = 413
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    method: str
+    path_and_query: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+async def verify(
+    session: AsyncSession, settings: Settings, fetcher: Fetcher, req: InboundRequest
+) -> tuple[dict[str, Any], RemoteActorDTO]:
+    """The activity and its verified signer, or a DomainError (401 for signature problems)."""
+    ap = settings.activitypub
+    if len(req.body) > ap.max_body_bytes:
+        raise BodyTooLarge("body_too_large", "That activity is larger than we accept.")
+    params = signature_of(req.headers)
+    try:
+        activity = json.loads(req.body)
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError("ap_not_json", "The body is not JSON.") from None
+    if not isinstance(activity, dict) or not isinstance(activity.get("type"), str):
+        raise DomainError("ap_not_activity", "The body is not an activity.")
+    max_age = timedelta(seconds=ap.remote_actor_ttl_s)
+    try:
+        signer, fresh = await remote.get_key(session, fetcher, params.key_id, max_age=max_age)
+    except FetchError as err:
+        raise SignatureError(
+            "key_unavailable", f"The signer's key cannot be fetched: {err}"
+        ) from None
+    assert signer.public_key_pem is not None
+    try:
+        verify_request(
+            req.method,
+            req.path_and_query,
+            req.headers,
+            req.body,
+            params,
+            signer.public_key_pem,
+            window_s=ap.signature_window_s,
+        )
+    except SignatureError as err:
+        if err.code != "signature_invalid" or fresh:
+            raise
+        # The cached key may be stale (key rotation): fetch it again, once.
+        try:
+            signer, _ = await remote.get_key(
+                session, fetcher, params.key_id, max_age=max_age, refresh=True
+            )
+        except FetchError:
+            raise err from None
+        assert signer.public_key_pem is not None
+        verify_request(
+            req.method,
+            req.path_and_query,
+            req.headers,
+            req.body,
+            params,
+            signer.public_key_pem,
+            window_s=ap.signature_window_s,
+        )
+    if remote.actor_of(activity) != signer.uri:
+        raise SignatureError(
+            "signer_not_actor", "The request is not signed by the activity's actor."
+        )
+    return activity, signer
+
+
+async def handle(
+    session: AsyncSession,
+    settings: Settings,
+    fetcher: Fetcher,
+    recipient_app: str | None,
+    req: InboundRequest,
+) -> ReceivedDTO:
+    """Verify an inbox request and act on it (or drop it, when its server is blocked)."""
+    # A blocked domain's activities are dropped unread: not even its key is fetched. The
+    # signer's key and its actor share an origin (checked in verify), so the key's host is
+    # the sender's.
+    key_host = urlsplit(signature_of(req.headers).key_id).netloc.lower()
+    if await services().social.domain_blocked(session, key_host):
+        log.info("inbox: dropped a request from blocked %s", key_host)
+        return ReceivedDTO("blocked", "")
+    activity, signer = await verify(session, settings, fetcher, req)
+    federation = services().federation
+    await federation.mark_host_alive(session, urlsplit(signer.uri).netloc.lower())
+    received = await federation.receive(session, recipient_app, ApObjectDTO(activity), signer)
+    log.info(
+        "inbox: %s %s from %s -> %s",
+        received.activity_type,
+        activity.get("id"),
+        signer.uri,
+        received.outcome,
+    )
+    return received

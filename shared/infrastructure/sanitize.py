@@ -1,0 +1,161 @@
+"""The allow-list HTML sanitizer for every HTML body that did not come from our templates.
+
+Editor output and Ghost content go through :func:`sanitize_html` before they are stored, so
+what is in the database can be rendered as-is. It is an allow-list (nh3, i.e. Rust's
+ammonia, which parses like a browser): anything not listed below is dropped.
+
+Deliberate refusals, each tested in tests/shared/test_sanitize.py:
+
+- ``<script>``/``<style>`` go with their content; every ``on*`` handler and ``style``
+  attribute goes (our CSP also forbids inline script and style).
+- URLs may only be ``http``, ``https``, ``mailto``, ``tel`` or relative. ``javascript:``
+  and ``vbscript:`` are never safe; ``data:`` is refused too, images included: a data URL
+  carries an unbounded payload inside the post (bypassing the upload size and type checks
+  the editor applies to the media root) and ``data:text/html`` links are a phishing vector.
+- ``<iframe>``/``<object>``/``<embed>``: the platform has no third-party frames (the CSP's
+  ``default-src 'self'`` would blank a YouTube or Vimeo embed anyway, and they set
+  third-party cookies). Their fallback text remains.
+- ``<h1>``: a page has exactly one h1, the title our template renders; a body's h1 keeps
+  its text but loses the tag.
+- ``id`` and ``class``: an ``id`` could clash with the layout's (``#content``); classes
+  could borrow the site's UI styles to imitate it.
+- ``<form>``, ``<input>``, ``<button>``: content cannot ask visitors for anything.
+
+One ``data-`` attribute is kept: ``data-product`` on a ``div``, the marker of a product
+embedded in a post (the blog replaces it with the market's card; its value is only ever
+matched against a slug pattern, never rendered).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+import nh3
+
+ALLOWED_TAGS = frozenset(
+    {
+        "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
+        "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure",
+        "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol",
+        "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary", "sup",
+        "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul", "var",
+    }
+)  # fmt: skip
+
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    "*": {"title", "lang", "dir"},
+    "a": {"href", "hreflang"},
+    "abbr": {"title"},
+    "blockquote": {"cite"},
+    "del": {"cite", "datetime"},
+    # A product embedded in a post (blog/bp/embeds.py puts the market's card there).
+    "div": {"data-product"},
+    "img": {"src", "alt", "width", "height", "loading"},
+    "ins": {"cite", "datetime"},
+    "ol": {"start", "reversed", "type"},
+    "q": {"cite"},
+    "td": {"colspan", "rowspan", "headers"},
+    "th": {"colspan", "rowspan", "headers", "scope"},
+    "time": {"datetime"},
+}
+
+URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags={"script", "style", "template", "noscript", "textarea"},
+    attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+    url_schemes=set(URL_SCHEMES),
+    link_rel="noopener noreferrer",
+    strip_comments=True,
+)
+
+# Control characters have no place in text; \x01 and \x02 also mark search highlights.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def sanitize_html(value: str) -> str:
+    """``value`` reduced to the allow-list: safe to store and render without escaping."""
+    return str(_CLEANER.clean(_CONTROL.sub("", value))).strip()
+
+
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+        "pre", "figure", "figcaption", "table", "tr", "td", "th", "hr", "dd", "dt", "details",
+        "summary", "caption",
+    }
+)  # fmt: skip
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(value: str) -> str:
+    """The readable text of an HTML fragment, whitespace collapsed (for search and excerpts)."""
+    parser = _TextExtractor()
+    parser.feed(value)
+    parser.close()
+    return " ".join(_CONTROL.sub("", "".join(parser.parts)).split())
+
+
+def clean_text(value: str | None) -> str:
+    """A plain-text field (title, excerpt, alt text): control characters out, spaces collapsed.
+
+    Such fields are never rendered as HTML (templates escape them), so markup in them is
+    harmless text and is kept as typed.
+    """
+    if not value:
+        return ""
+    return " ".join(_CONTROL.sub("", value).split())
+
+
+# A URL slug: lower-case ASCII letters and digits joined by single hyphens (Ghost's rule too).
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SLUG_MAX = 180
+
+
+def slugify(value: str) -> str:
+    """A URL slug from any text: ASCII letters and digits joined by single hyphens."""
+    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:SLUG_MAX].rstrip("-")
+
+
+# --- product markers ----------------------------------------------------------------------
+
+# Where a post embeds a market product (the blog's pages put the market's card there, see
+# blog/bp/embeds.py): ``<div data-product="slug"></div>``, or a paragraph holding only
+# ``[product:slug]`` as the rich-text editor writes it.
+PRODUCT_SLUG = r"([a-z0-9]+(?:-[a-z0-9]+)*)"
+PRODUCT_MARKER = re.compile(
+    rf'<div data-product="{PRODUCT_SLUG}">\s*</div>|<p>\s*\[product:{PRODUCT_SLUG}\]\s*</p>'
+)
+
+
+def link_products(body: str, market_url: str) -> str:
+    """``body`` (sanitized) for readers who get no fragments — feeds and the fediverse: each
+    product marker becomes a plain link to the product's page on the market."""
+    base = market_url.rstrip("/")
+
+    def link(match: re.Match[str]) -> str:
+        url = f"{base}/products/{match.group(1) or match.group(2)}"
+        return f'<p><a href="{url}">{url}</a></p>'
+
+    return PRODUCT_MARKER.sub(link, body)

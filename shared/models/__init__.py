@@ -1,0 +1,133 @@
+"""Every ORM model of the one Rose Ash database, one module per domain.
+
+Importing this package registers all tables on :data:`Base.metadata`, which Alembic
+compares against the migrations.
+"""
+
+from shared.models.account import (
+    EmailSuppression,
+    Newsletter,
+    NewsletterDelivery,
+    NewsletterIssue,
+    NewsletterSubscription,
+)
+from shared.models.activitypub import (
+    ApActivity,
+    ApDelivery,
+    ApDeliveryAttempt,
+    ApFollower,
+    ApHost,
+    ApInboundActivity,
+    ApRemoteActor,
+)
+from shared.models.audit import AuditLog
+from shared.models.base import Base
+from shared.models.blog import (
+    BlogAuthor,
+    BlogPost,
+    BlogPostAuthor,
+    BlogPostTag,
+    BlogSlugRedirect,
+    BlogTag,
+    GhostState,
+    NavItem,
+)
+from shared.models.cart import CartItem, Order, OrderLine, Payment, Refund
+from shared.models.events import (
+    Event,
+    EventBooking,
+    EventCalendar,
+    EventException,
+    EventFeedToken,
+    EventTicket,
+    EventTicketType,
+)
+from shared.models.identity import AuthSession, OAuthAuthorizationCode, OAuthToken, User
+from shared.models.market import (
+    Category,
+    MarketPage,
+    MarketPageItem,
+    PriceChange,
+    Product,
+    ProductCategory,
+    ProductImage,
+    ScrapeRun,
+    ScrapeSource,
+    Supplier,
+)
+
+# The market importer's bookkeeping (pages fetched, "run now" requests).
+from shared.models.scrape import ScrapePage, ScrapeRequest
+from shared.models.social import (
+    SocialAccount,
+    SocialBlock,
+    SocialDomainBlock,
+    SocialFavourite,
+    SocialFollow,
+    SocialMention,
+    SocialNotification,
+    SocialReport,
+    SocialStatus,
+)
+
+__all__ = [
+    "ApActivity",
+    "ApDelivery",
+    "ApDeliveryAttempt",
+    "ApFollower",
+    "ApHost",
+    "ApInboundActivity",
+    "ApRemoteActor",
+    "AuditLog",
+    "AuthSession",
+    "Base",
+    "BlogAuthor",
+    "BlogPost",
+    "BlogPostAuthor",
+    "BlogPostTag",
+    "BlogSlugRedirect",
+    "BlogTag",
+    "CartItem",
+    "Category",
+    "EmailSuppression",
+    "Event",
+    "EventBooking",
+    "EventCalendar",
+    "EventException",
+    "EventFeedToken",
+    "EventTicket",
+    "EventTicketType",
+    "GhostState",
+    "MarketPage",
+    "MarketPageItem",
+    "NavItem",
+    "Newsletter",
+    "NewsletterDelivery",
+    "NewsletterIssue",
+    "NewsletterSubscription",
+    "OAuthAuthorizationCode",
+    "OAuthToken",
+    "Order",
+    "OrderLine",
+    "Payment",
+    "PriceChange",
+    "Product",
+    "ProductCategory",
+    "ProductImage",
+    "Refund",
+    "ScrapePage",
+    "ScrapeRequest",
+    "ScrapeRun",
+    "ScrapeSource",
+    "SocialAccount",
+    "SocialBlock",
+    "SocialDomainBlock",
+    "SocialFavourite",
+    "SocialFollow",
+    "SocialMention",
+    "SocialNotification",
+    "SocialReport",
+    "SocialStatus",
+    "Supplier",
+    "User",
+]

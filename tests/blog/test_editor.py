@@ -1,0 +1,268 @@
+"""The editor's posts and pages at /editor: list, create, edit, preview, schedule, publish,
+unpublish, delete, feature images; members refused, CSRF required, bad input writes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from quart.datastructures import FileStorage
+from quart.typing import TestClientProtocol as Client
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.config import Settings
+from shared.infrastructure.factory import RoseQuart
+from shared.infrastructure.media import sniff_image
+from shared.models import BlogPost
+from shared.services.registry import services
+from tests.blog import factories
+from tests.conftest import AppMaker, make_settings, signed_in
+from tests.support import BROWSER_ACCEPT, csrf_in
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+BROWSER = {"Accept": BROWSER_ACCEPT}
+
+
+@pytest.fixture
+def media_root(tmp_path: Path) -> Path:
+    return tmp_path / "media"
+
+
+@pytest.fixture
+async def app(make_app: AppMaker, database_url: str, redis_url: str, media_root: Path) -> RoseQuart:
+    settings: Settings = make_settings(
+        database_url, redis_url, ROSE_MEDIA__ROOT=str(media_root), ROSE_MEDIA__MAX_BYTES="1000"
+    )
+    return await make_app("blog", app_settings=settings)
+
+
+@pytest.fixture
+async def editor(app: RoseQuart, db: AsyncSession) -> Client:
+    return await signed_in(app, db, "eddie", "editor")
+
+
+async def token_of(client: Client, path: str = "/editor/posts/new") -> str:
+    resp = await client.get(path, headers=BROWSER)
+    assert resp.status_code == 200, path
+    return csrf_in(await resp.get_data(as_text=True))
+
+
+def stored_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+async def count_posts(db: AsyncSession) -> int:
+    return int(await db.scalar(select(func.count()).select_from(BlogPost)) or 0)
+
+
+def post_form(token: str, **fields: str) -> dict[str, str]:
+    return {"csrf_token": token, "kind": "post", "visibility": "public", **fields}
+
+
+def image(data: bytes, name: str = "cover.png", mimetype: str = "image/png") -> FileStorage:
+    from io import BytesIO
+
+    return FileStorage(BytesIO(data), filename=name, content_type=mimetype)
+
+
+def test_sniffing_trusts_the_bytes_only() -> None:
+    assert sniff_image(PNG) == "png"
+    assert sniff_image(b"\xff\xd8\xff\xe0rest") == "jpg"
+    assert sniff_image(b"GIF89a...") == "gif"
+    assert sniff_image(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "webp"
+    assert sniff_image(b"<svg xmlns='http://www.w3.org/2000/svg'/>") is None
+    assert sniff_image(b"") is None
+
+
+async def test_an_editor_writes_previews_publishes_and_deletes_a_post(
+    app: RoseQuart, editor: Client, db: AsyncSession, media_root: Path
+) -> None:
+    token = await token_of(editor)
+    resp = await editor.post(
+        "/editor/posts",
+        form=post_form(
+            token,
+            title="Harvest supper",
+            html="<h2>Menu</h2><p><strong>Soup</strong> <a href='https://x.example/'>x</a></p>"
+            "<script>alert(1)</script>",
+            tags="Food, Events",
+            feature_image_alt="A long table",
+        ),
+        files={"feature_image_file": image(PNG)},
+    )
+    assert resp.status_code == 302
+    post_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    post = await services().blog.get_post(db, post_id)
+    assert post.status == "draft"
+    assert "<script" not in post.html
+    assert "<strong>Soup</strong>" in post.html
+    assert [t.name for t in post.tags] == ["Food", "Events"]
+    assert post.feature_image is not None
+    assert post.feature_image.startswith("/media/images/")
+    stored = media_root / post.feature_image.removeprefix("/media/")
+    assert stored.read_bytes() == PNG
+    served = await editor.get(post.feature_image)
+    assert served.status_code == 200
+    assert served.mimetype == "image/png"
+    assert "immutable" in served.headers["Cache-Control"]
+
+    listing = await (await editor.get("/editor/posts", headers=BROWSER)).get_data(as_text=True)
+    assert "Harvest supper" in listing
+    assert "draft" in listing
+    form_html = await (await editor.get(f"/editor/posts/{post_id}")).get_data(as_text=True)
+    assert '<textarea id="f-html" name="html"' in form_html
+    preview = await editor.get(f"/editor/posts/{post_id}/preview")
+    assert preview.status_code == 200
+    assert "no-store" in preview.headers["Cache-Control"]
+    assert "<strong>Soup</strong>" in await preview.get_data(as_text=True)
+    assert (await app.test_client().get("/posts/harvest-supper")).status_code == 404
+
+    # Edit keeps the image; publish; unpublish; publish; delete after confirming.
+    resp = await editor.post(
+        f"/editor/posts/{post_id}",
+        form=post_form(token, title="Harvest supper!", html="<p>New</p>"),
+    )
+    assert resp.status_code == 302
+    post = await services().blog.get_post(db, post_id)
+    assert (post.title, post.html, post.feature_image is not None) == (
+        "Harvest supper!",
+        "<p>New</p>",
+        True,
+    )
+    for action, status in (
+        ("publish", "published"),
+        ("unpublish", "draft"),
+        ("publish", "published"),
+    ):
+        resp = await editor.post(f"/editor/posts/{post_id}/{action}", form={"csrf_token": token})
+        assert resp.status_code == 302
+        assert (await services().blog.get_post(db, post_id)).status == status
+    assert (await app.test_client().get(f"/posts/{post.slug}")).status_code == 200
+    confirm = await editor.get(f"/editor/posts/{post_id}/delete", headers=BROWSER)
+    assert "Delete “Harvest supper!”?" in await confirm.get_data(as_text=True)
+    resp = await editor.post(f"/editor/posts/{post_id}/delete", form={"csrf_token": token})
+    assert resp.status_code == 302
+    assert await count_posts(db) == 0
+
+
+async def test_scheduling_takes_a_local_time_and_its_zone(editor: Client, db: AsyncSession) -> None:
+    draft = await factories.post(db, "Later", publish=False)
+    await db.commit()
+    token = await token_of(editor)
+    local = (datetime.now(UTC) + timedelta(days=3)).astimezone().replace(tzinfo=None)
+    local = local.replace(second=0, microsecond=0)
+    resp = await editor.post(
+        f"/editor/posts/{draft.id}/schedule",
+        form={
+            "csrf_token": token,
+            "at": local.strftime("%Y-%m-%dT%H:%M"),
+            "timezone": "Asia/Tokyo",
+        },
+    )
+    assert resp.status_code == 302
+    post = await services().blog.get_post(db, draft.id)
+    assert post.status == "scheduled"
+    assert post.published_at is not None
+    from zoneinfo import ZoneInfo
+
+    assert post.published_at == local.replace(tzinfo=ZoneInfo("Asia/Tokyo"))
+    for form, code in (
+        ({"at": "2001-01-01T10:00", "timezone": "UTC"}, "schedule_in_past"),
+        ({"at": "tomorrow", "timezone": "UTC"}, "invalid_datetime"),
+        ({"at": "2999-01-01T10:00", "timezone": "Mars/Olympus"}, "invalid_timezone"),
+    ):
+        await services().blog.unpublish(db, draft.id)
+        await db.commit()
+        resp = await editor.post(
+            f"/editor/posts/{draft.id}/schedule", form={"csrf_token": token, **form}
+        )
+        assert resp.status_code == 400
+        assert f'data-error-code="{code}"' in await resp.get_data(as_text=True)
+        assert (await services().blog.get_post(db, draft.id)).status == "draft"
+
+
+@pytest.mark.parametrize(
+    ("fields", "upload", "code"),
+    [
+        ({"title": "  "}, None, "title_required"),
+        ({"title": "T", "slug": "Not A Slug"}, None, "invalid_slug"),
+        ({"title": "T"}, image(b"<svg onload='alert(1)'/>", "x.png"), "image_type"),
+        ({"title": "T"}, image(PNG + b"\x00" * 2000), "image_too_large"),
+        ({"title": "T", "visibility": "paid"}, None, "invalid_visibility"),
+    ],
+)
+async def test_bad_input_shows_the_error_and_writes_nothing(
+    editor: Client,
+    db: AsyncSession,
+    media_root: Path,
+    fields: dict[str, str],
+    upload: FileStorage | None,
+    code: str,
+) -> None:
+    token = await token_of(editor)
+    resp = await editor.post(
+        "/editor/posts",
+        form=post_form(token, html="<p>Kept</p>", **fields),
+        files={"feature_image_file": upload} if upload else None,
+    )
+    assert resp.status_code == 400
+    html = await resp.get_data(as_text=True)
+    assert f'data-error-code="{code}"' in html
+    assert "&lt;p&gt;Kept&lt;/p&gt;</textarea>" in html  # what was typed comes back
+    assert await count_posts(db) == 0
+    assert stored_files(media_root) == []
+
+
+async def test_members_are_refused_and_csrf_is_required(
+    app: RoseQuart, editor: Client, db: AsyncSession
+) -> None:
+    draft = await factories.post(db, "Secret", publish=False)
+    await db.commit()
+    member = await signed_in(app, db, "molly")
+    async with member.session_transaction() as cookie:
+        cookie["_csrf"] = "member-token-" + "m" * 20
+    assert (await member.get("/editor/posts")).status_code == 403
+    assert (await member.get(f"/editor/posts/{draft.id}/preview")).status_code == 403
+    for path in (
+        "/editor/posts",
+        f"/editor/posts/{draft.id}",
+        f"/editor/posts/{draft.id}/publish",
+        f"/editor/posts/{draft.id}/delete",
+    ):
+        form = post_form("member-token-" + "m" * 20, title="Hijacked")
+        assert (await member.post(path, form=form)).status_code == 403, path
+    # An editor without the token changes nothing either.
+    resp = await editor.post(f"/editor/posts/{draft.id}/publish", form={})
+    assert resp.status_code == 400
+    assert (await services().blog.get_post(db, draft.id)).status == "draft"
+    assert (await services().blog.get_post(db, draft.id)).title == "Secret"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/media/../config.yaml",
+        "/media/images/../../etc/passwd",
+        "/media/images/%2e%2e%2fsecret.png",
+        "/media/images/abc.png",
+        "/media/images/" + "0" * 64 + ".svg",
+        "/media/images/" + "0" * 64 + ".png",
+    ],
+)
+async def test_media_serving_refuses_anything_but_stored_names(app: RoseQuart, path: str) -> None:
+    assert (await app.test_client().get(path)).status_code == 404
+
+
+async def test_the_rich_text_editor_loads_for_editors_only(
+    app: RoseQuart, editor: Client, db: AsyncSession
+) -> None:
+    script = '<script src="/static/editor/editor.min.js" defer></script>'
+    form = await (await editor.get("/editor/posts/new")).get_data(as_text=True)
+    assert script in form
+    assert '<textarea id="f-html" name="html" rows="18" data-rich-text>' in form
+    member = await signed_in(app, db, "molly")
+    for client in (member, app.test_client()):
+        assert script not in await (await client.get("/")).get_data(as_text=True)
+    assert (await editor.get("/static/editor/editor.min.js")).status_code == 200

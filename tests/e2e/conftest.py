@@ -1,0 +1,191 @@
+"""Browser tests: the platform started for real, driven in Debian's headless Chromium.
+
+Playwright's async API runs on the test session's event loop (its sync API would hold a
+loop of its own open in the main thread and break every async test after it).
+
+The suite starts `rose-ash up --demo` on free ports against a fresh database on the test
+PostgreSQL server and a private embedded Valkey, with its email going to an SMTP server of the
+suite's own (aiosmtpd on loopback) that tests read, and stops it at the end. Chromium comes from
+Debian (`rose-ash check` installs it when missing); Playwright never downloads a browser.
+A failing test leaves a screenshot and the page's HTML in tests/e2e/artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy.engine import make_url
+
+from shared.config import APP_NAMES
+from shared.infrastructure.devservers import EmbeddedValkey, free_port
+from tests.conftest import _asyncpg_dsn
+from tests.support import SmtpSink, Up, smtp_sink_server
+
+CHROMIUM = Path(os.environ.get("ROSE_E2E_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+# The platform shares two cores with the browser and the suite: a sign-up (argon2id, a new
+# actor's keypair) can take seconds there. Assertions wait up to 20 s before failing.
+expect.set_options(timeout=20_000)
+
+
+@dataclass(frozen=True)
+class Site:
+    urls: dict[str, str]
+    mail: SmtpSink  # every email the platform sent
+    database_url: str = ""
+    redis_url: str = ""
+
+    def url(self, app: str, path: str = "/") -> str:
+        return self.urls[app] + path
+
+    async def cli(self, *args: str) -> str:
+        """Run ``rose-ash <args>`` against this site's database (e.g. ``user set-password``)."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("ROSE_") and k not in ("DATABASE_URL", "REDIS_URL")
+        }
+        env.update(DATABASE_URL=self.database_url, REDIS_URL=self.redis_url)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "shared.infrastructure.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)  # type: ignore[attr-defined]
+    return report
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        reason = (
+            f"browser tests need Chromium at {CHROMIUM}; `rose-ash check` installs it "
+            "with apt-get when it runs as root"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def mail() -> AsyncIterator[SmtpSink]:
+    async with smtp_sink_server() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+async def site(
+    server_urls: tuple[str, str], tmp_path_factory: pytest.TempPathFactory, mail: SmtpSink
+) -> AsyncIterator[Site]:
+    base_url, _ = server_urls
+    name = f"rose_ash_e2e_{secrets.token_hex(4)}"
+    dsn, kwargs = _asyncpg_dsn(base_url)
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(dsn, **kwargs)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    await admin(f'CREATE DATABASE "{name}"')
+    valkey = EmbeddedValkey(tmp_path_factory.mktemp("e2e-valkey"), persist=False)
+    redis_url = valkey.start()
+    ports = {app: free_port() for app in APP_NAMES}
+    database_url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    up = Up(
+        tmp_path_factory.mktemp("e2e-devdata"),
+        ports,
+        "--demo",
+        extra_env={
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "ROSE_SMTP__HOST": "127.0.0.1",
+            "ROSE_SMTP__PORT": str(mail.port),
+            # Journey 6 federates with a fediverse server on loopback.
+            "ROSE_ACTIVITYPUB__ALLOW_PRIVATE_ADDRESSES": "true",
+        },
+    )
+    try:
+        await asyncio.to_thread(up.wait_ready)
+        urls = {app: f"http://127.0.0.1:{port}" for app, port in ports.items()}
+        yield Site(urls, mail, database_url, redis_url)
+    finally:
+        await asyncio.to_thread(up.stop)
+        valkey.stop()
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(chromium), args=CHROMIUM_FLAGS, headless=True
+        )
+        yield browser
+        await browser.close()
+
+
+async def _save_artifacts(page: Page, nodeid: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)
+    await page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
+    (ARTIFACTS / f"{stem}.html").write_text(await page.content(), encoding="utf-8")
+
+
+async def _page(
+    browser: Browser, request: pytest.FixtureRequest, **options: bool
+) -> AsyncIterator[Page]:
+    context = await browser.new_context(**options)
+    page = await context.new_page()
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        await _save_artifacts(page, request.node.nodeid)
+    await context.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    async for p in _page(browser, request):
+        yield p
+
+
+@pytest.fixture(params=["javascript", "no-javascript"])
+async def any_page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """The test runs twice: once with JavaScript, once with it disabled (plain HTML)."""
+    async for p in _page(browser, request, java_script_enabled=request.param == "javascript"):
+        yield p

@@ -1,0 +1,222 @@
+"""Federating with an independent implementation: a Fedify server follows ``blog`` and
+receives, with its strict signature checks, what the blog publishes through its own service
+(BlogService: publish, edit, delete; drafts and members-only posts never) — until it unfollows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from shared.config import Settings
+from shared.contracts.dtos import PostInput
+from shared.db import create_engine, create_session_factory
+from shared.infrastructure.events import EventProcessor
+from shared.models import ApDelivery, ApFollower
+from shared.services.registry import default_services
+from tests.interop.conftest import Peer
+
+PUBLIC = ("https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public")
+PUBLISHED = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+
+
+async def received(client: httpx.AsyncClient, peer: Peer) -> list[dict[str, Any]]:
+    resp = await client.get(f"{peer.origin}/control/received")
+    resp.raise_for_status()
+    return list(resp.json())
+
+
+async def test_a_fedify_server_follows_blog_and_sees_posts_arrive(
+    blog_https: Settings, peer: Peer
+) -> None:
+    settings = blog_https
+    blog_service = default_services(settings).blog
+    blog = settings.apps["blog"].public_url
+    host = blog.split("://", 1)[1]
+    engine = create_engine(settings)
+    factory = create_session_factory(engine)
+    try:
+        async with (
+            httpx.AsyncClient(timeout=60) as client,
+            EventProcessor(settings, factory, worker_id="interop") as worker,
+        ):
+            # WebFinger blog@host (over https), fetch the actor, send a signed Follow.
+            resp = await client.post(
+                f"{peer.origin}/control/follow", json={"handle": f"blog@{host}"}
+            )
+            assert resp.status_code == 200, resp.text + "\n" + "\n".join(peer.output)
+            looked_up = resp.json()
+            assert looked_up["actor"] == f"{blog}/ap/users/blog"
+            assert looked_up["preferredUsername"] == "blog"
+            assert looked_up["sharedInbox"] == f"{blog}/ap/inbox"
+            async with factory() as session:
+                follower = await session.scalar(select(ApFollower))
+                assert follower is not None
+                assert follower.actor_uri == peer.actor
+                assert follower.shared_inbox_url == f"{peer.origin}/inbox"
+
+            # Our Accept reaches the peer and passes its signature checks.
+            done = await worker.run_once()
+            assert done.delivered == 1, done
+            [accept] = await received(client, peer)
+            assert accept["type"] == "Accept"
+            assert accept["actor"] == f"{blog}/ap/users/blog"
+            # The Follow is embedded as sent (Fedify does not trust a cross-origin embed, so
+            # this is read from the Accept as received rather than dereferenced).
+            assert accept["json"]["object"]["id"] == looked_up["follow"], accept
+            assert accept["json"]["object"]["type"] == "Follow"
+
+            # The blog's own actions, through BlogService: a draft is not news...
+            async with factory() as session, session.begin():
+                post = await blog_service.create_post(
+                    session,
+                    PostInput(
+                        title="Harvest supper",
+                        excerpt="Our autumn supper with the growers, Friday at seven.",
+                        html="<p>Come and eat with the people who grew it.</p>",
+                        tags=("Food",),
+                    ),
+                )
+            assert (await worker.run_once()).fanned_out == 0
+
+            # ...publishing it is: a Create{Article} with everything Mastodon shows.
+            async with factory() as session, session.begin():
+                await blog_service.publish(session, post.id, now=PUBLISHED)
+            assert (await worker.run_once()).delivered == 1
+            create = (await received(client, peer))[-1]
+            assert create["type"] == "Create"
+            obj = create["object"]
+            article_id = obj["id"]
+            assert article_id.startswith(f"{blog}/ap/objects/")
+            assert obj["type"] == "Article"
+            assert obj["name"] == "Harvest supper"
+            assert obj["summary"].startswith("Our autumn supper")
+            assert "people who grew it" in obj["content"]
+            assert obj["url"] == f"{blog}/posts/harvest-supper"
+            assert obj["published"].startswith("2026-11-20T18:00:00")
+            assert obj["attributedTo"] == f"{blog}/ap/users/blog"
+            assert obj["to"] in PUBLIC or set(obj["to"]) & set(PUBLIC)
+
+            # Edited: an Update of the same object.
+            async with factory() as session, session.begin():
+                await blog_service.update_post(
+                    session,
+                    post.id,
+                    PostInput(
+                        title="Harvest supper (now Saturday)",
+                        excerpt="Moved to Saturday.",
+                        html="<p>Saturday at seven.</p>",
+                    ),
+                )
+            assert (await worker.run_once()).delivered == 1
+            update = (await received(client, peer))[-1]
+            assert update["type"] == "Update"
+            assert update["object"]["id"] == article_id
+            assert update["object"]["name"] == "Harvest supper (now Saturday)"
+
+            # A members-only post is published: nothing leaves.
+            async with factory() as session, session.begin():
+                members = await blog_service.create_post(
+                    session,
+                    PostInput(title="AGM minutes", html="<p>Members.</p>", visibility="members"),
+                )
+                await blog_service.publish(session, members.id)
+            assert (await worker.run_once()).fanned_out == 0
+
+            # Removed: a Delete.
+            async with factory() as session, session.begin():
+                await blog_service.delete_post(session, post.id)
+            assert (await worker.run_once()).delivered == 1
+            delete = (await received(client, peer))[-1]
+            assert delete["type"] == "Delete"
+            assert delete["object"]["id"] == article_id
+
+            # The peer unfollows; the blog stops sending to it.
+            resp = await client.post(f"{peer.origin}/control/unfollow")
+            assert resp.status_code == 200, resp.text
+            async with factory() as session:
+                assert await session.scalar(select(ApFollower)) is None
+            async with factory() as session, session.begin():
+                later = await blog_service.create_post(session, PostInput(title="Later"))
+                await blog_service.publish(session, later.id)
+            done = await worker.run_once()
+            assert (done.fanned_out, done.delivered) == (1, 0)
+            await asyncio.sleep(0.2)
+            assert [a["type"] for a in await received(client, peer)] == [
+                "Accept",
+                "Create",
+                "Update",
+                "Delete",
+            ]
+
+            # Nothing we sent was refused, and every delivery is recorded as delivered.
+            rejected = (await client.get(f"{peer.origin}/control/rejected")).json()
+            assert rejected == []
+            async with factory() as session:
+                statuses = (await session.scalars(select(ApDelivery.status))).all()
+            assert statuses == ["delivered"] * 4
+    finally:
+        await engine.dispose()
+
+
+async def test_the_peer_really_refuses_what_it_cannot_verify(
+    blog_https: Settings, peer: Peer
+) -> None:
+    """A control: the peer's checks are live, so the deliveries above prove something."""
+    from shared.infrastructure.activitypub import keys
+    from shared.infrastructure.activitypub.actors import actor_urls
+    from shared.infrastructure.activitypub.signatures import sign_request
+    from tests.ap_support import peer_key
+
+    urls = actor_urls(blog_https, "blog")
+    inbox = f"{peer.origin}/users/peer/inbox"
+    activity = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": urls.activity("forged"),
+        "type": "Create",
+        "actor": urls.id,
+        "object": {
+            "id": urls.object("forged"),
+            "type": "Note",
+            "attributedTo": urls.id,
+            "content": "forged",
+        },
+    }
+    body = json.dumps(activity).encode()
+    cases = {
+        "wrong key": (
+            body,
+            sign_request(
+                "POST", inbox, key_id=urls.key_id, private_key=peer_key("mallory"), body=body
+            ),
+        ),
+        "tampered body": (
+            body.replace(b"forged", b"FORGED"),
+            sign_request(
+                "POST",
+                inbox,
+                key_id=urls.key_id,
+                private_key=keys.private_key(blog_https),
+                body=body,
+            ),
+        ),
+    }
+    async with httpx.AsyncClient(timeout=60) as client:
+        for name, (content, headers) in cases.items():
+            resp = await client.post(inbox, content=content, headers=headers)
+            assert resp.status_code == 401, (name, resp.status_code, resp.text)
+        assert await received(client, peer) == []
+        rejected = (await client.get(f"{peer.origin}/control/rejected")).json()
+        assert [r["status"] for r in rejected] == [401, 401]
+        # The same activity, properly signed, is accepted.
+        good = sign_request(
+            "POST", inbox, key_id=urls.key_id, private_key=keys.private_key(blog_https), body=body
+        )
+        resp = await client.post(inbox, content=body, headers=good)
+        assert 200 <= resp.status_code < 300, resp.text
+        assert [a["type"] for a in await received(client, peer)] == ["Create"]

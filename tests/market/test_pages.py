@@ -1,0 +1,269 @@
+"""The market's public pages through the app: home, listings with filters and sorting,
+category tree, product, supplier, search, market pages, sharing tags, bounded queries."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from quart.typing import TestClientProtocol as Client
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from shared.contracts.dtos import MarketPageInput
+from shared.infrastructure.factory import RoseQuart
+from shared.services.registry import services
+from tests.conftest import AppMaker
+from tests.market import factories
+from tests.support import count_statements
+
+
+@pytest.fixture
+async def app(make_app: AppMaker) -> RoseQuart:
+    return await make_app("market")
+
+
+@pytest.fixture
+def client(app: RoseQuart) -> Client:
+    return app.test_client()
+
+
+async def html_of(client: Client, path: str, status: int = 200) -> str:
+    resp = await client.get(path)
+    body = await resp.get_data(as_text=True)
+    assert resp.status_code == status, (path, body[:2000])
+    return body
+
+
+def slugs(html: str) -> list[str]:
+    return re.findall(r'<article class="product-card[^"]*" data-product-slug="([^"]+)"', html)
+
+
+def meta(html: str, prop: str) -> str | None:
+    m = re.search(rf'<meta (?:property|name)="{re.escape(prop)}" content="([^"]*)"', html)
+    return m.group(1) if m else None
+
+
+@pytest.fixture
+async def shop(db: AsyncSession) -> dict[str, object]:
+    """Two suppliers, a tree (Food > Bakery > Cakes; Drinks), five products."""
+    farm = await factories.supplier(db, "Hill Farm")
+    mill = await factories.supplier(db, "Old Mill")
+    food = await factories.category(db, "Food")
+    bakery = await factories.category(db, "Bakery", parent=food)
+    cakes = await factories.category(db, "Cakes", parent=bakery)
+    drinks = await factories.category(db, "Drinks")
+    await factories.product(
+        db, "Sourdough loaf", 450, supplier=mill.slug, categories=(bakery.slug,), stock=3,
+        summary="A slow rye sourdough.", description="<p>Baked with <b>rye</b> flour.</p>",
+        featured=True,
+    )  # fmt: skip
+    await factories.product(
+        db, "Carrot cake", 1200, supplier=mill.slug, categories=(cakes.slug,), stock=0
+    )
+    await factories.product(db, "Apple juice", 300, supplier=farm.slug, categories=(drinks.slug,))
+    await factories.product(db, "Eggs", 280, supplier=farm.slug, categories=(food.slug,), unit="6")
+    await factories.product(
+        db, "Old stock", 100, supplier=farm.slug, categories=(food.slug,), available=False
+    )
+    await db.commit()
+    return {"farm": farm, "mill": mill, "food": food, "bakery": bakery, "cakes": cakes}
+
+
+async def test_home_shows_categories_featured_and_latest(client: Client, shop: object) -> None:
+    html = await html_of(client, "/")
+    assert html.count("<h1") == 1
+    for name in ("Food", "Bakery", "Cakes", "Drinks"):
+        assert f">{name}</a>" in html
+    assert "Featured" in html
+    assert "Sourdough loaf" in html
+    assert "Old stock" not in html, "withdrawn products are not listed"
+    assert "£4.50" in html
+
+
+async def test_a_category_lists_its_sub_categories_products(client: Client, shop: object) -> None:
+    food = slugs(await html_of(client, "/categories/food"))
+    assert sorted(food) == ["carrot-cake", "eggs", "sourdough-loaf"]
+    assert slugs(await html_of(client, "/categories/cakes")) == ["carrot-cake"]
+    html = await html_of(client, "/categories/cakes")
+    assert 'href="/categories/food">Food</a>' in html
+    assert 'href="/categories/bakery"' in html
+    await html_of(client, "/categories/nothing-here", 404)
+
+
+async def test_filters_and_sorting_work_as_plain_links(client: Client, shop: object) -> None:
+    base = "/categories/food"
+    assert slugs(await html_of(client, base + "?sort=price-asc")) == [
+        "eggs", "sourdough-loaf", "carrot-cake",
+    ]  # fmt: skip
+    assert slugs(await html_of(client, base + "?sort=price-desc"))[0] == "carrot-cake"
+    assert slugs(await html_of(client, base + "?sort=name")) == [
+        "carrot-cake", "eggs", "sourdough-loaf",
+    ]  # fmt: skip
+    assert sorted(slugs(await html_of(client, base + "?in_stock=1"))) == ["eggs", "sourdough-loaf"]
+    assert slugs(await html_of(client, base + "?supplier=old-mill&sort=name")) == [
+        "carrot-cake", "sourdough-loaf",
+    ]  # fmt: skip
+    assert slugs(await html_of(client, base + "?min=3&max=5.00&sort=name")) == ["sourdough-loaf"]
+    assert sorted(slugs(await html_of(client, "/products?supplier=hill-farm"))) == [
+        "apple-juice", "eggs",
+    ]  # fmt: skip
+    # The form keeps what was chosen.
+    html = await html_of(client, base + "?in_stock=1&sort=name&min=2")
+    assert 'name="in_stock" value="1" checked' in html
+    assert '<option value="name" selected>' in html
+    assert 'value="2"' in html
+    # Bad filter values are a clear refusal, not a crash.
+    for bad in ("?min=abc", "?max=1.234", "?sort=cheapest", "?min=5&max=1", "?page=0"):
+        resp = await client.get(base + bad)
+        assert resp.status_code in (400, 404), bad
+    await html_of(client, base + "?supplier=nobody", 404)
+
+
+async def test_listings_paginate_with_their_filters(
+    client: Client, db: AsyncSession, shop: dict[str, object]
+) -> None:
+    for i in range(30):
+        await factories.product(db, f"Jar {i:02d}", 500 + i, supplier="hill-farm")
+    await db.commit()
+    html = await html_of(client, "/products?supplier=hill-farm&sort=name")
+    assert len(slugs(html)) == 24
+    assert "Page 1 of 2" in html
+    nxt = re.search(r'<a rel="next" href="([^"]+)"', html)
+    assert nxt is not None
+    assert "supplier=hill-farm" in nxt.group(1)
+    assert "sort=name" in nxt.group(1)
+    second = await html_of(client, nxt.group(1).replace("&amp;", "&"))
+    assert len(slugs(second)) == 32 - 24
+    await html_of(client, "/products?page=9", 404)
+    supplier_page = await html_of(client, "/suppliers/hill-farm")
+    assert "Page 1 of 2" in supplier_page
+    assert "Hill Farm" in supplier_page
+
+
+async def test_a_product_page_has_its_facts_and_sharing_tags(client: Client, shop: object) -> None:
+    html = await html_of(client, "/products/sourdough-loaf")
+    assert html.count("<h1") == 1
+    assert "<p>Baked with <b>rye</b> flour.</p>" in html
+    assert "Only 3 left" in html
+    assert meta(html, "og:type") == "product"
+    assert meta(html, "og:title") == "Sourdough loaf"
+    assert meta(html, "og:url") == "http://127.0.0.1:8002/products/sourdough-loaf"
+    assert meta(html, "og:image") == "http://127.0.0.1:8002/static/img/market/loaf.svg"
+    assert meta(html, "product:price:amount") == "4.50"
+    assert meta(html, "product:price:currency") == "GBP"
+    withdrawn = await html_of(client, "/products/old-stock")
+    assert "No longer available" in withdrawn
+    assert "Sold out" in await html_of(client, "/products/carrot-cake")
+    await html_of(client, "/products/no-such-thing", 404)
+
+
+async def test_search_ranks_highlights_and_escapes(
+    client: Client, db: AsyncSession, shop: object
+) -> None:
+    await factories.product(
+        db, "Rye crackers", 250, summary="Crisp <script>alert(1)</script> rye crackers."
+    )
+    await db.commit()
+    html = await html_of(client, "/search?q=rye")
+    found = re.findall(r'<li data-product-slug="([^"]+)"', html)
+    assert set(found) == {"sourdough-loaf", "rye-crackers"}
+    assert "<mark>rye</mark>" in html.lower() or "<mark>Rye</mark>" in html
+    assert "<script>alert(1)</script>" not in html
+    assert "Old stock" not in await html_of(client, "/search?q=stock")
+    assert "0 results" in await html_of(client, "/search?q=zzzzqqq")
+    await html_of(client, "/search?q=" + "x" * 5000)
+
+
+async def test_market_pages_show_their_items_in_order(
+    client: Client, db: AsyncSession, shop: object
+) -> None:
+    page = await services().catalog.create_market_page(
+        db,
+        MarketPageInput(
+            title="Breakfast",
+            intro="<p>Good <em>mornings</em>.<script>x()</script></p>",
+            published=True,
+            items=(("product", "eggs"), ("category", "bakery"), ("product", "sourdough-loaf")),
+        ),
+    )
+    draft = await services().catalog.create_market_page(db, MarketPageInput(title="Secret"))
+    await db.commit()
+    html = await html_of(client, f"/pages/{page.slug}")
+    assert "<p>Good <em>mornings</em>.</p>" in html
+    assert "x()" not in html
+    assert html.index("Eggs") < html.index(">Bakery<") < html.index("Sourdough loaf")
+    await html_of(client, f"/pages/{draft.slug}", 404)
+    assert "Breakfast" in await html_of(client, "/")
+
+
+async def test_listings_run_a_bounded_number_of_queries(
+    client: Client, db: AsyncSession, engine: AsyncEngine
+) -> None:
+    """No N+1: the same statements for 3 products as for 30, each with a supplier, two
+    categories and two images."""
+    farm = await factories.supplier(db, "Counting Farm")
+    veg = await factories.category(db, "Veg")
+    roots = await factories.category(db, "Roots", parent=veg)
+
+    async def add(n: int) -> None:
+        for i in range(n):
+            await factories.product(
+                db,
+                f"Turnip {i}",
+                supplier=farm.slug,
+                categories=(veg.slug, roots.slug),
+                featured=i < 2,
+                images=(),
+            )
+        await db.commit()
+
+    await add(3)
+    with count_statements(engine) as few_home, count_statements(engine):
+        await html_of(client, "/")
+    with count_statements(engine) as few_listing:
+        await html_of(client, "/categories/veg?in_stock=1&sort=price-asc")
+    with count_statements(engine) as few_search:
+        await html_of(client, "/search?q=turnip")
+    await add(27)
+    with count_statements(engine) as many_home:
+        await html_of(client, "/")
+    with count_statements(engine) as many_listing:
+        html = await html_of(client, "/categories/veg?in_stock=1&sort=price-asc")
+    with count_statements(engine) as many_search:
+        await html_of(client, "/search?q=turnip")
+    assert len(slugs(html)) == 24
+    assert len(many_home) == len(few_home)
+    assert len(many_listing) == len(few_listing)
+    assert len(many_search) == len(few_search)
+    assert len(many_listing) <= 7, "\n".join(many_listing)
+
+
+async def test_the_demo_market_is_real_and_seeding_is_idempotent(
+    client: Client, db: AsyncSession
+) -> None:
+    from sqlalchemy import func, select
+
+    from shared.demo import seed_blog, seed_identity, seed_market
+    from shared.models import BlogPost, Product
+
+    await seed_identity(db)
+    await seed_blog(db)
+    await seed_market(db)
+    await seed_market(db)
+    await db.commit()
+    assert await db.scalar(select(func.count()).select_from(Product)) == 40
+    home = await html_of(client, "/")
+    assert "Featured" in home
+    assert "Sunday breakfast" in home
+    assert len(slugs(await html_of(client, "/categories/food"))) == 24
+    assert "Page 1 of" in await html_of(client, "/categories/food?in_stock=1&sort=price-asc")
+    assert "Wildflower honey" in await html_of(client, "/search?q=honey")
+    assert "Free-range eggs" in await html_of(client, "/pages/sunday-breakfast")
+    assert "Hill Farm" in await html_of(client, "/suppliers/hill-farm")
+    product = await html_of(client, "/products/sourdough-loaf")
+    assert 'src="/static/img/market/loaf.svg"' in product
+    image = await client.get("/static/img/market/loaf.svg")
+    assert image.status_code == 200
+    post = await db.scalar(select(BlogPost).where(BlogPost.slug == "from-the-market-this-week"))
+    assert post is not None
+    assert '<div data-product="sourdough-loaf"></div>' in post.html

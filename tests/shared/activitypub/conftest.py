@@ -1,0 +1,42 @@
+"""Fixtures for the ActivityPub tests: loopback remote servers and actors on them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.config import Settings
+from shared.contracts.protocols import FederationService
+from shared.infrastructure.events import EventProcessor
+from shared.services.registry import default_services
+from tests.ap_support import LoopbackServer, RemoteActor, make_actor
+
+
+@pytest.fixture
+async def remote() -> AsyncIterator[LoopbackServer]:
+    server = LoopbackServer()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def alice(remote: LoopbackServer) -> RemoteActor:
+    return make_actor(remote, "alice")
+
+
+@pytest.fixture
+async def processor(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[EventProcessor]:
+    """The EventProcessor, run inline inside the test's transaction."""
+    async with EventProcessor(settings, session_factory, worker_id="test-worker") as proc:
+        yield proc
+
+
+@pytest.fixture
+def federation(settings: Settings) -> FederationService:
+    """The federation service as the registry wires it for these settings."""
+    return default_services(settings).federation

@@ -1,0 +1,268 @@
+"""Service contracts: every registered implementation satisfies its protocol, DTOs (never ORM
+objects) cross the boundaries, and the implementations do what they promise."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from datetime import datetime
+from typing import Any, Protocol
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.contracts import dtos, protocols
+from shared.contracts.dtos import CartOwner, CartSummaryDTO, NavItemDTO, UserDTO
+from shared.models import Base, CartItem, User
+from shared.services.registry import Services, default_services, services, wire
+
+
+def protocol_members(protocol: type) -> dict[str, Any]:
+    """The methods a protocol declares (its own, not typing.Protocol's machinery)."""
+    return {
+        name: value
+        for name, value in vars(protocol).items()
+        if callable(value) and not name.startswith("_")
+    }
+
+
+def mismatches(protocol: type, impl: object) -> list[str]:
+    """Why ``impl`` does not satisfy ``protocol`` (empty when it does)."""
+    problems = []
+    for name, declared in protocol_members(protocol).items():
+        actual = getattr(impl, name, None)
+        if actual is None or not callable(actual):
+            problems.append(f"{name}: missing")
+            continue
+        if inspect.iscoroutinefunction(declared) != inspect.iscoroutinefunction(actual):
+            problems.append(f"{name}: async in one and not the other")
+        want = inspect.signature(declared)
+        got = inspect.signature(actual.__func__ if inspect.ismethod(actual) else actual)
+        shape = [(p.name, p.kind, p.default) for p in want.parameters.values()]
+        if shape != [(p.name, p.kind, p.default) for p in got.parameters.values()]:
+            problems.append(f"{name}: parameters {got} differ from {want}")
+            continue
+        if typing.get_type_hints(declared) != typing.get_type_hints(actual):
+            problems.append(f"{name}: annotations differ")
+    return problems
+
+
+def registry_protocols() -> dict[str, type]:
+    hints = typing.get_type_hints(Services)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Services)}
+
+
+def test_every_domain_protocol_is_in_the_registry() -> None:
+    declared = {
+        obj
+        for obj in vars(protocols).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, Protocol)
+        and obj.__module__ == protocols.__name__
+    }
+    # Capabilities a domain takes on as it grows are checked where implemented (below).
+    declared -= set(protocols.CAPABILITIES)
+    registered = set(registry_protocols().values())
+    # Contracts several domains implement (what the cart sells) are bases of theirs.
+    shared_bases = {base for p in registered for base in p.__mro__[1:] if base in declared}
+    assert shared_bases == {protocols.SellableProvider}
+    assert registered == declared - shared_bases
+    assert {p.__name__ for p in registered} == {
+        "IdentityService",
+        "BlogService",
+        "CatalogService",
+        "CartService",
+        "EventService",
+        "AccountService",
+        "FederationService",
+        "CatalogImportService",
+        "SocialService",
+    }
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(Services)])
+def test_every_registered_implementation_satisfies_its_protocol(field: str) -> None:
+    protocol = registry_protocols()[field]
+    impl = getattr(services(), field)
+    assert mismatches(protocol, impl) == []
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(Services)])
+def test_a_capability_is_implemented_whole_and_exactly_where_offered(field: str) -> None:
+    """A service offering any method of a capability offers all of them, with exactly the
+    declared signatures (callers check with ``implements`` and then rely on them)."""
+    impl = getattr(services(), field)
+    for capability in protocols.CAPABILITIES:
+        names = protocol_members(capability)
+        if any(hasattr(impl, name) for name in names):
+            assert protocols.implements(impl, capability), (field, capability.__name__)
+            assert mismatches(capability, impl) == [], (field, capability.__name__)
+
+
+def test_the_capabilities_in_use_today() -> None:
+    """Blog and account hold personal data today; cart and events join when they land."""
+    holders = {
+        f.name
+        for f in dataclasses.fields(Services)
+        if protocols.implements(getattr(services(), f.name), protocols.PersonalData)
+    }
+    assert {"blog", "account"} <= holders
+    assert not protocols.implements(object(), protocols.PersonalData)
+
+
+def test_the_check_catches_a_wrong_implementation() -> None:
+    """The conformance check above can fail: each kind of mismatch is reported."""
+
+    # A one-method protocol of its own, so the example does not change as domains grow.
+    class Navigation(Protocol):
+        async def navigation(self, session: AsyncSession) -> tuple[NavItemDTO, ...]: ...
+
+    class Missing:
+        pass
+
+    class NotAsync:
+        def navigation(self, session: AsyncSession) -> tuple[NavItemDTO, ...]:
+            return ()
+
+    class OtherParameters:
+        async def navigation(self, session: AsyncSession, limit: int) -> tuple[NavItemDTO, ...]:
+            return ()
+
+    class OtherTypes:
+        async def navigation(self, session: AsyncSession) -> list[NavItemDTO]:
+            return []
+
+    assert mismatches(Navigation, Missing()) == ["navigation: missing"]
+    assert "async" in mismatches(Navigation, NotAsync())[0]
+    assert "parameters" in mismatches(Navigation, OtherParameters())[0]
+    assert "annotations" in mismatches(Navigation, OtherTypes())[0]
+    assert mismatches(Navigation, services().blog) == []
+
+
+# What a protocol may take or return besides DTOs (a datetime is a value, like a number).
+PLAIN_VALUES = (AsyncSession, int, str, bool, datetime, type(None))
+
+
+def test_no_orm_model_crosses_a_domain_boundary() -> None:
+    """Every type a protocol takes or returns is a DTO, a plain value or the session."""
+    models = {m.class_ for m in Base.registry.mappers}
+    dto_types = {
+        obj
+        for obj in vars(dtos).values()
+        if isinstance(obj, type) and dataclasses.is_dataclass(obj)
+    }
+    for protocol in registry_protocols().values():
+        for name, method in protocol_members(protocol).items():
+            for hint in typing.get_type_hints(method).values():
+                for t in _types_in(hint):
+                    assert t not in models, f"{protocol.__name__}.{name} uses the model {t}"
+                    assert t in dto_types or t in PLAIN_VALUES, (
+                        f"{protocol.__name__}.{name} uses {t}"
+                    )
+    for dto in dto_types:
+        assert vars(dto)["__dataclass_params__"].frozen, f"{dto.__name__} must be frozen"
+
+
+def _types_in(hint: Any) -> list[Any]:
+    args = typing.get_args(hint)
+    if not args:
+        return [hint]
+    return [t for arg in args if arg is not Ellipsis for t in _types_in(arg)]
+
+
+def test_wiring_is_idempotent_and_replaceable() -> None:
+    first = wire()
+    assert wire() is first
+    other = default_services()
+    try:
+        assert wire(other) is other
+        assert services() is other
+    finally:
+        wire(first)
+
+
+async def test_identity_returns_a_user_dto_for_active_accounts_only(db: AsyncSession) -> None:
+    active = User(email="dto@example.test", username="dto_user", display_name="Dee Toe")
+    gone = User(email="gone@example.test", username="gone_user", is_active=False)
+    db.add_all([active, gone])
+    await db.flush()
+    user = await services().identity.get_user(db, active.id)
+    assert user == UserDTO(
+        id=active.id, username="dto_user", display_name="Dee Toe", roles=("member",)
+    )
+    assert user is not None
+    assert user.name == "Dee Toe"
+    assert await services().identity.get_user(db, gone.id) is None
+    assert await services().identity.get_user(db, 10**12) is None
+
+
+async def test_blog_navigation_is_the_seeded_default(db: AsyncSession) -> None:
+    items = await services().blog.navigation(db)
+    assert [(i.label, i.app, i.path, i.children) for i in items[:4]] == [
+        ("Home", "blog", "/", ()),
+        ("Market", "market", "/", ()),
+        ("Events", "events", "/", ()),
+        ("Community", "federation", "/", ()),
+    ]
+    assert all(isinstance(i, NavItemDTO) and i.id > 0 for i in items)
+
+
+async def test_cart_summary_counts_one_owner_only(db: AsyncSession) -> None:
+    ann = User(email="ann@example.test", username="ann_cart")
+    bob = User(email="bob@example.test", username="bob_cart")
+    db.add_all([ann, bob])
+    await db.flush()
+    key = "anon-cart-key-0123456789"
+    await db.execute(
+        insert(CartItem),
+        [
+            {"user_id": ann.id, "kind": "product", "item_id": 900001, "quantity": 2},
+            {"user_id": ann.id, "kind": "product", "item_id": 900002, "quantity": 3},
+            {"user_id": bob.id, "kind": "product", "item_id": 900003, "quantity": 1},
+            {"cart_key": key, "kind": "product", "item_id": 900004, "quantity": 4},
+        ],
+    )
+    cart = services().cart
+    assert await cart.mini_summary(db, CartOwner(user_id=ann.id)) == CartSummaryDTO(5)
+    assert await cart.mini_summary(db, CartOwner(user_id=bob.id)) == CartSummaryDTO(1)
+    assert await cart.mini_summary(db, CartOwner(cart_key=key)) == CartSummaryDTO(4)
+    assert await cart.mini_summary(db, CartOwner(cart_key="other-key-0123456789")) == (
+        CartSummaryDTO(0)
+    )
+
+
+def test_a_cart_has_exactly_one_owner() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        CartOwner()
+    with pytest.raises(ValueError, match="exactly one"):
+        CartOwner(user_id=1, cart_key="k" * 20)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CartOwner(user_id=1).user_id = 2  # type: ignore[misc]
+
+
+def test_services_are_obtained_only_through_the_registry() -> None:
+    """Policy: outside shared/services, nothing imports an implementation module directly."""
+    import ast
+
+    from shared.config import APP_NAMES, REPO_ROOT
+
+    roots = [REPO_ROOT / "shared", *(REPO_ROOT / name for name in APP_NAMES)]
+    offenders = []
+    for root in roots:
+        for path in root.rglob("*.py"):
+            if (REPO_ROOT / "shared" / "services") in path.parents:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names = []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                for name in names:
+                    if name.startswith("shared.services.") and not name.startswith(
+                        "shared.services.registry"
+                    ):
+                        offenders.append(f"{path.relative_to(REPO_ROOT)}: {name}")
+    assert offenders == []
