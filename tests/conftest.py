@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -37,6 +38,29 @@ TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 TEST_INTERNAL_SECRET = "test-internal-secret-" + "y" * 32
 # One RSA key for the whole run: it signs federation's ID tokens in every test.
 TEST_OIDC_PRIVATE_KEY = RSAKey.generate_key(2048).as_pem(private=True).decode()
+
+
+# The collector's full passes over this process's heap (every app, engine and page that earlier
+# tests built) take up to 0.6 s on these machines: longer than the fragment timeouts the
+# composition tests measure, so one landing inside a test made a healthy provider look hung.
+# Full passes therefore never start on their own here; they run between tests, every
+# FULL_GC_EVERY tests. The apps under test keep Python's defaults in their own processes.
+FULL_GC_EVERY = 25
+_tests_since_full_gc = 0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 1_000_000_000)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    global _tests_since_full_gc
+    _tests_since_full_gc += 1
+    if _tests_since_full_gc >= FULL_GC_EVERY:
+        _tests_since_full_gc = 0
+        gc.collect()
 
 
 def _asyncpg_dsn(url: str) -> tuple[str, dict[str, str]]:
