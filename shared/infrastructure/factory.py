@@ -45,6 +45,7 @@ from shared.infrastructure import (
     csrf,
     fragments,
     internal_auth,
+    media,
     oauth,
     pagecache,
 )
@@ -199,7 +200,12 @@ def create_base_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/",
         PERMANENT_SESSION_LIFETIME=timedelta(days=14),
-        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        # Federation takes the social hub's posts with up to four images.
+        MAX_CONTENT_LENGTH=(
+            media.request_cap(settings.media, MAX_BODY_BYTES)
+            if name == "federation"
+            else MAX_BODY_BYTES
+        ),
         SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=12),
         JSON_SORT_KEYS=False,
         TEMPLATES_AUTO_RELOAD=not settings.production,

@@ -35,6 +35,18 @@ from shared.config import MediaSettings
 from shared.contracts.errors import InvalidPost, InvalidUpload
 
 IMAGE_DIR = "images"
+# The most images one form carries (a social post's attachments). The app that takes such
+# forms (federation) accepts a request body that large: four images at ``media.max_bytes``
+# each, plus the form around them.
+IMAGES_PER_FORM = 4
+FORM_OVERHEAD_BYTES = 1024 * 1024
+
+
+def request_cap(settings: MediaSettings, default: int) -> int:
+    """The largest request body an app taking image forms accepts (never below ``default``)."""
+    return max(default, IMAGES_PER_FORM * settings.max_bytes + FORM_OVERHEAD_BYTES)
+
+
 # The signatures of the image formats a browser shows (RFC 2083, JFIF/Exif, GIF89a, RIFF).
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "png"),

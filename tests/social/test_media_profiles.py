@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +236,45 @@ async def test_at_most_four_images_and_alt_text_has_a_limit(
     assert resp.status_code == 400
     assert await db.scalar(select(func.count()).select_from(SocialStatus)) == 0
     assert stored(media_root) == []
+
+
+def noise_png(side: int) -> bytes:
+    """A PNG that does not compress: about 3 * side**2 bytes, before and after re-encoding."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_four_images_at_the_size_limit_fit_in_one_post(
+    make_app: AppMaker, db: AsyncSession, database_url: str, redis_url: str, media_root: Path
+) -> None:
+    # Four images just under media.max_bytes come to more than the other apps' 10 MB cap.
+    limit = 3_000_000
+    app = await make_app(
+        "federation",
+        app_settings=make_settings(
+            database_url,
+            redis_url,
+            ROSE_MEDIA__ROOT=str(media_root),
+            ROSE_MEDIA__MAX_BYTES=str(limit),
+        ),
+    )
+    images = [noise_png(990 + i) for i in range(4)]
+    assert all(2_900_000 < len(data) < limit for data in images)
+    assert sum(map(len, images)) > 10 * 1024 * 1024
+    ash = await signed_in(app, db, "ash")
+    files = {f"media_{i}": upload(data, f"{i}.png", "image/png") for i, data in enumerate(images)}
+    resp = await multipart(ash, "/social/statuses", files, text="The whole harvest")
+    assert resp.status_code == 303, await resp.get_data(as_text=True)
+    assert len(stored(media_root)) == 4
+    # Past the cap (four images and the form) the request is refused whole.
+    files = {f"media_{i}": upload(data, f"{i}.png", "image/png") for i, data in enumerate(images)}
+    resp = await multipart(
+        ash, "/social/statuses", files, text="Too much", spoiler_text="x" * 2_000_000
+    )
+    assert resp.status_code == 413
+    assert await db.scalar(select(func.count()).select_from(SocialStatus)) == 1
+    assert len(stored(media_root)) == 4
 
 
 async def test_remote_attachments_are_linked_never_loaded(
