@@ -134,7 +134,8 @@ def _post_dto(post: BlogPost, viewer_is_member: bool = True) -> PostDTO:
         title=post.title,
         slug=post.slug,
         html="" if locked else post.html,
-        excerpt=post.excerpt or _excerpt_from(post.plaintext),
+        # A members-only body is not teased: without its own excerpt, a locked post has none.
+        excerpt=post.excerpt or ("" if locked else _excerpt_from(post.plaintext)),
         feature_image=post.feature_image,
         feature_image_alt=post.feature_image_alt,
         status=post.status,

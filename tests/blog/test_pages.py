@@ -198,6 +198,28 @@ async def test_members_only_bodies_show_only_to_signed_in_members(
     assert 'class="members-only"' in html
 
 
+async def test_a_members_only_post_without_an_excerpt_shows_nothing_of_its_body(
+    app: RoseQuart, client: Client, db: AsyncSession
+) -> None:
+    await factories.post(
+        db,
+        "Board minutes",
+        html="<p>The landlord offered a ten year lease.</p>",
+        visibility="members",
+        tags=("Cooperative",),
+    )
+    await db.commit()
+    for path in ("/", "/posts/board-minutes", "/tag/cooperative", "/feed.xml", "/atom.xml"):
+        resp = await client.get(path)
+        assert resp.status_code == 200, path
+        body = await resp.get_data(as_text=True)
+        assert "Board minutes" in body, path
+        assert "landlord" not in body, path
+    member, _sid = await signed_in(app, db)
+    for path in ("/", "/posts/board-minutes"):
+        assert "The landlord offered" in await _html(member, path), path
+
+
 async def test_tag_and_author_archives(client: Client, db: AsyncSession) -> None:
     await factories.author(db, slug="rosa", name="Rosa Baker")
     await factories.post(db, "Rye bread", tags=("Bakery",), authors=("rosa",))
