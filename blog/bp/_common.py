@@ -11,7 +11,7 @@ from quart import Response, request
 from shared.errors import NotFound
 from shared.infrastructure.auth import current_user
 from shared.infrastructure.factory import platform
-from shared.infrastructure.fragments import FragmentRef, render_page
+from shared.infrastructure.fragments import FragmentRef, SharedPart, render_page
 
 PER_PAGE = 10
 
@@ -31,6 +31,19 @@ def viewer_is_member() -> bool:
     return user is not None and user.has_role("member")
 
 
+def audience() -> str | None:
+    """Whom a shared copy of a part of a page may be kept for (fragments.SharedPart): the
+    visitors who are not signed in (``"public"``), or the signed-in members (``"member"``),
+    who all see the same listings; None for editors and admins, who may be shown more (their
+    parts are rendered for them alone)."""
+    user = current_user()
+    if user is None:
+        return "public"
+    if user.has_role("editor"):
+        return None
+    return "member" if user.has_role("member") else None
+
+
 def public_url(path: str) -> str:
     """An absolute URL on the blog's public host (for canonical links, feeds, sitemaps)."""
     return platform().settings.apps["blog"].public_url + path
@@ -48,6 +61,7 @@ async def blog_page(
     *,
     members_only: bool = False,
     fragments: Iterable[FragmentRef] = (),
+    parts: Iterable[SharedPart] = (),
     **context: Any,
 ) -> Response:
     """A page of the blog with the site's composed header.
@@ -56,7 +70,7 @@ async def blog_page(
     a members-only body) and when it shows a members-only item (the same URL answers
     visitors and members differently): either way, private.
     """
-    body = await render_page(template, fragments=fragments, **context)
+    body = await render_page(template, fragments=fragments, parts=parts, **context)
     response = Response(body, mimetype="text/html")
     if members_only or current_user() is not None:
         personalised(response)

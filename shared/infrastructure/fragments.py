@@ -71,6 +71,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import APP_NAMES, Settings
 from shared.db import after_commit
+from shared.errors import DomainError
 from shared.infrastructure import internal_auth, pagecache
 from shared.infrastructure.actor import ANONYMOUS, Actor, current_actor
 
@@ -78,6 +79,7 @@ log = logging.getLogger(__name__)
 
 ROUTE = "/internal/fragments/<type>"
 KEY_PREFIX = "rose:frag:"
+PART_PREFIX = "rose:part:"
 VERSION_PREFIX = "rose:fragver:"
 LOCK_PREFIX = "rose:fraglock:"
 EXTENSION = "rose_fragments"
@@ -216,6 +218,34 @@ def header_fragments(app_name: str) -> tuple[FragmentRef, ...]:
     )
 
 
+@dataclass(frozen=True)
+class SharedPart:
+    """A part of a page that the page's own app renders and that is the same for everyone in
+    one audience (the blog home's listing for signed-in members, say): rendered once, kept in
+    Redis until a domain it shows changes, and read in the page's one ``MGET`` with the
+    fragments, so a page whose parts and fragments are cached runs no query for them.
+
+    ``key`` names the part *and its audience* (``blog/home:member:page=2``); None renders it
+    for this request alone (an editor, who may be shown what others are not). Whoever builds a
+    part vouches that ``render`` puts nothing personal in it: no name, no CSRF token, no cart.
+    A copy records the versions of ``domains`` (``rose:pagever:<domain>``, bumped on commit,
+    see :mod:`shared.infrastructure.pagecache`) read *before* it was rendered, and lives at
+    most ``pagecache.ttl_s`` (for writes no version sees); parts are off with the page cache.
+    """
+
+    slot: str
+    key: str | None
+    domains: tuple[str, ...]
+    render: Callable[[], Awaitable[str]]
+
+    @property
+    def storage_key(self) -> str:
+        return f"{PART_PREFIX}{self.key}"
+
+    def redis_keys(self) -> list[str]:
+        return [self.storage_key, *(pagecache.version_key(d) for d in self.domains)]
+
+
 @dataclass
 class _Entry:
     """A cached copy: the versions it was rendered under, fresh until ``exp``, and its HTML."""
@@ -303,6 +333,9 @@ class FragmentClient:
     _app_down_until: dict[str, float] = field(default_factory=dict)
     _redis_down_until: float = 0.0
     _failing: set[str] = field(default_factory=set)
+    _part_flights: dict[tuple[str, tuple[str, ...]], asyncio.Task[str]] = field(
+        default_factory=dict
+    )
 
     async def start(self) -> None:
         timeout = self.settings.fragments.timeout_s
@@ -329,8 +362,20 @@ class FragmentClient:
         self, refs: Iterable[FragmentRef], actor: Actor, request_id: str | None = None
     ) -> dict[str, Markup]:
         """Every fragment's HTML by slot: cached, fetched, last good, or empty; never raises."""
+        results, _found = await self.fetch_page(refs, actor, request_id)
+        return results
+
+    async def fetch_page(
+        self,
+        refs: Iterable[FragmentRef],
+        actor: Actor,
+        request_id: str | None = None,
+        also: Iterable[str] = (),
+    ) -> tuple[dict[str, Markup], dict[str, Any] | None]:
+        """:meth:`fetch_all`, and the values of the Redis keys ``also`` read in the same
+        ``MGET`` (None when Redis did not answer)."""
         refs = list(refs)
-        plans = await self._read_cache(refs, actor)
+        plans, found = await self._read_cache(refs, actor, also)
         # A cached page is only as fresh as its fragments: it records their versions.
         pagecache.record_fragment_versions(
             None
@@ -362,7 +407,7 @@ class FragmentClient:
                 if not task.done():
                     task.add_done_callback(_consume)
                 results[slot] = Markup(html)  # noqa: S704 - HTML rendered by our own app
-        return results
+        return results, found
 
     # -- Redis, always behind a short circuit breaker --
 
@@ -387,9 +432,11 @@ class FragmentClient:
         self._redis_ok()
         return True, value
 
-    async def _read_cache(self, refs: list[FragmentRef], actor: Actor) -> list[_Plan]:
+    async def _read_cache(
+        self, refs: list[FragmentRef], actor: Actor, also: Iterable[str] = ()
+    ) -> tuple[list[_Plan], dict[str, Any] | None]:
         plans: list[_Plan] = []
-        wanted: dict[str, None] = {}  # ordered and unique
+        wanted: dict[str, None] = dict.fromkeys(also)  # ordered and unique
         for ref in refs:
             keys = _keys(ref, actor)
             per_user = self._per_user.get(ref.id)
@@ -399,9 +446,11 @@ class FragmentClient:
             if per_user is not False:
                 wanted.update(dict.fromkeys((keys.personal, keys.version, keys.personal_version)))
         names = list(wanted)
+        if not names:
+            return plans, {}
         ok, values = await self._redis_call(lambda: self.redis.mget(names))
         if not ok:
-            return plans
+            return plans, None
         found = dict(zip(names, values, strict=True))
         for plan in plans:
             plan.versions = {
@@ -411,7 +460,7 @@ class FragmentClient:
             }
             plan.shared_entry = _Entry.decode(found.get(plan.keys.shared))
             plan.personal_entry = _Entry.decode(found.get(plan.keys.personal))
-        return plans
+        return plans, found
 
     def _fresh(self, plan: _Plan, now: float) -> str | None:
         """The fresh cached copy that matches the current versions, if any (and learn from it)."""
@@ -587,6 +636,55 @@ class FragmentClient:
                     return entry.html
         return None
 
+    # -- shared parts --
+
+    def caches_parts(self) -> bool:
+        return self.settings.pagecache.enabled
+
+    async def resolve_part(self, part: SharedPart, found: dict[str, Any] | None) -> str:
+        """The part's HTML: its stored copy if it matches the current versions (``found``:
+        what the page's ``MGET`` read, None when Redis did not answer), else rendered now
+        and stored. Errors of ``render`` (a page that does not exist) reach the caller."""
+        if part.key is None or not self.caches_parts() or found is None:
+            return await part.render()
+        keys = part.redis_keys()
+        versions = tuple(_version_text(found.get(k)) for k in keys[1:])
+        raw = found.get(keys[0])
+        if raw is not None:
+            try:
+                stored = json.loads(raw)
+                if tuple(stored["v"]) == versions:
+                    return str(stored["h"])
+            except (ValueError, KeyError, TypeError):
+                pass  # an unreadable copy is a miss
+        # One render per part and versions at a time in this process: when a publication
+        # outdates the listing, concurrent members wait for one render instead of all
+        # running its queries at once (a stampede, as pagecache.py saw for whole pages).
+        flight = (part.storage_key, versions)
+        task = self._part_flights.get(flight)
+        if task is None:
+            task = asyncio.ensure_future(self._render_part(part, versions))
+            self._part_flights[flight] = task
+            task.add_done_callback(lambda _t: self._part_flights.pop(flight, None))
+            task.add_done_callback(_consume)
+            return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except DomainError:
+            raise  # the same answer for this request (no such page)
+        except Exception:
+            # The other request's render failed (its session closed under it, say): ours.
+            return await part.render()
+
+    async def _render_part(self, part: SharedPart, versions: tuple[str, ...]) -> str:
+        html = await part.render()
+        # Versions read before the render: if the domain changed meanwhile, this copy is
+        # already outdated and the next page renders again (never the reverse).
+        value = json.dumps({"v": list(versions), "h": html})
+        ttl_s = self.settings.pagecache.ttl_s
+        await self._redis_call(lambda: self.redis.set(part.storage_key, value, ex=ttl_s))
+        return html
+
     # -- logging each outage once --
 
     def _fail_once(self, what: str, message: str, *args: Any) -> None:
@@ -600,6 +698,12 @@ class FragmentClient:
         if what in self._failing:
             self._failing.discard(what)
             log.info(message, *args)
+
+
+def _version_text(raw: bytes | str | None) -> str:
+    if raw is None:
+        return "0"
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _int(raw: bytes | None) -> int:
@@ -643,16 +747,29 @@ def client() -> FragmentClient:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
-async def page_fragments(*refs: FragmentRef) -> dict[str, Markup]:
-    """Fetch the page's fragments (all at once) for the acting user; templates read them."""
+async def page_fragments(*refs: FragmentRef, parts: Iterable[SharedPart] = ()) -> dict[str, Markup]:
+    """Fetch the page's fragments (all at once) for the acting user; templates read them.
+
+    ``parts`` are read in the same ``MGET`` and rendered where missing; their HTML is in the
+    answer under their slots (it is not something ``fragment()`` shows)."""
+    parts = list(parts)
+    fragment_client = client()
+    also = [k for p in parts if p.key is not None for k in p.redis_keys()]
+    if not fragment_client.caches_parts():
+        also = []
     try:
-        results = await client().fetch_all(refs, current_actor(), g.get("request_id"))
+        results, found = await fragment_client.fetch_page(
+            refs, current_actor(), g.get("request_id"), also
+        )
     except Exception:
         # A bug, not an outage (those are handled inside): the page renders without them.
         log.exception("composing the page's fragments failed")
-        results = {}
+        results, found = {}, None
     slots: dict[str, Markup] = g.setdefault("rose_fragments", {})
     slots.update(results)
+    for part in parts:
+        html = await fragment_client.resolve_part(part, found)
+        results[part.slot] = Markup(html)  # noqa: S704 - HTML rendered by our own app
     return results
 
 
@@ -677,13 +794,27 @@ def partial_page_requested() -> bool:
 
 
 async def render_page(
-    template: str, *, fragments: Iterable[FragmentRef] = (), **context: Any
+    template: str,
+    *,
+    fragments: Iterable[FragmentRef] = (),
+    parts: Iterable[SharedPart] = (),
+    **context: Any,
 ) -> str:
     """Render a page of the site: the header's fragments and ``fragments`` first, in one go
-    (for a boosted navigation, only ``fragments``: the header is already on the screen)."""
+    (for a boosted navigation, only ``fragments``: the header is already on the screen), with
+    each of ``parts`` read in the same round trip and given to the template by its slot."""
+    parts = list(parts)
     header = () if partial_page_requested() else header_fragments(current_app.name)
-    await page_fragments(*header, *fragments)
+    found = await page_fragments(*header, *fragments, parts=parts)
+    context.update({part.slot: found[part.slot] for part in parts})
     return await render_template(template, **context)
+
+
+async def render_part(template: str, **context: Any) -> str:
+    """Render a template for a :class:`SharedPart`: without the request's template context
+    (no ``request``, ``session`` or ``g``), so nothing of this visitor can slip into a copy
+    that others are shown."""
+    return await current_app.jinja_env.get_template(template).render_async(context)
 
 
 # --- invalidation ---------------------------------------------------------------------
