@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import redis.asyncio as aioredis
+from flask.templating import _default_template_ctx_processor as _flask_context_processor
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from quart import Quart, Response, current_app, g, jsonify, render_template, request
 from quart.ctx import RequestContext
@@ -89,6 +90,15 @@ class RoseQuart(Quart):
             await self.page_cache(scope, receive, send, super().asgi_app)
         else:
             await super().asgi_app(scope, receive, send)
+
+    def register_blueprint(self, blueprint: Any, **options: Any) -> None:
+        super().register_blueprint(blueprint, **options)
+        # Quart's blueprints inherit Flask's default template context processor: synchronous,
+        # so Quart runs it in a thread on every render_template of the blueprint's views (a
+        # thread hop per page, seen in the blog's profile), and it adds nothing here (it
+        # reads Flask's context variables; Quart's own processor provides g/request/session).
+        for processors in self.template_context_processors.values():
+            processors[:] = [p for p in processors if p is not _flask_context_processor]
 
     @property
     def jinja_loader(self) -> BaseLoader | None:

@@ -335,3 +335,17 @@ async def test_every_unsafe_route_is_csrf_protected_or_exempt_with_a_reason(
             assert allowed_exemptions.get(rule.rule) == reason, (
                 f"{name}: {rule.rule} is exempt from CSRF ({reason}) without being listed"
             )
+
+
+@pytest.mark.parametrize("name", APP_NAMES)
+async def test_no_template_context_processor_runs_in_a_thread(
+    make_app: AppMaker, name: str
+) -> None:
+    """Quart runs a synchronous context processor in a thread on every render: each app's
+    pages (every blueprint's) render with asynchronous ones only."""
+    import inspect
+
+    app = await make_app(name)
+    for blueprint, processors in app.template_context_processors.items():
+        for processor in processors:
+            assert inspect.iscoroutinefunction(processor), (blueprint, processor)
