@@ -786,11 +786,17 @@ def partial_page_requested() -> bool:
     A history restore (back/forward) swaps the whole body, so it gets the full page. The
     answer depends on these headers: responses say so (``Vary``, set by the factory).
     """
-    return (
-        has_request_context()
-        and request.headers.get("HX-Request") == "true"
-        and request.headers.get("HX-History-Restore-Request") != "true"
-    )
+    if not has_request_context():
+        return False
+    # Asked several times per page (render_page, base.html); werkzeug's lookup of a missing
+    # header raises and catches an exception, so the answer is kept for the request.
+    partial: bool | None = g.get("_partial_page")
+    if partial is None:
+        partial = g._partial_page = (
+            request.headers.get("HX-Request") == "true"
+            and request.headers.get("HX-History-Restore-Request") != "true"
+        )
+    return partial
 
 
 async def render_page(
