@@ -42,6 +42,7 @@ The versions travel in the page's one ``MGET``, so checking them costs no extra 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -284,17 +285,24 @@ def _version_key(fragment_id: str, owner: Actor | None = None) -> str:
     return base if owner is None else f"{base}:{owner.scope()}"
 
 
-def _keys(ref: FragmentRef, actor: Actor) -> _Keys:
+@functools.lru_cache(maxsize=1024)
+def _base_key(ref: FragmentRef) -> str:
+    # Every page asks for the same few refs: their canonical query and its hash once each.
     args = internal_auth.canonical_query(ref.args)
     arg_hash = hashlib.sha256(args.encode()).hexdigest()[:16] if args else "-"
-    base = f"{ref.id}:{arg_hash}"
+    return f"{ref.id}:{arg_hash}"
+
+
+def _keys(ref: FragmentRef, actor: Actor) -> _Keys:
+    base = _base_key(ref)
+    scope = actor.scope()
     return _Keys(
         shared=f"{KEY_PREFIX}{base}:shared",
-        personal=f"{KEY_PREFIX}{base}:{actor.scope()}",
+        personal=f"{KEY_PREFIX}{base}:{scope}",
         version=_version_key(ref.id),
         personal_version=_version_key(ref.id, actor),
         lock_shared=f"{LOCK_PREFIX}{base}:shared",
-        lock_personal=f"{LOCK_PREFIX}{base}:{actor.scope()}",
+        lock_personal=f"{LOCK_PREFIX}{base}:{scope}",
     )
 
 
