@@ -33,6 +33,16 @@ shared header — and templates place them with ``{{ fragment("cart/mini") }}``:
 * when Redis is down pages still render: fragments are fetched directly (Redis is left alone
   for ``retry_after_s`` too).
 
+**Shared parts** (:class:`SharedPart`) are the page's own pieces that are the same for everyone
+of an audience — the blog home's listing for signed-in members, say, which is what costs the
+page its queries. The page names them with its fragments; their stored copies and the domain
+versions they must match (``rose:pagever:<domain>``, as the page cache uses) are read in the
+same ``MGET``, so a member's page whose parts and fragments are cached costs that one round trip
+(besides the sign-in check) and no SQL. A missing or outdated part is rendered — once per
+process at a time — and stored for at most ``pagecache.ttl_s``; with Redis down it is simply
+rendered. Its template gets no ``request``, ``session`` or ``g`` (:func:`render_part`), and its
+key names its audience, never a person: editors, who may see more, get theirs rendered alone.
+
 **Invalidation** is by version, never by scanning keys: a cached copy records the versions it
 was rendered under (the fragment's, plus the owner's for per-user fragments); a domain change
 increments the version (:func:`invalidate_after_commit`) and every older copy stops matching.
