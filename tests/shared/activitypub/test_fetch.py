@@ -3,6 +3,7 @@ redirects, each hop checked again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -156,3 +157,35 @@ async def test_each_redirect_hop_is_checked_again(fetcher: Fetcher, remote: Loop
     with pytest.raises(ForbiddenAddress) as err:
         await fetcher.get(f"{remote.base()}/start")
     assert err.value.code == "url_forbidden"
+
+
+async def test_remote_servers_cookies_are_never_kept_nor_sent(settings: Settings) -> None:
+    """A remote server that sets a cookie gets none back: deliveries and fetches are not a
+    browser session (Mastodon's server-to-server requests carry no cookies either)."""
+    seen: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            seen.append(head)
+            writer.write(
+                b"HTTP/1.1 202 Accepted\r\nSet-Cookie: tracker=abc123; Path=/\r\n"
+                b"Content-Length: 0\r\n\r\n"
+            )
+            await writer.drain()
+            if len(seen) == 2:
+                break
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with guarded_client(settings) as client:
+            for _ in range(2):
+                resp = await client.post(f"http://127.0.0.1:{port}/inbox", content=b"{}")
+                assert resp.status_code == 202
+            assert not client.cookies
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(seen) == 2
+    assert all(b"cookie:" not in head.lower() for head in seen), seen
