@@ -387,6 +387,7 @@ def main() -> int:
         "pending": [{"scenario": s, "waits_for": w} for s, w in PENDING],
     }
     out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "results.md").write_text(_markdown(report))
     print((out / "results.md").read_text())
