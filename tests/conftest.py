@@ -328,12 +328,12 @@ async def make_member(
 
 
 async def signed_in(
-    app: RoseQuart, db: AsyncSession, username: str, *roles: str
+    app: RoseQuart, db: AsyncSession, username: str, *roles: str, display_name: str = ""
 ) -> TestClientProtocol:
     """A test client of ``app`` signed in as a new member ``username`` with ``roles``."""
     from shared.services.registry import services
 
-    account = await make_member(db, username, roles=roles)
+    account = await make_member(db, username, roles=roles, display_name=display_name)
     sign_in = await services().identity.start_session(db, account.id)
     await db.commit()
     client = app.test_client()

@@ -666,7 +666,7 @@ class FragmentClient:
         if part.key is None or not self.caches_parts() or found is None:
             return await part.render()
         keys = part.redis_keys()
-        versions = tuple(_version_text(found.get(k)) for k in keys[1:])
+        versions = tuple(pagecache.version_text(found.get(k)) for k in keys[1:])
         raw = found.get(keys[0])
         if raw is not None:
             try:
@@ -718,12 +718,6 @@ class FragmentClient:
             log.info(message, *args)
 
 
-def _version_text(raw: bytes | str | None) -> str:
-    if raw is None:
-        return "0"
-    return raw.decode() if isinstance(raw, bytes) else raw
-
-
 def _int(raw: bytes | None) -> int:
     try:
         return int(raw) if raw is not None else 0
@@ -772,9 +766,11 @@ async def page_fragments(*refs: FragmentRef, parts: Iterable[SharedPart] = ()) -
     answer under their slots (it is not something ``fragment()`` shows)."""
     parts = list(parts)
     fragment_client = client()
-    also = [k for p in parts if p.key is not None for k in p.redis_keys()]
-    if not fragment_client.caches_parts():
-        also = []
+    also = (
+        [k for p in parts if p.key is not None for k in p.redis_keys()]
+        if fragment_client.caches_parts()
+        else []
+    )
     try:
         results, found = await fragment_client.fetch_page(
             refs, current_actor(), g.get("request_id"), also

@@ -103,7 +103,7 @@ def cacheable_page(*domains: str) -> Callable[[F], F]:
             except (RedisError, OSError, TimeoutError):
                 return await view(*args, **kwargs)
             response = await make_response(await view(*args, **kwargs))
-            deps = {k: _text(v) for k, v in zip(keys, before, strict=True)}
+            deps = {k: version_text(v) for k, v in zip(keys, before, strict=True)}
             if g.get("_page_uncacheable"):
                 return response  # Redis could not say what its fragments were read under
             deps.update(g.get("_page_fragment_versions", {}))
@@ -115,7 +115,8 @@ def cacheable_page(*domains: str) -> Callable[[F], F]:
     return decorate
 
 
-def _text(value: bytes | str | None) -> str:
+def version_text(value: bytes | str | None) -> str:
+    """A version key's value as Redis returned it, as text ("0" for a key never bumped)."""
     if value is None:
         return "0"
     return value.decode() if isinstance(value, bytes) else value

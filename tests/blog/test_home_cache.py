@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared.infrastructure import pagecache
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.fragments import PART_PREFIX
-from shared.services.registry import services
 from tests.blog import factories
-from tests.conftest import AppMaker, make_member, make_settings
+from tests.conftest import AppMaker, make_settings, signed_in
 from tests.support import BROWSER_ACCEPT, closed_port, count_statements, csrf_in
 
 MEMBER_COPY = f"{PART_PREFIX}blog/home:member:page=1"
@@ -29,18 +28,6 @@ PUBLIC_COPY = f"{PART_PREFIX}blog/home:public:page=1"
 async def app(make_app: AppMaker, database_url: str, redis_url: str) -> RoseQuart:
     settings = make_settings(database_url, redis_url, ROSE_PAGECACHE__ENABLED="true")
     return await make_app("blog", app_settings=settings)
-
-
-async def sign_in(
-    app: RoseQuart, db: AsyncSession, username: str, *roles: str, display_name: str = ""
-) -> Client:
-    account = await make_member(db, username, roles=roles, display_name=display_name)
-    signed = await services().identity.start_session(db, account.id)
-    await db.commit()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": signed.sid}
-    return client
 
 
 def visitor_with_a_cookie(app: RoseQuart) -> Client:
@@ -80,9 +67,9 @@ async def test_each_audience_gets_its_own_copy_and_editors_none(
         html="<p>The confidential budget.</p>",
         excerpt="What we decided",
     )
-    member = await sign_in(app, db, "mira", display_name="Mira Member")
-    editor = await sign_in(app, db, "eddie", "editor")
-    admin = await sign_in(app, db, "ada", "admin")
+    member = await signed_in(app, db, "mira", display_name="Mira Member")
+    editor = await signed_in(app, db, "eddie", "editor")
+    admin = await signed_in(app, db, "ada", "admin")
     visitor = visitor_with_a_cookie(app)
 
     for client in (member, visitor, editor, admin):
@@ -101,7 +88,7 @@ async def test_each_audience_gets_its_own_copy_and_editors_none(
     # Each audience is served its own copy, and only its own.
     await replace_copy(redis, MEMBER_COPY, "<p>the members' copy</p>")
     await replace_copy(redis, PUBLIC_COPY, "<p>the public copy</p>")
-    other = await sign_in(app, db, "otto")
+    other = await signed_in(app, db, "otto")
     for client in (member, other):
         html = await home(client)
         assert "the members' copy" in html
@@ -128,8 +115,8 @@ async def test_a_publication_outdates_the_copy_before_the_members_next_page(
 ) -> None:
     await factories.post(db, "Already out")
     draft = await factories.post(db, "Fresh from the oven", publish=False)
-    member = await sign_in(app, db, "mira")
-    editor = await sign_in(app, db, "eddie", "editor")
+    member = await signed_in(app, db, "mira")
+    editor = await signed_in(app, db, "eddie", "editor")
     assert "Fresh from the oven" not in await home(member)
     assert "Fresh from the oven" not in await home(member)  # from the stored copy
 
@@ -147,7 +134,7 @@ async def test_a_publication_outdates_the_copy_before_the_members_next_page(
 async def test_the_workers_commits_outdate_the_copy_too(
     app: RoseQuart, db: AsyncSession, redis: aioredis.Redis
 ) -> None:
-    member = await sign_in(app, db, "mira")
+    member = await signed_in(app, db, "mira")
     await factories.post(db, "First")
     await db.commit()
     assert "First" in await home(member)
@@ -169,7 +156,7 @@ async def test_a_members_cached_home_runs_no_sql(
         await factories.post(
             db, tags=(f"tag-{i}", "common"), authors=(writer.slug,), featured=i < 3
         )
-    member = await sign_in(app, db, "mira")
+    member = await signed_in(app, db, "mira")
     with count_statements(engine) as first:
         await home(member)
     # The listing's seven statements (featured, count, latest, their tags and authors) and
@@ -196,7 +183,7 @@ async def test_members_missing_an_outdated_copy_wait_for_one_render(
     app: RoseQuart, db: AsyncSession, engine: AsyncEngine, redis: aioredis.Redis
 ) -> None:
     await factories.post(db, "Stampede soup", featured=True)
-    members = [await sign_in(app, db, f"member{i}") for i in range(8)]
+    members = [await signed_in(app, db, f"member{i}") for i in range(8)]
     for member in members:
         await home(member)  # each sign-in checked (and cached); the copy stored
     await redis.incr(pagecache.version_key("blog"))  # a commit to the blog elsewhere
@@ -215,7 +202,7 @@ async def test_the_home_renders_for_members_when_redis_is_unreachable(
         database_url, f"redis://127.0.0.1:{closed_port()}/0", ROSE_PAGECACHE__ENABLED="true"
     )
     app = await make_app("blog", app_settings=settings)
-    member = await sign_in(app, db, "mira")
+    member = await signed_in(app, db, "mira")
     for path in ("/", "/", "/?page=1"):
         html = await home(member, path)
         assert "Still here" in html

@@ -210,9 +210,7 @@ async def test_a_members_only_post_without_an_excerpt_shows_nothing_of_its_body(
     )
     await db.commit()
     for path in ("/", "/posts/board-minutes", "/tag/cooperative", "/feed.xml", "/atom.xml"):
-        resp = await client.get(path)
-        assert resp.status_code == 200, path
-        body = await resp.get_data(as_text=True)
+        body = await _html(client, path)
         assert "Board minutes" in body, path
         assert "landlord" not in body, path
     member, _sid = await signed_in(app, db)
