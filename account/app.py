@@ -8,12 +8,15 @@ from account.bp import home, newsletters, orders, staff
 from account.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure.factory import RoseQuart, create_base_app
+from shared.services.registry import build_services
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def create_app(settings: Settings | None = None) -> RoseQuart:
-    app = create_base_app("account", settings=settings, template_dir=TEMPLATES)
+    app = create_base_app(
+        "account", settings=settings, template_dir=TEMPLATES, services=build_services
+    )
     app.register_blueprint(home.bp)
     app.register_blueprint(newsletters.bp)
     app.register_blueprint(staff.bp)

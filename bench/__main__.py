@@ -33,8 +33,8 @@ from bench.fanout import run_fanout
 from bench.load import Sample, run_load
 from bench.member import member_cookie
 from shared.config import APP_NAMES, load_settings
-from shared.infrastructure.devservers import EmbeddedPostgres, EmbeddedValkey, free_port
-from shared.infrastructure.launcher import DEV_SECRET_GENERATORS
+from shared.tooling.devservers import EmbeddedPostgres, EmbeddedValkey, free_port
+from shared.tooling.launcher import DEV_SECRET_GENERATORS
 
 HERE = Path(__file__).resolve().parent
 
@@ -135,7 +135,7 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 def _start_baseline(port: int) -> subprocess.Popen[bytes]:
     code = (
         "from hypercorn.run import run; "
-        "from shared.infrastructure.cli import hypercorn_config; "
+        "from shared.tooling.cli import hypercorn_config; "
         f"run(hypercorn_config('bench.baseline:app', '127.0.0.1:{port}', 0))"
     )
     return subprocess.Popen([sys.executable, "-c", code], cwd=HERE.parent)  # noqa: S603
@@ -210,7 +210,7 @@ def _seed(env: dict[str, str]) -> float:
     started = time.perf_counter()
     for cmd in (["migrate"], ["demo", "--scale"]):
         subprocess.run(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "shared.infrastructure.cli", *cmd], env=env, check=True
+            [sys.executable, "-m", "shared.tooling.cli", *cmd], env=env, check=True
         )
     return time.perf_counter() - started
 
@@ -220,9 +220,7 @@ def _uptime() -> str:
 
 
 def _start_platform(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "shared.infrastructure.cli", "up", "--demo"], env=env
-    )
+    return subprocess.Popen([sys.executable, "-m", "shared.tooling.cli", "up", "--demo"], env=env)
 
 
 def _memory(launcher: subprocess.Popen[bytes]) -> dict[str, int]:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from shared.config import load_settings
-from shared.infrastructure import worker
+from shared.tooling import worker
 
 # What worker.run imports as it starts (lazily, for the container's health check), imported
 # before the start signal: the benchmark times delivering, not a process booting (on a slow
@@ -28,11 +28,11 @@ WORKER_IMPORTS = (
     "asyncpg",
     "shared.db",
     "shared.infrastructure.activitypub.keys",
-    "shared.infrastructure.events",
+    "shared.services.federation.outbox",
     "shared.infrastructure.factory",
-    "shared.infrastructure.newsletters",
+    "shared.services.newsletters.sender",
     "shared.infrastructure.pagecache",
-    "shared.infrastructure.scrape.schedule",
+    "shared.services.market.scrape.schedule",
     "shared.services.registry",
 )
 

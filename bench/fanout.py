@@ -29,9 +29,9 @@ from shared.contracts.dtos import ArticleDTO
 from shared.db import create_engine, create_session_factory
 from shared.infrastructure.activitypub import keys
 from shared.infrastructure.activitypub.signatures import parse_signature, verify_request
-from shared.infrastructure.events import EventProcessor
 from shared.models import ApFollower
-from shared.services.registry import default_services
+from shared.services.federation.outbox import OutboxProcessor
+from shared.services.registry import build_services
 from tests.sink_process import Sinks
 
 HERE = Path(__file__).resolve().parent
@@ -76,7 +76,7 @@ async def _round(
 ) -> dict[str, Any]:
     engine = create_engine(settings)
     factory = create_session_factory(engine)
-    federation = default_services(settings).federation
+    federation = build_services(settings).federation
     try:
         async with factory() as session, session.begin():
             activity = await federation.publish(
@@ -99,7 +99,7 @@ async def _round(
         # The fan-out (one delivery row per inbox) on its own, before the workers start, so
         # that every worker finds deliveries due from its first cycle.
         started = time.perf_counter()
-        async with EventProcessor(settings, factory) as processor:
+        async with OutboxProcessor(settings, factory) as processor:
             await processor.fan_out()
         fan_out_s = time.perf_counter() - started
         sink_cpu = _cpu_s(sinks.proc.pid)
@@ -167,7 +167,7 @@ async def _run(
     engine = create_engine(settings)
     try:
         # Whatever the platform left in the outbox goes first, to nobody (no followers yet).
-        async with EventProcessor(settings, create_session_factory(engine)) as processor:
+        async with OutboxProcessor(settings, create_session_factory(engine)) as processor:
             await processor.run_once()
         async with create_session_factory(engine)() as session, session.begin():
             session.add_all(

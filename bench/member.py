@@ -9,13 +9,13 @@ import secrets
 
 from shared.config import Settings
 from shared.db import create_engine, create_session_factory
-from shared.services.registry import default_services
+from shared.services.registry import build_services
 
 
 async def _sign_in(settings: Settings) -> tuple[int, str]:
     engine = create_engine(settings)
     try:
-        identity = default_services(settings).identity
+        identity = build_services(settings).identity
         async with create_session_factory(engine)() as session, session.begin():
             name = f"bench{secrets.token_hex(3)}"
             account = await identity.create_account(

@@ -8,12 +8,15 @@ from cart.bp import admin, basket, checkout, orders, webhooks
 from cart.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure.factory import RoseQuart, create_base_app
+from shared.services.registry import build_services
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def create_app(settings: Settings | None = None) -> RoseQuart:
-    app = create_base_app("cart", settings=settings, template_dir=TEMPLATES)
+    app = create_base_app(
+        "cart", settings=settings, template_dir=TEMPLATES, services=build_services
+    )
     for blueprint in (basket.bp, checkout.bp, orders.bp, webhooks.bp, admin.bp):
         app.register_blueprint(blueprint)
     fragments.install(app)

@@ -2,7 +2,7 @@
 # The start-up every Rose Ash container shares; each service's <service>/entrypoint.sh execs it.
 #
 #   entrypoint.sh serve APP   secrets, wait for PostgreSQL, migrate if RUN_MIGRATIONS=true, Hypercorn
-#   entrypoint.sh worker      secrets, wait for PostgreSQL, the worker (the EventProcessor)
+#   entrypoint.sh worker      secrets, wait for PostgreSQL, the worker (the OutboxProcessor)
 #   entrypoint.sh migrate     secrets, wait for PostgreSQL, `rose-ash migrate` (a one-off task)
 #   entrypoint.sh CMD ARGS... secrets, then CMD (a shell, `rose-ash demo`, ...)
 #
@@ -48,7 +48,7 @@ load_secret_files() {
 wait_for_database() {
     # Bounded: a stack that cannot reach PostgreSQL fails here with a clear line, and Swarm's
     # restart_policy retries the task, instead of an app serving 500s.
-    python -m shared.infrastructure.container wait-for-database --timeout "${DB_WAIT_TIMEOUT:-60}" ||
+    python -m shared.tooling.container wait-for-database --timeout "${DB_WAIT_TIMEOUT:-60}" ||
         die "PostgreSQL is not reachable; giving up (DB_WAIT_TIMEOUT=${DB_WAIT_TIMEOUT:-60})"
 }
 

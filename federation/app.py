@@ -8,15 +8,18 @@ from federation.bp import accounts, admin, home, oauth, social
 from federation.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure import media
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart, create_base_app
 from shared.infrastructure.oidc_provider import Provider
-from shared.services.registry import services
+from shared.services.registry import build_services
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def create_app(settings: Settings | None = None) -> RoseQuart:
-    app = create_base_app("federation", settings=settings, template_dir=TEMPLATES)
+    app = create_base_app(
+        "federation", settings=settings, template_dir=TEMPLATES, services=build_services
+    )
     app.extensions["oidc_provider"] = Provider(app.extensions["rose"].settings)
     app.register_blueprint(home.bp)
     app.register_blueprint(accounts.bp)

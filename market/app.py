@@ -8,12 +8,15 @@ from market.bp import catalogue, editor, home, scrape_admin
 from market.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure.factory import RoseQuart, create_base_app
+from shared.services.registry import build_services
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def create_app(settings: Settings | None = None) -> RoseQuart:
-    app = create_base_app("market", settings=settings, template_dir=TEMPLATES)
+    app = create_base_app(
+        "market", settings=settings, template_dir=TEMPLATES, services=build_services
+    )
     public = app.extensions["rose"].settings.apps["market"].public_url
 
     def absolute_url(path: str) -> str:

@@ -304,7 +304,7 @@ class MediaSettings:
 
 @dataclass(frozen=True)
 class ScrapeSettings:
-    """The market's importer of supplier catalogues (shared/infrastructure/scrape/).
+    """The market's importer of supplier catalogues (shared/services/market/scrape/).
 
     ``allow_addresses`` lists networks the crawler may reach although they are not public
     (comma-separated, ``127.0.0.1/32``): empty in production, loopback in dev for the demo

@@ -23,12 +23,12 @@ from shared.contracts.dtos import ApObjectDTO
 from shared.contracts.protocols import FederationService
 from shared.infrastructure.activitypub.keys import generate_private_key_pem
 from shared.infrastructure.activitypub.signatures import sign_request
-from shared.services.registry import default_services
+from shared.services.registry import build_services
 
 
 def federation_for(settings: Settings) -> FederationService:
     """The federation service as the registry wires it for ``settings``."""
-    return default_services(settings).federation
+    return build_services(settings).federation
 
 
 def note(content: str) -> ApObjectDTO:

@@ -25,13 +25,16 @@ from quart.typing import TestClientProtocol
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared import migrate
 from shared.config import APP_NAMES, Settings, load_settings
 from shared.contracts.dtos import AccountDTO
+from shared.contracts.services import Services
 from shared.db import async_url
-from shared.infrastructure.devservers import EmbeddedPostgres, EmbeddedValkey
+from shared.infrastructure.context import use_services
 from shared.infrastructure.factory import RoseQuart
-from shared.services.identity import SqlIdentityService
+from shared.services.identity.service import SqlIdentityService
+from shared.services.registry import build_services
+from shared.tooling import migrate
+from shared.tooling.devservers import EmbeddedPostgres, EmbeddedValkey
 from tests.support import Browser, SmtpSink, smtp_sink_server
 
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
@@ -199,6 +202,19 @@ def settings(database_url: str, redis_url: str) -> Settings:
     return make_settings(database_url, redis_url)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def process_services() -> Iterator[Services]:
+    """The test process's domain services, installed as the worker and the CLI install theirs
+    (services take each caller's session and never connect by themselves: the URLs are unused).
+    Apps built in tests install their own from their settings."""
+    wired = build_services(
+        make_settings("postgresql://127.0.0.1:1/unused", "redis://127.0.0.1:1/0")
+    )
+    previous = use_services(wired)
+    yield wired
+    use_services(previous)
+
+
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -331,7 +347,7 @@ async def signed_in(
     app: RoseQuart, db: AsyncSession, username: str, *roles: str, display_name: str = ""
 ) -> TestClientProtocol:
     """A test client of ``app`` signed in as a new member ``username`` with ``roles``."""
-    from shared.services.registry import services
+    from shared.infrastructure.context import services
 
     account = await make_member(db, username, roles=roles, display_name=display_name)
     sign_in = await services().identity.start_session(db, account.id)

@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from shared.config import APP_NAMES, Settings
 from shared.contracts.dtos import AccountDTO
-from shared.infrastructure.devservers import EmbeddedValkey, free_port
 from shared.infrastructure.factory import RoseQuart
+from shared.tooling.devservers import EmbeddedValkey, free_port
 from tests.conftest import make_member, make_settings
 
 

@@ -64,7 +64,7 @@ class Up:
             env[prefix + "INTERNAL_URL"] = f"http://127.0.0.1:{port}"
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.infrastructure.cli", "up", *args],
+            [sys.executable, "-m", "shared.tooling.cli", "up", *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -243,7 +243,7 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shared.infrastructure.cli",
+        "shared.tooling.cli",
         *args,
         env={**clean, **env},
         stdout=asyncio.subprocess.PIPE,

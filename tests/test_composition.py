@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from shared.config import APP_NAMES
 from shared.contracts.dtos import NavItemDTO
-from shared.infrastructure.actor import Actor, set_cart_key, set_current_user
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.csrf import csrf_exempt
-from shared.infrastructure.factory import RoseQuart, db_session
+from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.fragments import invalidate, invalidate_after_commit
+from shared.infrastructure.visitor import Visitor, set_cart_key, set_current_user
 from shared.models import CartItem, NavItem, User
-from shared.services.registry import services
 from tests.live import Platform, hanging_server, private_valkey
 from tests.support import BROWSER_ACCEPT, closed_port, csrf_in
 
@@ -359,7 +359,7 @@ async def test_invalidating_one_owner_leaves_the_others_cached(
         await conn.execute(
             insert(CartItem).values(user_id=ann, kind="product", item_id=900005, quantity=1)
         )
-    await invalidate(redis, "cart/mini", Actor(user_id=ann), keep_s=3600)
+    await invalidate(redis, "cart/mini", Visitor(user_id=ann), keep_s=3600)
     assert 0 < await redis.ttl(f"rose:fragver:cart/mini:u{ann}") <= 3600
     assert cart_count((await page(app, user=ann))[0]) == 8
     assert cart_count((await page(app, user=bob))[0]) == 2

@@ -20,8 +20,8 @@ import psutil
 import pytest
 
 from shared.config import APP_NAMES
-from shared.infrastructure.devservers import free_port
-from shared.infrastructure.worker import heartbeat_is_fresh
+from shared.tooling.devservers import free_port
+from shared.tooling.worker import heartbeat_is_fresh
 from tests.support import Up
 
 pytestmark = pytest.mark.slow
@@ -268,7 +268,7 @@ async def test_done_when_first_admin_from_the_cli_then_sign_on_across_the_runnin
             [
                 sys.executable,
                 "-m",
-                "shared.infrastructure.cli",
+                "shared.tooling.cli",
                 "user",
                 "create",
                 "--admin",

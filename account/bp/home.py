@@ -21,10 +21,9 @@ from shared.contracts.errors import EmailUnverified
 from shared.contracts.protocols import MemberOrders, MemberTickets, implements
 from shared.errors import DomainError
 from shared.infrastructure import auth
-from shared.infrastructure.factory import db_session, platform
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.ratelimit import rate_limited
-from shared.services.registry import services
 
 bp = Blueprint("home", __name__)
 
@@ -33,7 +32,7 @@ DASHBOARD_ROWS = 10
 
 def fediverse_handle(username: str) -> str:
     """The member's handle on the fediverse: their actor lives on the federation host."""
-    host = urlsplit(platform().settings.apps["federation"].public_url).netloc
+    host = urlsplit(current_platform().settings.apps["federation"].public_url).netloc
     return f"@{username}@{host}"
 
 
@@ -55,8 +54,8 @@ async def index() -> Any:
         tickets = await events.upcoming_for_member(db, user.id, limit=DASHBOARD_ROWS)
     # Display name, avatar and bio: the member's fediverse profile (the social contract).
     profile = await reg.social.member_profile(db, user.id)
-    subscriptions = await reg.account.member_subscriptions(db, user.id)
-    newsletters = await reg.account.list_newsletters(db)
+    subscriptions = await reg.newsletters.member_subscriptions(db, user.id)
+    newsletters = await reg.newsletters.list_newsletters(db)
     subscribed = {s.newsletter_id for s in subscriptions if s.status in ("active", "pending")}
     body = await render_page(
         "home.html",

@@ -15,13 +15,12 @@ from quart import Blueprint, redirect, request
 
 from shared.errors import DomainError
 from shared.infrastructure import auth
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.csrf import csrf_exempt
-from shared.infrastructure.factory import db_session, platform
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.mail import Email, send_later
-from shared.infrastructure.newsletters import confirm_url
 from shared.infrastructure.ratelimit import rate_limited
-from shared.services.registry import services
+from shared.services.newsletters.sender import confirm_url
 
 bp = Blueprint("newsletters", __name__, url_prefix="/newsletters")
 
@@ -39,13 +38,14 @@ def _newsletter_id(raw: str | None) -> int:
 
 
 def _confirmation_email(to: str, newsletter_name: str, token: str) -> Email:
-    site = platform().settings.site_name
+    site = current_platform().settings.site_name
     return Email(
         to=to,
         subject=f"Confirm your subscription to {newsletter_name}",
         text=(
             f"Someone (we hope you) asked to receive {newsletter_name} from {site} at this "
-            f"address.\n\nTo confirm, open this link:\n{confirm_url(platform().settings, token)}"
+            f"address.\n\nTo confirm, open this link:\n"
+            f"{confirm_url(current_platform().settings, token)}"
             "\n\nIf it was not you, ignore this email: nothing will be sent to you.\n"
         ),
     )
@@ -65,7 +65,7 @@ async def subscribe() -> Any:
         newsletter_id = _newsletter_id(form.get("newsletter"))
         account = await services().identity.get_account(db, user.id) if user else None
         own = account is not None and account.email.lower() == email.strip().lower()
-        result = await services().account.subscribe(
+        result = await services().newsletters.subscribe(
             db,
             newsletter_id,
             email,
@@ -74,7 +74,7 @@ async def subscribe() -> Any:
         )
     except DomainError as err:
         await db.rollback()
-        newsletters = await services().account.list_newsletters(db)
+        newsletters = await services().newsletters.list_newsletters(db)
         body = await render_page(
             "newsletters/subscribe.html", newsletters=newsletters, error=err, email=email
         )
@@ -96,7 +96,7 @@ async def subscribe() -> Any:
 @bp.get("/subscribe")
 async def subscribe_form() -> Any:
     """The subscribe form on a page of its own (also the fallback without JavaScript)."""
-    newsletters = await services().account.list_newsletters(db_session())
+    newsletters = await services().newsletters.list_newsletters(db_session())
     return await render_page("newsletters/subscribe.html", newsletters=newsletters, email="")
 
 
@@ -117,7 +117,7 @@ async def confirm_page(token: str) -> Any:
 async def confirm(token: str) -> Any:
     db = db_session()
     try:
-        sub = await services().account.confirm_subscription(db, token)
+        sub = await services().newsletters.confirm_subscription(db, token)
     except DomainError as err:
         await db.rollback()
         body = await render_page("newsletters/confirm.html", token=token, error=err, done=None)
@@ -128,7 +128,7 @@ async def confirm(token: str) -> Any:
 @bp.get("/unsubscribe/<token>")
 async def unsubscribe_page(token: str) -> Any:
     """The link in every email: which subscription, and one button."""
-    sub = await services().account.subscription_for_token(db_session(), token)
+    sub = await services().newsletters.subscription_for_token(db_session(), token)
     return await render_page("newsletters/unsubscribe.html", token=token, sub=sub, done=False)
 
 
@@ -139,7 +139,7 @@ async def unsubscribe(token: str) -> Any:
 
     Not rate-limited: large mail providers send their users' one-click requests from a few
     addresses, and the signed token is the whole authority (acting twice changes nothing)."""
-    sub = await services().account.unsubscribe(db_session(), token)
+    sub = await services().newsletters.unsubscribe(db_session(), token)
     if (await request.form).get("List-Unsubscribe") == "One-Click":
         return "", 204
     return await render_page("newsletters/unsubscribe.html", token=token, sub=sub, done=True)
@@ -151,5 +151,5 @@ async def unsubscribe_mine(subscription_id: int) -> Any:
     """A member ends a subscription from the dashboard (someone else's is 404)."""
     user = auth.current_user()
     assert user is not None  # login_required
-    await services().account.unsubscribe_member(db_session(), user.id, subscription_id)
+    await services().newsletters.unsubscribe_member(db_session(), user.id, subscription_id)
     return redirect("/#newsletters")

@@ -16,9 +16,8 @@ from quart import Blueprint, Response, render_template
 from shared.contracts.dtos import OrderDTO
 from shared.errors import NotFound
 from shared.infrastructure import auth
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
-from shared.services.registry import services
 
 bp = Blueprint("orders", __name__)
 

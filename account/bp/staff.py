@@ -16,15 +16,14 @@ from shared.contracts.dtos import EventSummaryDTO, IssueDTO, IssueInput, UserDTO
 from shared.contracts.protocols import UpcomingEvents, implements
 from shared.errors import DomainError
 from shared.infrastructure import auth
-from shared.infrastructure.factory import db_session, platform
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
-from shared.infrastructure.newsletters import (
+from shared.services.newsletters.sender import (
     build_message,
     digest_html,
     render_issue_html,
     send_now,
 )
-from shared.services.registry import services
 
 bp = Blueprint("newsletter_desk", __name__, url_prefix="/editor/newsletters")
 
@@ -42,7 +41,7 @@ def _staff() -> UserDTO:
 @auth.require_role("editor")
 async def desk() -> Any:
     """Every newsletter with its subscriber count, and a form for a new one."""
-    newsletters = await services().account.list_newsletters(db_session())
+    newsletters = await services().newsletters.list_newsletters(db_session())
     return await render_page("desk/newsletters.html", newsletters=newsletters, form={})
 
 
@@ -52,12 +51,12 @@ async def create_newsletter() -> Any:
     form = await request.form
     db = db_session()
     try:
-        created = await services().account.create_newsletter(
+        created = await services().newsletters.create_newsletter(
             db, form.get("name", ""), form.get("description", ""), actor_id=_staff().id
         )
     except DomainError as err:
         await db.rollback()
-        newsletters = await services().account.list_newsletters(db)
+        newsletters = await services().newsletters.list_newsletters(db)
         body = await render_page(
             "desk/newsletters.html", newsletters=newsletters, form=form, error=err
         )
@@ -70,8 +69,8 @@ async def create_newsletter() -> Any:
 async def newsletter(newsletter_id: int) -> Any:
     """A newsletter's issues, and the ways to start a new one."""
     db = db_session()
-    item = await services().account.get_newsletter(db, newsletter_id)
-    issues = await services().account.list_issues(db, newsletter_id)
+    item = await services().newsletters.get_newsletter(db, newsletter_id)
+    issues = await services().newsletters.list_issues(db, newsletter_id)
     return await render_page(
         "desk/newsletter.html", newsletter=item, issues=issues, events=_events_hook() is not None
     )
@@ -80,7 +79,7 @@ async def newsletter(newsletter_id: int) -> Any:
 async def _issue_form(
     newsletter_id: int, issue: IssueDTO | None, *, form: Any = None, error: Any = None
 ) -> Any:
-    item = await services().account.get_newsletter(db_session(), newsletter_id)
+    item = await services().newsletters.get_newsletter(db_session(), newsletter_id)
     body = await render_page(
         "desk/issue_form.html", newsletter=item, issue=issue, form=form, error=error
     )
@@ -103,7 +102,7 @@ async def create_issue(newsletter_id: int) -> Any:
     form = await request.form
     db = db_session()
     try:
-        issue = await services().account.create_issue(
+        issue = await services().newsletters.create_issue(
             db, newsletter_id, _input(form), actor_id=_staff().id
         )
     except DomainError as err:
@@ -128,7 +127,7 @@ async def create_digest(newsletter_id: int) -> Any:
     """A draft built from the latest public posts (and upcoming events, when the events
     domain provides them), to edit before sending."""
     db = db_session()
-    item = await services().account.get_newsletter(db, newsletter_id)
+    item = await services().newsletters.get_newsletter(db, newsletter_id)
     posts = await services().blog.feed(db, limit=DIGEST_POSTS)
     upcoming = _events_hook()
     events: tuple[EventSummaryDTO, ...] = (
@@ -136,7 +135,7 @@ async def create_digest(newsletter_id: int) -> Any:
     )
     if not posts and not events:
         err = DomainError("digest_empty", "There are no published posts or upcoming events yet.")
-        issues = await services().account.list_issues(db, newsletter_id)
+        issues = await services().newsletters.list_issues(db, newsletter_id)
         body = await render_page(
             "desk/newsletter.html",
             newsletter=item,
@@ -145,8 +144,8 @@ async def create_digest(newsletter_id: int) -> Any:
             error=err,
         )
         return body, err.status
-    html = digest_html(posts, events, blog_url=platform().settings.apps["blog"].public_url)
-    issue = await services().account.create_issue(
+    html = digest_html(posts, events, blog_url=current_platform().settings.apps["blog"].public_url)
+    issue = await services().newsletters.create_issue(
         db,
         newsletter_id,
         IssueInput(
@@ -161,7 +160,7 @@ async def create_digest(newsletter_id: int) -> Any:
 @auth.require_role("editor")
 async def edit_issue(issue_id: int) -> Any:
     """A draft's form; once sending, its progress."""
-    issue = await services().account.get_issue(db_session(), issue_id)
+    issue = await services().newsletters.get_issue(db_session(), issue_id)
     if issue.status != "draft":
         return redirect(f"/editor/newsletters/issues/{issue_id}/progress")
     return await _issue_form(issue.newsletter_id, issue)
@@ -172,9 +171,9 @@ async def edit_issue(issue_id: int) -> Any:
 async def update_issue(issue_id: int) -> Any:
     form = await request.form
     db = db_session()
-    issue = await services().account.get_issue(db, issue_id)
+    issue = await services().newsletters.get_issue(db, issue_id)
     try:
-        await services().account.update_issue(db, issue_id, _input(form))
+        await services().newsletters.update_issue(db, issue_id, _input(form))
     except DomainError as err:
         await db.rollback()
         return await _issue_form(issue.newsletter_id, issue, form=form, error=err)
@@ -185,9 +184,9 @@ async def update_issue(issue_id: int) -> Any:
 @auth.require_role("editor")
 async def preview(issue_id: int) -> Any:
     """The email exactly as subscribers will see it (its own document, never cached)."""
-    issue = await services().account.get_issue(db_session(), issue_id)
+    issue = await services().newsletters.get_issue(db_session(), issue_id)
     html = render_issue_html(
-        site_name=platform().settings.site_name,
+        site_name=current_platform().settings.site_name,
         newsletter_name=issue.newsletter_name,
         subject=issue.subject,
         html=issue.html,
@@ -201,11 +200,11 @@ async def preview(issue_id: int) -> Any:
 async def send_test(issue_id: int) -> Any:
     """Send the issue to oneself only (no unsubscribe link: there is no subscription)."""
     db = db_session()
-    issue = await services().account.get_issue(db, issue_id)
+    issue = await services().newsletters.get_issue(db, issue_id)
     account = await services().identity.get_account(db, _staff().id)
     assert account is not None  # signed in
     msg = build_message(
-        platform().settings,
+        current_platform().settings,
         to=account.email,
         subject=f"[Test] {issue.subject}",
         html=issue.html,
@@ -214,7 +213,7 @@ async def send_test(issue_id: int) -> Any:
         unsubscribe_url=None,
         message_key=f"issue{issue.id}.test",
     )
-    current_app.add_background_task(send_now, platform().settings, msg)
+    current_app.add_background_task(send_now, current_platform().settings, msg)
     return redirect(f"/editor/newsletters/issues/{issue_id}?test=sent")
 
 
@@ -222,7 +221,7 @@ async def send_test(issue_id: int) -> Any:
 @auth.require_role("editor")
 async def send(issue_id: int) -> Any:
     """Queue the issue for every confirmed subscriber (the worker sends it)."""
-    await services().account.start_sending(db_session(), issue_id, actor_id=_staff().id)
+    await services().newsletters.start_sending(db_session(), issue_id, actor_id=_staff().id)
     return redirect(f"/editor/newsletters/issues/{issue_id}/progress")
 
 
@@ -230,5 +229,5 @@ async def send(issue_id: int) -> Any:
 @auth.require_role("editor")
 async def progress(issue_id: int) -> Any:
     """How many were sent, are waiting, failed (with the reasons) or were skipped."""
-    report = await services().account.issue_progress(db_session(), issue_id)
+    report = await services().newsletters.issue_progress(db_session(), issue_id)
     return await render_page("desk/progress.html", report=report)

@@ -10,7 +10,7 @@ from quart import Response, request
 
 from shared.errors import NotFound
 from shared.infrastructure.auth import current_user
-from shared.infrastructure.factory import platform
+from shared.infrastructure.context import current_platform
 from shared.infrastructure.fragments import FragmentRef, SharedPart, render_page
 
 PER_PAGE = 10
@@ -46,7 +46,7 @@ def audience() -> str | None:
 
 def public_url(path: str) -> str:
     """An absolute URL on the blog's public host (for canonical links, feeds, sitemaps)."""
-    return platform().settings.apps["blog"].public_url + path
+    return current_platform().settings.apps["blog"].public_url + path
 
 
 def personalised(response: Response) -> Response:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from blog.bp._common import PER_PAGE, blog_page, page_number, viewer_is_member
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.pagecache import cacheable_page
-from shared.services.registry import services
 
 bp = Blueprint("archives", __name__)
 

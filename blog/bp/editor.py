@@ -22,9 +22,8 @@ from shared.contracts.dtos import NavItemDTO, NavItemInput, PostDTO, PostInput
 from shared.contracts.errors import InvalidNavItem, InvalidPost
 from shared.errors import DomainError, NotFound
 from shared.infrastructure import auth, media
-from shared.infrastructure.factory import db_session, platform
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
-from shared.services.registry import services
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
@@ -236,7 +235,7 @@ async def _save(post: PostDTO | None) -> Any:
     """Create (``post`` None) or replace a post from the form; the image is checked before
     anything is written and stored only once the post is valid."""
     form = await request.form
-    settings = platform().settings.media
+    settings = current_platform().settings.media
     try:
         data = await _upload()
         if data is not None:

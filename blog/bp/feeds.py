@@ -9,9 +9,8 @@ from quart import Blueprint, Response, render_template, url_for
 
 from blog.bp._common import public_url
 from shared.contracts.dtos import PostDTO
-from shared.infrastructure.factory import db_session, platform
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.sanitize import link_products
-from shared.services.registry import services
 
 bp = Blueprint("feeds", __name__)
 
@@ -25,9 +24,9 @@ def _post_url(post: PostDTO) -> str:
 
 
 async def _feed() -> FeedGenerator:
-    site = platform().settings.site_name
+    site = current_platform().settings.site_name
     posts = await services().blog.feed(db_session())
-    market = platform().settings.apps["market"].public_url  # embedded products link there
+    market = current_platform().settings.apps["market"].public_url  # embedded products link there
     fg = FeedGenerator()
     fg.id(public_url("/"))
     fg.title(f"{site} · Blog")
@@ -59,7 +58,7 @@ async def _feed() -> FeedGenerator:
 async def rss() -> Response:
     fg = await _feed()
     fg.link(href=public_url("/feed.xml"), rel="self")
-    fg.description(f"News and stories from {platform().settings.site_name}")
+    fg.description(f"News and stories from {current_platform().settings.site_name}")
     return Response(
         fg.rss_str(pretty=True),
         mimetype="application/rss+xml",

@@ -14,10 +14,9 @@ from __future__ import annotations
 from quart import Blueprint, Response
 
 from blog.bp._common import PER_PAGE, audience, blog_page, page_number, viewer_is_member
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRef, SharedPart, render_part
 from shared.infrastructure.pagecache import cacheable_page
-from shared.services.registry import services
 
 bp = Blueprint("home", __name__)
 

@@ -7,9 +7,8 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from blog.bp import embeds
 from blog.bp._common import blog_page, viewer_is_member
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.pagecache import cacheable_page
-from shared.services.registry import services
 
 bp = Blueprint("posts", __name__)
 

@@ -15,17 +15,17 @@ from typing import Any
 from quart import Blueprint, jsonify, request
 
 from shared.errors import DomainError, NotFound
+from shared.infrastructure.context import current_platform, db_session
 from shared.infrastructure.csrf import csrf_exempt
-from shared.infrastructure.factory import db_session, platform
 from shared.infrastructure.fragments import invalidate_after_commit
-from shared.infrastructure.ghost import (
+from shared.services.blog.ghost import (
     GhostContentClient,
     GhostError,
     WebhookSignatureError,
     verify_webhook,
     webhook_payload,
 )
-from shared.infrastructure.ghost_sync import NAV_FRAGMENT, WebhookPayloadError, apply_webhook
+from shared.services.blog.ghost_sync import NAV_FRAGMENT, WebhookPayloadError, apply_webhook
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ async def _refusal_as_json(err: DomainError) -> Any:
 @bp.post("/webhooks/ghost")
 @csrf_exempt("signed by Ghost")
 async def ghost() -> Any:
-    settings = platform().settings
+    settings = current_platform().settings
     secret = settings.secrets.ghost_webhook_secret
     if not (settings.ghost.url and secret and settings.secrets.ghost_content_key):
         raise NotFound("ghost_not_configured", "No Ghost site is configured here.")

@@ -7,14 +7,13 @@ from quart import session
 from shared.contracts.dtos import OrderDTO
 from shared.errors import NotFound
 from shared.infrastructure.auth import current_user
-from shared.infrastructure.factory import db_session, platform
-from shared.services.registry import services
+from shared.infrastructure.context import current_platform, db_session, services
 
 GUEST_ORDERS = "guest_orders"
 
 
 def cart_url(path: str) -> str:
-    return platform().settings.apps["cart"].public_url + path
+    return current_platform().settings.apps["cart"].public_url + path
 
 
 def remember_guest_order(order_id: int) -> None:

@@ -11,10 +11,9 @@ from quart import Blueprint, redirect, request
 from shared.contracts.dtos import Money
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.auth import current_user, require_role
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.models.cart import ORDER_STATUSES
-from shared.services.registry import services
 
 bp = Blueprint("orders_admin", __name__)
 

@@ -8,10 +8,9 @@ from quart import Blueprint, redirect, request
 
 from shared.errors import DomainError
 from shared.infrastructure.cart_web import KINDS, cart_changed, cart_owner
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.ratelimit import rate_limited
-from shared.services.registry import services
 
 bp = Blueprint("basket", __name__)
 

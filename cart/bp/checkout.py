@@ -13,10 +13,9 @@ from shared.contracts.errors import PaymentUnavailable, SoldOut, Unavailable
 from shared.errors import DomainError
 from shared.infrastructure.auth import current_user
 from shared.infrastructure.cart_web import cart_changed, cart_owner
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.ratelimit import rate_limited
-from shared.services.registry import services
 
 bp = Blueprint("checkout", __name__)
 

@@ -18,11 +18,10 @@ from cart.bp._common import visible_order
 from shared.contracts.errors import PaymentUnavailable
 from shared.errors import DomainError
 from shared.infrastructure.auth import current_user, login_required
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.ratelimit import rate_limited
-from shared.infrastructure.sumup import SumUpError
-from shared.services.registry import services
+from shared.services.cart.sumup import SumUpError
 
 log = logging.getLogger(__name__)
 

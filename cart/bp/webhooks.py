@@ -11,10 +11,9 @@ from typing import Any
 
 from quart import Blueprint, jsonify, request
 
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.csrf import csrf_exempt
-from shared.infrastructure.factory import db_session
-from shared.infrastructure.sumup import SumUpError
-from shared.services.registry import services
+from shared.services.cart.sumup import SumUpError
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from quart import Response, request
 
 from shared.contracts.dtos import OccurrenceDTO
 from shared.errors import NotFound
-from shared.infrastructure import recurrence as rec
 from shared.infrastructure.auth import current_user
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.sanitize import SLUG_RE
+from shared.services.events import recurrence as rec
 
 # The venue's zone: month and day views without a calendar filter are laid out in it.
 DISPLAY_TZ = "Europe/London"

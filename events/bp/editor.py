@@ -18,10 +18,9 @@ from shared.contracts.dtos import CalendarInput, EventInput, OccurrenceException
 from shared.contracts.errors import InvalidEvent
 from shared.errors import DomainError, NotFound
 from shared.infrastructure import auth
-from shared.infrastructure import recurrence as rec
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
-from shared.services.registry import services
+from shared.services.events import recurrence as rec
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 

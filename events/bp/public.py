@@ -24,11 +24,10 @@ from events.bp._common import (
 )
 from shared.errors import DomainError, NotFound
 from shared.infrastructure import auth
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit
 from shared.infrastructure.pagecache import cacheable_page
 from shared.infrastructure.ratelimit import rate_limited
-from shared.services.registry import services
 
 bp = Blueprint("public", __name__)
 

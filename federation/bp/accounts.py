@@ -13,26 +13,25 @@ from shared.contracts.dtos import AccountDTO, SignUpRequest
 from shared.contracts.errors import EmailUnverified
 from shared.errors import DomainError
 from shared.infrastructure import auth
-from shared.infrastructure.factory import db_session, platform
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.mail import Email, send_later
 from shared.infrastructure.ratelimit import rate_limited
-from shared.services.registry import services
 
 bp = Blueprint("accounts", __name__)
 
 
 def _url(path: str, **params: str) -> str:
-    base = platform().settings.apps["federation"].public_url + path
+    base = current_platform().settings.apps["federation"].public_url + path
     return f"{base}?{urlencode(params)}" if params else base
 
 
 def _origins() -> list[str]:
-    return [a.public_url for a in platform().settings.apps.values()]
+    return [a.public_url for a in current_platform().settings.apps.values()]
 
 
 async def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    context.setdefault("min_password", platform().settings.accounts.min_password_length)
+    context.setdefault("min_password", current_platform().settings.accounts.min_password_length)
     return await render_page(template, **context), status
 
 
@@ -42,7 +41,7 @@ async def _notice(title: str, message: str, *, status: int = 200, **links: str) 
 
 def _verification_email(account: AccountDTO) -> Email:
     link = _url("/verify", token=services().identity.verification_token(account))
-    site = platform().settings.site_name
+    site = current_platform().settings.site_name
     return Email(
         to=account.email,
         subject=f"Confirm your email address for {site}",
@@ -111,7 +110,7 @@ async def signup() -> Any:
         send_later(_verification_email(result.account))
     elif result.existing is not None:
         # Same answer as for a new account (no enumeration); the owner hears about it.
-        site = platform().settings.site_name
+        site = current_platform().settings.site_name
         send_later(
             Email(
                 to=result.existing.email,
@@ -156,7 +155,7 @@ async def reset_request() -> Any:
         send_later(
             Email(
                 to=account.email,
-                subject=f"Reset your {platform().settings.site_name} password",
+                subject=f"Reset your {current_platform().settings.site_name} password",
                 text=(
                     "Open this link to choose a new password:\n\n"
                     f"{_url('/reset/' + token)}\n\n"
@@ -275,7 +274,7 @@ async def change_email() -> Any:
         )
     except DomainError as err:
         return await _page("accounts/email.html", 400, new_email=new_email, error=err)
-    site = platform().settings.site_name
+    site = current_platform().settings.site_name
     send_later(
         Email(
             to=change.new_email,

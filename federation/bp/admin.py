@@ -10,10 +10,9 @@ from quart import Blueprint, redirect, request, url_for
 from shared.contracts.dtos import DELIVERY_VIEWS
 from shared.errors import DomainError
 from shared.infrastructure import auth
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.models.identity import ROLES
-from shared.services.registry import services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

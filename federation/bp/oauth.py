@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 from quart import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 
 from shared.infrastructure import auth
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.csrf import csrf_exempt
-from shared.infrastructure.factory import db_session
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.oidc_provider import (
     EndUser,
@@ -30,7 +30,6 @@ from shared.infrastructure.oidc_provider import (
     read_request,
     user_claims,
 )
-from shared.services.registry import services
 
 bp = Blueprint("oauth", __name__)
 

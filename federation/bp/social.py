@@ -31,12 +31,11 @@ from shared.infrastructure.activitypub.routes import (
     receive,
     wants_activity_json,
 )
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.csrf import csrf_exempt
-from shared.infrastructure.factory import db_session, platform
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.ratelimit import rate_limited
 from shared.infrastructure.sanitize import html_to_text
-from shared.services.registry import services
 
 bp = Blueprint("social", __name__)
 
@@ -66,7 +65,7 @@ def _cursor() -> int | None:
 
 def _back(default: str) -> str:
     """Where a form returns to: the page it was posted from, when it is one of ours."""
-    origin = platform().settings.apps["federation"].public_url
+    origin = current_platform().settings.apps["federation"].public_url
     return auth.safe_next(request.args.get("next") or request.referrer, [origin], default)
 
 
@@ -149,7 +148,7 @@ async def member_inbox(username: str) -> Response:
 @bp.get("/users/<username>/outbox")
 async def member_outbox(username: str) -> Response:
     account = await _member(username)
-    urls = members.member_urls(platform().settings, account.username)
+    urls = members.member_urls(current_platform().settings, account.username)
     max_id = _cursor()
     page = await services().social.outbox(
         db_session(), account.username, max_id=max_id, limit=COLLECTION_PAGE
@@ -181,7 +180,7 @@ async def _collection(username: str, *, followers: bool) -> Response:
     social = services().social
     session = db_session()
     account = await _member(username)
-    urls = members.member_urls(platform().settings, account.username)
+    urls = members.member_urls(current_platform().settings, account.username)
     base = urls.followers if followers else urls.following
     listing = social.followers if followers else social.following
     page = request.args.get("page", type=int)

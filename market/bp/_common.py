@@ -10,7 +10,7 @@ from quart import Response, request
 from shared.contracts.dtos import PRODUCT_SORTS, ProductFilters, parse_amount_minor
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.auth import current_user
-from shared.infrastructure.factory import platform
+from shared.infrastructure.context import current_platform
 from shared.infrastructure.fragments import render_page
 
 PER_PAGE = 24
@@ -63,7 +63,7 @@ def filter_args() -> dict[str, str]:
 
 def public_url(path: str) -> str:
     """An absolute URL on the market's public host (canonical links, OpenGraph)."""
-    return platform().settings.apps["market"].public_url + path
+    return current_platform().settings.apps["market"].public_url + path
 
 
 async def market_page(template: str, **context: Any) -> Response:

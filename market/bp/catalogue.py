@@ -13,9 +13,8 @@ from market.bp._common import (
     market_page,
     page_number,
 )
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.pagecache import cacheable_page
-from shared.services.registry import services
 
 bp = Blueprint("catalogue", __name__)
 

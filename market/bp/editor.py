@@ -30,9 +30,8 @@ from shared.contracts.dtos import (
 from shared.contracts.errors import CsvImportRefused, InvalidCatalogInput
 from shared.errors import DomainError
 from shared.infrastructure import auth
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
-from shared.services.registry import services
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 

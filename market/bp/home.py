@@ -5,9 +5,8 @@ from __future__ import annotations
 from quart import Blueprint, Response
 
 from market.bp._common import market_page
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.pagecache import cacheable_page
-from shared.services.registry import services
 
 bp = Blueprint("home", __name__)
 

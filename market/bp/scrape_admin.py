@@ -17,9 +17,8 @@ from shared.contracts.dtos import ScrapeSourceInput
 from shared.contracts.errors import InvalidScrapeSource
 from shared.errors import DomainError
 from shared.infrastructure import auth
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
-from shared.services.registry import services
 
 bp = Blueprint("scrape_admin", __name__, url_prefix="/editor/scrape")
 

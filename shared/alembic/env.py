@@ -13,8 +13,8 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.migrate import MIGRATION_LOCK_KEY
 from shared.models import Base
+from shared.tooling.migrate import MIGRATION_LOCK_KEY
 
 config = context.config
 target_metadata = Base.metadata

@@ -963,7 +963,7 @@ class DeliveryQueueDTO:
     unavailable_hosts: tuple[ApHostDTO, ...]
 
 
-# --- market: importing supplier catalogues (shared/infrastructure/scrape/) ----------------
+# --- market: importing supplier catalogues (shared/services/market/scrape/) ----------------
 
 
 @dataclass(frozen=True)

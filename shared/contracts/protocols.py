@@ -416,7 +416,7 @@ class BlogService(Protocol):
         """Publish every scheduled post whose time has come (safe to run concurrently)."""
         ...
 
-    # -- the Ghost sync's writes (shared/infrastructure/ghost_sync.py) --
+    # -- the Ghost sync's writes (shared/services/blog/ghost_sync.py) --
 
     async def upsert_synced_post(
         self,
@@ -709,7 +709,7 @@ class CatalogService(SellableProvider, Protocol):
 
 class CatalogImportService(Protocol):
     """Importing supplier catalogues (the market's scraper): scrape sources, their runs, and
-    storing what a crawl found. The crawl itself is :mod:`shared.infrastructure.scrape`."""
+    storing what a crawl found. The crawl itself is :mod:`shared.services.market.scrape`."""
 
     async def scrape_suppliers(self, session: AsyncSession) -> tuple[ScrapeSupplierDTO, ...]:
         """Every supplier with how many scrape sources it has, by name."""
@@ -864,7 +864,7 @@ class CartService(Protocol):
 
     async def sync_payment(self, session: AsyncSession, order_id: int) -> SyncOutcome:
         """Re-read the checkout from SumUp and act on it: the only path to "paid". Raises
-        :class:`shared.infrastructure.sumup.SumUpError` when SumUp cannot be read."""
+        :class:`shared.services.cart.sumup.SumUpError` when SumUp cannot be read."""
         ...
 
     async def due_for_poll(
@@ -1177,7 +1177,7 @@ class EventService(SellableProvider, Protocol):
         ...
 
 
-class AccountService(Protocol):
+class NewsletterService(Protocol):
     """Newsletters and the member's own data (the account app).
 
     Refusals are :class:`~shared.contracts.errors.NewsletterError` (``field`` says which form
@@ -1274,7 +1274,7 @@ class AccountService(Protocol):
         """Deliveries of an issue by status, and the failed ones with their reasons."""
         ...
 
-    # -- sending (the worker, shared/infrastructure/newsletters.py) --
+    # -- sending (the worker, shared/services/newsletters/sender.py) --
 
     async def claim_delivery(
         self, session: AsyncSession, *, now: datetime | None = None
@@ -1316,7 +1316,7 @@ class FederationService(Protocol):
 
     Domains announce a change by calling :meth:`publish` inside the transaction that makes it
     (the transactional outbox): the activity exists exactly when the change committed, and the
-    EventProcessor (``rose-ash worker``) delivers it afterwards. Refusals are DomainErrors with
+    OutboxProcessor (``rose-ash worker``) delivers it afterwards. Refusals are DomainErrors with
     an ``ap_*`` code.
     """
 

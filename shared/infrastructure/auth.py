@@ -9,7 +9,7 @@ Redis restart cannot bring an ended session back.
 
 ``current_user()`` (also the ``current_user`` template global) is the signed-in member as a
 :class:`~shared.contracts.dtos.UserDTO`, or None. It is the one source of "who is signed in":
-setting it also sets the acting user of :mod:`shared.infrastructure.actor` (``g.user_id``), so
+setting it also sets the acting user of :mod:`shared.infrastructure.visitor` (``g.user_id``), so
 the fragments a page fetches (``cart/mini``, ``account/menu``) are signed for that member and
 nobody else. Views that need a member or a role use :func:`login_required` /
 :func:`require_role`; a meta-test checks that every admin route carries the admin requirement.
@@ -32,9 +32,9 @@ from redis.exceptions import RedisError
 
 from shared.contracts.dtos import UserDTO
 from shared.errors import DomainError, Forbidden
-from shared.infrastructure.actor import Actor, set_current_user
+from shared.infrastructure.context import services
 from shared.infrastructure.fragments import invalidate_after_commit
-from shared.services.registry import services
+from shared.infrastructure.visitor import Visitor, set_current_user
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,9 @@ def _set_user(user: UserDTO | None) -> None:
 
 def menu_changed(user_id: int) -> None:
     """Outdate the member's cached ``account/menu`` once this request's work is committed."""
-    from shared.infrastructure.factory import db_session
+    from shared.infrastructure.context import db_session
 
-    invalidate_after_commit(db_session(), MENU_FRAGMENT, Actor(user_id=user_id))
+    invalidate_after_commit(db_session(), MENU_FRAGMENT, Visitor(user_id=user_id))
 
 
 def current_sid() -> str | None:
@@ -119,9 +119,9 @@ def _cache_key(sid: str) -> str:
 
 async def session_user(sid: str) -> UserDTO | None:
     """The member signed in under ``sid``: the cached answer if it is fresh, else PostgreSQL."""
-    from shared.infrastructure.factory import db_session, platform
+    from shared.infrastructure.context import current_platform, db_session
 
-    rose = platform()
+    rose = current_platform()
     ttl = rose.settings.oauth.session_check_cache_s
     if ttl > 0:
         try:
@@ -146,13 +146,13 @@ async def session_user(sid: str) -> UserDTO | None:
 
 async def forget_sessions(sids: Iterable[str]) -> None:
     """Drop cached answers for ended sessions, so every app sees the end at once."""
-    from shared.infrastructure.factory import platform
+    from shared.infrastructure.context import current_platform
 
     keys = [_cache_key(s) for s in sids]
     if not keys:
         return
     try:
-        await platform().redis.delete(*keys)
+        await current_platform().redis.delete(*keys)
     except RedisError as err:
         # The cache entries expire within session_check_cache_s anyway.
         log.warning("could not drop cached sessions: %r", err)
@@ -160,7 +160,7 @@ async def forget_sessions(sids: Iterable[str]) -> None:
 
 async def end_sign_in(sid: str, reason: str = "signed_out") -> None:
     """End a sign-in everywhere (PostgreSQL first, then the cache), committing at once."""
-    from shared.infrastructure.factory import db_session
+    from shared.infrastructure.context import db_session
 
     db = db_session()
     await services().identity.end_session(db, sid, reason)

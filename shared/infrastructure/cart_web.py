@@ -3,7 +3,7 @@
 
 The visitor experiences one site on several subdomains, so the cart key lives in one signed
 cookie every app reads (``rose_cart``, on ``cart.cookie_domain``), not in an app's session:
-each request verifies it and hands it to :func:`shared.infrastructure.actor.set_cart_key`.
+each request verifies it and hands it to :func:`shared.infrastructure.visitor.set_cart_key`.
 The key is created only when a visitor first adds something.
 
 When a member is signed in and the browser still carries a cart key, the anonymous cart is
@@ -31,11 +31,11 @@ from werkzeug.datastructures import MultiDict
 
 from shared.contracts.dtos import CartOwner
 from shared.errors import DomainError
-from shared.infrastructure.actor import CART_KEY_RE, Actor, current_user_id, set_cart_key
+from shared.infrastructure.context import services
 from shared.infrastructure.csrf import csrf_token_optional
 from shared.infrastructure.fragments import invalidate_after_commit
 from shared.infrastructure.ratelimit import rate_limited
-from shared.services.registry import services
+from shared.infrastructure.visitor import CART_KEY_RE, Visitor, current_user_id, set_cart_key
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,10 @@ bp = Blueprint("cart_add", __name__)
 
 
 def _key() -> bytes:
-    from shared.infrastructure.factory import app_secret, platform
+    from shared.infrastructure.context import app_secret, current_platform
 
     # The same key in every app (derived for "cart"), so any app can verify the cookie.
-    return app_secret(platform().settings, "cart", "cart-key-cookie")
+    return app_secret(current_platform().settings, "cart", "cart-key-cookie")
 
 
 def sign_cart_key(cart_key: str) -> str:
@@ -82,23 +82,23 @@ def cart_owner(*, create: bool = False) -> CartOwner | None:
     return CartOwner(cart_key=cart_key) if isinstance(cart_key, str) else None
 
 
-def actor_of(owner: CartOwner) -> Actor:
+def visitor_of(owner: CartOwner) -> Visitor:
     if owner.user_id is not None:
-        return Actor(user_id=owner.user_id)
-    return Actor(cart_key=owner.cart_key)
+        return Visitor(user_id=owner.user_id)
+    return Visitor(cart_key=owner.cart_key)
 
 
 def cart_changed(owner: CartOwner) -> None:
     """Outdate ``owner``'s cached mini cart once this request's work is committed."""
-    from shared.infrastructure.factory import db_session
+    from shared.infrastructure.context import db_session
 
-    invalidate_after_commit(db_session(), MINI_FRAGMENT, actor_of(owner))
+    invalidate_after_commit(db_session(), MINI_FRAGMENT, visitor_of(owner))
 
 
 async def _load_cart_key() -> None:
     """Before every request (after the member is loaded): verify the cart cookie; merge an
     anonymous cart into a signed-in member's."""
-    from shared.infrastructure.factory import db_session
+    from shared.infrastructure.context import db_session
 
     cart_key = verify_cart_cookie(request.cookies.get(COOKIE))
     user_id = current_user_id()
@@ -115,9 +115,9 @@ async def _load_cart_key() -> None:
 
 
 async def _store_cart_key(response: Response) -> Response:
-    from shared.infrastructure.factory import platform
+    from shared.infrastructure.context import current_platform
 
-    settings = platform().settings
+    settings = current_platform().settings
     domain = settings.cart.cookie_domain or None
     new_key = g.get("new_cart_key")
     if isinstance(new_key, str) and response.status_code < 400:
@@ -154,7 +154,7 @@ def _positive_int(form: MultiDict[str, str], name: str, default: int | None = No
 
 async def add_from_form(form: MultiDict[str, str]) -> tuple[str, str, int]:
     """Parse and apply an add-to-cart form; returns (kind, message, item_id)."""
-    from shared.infrastructure.factory import db_session
+    from shared.infrastructure.context import db_session
 
     kind = form.get("kind", "")
     if kind not in KINDS:
@@ -182,11 +182,11 @@ ADD_CSRF_REASON = (
 @csrf_token_optional(ADD_CSRF_REASON)
 @rate_limited("cart")
 async def cart_add() -> Any:
-    from shared.infrastructure.factory import db_session, platform
+    from shared.infrastructure.context import current_platform, db_session
 
     form = await request.form
     htmx = request.headers.get("HX-Request") == "true"
-    cart_url = platform().settings.apps["cart"].public_url
+    cart_url = current_platform().settings.apps["cart"].public_url
     kind, item_id = form.get("kind", ""), form.get("item_id", "")
     try:
         _kind, message, _item = await add_from_form(form)

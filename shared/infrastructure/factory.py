@@ -12,26 +12,24 @@ single sign-on (``auth``: who is signed in; ``oauth``: ``/auth/*`` and silent si
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import redis.asyncio as aioredis
 from flask.templating import _default_template_ctx_processor as _flask_context_processor
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
-from quart import Quart, Response, current_app, g, jsonify, render_template, request
+from quart import Quart, Response, g, jsonify, render_template, request
 from quart.ctx import RequestContext
 from quart.typing import ResponseReturnValue
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shared.config import APP_NAMES, Settings, load_settings
+from shared.contracts.services import Services
 from shared.db import (
     create_engine,
     create_session_factory,
@@ -50,6 +48,15 @@ from shared.infrastructure import (
     oauth,
     pagecache,
 )
+from shared.infrastructure.context import (
+    PLATFORM_EXTENSION,
+    SERVICES_EXTENSION,
+    Platform,
+    app_secret,
+    create_redis,
+    current_platform,
+    wants_json,
+)
 from shared.infrastructure.logs import (
     app_name_var,
     configure_logging,
@@ -57,7 +64,6 @@ from shared.infrastructure.logs import (
     request_id_var,
 )
 from shared.infrastructure.mail import Mailer
-from shared.services import registry
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +71,6 @@ SHARED_DIR = Path(__file__).resolve().parent.parent
 SHARED_TEMPLATES = SHARED_DIR / "templates"
 SHARED_STATIC = SHARED_DIR / "static"
 MAX_BODY_BYTES = 10 * 1024 * 1024
-
-
-@dataclass
-class Platform:
-    """The long-lived resources of one app process."""
-
-    name: str
-    settings: Settings
-    engine: AsyncEngine
-    session_factory: async_sessionmaker[AsyncSession]
-    redis: aioredis.Redis
 
 
 class RoseQuart(Quart):
@@ -125,60 +120,8 @@ class RoseQuart(Quart):
         if session is not None:
             await session.commit()
             await run_after_commit(session)
-            await pagecache.publish_committed(session.info, platform().redis)
+            await pagecache.publish_committed(session.info, current_platform().redis)
         return rv
-
-
-def platform() -> Platform:
-    return current_app.extensions["rose"]  # type: ignore[no-any-return]
-
-
-def db_session() -> AsyncSession:
-    """The request's session, opened on first use."""
-    session: AsyncSession | None = g.get("_db_session")
-    if session is None:
-        session = platform().session_factory()
-        # Its commits outdate cached pages before the request answers (pagecache.py).
-        session.info[pagecache.REQUEST_SESSION] = True
-        g._db_session = session
-    return session
-
-
-def redis_client() -> aioredis.Redis:
-    return platform().redis
-
-
-REDIS_MAX_CONNECTIONS = 100
-
-
-def create_redis(url: str) -> aioredis.Redis:
-    # Short timeouts: a Redis outage must cost a page milliseconds, not seconds.
-    # A blocking pool: past its connections a request waits (as briefly) for one to come
-    # free instead of failing at once; with redis-py's default pool a burst of 200 requests
-    # (the benchmark's checkout) made the page cache and fragments take Redis for down.
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=REDIS_MAX_CONNECTIONS,
-        timeout=0.5,
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
-        health_check_interval=30,
-    )
-    return aioredis.Redis.from_pool(pool)
-
-
-def wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return (
-        best == "application/json"
-        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
-    )
-
-
-def app_secret(settings: Settings, name: str, purpose: str) -> bytes:
-    """A key derived per app and purpose, so one app's cookie is worthless at another."""
-    master = settings.require("secret_key").encode()
-    return hmac.new(master, f"{purpose}:{name}".encode(), hashlib.sha256).digest()
 
 
 def create_base_app(
@@ -186,8 +129,11 @@ def create_base_app(
     *,
     settings: Settings | None = None,
     template_dir: Path | None = None,
+    services: Callable[[Settings], Services],
 ) -> RoseQuart:
-    """Build the Quart app ``name`` (one of :data:`shared.config.APP_NAMES`)."""
+    """Build the Quart app ``name`` (one of :data:`shared.config.APP_NAMES`), with the domain
+    services that ``services`` builds from its settings (the app passes
+    ``shared.services.registry.build_services``)."""
     if name not in APP_NAMES:
         raise ValueError(f"unknown app {name!r}")
     settings = settings or load_settings()
@@ -229,8 +175,8 @@ def create_base_app(
         session_factory=create_session_factory(engine),
         redis=create_redis(settings.require("redis_url")),
     )
-    app.extensions["rose"] = rose
-    registry.install(app, settings)
+    app.extensions[PLATFORM_EXTENSION] = rose
+    app.extensions[SERVICES_EXTENSION] = services(settings)
 
     origins = [a.public_url for a in settings.apps.values()]
     # Order matters: the request id first (every answer carries one), then the internal
@@ -399,12 +345,12 @@ def _install_health(app: Quart) -> None:
     @app.get("/healthz")
     async def healthz() -> Any:
         """The process is up (no dependency is touched)."""
-        return jsonify({"status": "ok", "app": platform().name})
+        return jsonify({"status": "ok", "app": current_platform().name})
 
     @app.get("/readyz")
     async def readyz() -> Any:
         """PostgreSQL and Redis both answer within the readiness timeout."""
-        rose = platform()
+        rose = current_platform()
         timeout = rose.settings.readiness_timeout_s
 
         async def database() -> None:

@@ -14,7 +14,7 @@
 Requests must be signed (:mod:`shared.infrastructure.internal_auth`). A fragment that does
 not vary per user is always rendered for an anonymous actor, whoever asked, so a copy shared
 by everyone can never contain anyone's data. The answer carries the declaration to the
-consumer: ``Cache-Control: max-age=<ttl>`` and, for per-user fragments, ``Vary: X-Rose-Actor``.
+consumer: ``Cache-Control: max-age=<ttl>`` and, for per-user fragments, ``Vary: X-Rose-Visitor``.
 
 **Consuming.** A page asks for all its fragments at once — :func:`render_page` does it for the
 shared header — and templates place them with ``{{ fragment("cart/mini") }}``:
@@ -84,7 +84,7 @@ from shared.config import APP_NAMES, Settings
 from shared.db import after_commit
 from shared.errors import DomainError
 from shared.infrastructure import internal_auth, pagecache
-from shared.infrastructure.actor import ANONYMOUS, Actor, current_actor
+from shared.infrastructure.visitor import ANONYMOUS, Visitor, current_visitor
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ _RELEASE_LOCK = (
 class FragmentRequest:
     """What a fragment handler gets: the signed actor (anonymous unless it varies per user)."""
 
-    actor: Actor
+    actor: Visitor
     args: Mapping[str, str]
 
 
@@ -165,7 +165,7 @@ class FragmentSet:
         app.add_url_rule(ROUTE, "internal_fragment", self._serve, methods=["GET"])
 
     async def _serve(self, type: str) -> Response:
-        actor = internal_auth.internal_actor()  # the signature was checked before routing
+        actor = internal_auth.internal_visitor()  # the signature was checked before routing
         spec = self.specs.get(type)
         if spec is None:
             abort(404)
@@ -174,7 +174,7 @@ class FragmentSet:
         response = Response(html, mimetype="text/html")
         response.headers["Cache-Control"] = f"max-age={spec.ttl_s}"
         if spec.per_user:
-            response.headers["Vary"] = internal_auth.ACTOR_HEADER
+            response.headers["Vary"] = internal_auth.VISITOR_HEADER
         return response
 
 
@@ -290,7 +290,7 @@ class _Keys:
     lock_personal: str
 
 
-def _version_key(fragment_id: str, owner: Actor | None = None) -> str:
+def _version_key(fragment_id: str, owner: Visitor | None = None) -> str:
     base = VERSION_PREFIX + fragment_id
     return base if owner is None else f"{base}:{owner.scope()}"
 
@@ -303,7 +303,7 @@ def _base_key(ref: FragmentRef) -> str:
     return f"{ref.id}:{arg_hash}"
 
 
-def _keys(ref: FragmentRef, actor: Actor) -> _Keys:
+def _keys(ref: FragmentRef, actor: Visitor) -> _Keys:
     base = _base_key(ref)
     scope = actor.scope()
     return _Keys(
@@ -377,7 +377,7 @@ class FragmentClient:
     # -- the page's entry point --
 
     async def fetch_all(
-        self, refs: Iterable[FragmentRef], actor: Actor, request_id: str | None = None
+        self, refs: Iterable[FragmentRef], actor: Visitor, request_id: str | None = None
     ) -> dict[str, Markup]:
         """Every fragment's HTML by slot: cached, fetched, last good, or empty; never raises."""
         results, _found = await self.fetch_page(refs, actor, request_id)
@@ -386,7 +386,7 @@ class FragmentClient:
     async def fetch_page(
         self,
         refs: Iterable[FragmentRef],
-        actor: Actor,
+        actor: Visitor,
         request_id: str | None = None,
         also: Iterable[str] = (),
     ) -> tuple[dict[str, Markup], dict[str, Any] | None]:
@@ -451,7 +451,7 @@ class FragmentClient:
         return True, value
 
     async def _read_cache(
-        self, refs: list[FragmentRef], actor: Actor, also: Iterable[str] = ()
+        self, refs: list[FragmentRef], actor: Visitor, also: Iterable[str] = ()
     ) -> tuple[list[_Plan], dict[str, Any] | None]:
         plans: list[_Plan] = []
         wanted: dict[str, None] = dict.fromkeys(also)  # ordered and unique
@@ -506,7 +506,9 @@ class FragmentClient:
 
     # -- fetching --
 
-    def _refresh(self, plan: _Plan, actor: Actor, request_id: str | None) -> Awaitable[str | None]:
+    def _refresh(
+        self, plan: _Plan, actor: Visitor, request_id: str | None
+    ) -> Awaitable[str | None]:
         """One fetch per key at a time in this process; the result is shared by all waiters."""
         personal = plan.per_user is not False
         storage = plan.keys.personal if personal else plan.keys.shared
@@ -520,7 +522,7 @@ class FragmentClient:
         return asyncio.shield(task)
 
     async def _fetch_and_store(
-        self, plan: _Plan, actor: Actor, request_id: str | None
+        self, plan: _Plan, actor: Visitor, request_id: str | None
     ) -> str | None:
         ref = plan.ref
         if time.monotonic() < self._app_down_until.get(ref.app, 0.0):
@@ -569,7 +571,7 @@ class FragmentClient:
         return html
 
     async def _fetch(
-        self, ref: FragmentRef, actor: Actor, request_id: str | None
+        self, ref: FragmentRef, actor: Visitor, request_id: str | None
     ) -> tuple[str, int, bool]:
         """(HTML, TTL, per-user) from the provider, or :class:`_FetchFailed`."""
         secret = self.settings.secrets.internal_secret
@@ -602,7 +604,7 @@ class FragmentClient:
             raise _FetchFailed(f"{type(err).__name__}: {err}", transport=True) from None
         match = _MAX_AGE_RE.search(cache_control)
         ttl_s = int(match.group(1)) if match else self.settings.fragments.default_ttl_s
-        per_user = internal_auth.ACTOR_HEADER.lower() in {
+        per_user = internal_auth.VISITOR_HEADER.lower() in {
             v.strip().lower() for v in vary.split(",")
         }
         return html, ttl_s, per_user
@@ -773,7 +775,7 @@ async def page_fragments(*refs: FragmentRef, parts: Iterable[SharedPart] = ()) -
     )
     try:
         results, found = await fragment_client.fetch_page(
-            refs, current_actor(), g.get("request_id"), also
+            refs, current_visitor(), g.get("request_id"), also
         )
     except Exception:
         # A bug, not an outage (those are handled inside): the page renders without them.
@@ -843,7 +845,7 @@ async def render_part(template: str, **context: Any) -> str:
 async def invalidate(
     redis: aioredis.Redis,
     fragment_id: str,
-    owner: Actor | None = None,
+    owner: Visitor | None = None,
     *,
     keep_s: int,
 ) -> None:
@@ -861,7 +863,7 @@ async def invalidate(
 
 
 def invalidate_after_commit(
-    session: AsyncSession, fragment_id: str, owner: Actor | None = None
+    session: AsyncSession, fragment_id: str, owner: Visitor | None = None
 ) -> None:
     """Invalidate once ``session``'s transaction commits (the data is then visible to readers).
 

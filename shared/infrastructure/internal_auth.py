@@ -10,7 +10,7 @@ over five lines::
     acting user: "u:<id>", "c:<anonymous cart key>" or "-"
 
 and sends the timestamp, the actor and the hex signature in ``X-Rose-Timestamp``,
-``X-Rose-Actor`` and ``X-Rose-Signature``. The receiving app recomputes the signature from the
+``X-Rose-Visitor`` and ``X-Rose-Signature``. The receiving app recomputes the signature from the
 request it actually got, compares in constant time and refuses timestamps outside a short clock
 window (``internal.clock_window_s``), which bounds replays: internal requests are reads, so a
 replay inside the window gains nothing.
@@ -35,13 +35,13 @@ from quart import Quart, abort, g, request
 from werkzeug.datastructures import Headers
 
 from shared.config import Settings
-from shared.infrastructure.actor import Actor, InvalidActor
+from shared.infrastructure.visitor import InvalidVisitor, Visitor
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Rose-Signature"
 TIMESTAMP_HEADER = "X-Rose-Timestamp"
-ACTOR_HEADER = "X-Rose-Actor"
+VISITOR_HEADER = "X-Rose-Visitor"
 PREFIX = "/internal"
 
 _HEX_SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
@@ -76,17 +76,17 @@ def sign(
     method: str,
     path: str,
     params: Iterable[tuple[str, str]] = (),
-    actor: Actor | None = None,
+    actor: Visitor | None = None,
     *,
     now: float | None = None,
 ) -> tuple[str, dict[str, str]]:
     """(query string to send, headers to send) for a signed request to ``path``."""
     query = canonical_query(params)
     timestamp = int(time.time() if now is None else now)
-    actor_header = (actor or Actor()).header()
+    actor_header = (actor or Visitor()).header()
     return query, {
         TIMESTAMP_HEADER: str(timestamp),
-        ACTOR_HEADER: actor_header,
+        VISITOR_HEADER: actor_header,
         SIGNATURE_HEADER: signature(secret, method, path, query, timestamp, actor_header),
     }
 
@@ -100,13 +100,13 @@ def verify(
     *,
     window_s: float,
     now: float | None = None,
-) -> Actor | None:
+) -> Visitor | None:
     """The signed actor when the request's signature is valid and fresh, else None."""
     if not secret:
         return None
     sent = headers.get(SIGNATURE_HEADER, "")
     timestamp = headers.get(TIMESTAMP_HEADER, "")
-    actor_header = headers.get(ACTOR_HEADER, "")
+    actor_header = headers.get(VISITOR_HEADER, "")
     if not (_HEX_SIGNATURE.match(sent) and _TIMESTAMP.match(timestamp)):
         return None
     query = canonical_query_string(query_string)
@@ -119,8 +119,8 @@ def verify(
     if not (valid and fresh):
         return None
     try:
-        return Actor.from_header(actor_header)
-    except InvalidActor:
+        return Visitor.from_header(actor_header)
+    except InvalidVisitor:
         return None
 
 
@@ -153,12 +153,12 @@ def install(app: Quart, settings: Settings) -> None:
         )
         if actor is None:
             abort(404)
-        g.internal_actor = actor
+        g.internal_visitor = actor
 
 
-def internal_actor() -> Actor:
+def internal_visitor() -> Visitor:
     """The actor signed into the current internal request (404 if the request is not one)."""
-    actor = g.get("internal_actor")
-    if not isinstance(actor, Actor):
+    actor = g.get("internal_visitor")
+    if not isinstance(actor, Visitor):
         abort(404)
     return actor

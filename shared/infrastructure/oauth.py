@@ -282,9 +282,9 @@ def oidc_client() -> OIDCClient:
 
 
 def _origins() -> list[str]:
-    from shared.infrastructure.factory import platform
+    from shared.infrastructure.context import current_platform
 
-    return [a.public_url for a in platform().settings.apps.values()]
+    return [a.public_url for a in current_platform().settings.apps.values()]
 
 
 def wants_silent_sign_on() -> bool:
@@ -309,9 +309,9 @@ def wants_silent_sign_on() -> bool:
 
 
 def _set_marker(response: Response) -> Response:
-    from shared.infrastructure.factory import platform
+    from shared.infrastructure.context import current_platform
 
-    rose = platform()
+    rose = current_platform()
     # No max-age: a browser-session cookie, so the silent check happens once per session.
     response.set_cookie(
         marker_cookie_name(rose.settings, rose.name),
@@ -325,9 +325,9 @@ def _set_marker(response: Response) -> Response:
 
 
 async def _silent_sign_on() -> Response | None:
-    from shared.infrastructure.factory import platform
+    from shared.infrastructure.context import current_platform
 
-    rose = platform()
+    rose = current_platform()
     if auth.current_user() is not None or not wants_silent_sign_on():
         return None
     if request.cookies.get(marker_cookie_name(rose.settings, rose.name)):

@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from shared.infrastructure.context import REQUEST_SESSION, redis_client
 from shared.infrastructure.logs import new_request_id
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,6 @@ MAX_BODY_BYTES = 1_000_000
 RENDER_WAIT_S = 2.0
 _DIRTY = "rose.pagecache.dirty"
 _COMMITTED = "rose.pagecache.committed"
-REQUEST_SESSION = "rose.request_session"
 ACTIVITYPUB_HINTS = ("activity+json", "ld+json")
 
 # Compares the stored page's versions with the current ones, inside Redis.
@@ -95,8 +95,6 @@ def cacheable_page(*domains: str) -> Callable[[F], F]:
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             if SCOPE_KEY not in request.scope:
                 return await view(*args, **kwargs)
-            from shared.infrastructure.factory import redis_client
-
             keys = [version_key(d) for d in domains]
             try:
                 before = await redis_client().mget(keys) if keys else []

@@ -123,9 +123,9 @@ def rate_limited(scope: str, *, account_field: str | None = None) -> Callable[[F
         @functools.wraps(view)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             if request.method not in SAFE_METHODS:
-                from shared.infrastructure.factory import platform
+                from shared.infrastructure.context import current_platform
 
-                rose = platform()
+                rose = current_platform()
                 account = None
                 if account_field is not None:
                     account = (await request.form).get(account_field) or None

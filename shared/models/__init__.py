@@ -4,13 +4,6 @@ Importing this package registers all tables on :data:`Base.metadata`, which Alem
 compares against the migrations.
 """
 
-from shared.models.account import (
-    EmailSuppression,
-    Newsletter,
-    NewsletterDelivery,
-    NewsletterIssue,
-    NewsletterSubscription,
-)
 from shared.models.activitypub import (
     ApActivity,
     ApDelivery,
@@ -54,6 +47,13 @@ from shared.models.market import (
     ScrapeRun,
     ScrapeSource,
     Supplier,
+)
+from shared.models.newsletters import (
+    EmailSuppression,
+    Newsletter,
+    NewsletterDelivery,
+    NewsletterIssue,
+    NewsletterSubscription,
 )
 
 # The market importer's bookkeeping (pages fetched, "run now" requests).

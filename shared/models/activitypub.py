@@ -2,7 +2,7 @@
 
 ``ap_activities`` is written in the same transaction as the domain change it announces (a post
 published, an event created), so an activity exists exactly when its change committed. The
-EventProcessor fans each one out into ``ap_deliveries`` (one row per distinct inbox), claims
+OutboxProcessor fans each one out into ``ap_deliveries`` (one row per distinct inbox), claims
 deliveries with ``FOR UPDATE SKIP LOCKED``, and records every attempt in
 ``ap_delivery_attempts``. ``ap_hosts`` remembers hosts that keep failing so they can be skipped.
 """

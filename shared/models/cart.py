@@ -86,7 +86,7 @@ class CartItem(Base):
 class Order(Base):
     """An order: who, how it is fulfilled, what it costs, and where it is in its life.
 
-    ``status`` moves only through :mod:`shared.services.cart` (each move audited):
+    ``status`` moves only through :mod:`shared.services.cart.service` (each move audited):
     pending_payment -> paid -> fulfilled, or cancelled / expired / refunded / partly_refunded.
     ``needs_attention`` flags an order staff must look at (a payment that did not match).
     """
@@ -163,7 +163,7 @@ class Payment(Base):
     """One SumUp checkout of an order, as last read from SumUp: one per payment attempt.
     ``checkout_reference`` is the order id for the first attempt and ``<order id>-<attempt>``
     for a retry after SumUp reported the previous checkout FAILED or EXPIRED (a reference can
-    be used once); see :func:`shared.services.cart.checkout_reference`."""
+    be used once); see :func:`shared.services.cart.service.checkout_reference`."""
 
     __tablename__ = "payments"
     __table_args__ = (

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
 from shared.contracts.dtos import IssueDTO, IssueInput, NewsletterDTO
-from shared.services.account import SqlAccountService
+from shared.services.newsletters.service import SqlNewsletterService
 from tests.conftest import make_settings
 from tests.support import SmtpSink
 
@@ -97,13 +97,13 @@ def list_mail_settings(database_url: str, redis_url: str, smtp_list: ListServer)
 
 
 @pytest.fixture
-def account(settings: Settings) -> SqlAccountService:
-    return SqlAccountService.from_settings(settings)
+def account(settings: Settings) -> SqlNewsletterService:
+    return SqlNewsletterService.from_settings(settings)
 
 
 async def newsletter_with(
     db: AsyncSession,
-    account: SqlAccountService,
+    account: SqlNewsletterService,
     addresses: list[str],
     *,
     name: str = "Weekly market",
@@ -118,7 +118,7 @@ async def newsletter_with(
 
 async def draft(
     db: AsyncSession,
-    account: SqlAccountService,
+    account: SqlNewsletterService,
     newsletter_id: int,
     actor_id: int,
     subject: str = "Apples are in",

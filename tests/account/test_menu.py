@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from shared.contracts.dtos import AccountDTO
 from shared.infrastructure.factory import RoseQuart
-from shared.services.identity import SqlIdentityService
+from shared.services.identity.service import SqlIdentityService
 from tests.conftest import MEMBER_PASSWORD
 from tests.live import Platform
 from tests.support import csrf_in

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from shared.config import Settings
 from shared.contracts.dtos import IssueInput
 from shared.errors import Conflict
-from shared.infrastructure.newsletters import NewsletterSender, html_to_plain
 from shared.models import EmailSuppression, NewsletterDelivery, NewsletterSubscription
-from shared.services.account import SqlAccountService
+from shared.services.newsletters.sender import NewsletterSender, html_to_plain
+from shared.services.newsletters.service import SqlNewsletterService
 from tests.account.conftest import ListServer, draft, list_settings, newsletter_with
 from tests.conftest import (
     TEST_INTERNAL_SECRET,
@@ -57,7 +57,7 @@ async def test_an_issue_reaches_every_confirmed_subscriber_once_with_both_parts_
     smtp_list: ListServer,
     make_app: AppMaker,
 ) -> None:
-    account = SqlAccountService.from_settings(list_mail_settings)
+    account = SqlNewsletterService.from_settings(list_mail_settings)
     staff = await make_member(db, "editor_nl", roles=("editor",))
     newsletter = await newsletter_with(db, account, ["ann@example.test", "bob@example.test"])
     # Neither a pending address nor an unsubscribed one receives it.
@@ -115,7 +115,7 @@ async def test_an_issue_reaches_every_confirmed_subscriber_once_with_both_parts_
 async def test_sending_again_adds_no_one_and_a_sent_issue_cannot_change(
     db: AsyncSession, settings: Settings
 ) -> None:
-    account = SqlAccountService.from_settings(settings)
+    account = SqlNewsletterService.from_settings(settings)
     staff = await make_member(db, "editor_again", roles=("editor",))
     newsletter = await newsletter_with(db, account, ["a@example.test"])
     issue = await draft(db, account, newsletter.id, staff.id)
@@ -135,7 +135,7 @@ async def test_a_permanent_refusal_fails_the_delivery_and_suppresses_the_address
     list_mail_settings: Settings,
     smtp_list: ListServer,
 ) -> None:
-    account = SqlAccountService.from_settings(list_mail_settings)
+    account = SqlNewsletterService.from_settings(list_mail_settings)
     staff = await make_member(db, "editor_bounce", roles=("editor",))
     smtp_list.refuse["nobody@example.test"] = "550 5.1.1 No such user"
     newsletter = await newsletter_with(db, account, ["nobody@example.test", "ok@example.test"])
@@ -175,7 +175,7 @@ async def test_a_temporary_failure_is_retried_later_then_given_up(
     settings = list_settings(
         database_url, redis_url, smtp_list.port, ROSE_NEWSLETTERS__MAX_ATTEMPTS="2"
     )
-    account = SqlAccountService.from_settings(settings)
+    account = SqlNewsletterService.from_settings(settings)
     staff = await make_member(db, "editor_retry", roles=("editor",))
     smtp_list.refuse["busy@example.test"] = "451 4.2.1 Mailbox busy, try later"
     newsletter = await newsletter_with(db, account, ["busy@example.test"])
@@ -205,7 +205,7 @@ async def test_an_address_unsubscribed_after_the_send_started_is_skipped(
     list_mail_settings: Settings,
     smtp_list: ListServer,
 ) -> None:
-    account = SqlAccountService.from_settings(list_mail_settings)
+    account = SqlNewsletterService.from_settings(list_mail_settings)
     staff = await make_member(db, "editor_skip", roles=("editor",))
     newsletter = await newsletter_with(db, account, ["stay@example.test", "leave@example.test"])
     issue = await draft(db, account, newsletter.id, staff.id)
@@ -233,7 +233,7 @@ async def test_sending_keeps_to_the_configured_rate(
     settings = list_settings(
         database_url, redis_url, smtp_list.port, ROSE_NEWSLETTERS__RATE_PER_S="20"
     )
-    account = SqlAccountService.from_settings(settings)
+    account = SqlNewsletterService.from_settings(settings)
     staff = await make_member(db, "editor_rate", roles=("editor",))
     newsletter = await newsletter_with(db, account, [f"r{i}@example.test" for i in range(6)])
     issue = await draft(db, account, newsletter.id, staff.id)
@@ -265,7 +265,7 @@ async def scratch(scratch_database_url: str) -> async_sessionmaker[AsyncSession]
 
 
 async def _queued_issue(
-    factory: async_sessionmaker[AsyncSession], account: SqlAccountService, name: str, count: int
+    factory: async_sessionmaker[AsyncSession], account: SqlNewsletterService, name: str, count: int
 ) -> tuple[int, list[str]]:
     addresses = [f"{name}{i}@example.test" for i in range(count)]
     async with factory() as db, db.begin():
@@ -283,7 +283,7 @@ async def test_two_workers_side_by_side_send_each_message_once(
     smtp_list: ListServer,
 ) -> None:
     settings = list_settings(scratch_database_url, redis_url, smtp_list.port)
-    account = SqlAccountService.from_settings(settings)
+    account = SqlNewsletterService.from_settings(settings)
     issue_id, addresses = await _queued_issue(scratch, account, "pair", 30)
     one = NewsletterSender(settings, scratch, account)
     two = NewsletterSender(settings, scratch, account)
@@ -304,7 +304,7 @@ async def test_a_worker_killed_mid_send_resumes_without_repeating_or_skipping_an
     tmp_path: Path,
 ) -> None:
     settings = list_settings(scratch_database_url, redis_url, smtp_list.port)
-    account = SqlAccountService.from_settings(settings)
+    account = SqlNewsletterService.from_settings(settings)
     issue_id, addresses = await _queued_issue(scratch, account, "crash", 12)
     # The 6th message is held at the end of DATA: the server has not said "250" when the
     # worker dies, so it is not delivered, and must be sent again after the restart.
@@ -325,7 +325,7 @@ async def test_a_worker_killed_mid_send_resumes_without_repeating_or_skipping_an
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shared.infrastructure.cli",
+        "shared.tooling.cli",
         "worker",
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
@@ -361,7 +361,7 @@ async def test_send_pressed_twice_at_once_queues_everyone_once(
     scratch: async_sessionmaker[AsyncSession], scratch_database_url: str, redis_url: str
 ) -> None:
     settings = list_settings(scratch_database_url, redis_url, 25)
-    account = SqlAccountService.from_settings(settings)
+    account = SqlNewsletterService.from_settings(settings)
     addresses = [f"twice{i}@example.test" for i in range(20)]
     async with scratch() as db, db.begin():
         staff = await make_member(db, "staff_twice", roles=("editor",))
@@ -386,7 +386,7 @@ async def test_send_pressed_twice_at_once_queues_everyone_once(
 async def test_the_same_address_subscribing_twice_at_once_makes_one_subscription(
     scratch: async_sessionmaker[AsyncSession], scratch_database_url: str, redis_url: str
 ) -> None:
-    account = SqlAccountService.from_settings(list_settings(scratch_database_url, redis_url, 25))
+    account = SqlNewsletterService.from_settings(list_settings(scratch_database_url, redis_url, 25))
     async with scratch() as db, db.begin():
         staff = await make_member(db, "staff_race", roles=("editor",))
         newsletter = await account.create_newsletter(db, "Race", actor_id=staff.id)

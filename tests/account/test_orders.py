@@ -18,11 +18,11 @@ from account import personal
 from shared.config import Settings
 from shared.contracts.dtos import AccountDTO, CartOwner, CheckoutDetails, Money, OrderDTO
 from shared.contracts.protocols import MemberOrders, PersonalData, implements
+from shared.infrastructure.context import SERVICES_EXTENSION, services
 from shared.infrastructure.factory import RoseQuart
-from shared.infrastructure.sumup_standin import SumUpStandIn
 from shared.models import AuditLog, CartItem, Order, OrderLine, Product
-from shared.services.cart import SqlCartService
-from shared.services.registry import EXTENSION, services
+from shared.services.cart.service import SqlCartService
+from shared.services.cart.sumup_standin import SumUpStandIn
 from tests.conftest import AppMaker, make_member, make_settings
 from tests.support import BROWSER_ACCEPT, SmtpSink
 
@@ -58,7 +58,7 @@ async def app(make_app: AppMaker, shop_settings: Settings) -> RoseQuart:
 
 
 def cart_of(app: RoseQuart) -> SqlCartService:
-    cart = app.extensions[EXTENSION].cart
+    cart = app.extensions[SERVICES_EXTENSION].cart
     assert isinstance(cart, SqlCartService)  # the real one, not a stand-in
     return cart
 
@@ -316,7 +316,7 @@ async def test_erasure_anonymises_orders_keeps_their_figures_and_empties_the_car
     await cart.add(db, CartOwner(user_id=hazel.id), "product", bread, 1)
     await db.commit()
 
-    await personal.erase(db, app.extensions[EXTENSION], hazel.id)
+    await personal.erase(db, app.extensions[SERVICES_EXTENSION], hazel.id)
     await db.commit()
     db.expire_all()
     for order_id, address in ((delivered.id, "(erased)"), (collected.id, "")):

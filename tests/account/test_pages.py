@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared.config import Settings
 from shared.contracts.dtos import CartOwner, CheckoutDetails, FulfilmentLine, TicketTypeInput
 from shared.infrastructure import internal_auth
-from shared.infrastructure.actor import Actor
+from shared.infrastructure.context import SERVICES_EXTENSION, services
 from shared.infrastructure.factory import RoseQuart
+from shared.infrastructure.visitor import Visitor
 from shared.models import NewsletterDelivery, NewsletterIssue, NewsletterSubscription, Product
-from shared.services.cart import SqlCartService
-from shared.services.registry import EXTENSION, services
+from shared.services.cart.service import SqlCartService
 from tests.blog import factories
 from tests.conftest import TEST_INTERNAL_SECRET, AppMaker, make_member, signed_in
 from tests.events import factories as event_factories
@@ -53,7 +53,7 @@ async def token_of(client: Client, path: str = "/") -> str:
 
 async def newsletter(db: AsyncSession, name: str = "Weekly market") -> int:
     staff = await make_member(db, f"owner_{abs(hash(name)) % 10**6}", roles=("editor",))
-    created = await services().account.create_newsletter(db, name, actor_id=staff.id)
+    created = await services().newsletters.create_newsletter(db, name, actor_id=staff.id)
     await db.commit()
     return created.id
 
@@ -104,7 +104,7 @@ async def test_subscribing_an_address_again_answers_the_same_and_mails_no_one_tw
     app: RoseQuart, db: AsyncSession, smtp_sink: SmtpSink
 ) -> None:
     nid = await newsletter(db)
-    await services().account.subscribe(db, nid, "known@example.test", confirmed=True)
+    await services().newsletters.subscribe(db, nid, "known@example.test", confirmed=True)
     await db.commit()
     resp = await app.test_client().post(
         "/newsletters/subscribe", form={"email": "Known@Example.test", "newsletter": str(nid)}
@@ -164,9 +164,9 @@ async def test_the_unsubscribe_page_asks_then_unsubscribes(
     app: RoseQuart, db: AsyncSession
 ) -> None:
     nid = await newsletter(db)
-    result = await services().account.subscribe(db, nid, "leaver@example.test", confirmed=True)
+    result = await services().newsletters.subscribe(db, nid, "leaver@example.test", confirmed=True)
     await db.commit()
-    token = app.extensions[EXTENSION].account.unsubscribe_token(result.subscription.id)
+    token = app.extensions[SERVICES_EXTENSION].newsletters.unsubscribe_token(result.subscription.id)
     client = app.test_client()
     html = await page(client, f"/newsletters/unsubscribe/{token}")
     assert "Stop sending Weekly market to leaver@example.test?" in html
@@ -183,7 +183,7 @@ async def test_the_subscribe_fragment_serves_the_public_form(
 ) -> None:
     nid = await newsletter(db)
     path = "/internal/fragments/newsletter-subscribe"
-    _q, headers = internal_auth.sign(TEST_INTERNAL_SECRET, "GET", path, [], Actor())
+    _q, headers = internal_auth.sign(TEST_INTERNAL_SECRET, "GET", path, [], Visitor())
     resp = await app.test_client().get(path, headers=headers)
     assert resp.status_code == 200
     html = await resp.get_data(as_text=True)
@@ -203,7 +203,7 @@ async def test_the_dashboard_shows_profile_handle_and_subscriptions(
     nid = await newsletter(db)
     other = await newsletter(db, "Events")
     client = await signed_in(app, db, "rowan")
-    await services().account.subscribe(
+    await services().newsletters.subscribe(
         db, nid, "rowan@members.rose-ash.test", user_id=None, confirmed=True
     )
     await db.commit()
@@ -236,7 +236,7 @@ async def test_a_member_unsubscribes_from_the_dashboard_but_not_someone_else(
     alder = await signed_in(app, db, "alder")
     birch = await signed_in(app, db, "birch")
     birch_id = (await services().identity.find_account(db, "birch")).id  # type: ignore[union-attr]
-    sub = await services().account.subscribe(
+    sub = await services().newsletters.subscribe(
         db, nid, "birch@members.rose-ash.test", user_id=birch_id, confirmed=True
     )
     await db.commit()
@@ -269,7 +269,7 @@ async def test_the_dashboard_lists_the_members_orders_from_the_cart(
     app: RoseQuart, db: AsyncSession
 ) -> None:
     """The cart's MemberOrders, real: an order the member placed through checkout."""
-    wired = app.extensions[EXTENSION]
+    wired = app.extensions[SERVICES_EXTENSION]
     assert isinstance(wired.cart, SqlCartService)
     client = await signed_in(app, db, "hazel")
     hazel = await services().identity.find_account(db, "hazel")
@@ -326,8 +326,10 @@ async def test_the_dashboard_and_the_desk_run_a_bounded_number_of_queries(
 
     async def add(first: int, last: int) -> None:
         for i in range(first, last):
-            created = await services().account.create_newsletter(db, f"List {i}", actor_id=oak.id)
-            await services().account.subscribe(
+            created = await services().newsletters.create_newsletter(
+                db, f"List {i}", actor_id=oak.id
+            )
+            await services().newsletters.subscribe(
                 db, created.id, oak.email, user_id=oak.id, confirmed=True
             )
         await db.commit()
@@ -373,7 +375,7 @@ async def test_staff_write_preview_test_and_send_an_issue(
         "/editor/newsletters/", form={"csrf_token": token, "name": "Weekly market"}
     )
     assert resp.status_code == 409
-    reader = await services().account.subscribe(db, nid, "reader@example.test", confirmed=True)
+    reader = await services().newsletters.subscribe(db, nid, "reader@example.test", confirmed=True)
     await db.commit()
 
     resp = await staff.post(
@@ -444,7 +446,7 @@ async def test_an_issue_built_from_the_latest_posts(app: RoseQuart, db: AsyncSes
     resp = await staff.post(f"/editor/newsletters/{nid}/issues/digest", form={"csrf_token": token})
     assert resp.status_code == 302
     issue_id = int(resp.headers["Location"].rsplit("/", 1)[1])
-    issue = await services().account.get_issue(db, issue_id)
+    issue = await services().newsletters.get_issue(db, issue_id)
     assert issue.status == "draft"
     assert issue.subject == "Weekly market: Cider pressing"
     assert "Cider pressing" in issue.html
@@ -456,8 +458,8 @@ async def test_an_issue_built_from_the_latest_posts(app: RoseQuart, db: AsyncSes
 async def test_the_demo_has_newsletters_subscribers_and_a_draft_and_seeding_is_idempotent(
     app: RoseQuart, db: AsyncSession
 ) -> None:
-    from shared.demo import seed_account, seed_blog, seed_identity
     from shared.models import Newsletter
+    from shared.tooling.demo import seed_account, seed_blog, seed_identity
 
     await seed_identity(db)
     await seed_blog(db)
@@ -467,9 +469,9 @@ async def test_the_demo_has_newsletters_subscribers_and_a_draft_and_seeding_is_i
     assert await db.scalar(select(func.count()).select_from(Newsletter)) == 2
     weekly = await db.scalar(select(Newsletter).where(Newsletter.slug == "weekly-market"))
     assert weekly is not None
-    listed = await services().account.get_newsletter(db, weekly.id)
+    listed = await services().newsletters.get_newsletter(db, weekly.id)
     assert listed.subscribers == 3
-    issues = await services().account.list_issues(db, weekly.id)
+    issues = await services().newsletters.list_issues(db, weekly.id)
     assert [i.status for i in issues] == ["draft"]
     assert "/posts/" in issues[0].html
 
@@ -491,7 +493,7 @@ async def test_a_digest_lists_upcoming_events_from_events(app: RoseQuart, db: As
     )
     assert resp.status_code == 302
     issue_id = int(resp.headers["Location"].rsplit("/", 1)[1])
-    issue = await services().account.get_issue(db, issue_id)
+    issue = await services().newsletters.get_issue(db, issue_id)
     assert issue.subject == "Events: Seed swap"
     url = f"http://127.0.0.1:8004/events/{seeds.slug}?at=20270605T090000Z"
     assert f'<a href="{url}" rel="noopener noreferrer">Seed swap</a>' in issue.html

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.contracts.dtos import AccountDTO, SignUpRequest
 from shared.contracts.errors import IdentityError
 from shared.errors import Conflict
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import (
     AuthSession,
@@ -22,7 +23,6 @@ from shared.models import (
     OAuthToken,
     User,
 )
-from shared.services.registry import services
 from tests.blog import factories
 from tests.conftest import MEMBER_PASSWORD, AppMaker, make_member
 from tests.support import csrf_in
@@ -38,13 +38,15 @@ async def member_with_data(db: AsyncSession, username: str) -> AccountDTO:
     with a published post."""
     member = await make_member(db, username, display_name="Rose Hip")
     staff = await make_member(db, f"{username}_staff", roles=("editor",))
-    weekly = await services().account.create_newsletter(db, "Weekly market", actor_id=staff.id)
-    events = await services().account.create_newsletter(db, "Events", actor_id=staff.id)
-    await services().account.subscribe(
+    weekly = await services().newsletters.create_newsletter(db, "Weekly market", actor_id=staff.id)
+    events = await services().newsletters.create_newsletter(db, "Events", actor_id=staff.id)
+    await services().newsletters.subscribe(
         db, weekly.id, member.email, user_id=member.id, confirmed=True
     )
-    await services().account.subscribe(db, events.id, member.email.upper(), confirmed=True)
-    await services().account.subscribe(db, events.id, "someone.else@example.test", confirmed=True)
+    await services().newsletters.subscribe(db, events.id, member.email.upper(), confirmed=True)
+    await services().newsletters.subscribe(
+        db, events.id, "someone.else@example.test", confirmed=True
+    )
     db.add(EmailSuppression(email=member.email.lower(), reason="550 once bounced"))
     byline = await factories.author(db, slug=f"{username}-hip", name="Rose Hip")
     byline.user_id = member.id

@@ -8,8 +8,8 @@ from itertools import count
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.dtos import PostDTO, PostInput
+from shared.infrastructure.context import services
 from shared.models import BlogAuthor
-from shared.services.registry import services
 
 _seq = count(1)
 BASE_TIME = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
-from shared import migrate
 from shared.infrastructure import pagecache
+from shared.tooling import migrate
 from tests.conftest import _asyncpg_dsn, make_settings
 from tests.standins.ghost import GhostStandIn
 from tests.support import run_cli

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.media import sniff_image
 from shared.models import BlogPost
-from shared.services.registry import services
 from tests.blog import factories
 from tests.conftest import AppMaker, make_settings, signed_in
 from tests.support import BROWSER_ACCEPT, csrf_in

@@ -14,10 +14,10 @@ from shared.config import Settings
 from shared.contracts.dtos import PostInput
 from shared.contracts.errors import InvalidPost
 from shared.contracts.protocols import BlogService
-from shared.infrastructure.events import EventProcessor
-from shared.infrastructure.worker import scheduled_posts
 from shared.models import ApActivity, BlogPost
-from shared.services.registry import default_services
+from shared.services.federation.outbox import OutboxProcessor
+from shared.services.registry import build_services
+from shared.tooling.worker import scheduled_posts
 from tests.blog.factories import BASE_TIME
 
 BLOG = "http://127.0.0.1:8001"
@@ -27,7 +27,7 @@ PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
 @pytest.fixture
 def blog(settings: Settings) -> BlogService:
-    return default_services(settings).blog
+    return build_services(settings).blog
 
 
 async def outbox(db: AsyncSession) -> list[dict[str, Any]]:
@@ -192,7 +192,7 @@ async def test_the_worker_publishes_due_posts_and_delivers_their_create(
         .values(published_at=now - timedelta(seconds=1))
     )
     await db.commit()
-    async with EventProcessor(
+    async with OutboxProcessor(
         settings, session_factory, stages=[scheduled_posts(session_factory, blog)]
     ) as worker:
         done = await worker.run_once()

@@ -18,16 +18,16 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import ConfigError, Settings
-from shared.infrastructure.ghost import (
+from shared.infrastructure.context import services
+from shared.models import ApActivity, BlogPost, GhostState, NavItem
+from shared.services.blog.ghost import (
     GhostAdminClient,
     GhostAuthError,
     GhostContentClient,
     admin_token,
     parse_admin_key,
 )
-from shared.infrastructure.ghost_sync import WEBHOOK_EVENTS, GhostSync, register_webhooks
-from shared.models import ApActivity, BlogPost, GhostState, NavItem
-from shared.services.registry import services
+from shared.services.blog.ghost_sync import WEBHOOK_EVENTS, GhostSync, register_webhooks
 from tests.blog.conftest import WEBHOOK_SECRET
 from tests.conftest import make_settings
 from tests.live import Platform

@@ -19,11 +19,11 @@ from shared.config import Settings
 from shared.contracts.dtos import NavItemDTO, NavItemInput
 from shared.contracts.errors import InvalidNavItem
 from shared.errors import DomainError
-from shared.infrastructure.ghost import GhostContentClient
-from shared.infrastructure.ghost_sync import GhostSync, nav_invalidator
+from shared.infrastructure.context import services
 from shared.models import BlogPost, GhostState, NavItem
-from shared.services.blog import MAX_NAV_ITEMS
-from shared.services.registry import services
+from shared.services.blog.ghost import GhostContentClient
+from shared.services.blog.ghost_sync import GhostSync, nav_invalidator
+from shared.services.blog.service import MAX_NAV_ITEMS
 from tests.blog.conftest import WEBHOOK_SECRET
 from tests.blog.test_navigation import nav_fragment, page, signed_in
 from tests.conftest import AppMaker
@@ -83,7 +83,7 @@ async def test_ghost_links_map_to_the_blogs_routes_and_hostile_ones_are_skipped(
         {"label": "Ghost admin", "url": "https://ghost.rose-ash.test/ghost/#/site"},
         {"label": "Evil <b>", "url": "https://evil.example/\njavascript:x"},
     ]
-    with caplog.at_level(logging.WARNING, logger="shared.infrastructure.ghost_sync"):
+    with caplog.at_level(logging.WARNING, logger="shared.services.blog.ghost_sync"):
         await _sync(session_factory, ghost_settings)
 
     items = await services().blog.navigation(db)
@@ -217,7 +217,7 @@ async def test_the_limit_holds_ghost_links_fill_only_the_room_left(
     ghost.settings["navigation"] = [
         {"label": f"Link {n}", "url": f"https://l{n}.example/"} for n in range(30)
     ]
-    with caplog.at_level(logging.WARNING, logger="shared.infrastructure.ghost_sync"):
+    with caplog.at_level(logging.WARNING, logger="shared.services.blog.ghost_sync"):
         await _sync(session_factory, ghost_settings)
     items = await services().blog.navigation(db)
     room = MAX_NAV_ITEMS - len(DEFAULT)

@@ -11,15 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
 from shared.contracts.dtos import PostInput
-from shared.infrastructure.ghost import (
+from shared.infrastructure.context import services
+from shared.models import BlogAuthor, BlogPost, BlogTag
+from shared.services.blog.ghost import (
     GhostAuthError,
     GhostContentClient,
     GhostMalformed,
     GhostUnavailable,
 )
-from shared.infrastructure.ghost_sync import GhostSync, load_cursor, load_settings
-from shared.models import BlogAuthor, BlogPost, BlogTag
-from shared.services.registry import services
+from shared.services.blog.ghost_sync import GhostSync, load_cursor, load_settings
 from tests.standins.ghost import GhostStandIn, ghost_time
 
 

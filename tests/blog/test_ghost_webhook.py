@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
-from shared.infrastructure.ghost import GhostContentClient
-from shared.infrastructure.ghost_sync import GhostSync
+from shared.infrastructure.context import services
 from shared.models import BlogPost, BlogTag
-from shared.services.registry import services
+from shared.services.blog.ghost import GhostContentClient
+from shared.services.blog.ghost_sync import GhostSync
 from tests.blog.conftest import WEBHOOK_SECRET
 from tests.conftest import AppMaker
 from tests.standins.ghost import GhostStandIn

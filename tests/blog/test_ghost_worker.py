@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import ConfigError, Settings
 from shared.db import create_engine, create_session_factory
-from shared.infrastructure import worker
-from shared.infrastructure.events import EventProcessor
-from shared.infrastructure.ghost_sync import SCHEDULE_KEY, load_cursor, periodic_configured
 from shared.models import BlogPost, GhostState, NavItem
+from shared.services.blog.ghost_sync import SCHEDULE_KEY, load_cursor, periodic_configured
+from shared.services.federation.outbox import OutboxProcessor
+from shared.tooling import worker
 from tests.conftest import make_settings
 from tests.standins.ghost import GhostStandIn
 
@@ -51,9 +51,9 @@ async def engines(worker_settings: Settings) -> AsyncIterator[list[AsyncEngine]]
             await engine.dispose()
 
 
-def _processor(settings: Settings, engine: AsyncEngine) -> EventProcessor:
+def _processor(settings: Settings, engine: AsyncEngine) -> OutboxProcessor:
     factory = create_session_factory(engine)
-    return EventProcessor(settings, factory, stages=worker.ghost_stages(settings, factory))
+    return OutboxProcessor(settings, factory, stages=worker.ghost_stages(settings, factory))
 
 
 async def _posts(engine: AsyncEngine) -> int:
@@ -128,7 +128,7 @@ async def test_a_ghost_outage_is_logged_and_retried_next_interval_from_the_curso
     ghost.fail(503, path="/posts/", page=2, times=100)
     processor = _processor(worker_settings, engines[0])
     async with processor:
-        with caplog.at_level(logging.WARNING, logger="shared.infrastructure.ghost_sync"):
+        with caplog.at_level(logging.WARNING, logger="shared.services.blog.ghost_sync"):
             await processor.run_once()  # no exception: the worker carries on
         assert any(
             "ghost sync failed (ghost_unavailable)" in r.getMessage() for r in caplog.records
@@ -167,7 +167,7 @@ async def test_the_running_worker_survives_ghost_being_unreachable(
     ghost.fail(500, times=1000)
     stop = asyncio.Event()
     beat = tmp_path / "beat"  # type: ignore[operator]
-    with caplog.at_level(logging.WARNING, logger="shared.infrastructure.ghost_sync"):
+    with caplog.at_level(logging.WARNING, logger="shared.services.blog.ghost_sync"):
         task = asyncio.create_task(
             worker.run(worker_settings, heartbeat=beat, interval_s=0.05, stop=stop)
         )

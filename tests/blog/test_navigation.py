@@ -15,11 +15,11 @@ from shared.contracts.dtos import NavItemInput
 from shared.contracts.errors import InvalidNavItem
 from shared.errors import NotFound
 from shared.infrastructure import internal_auth
-from shared.infrastructure.actor import ANONYMOUS
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
+from shared.infrastructure.visitor import ANONYMOUS
 from shared.models import NavItem
-from shared.services.blog import MAX_NAV_ITEMS
-from shared.services.registry import services
+from shared.services.blog.service import MAX_NAV_ITEMS
 from tests.conftest import TEST_INTERNAL_SECRET, AppMaker, signed_in
 from tests.support import BROWSER_ACCEPT, csrf_in
 

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.contracts.dtos import PostInput
-from shared.demo import seed_blog, seed_identity
 from shared.infrastructure import auth
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import BlogPost
-from shared.services.registry import services
+from shared.tooling.demo import seed_blog, seed_identity
 from tests.blog import factories
 from tests.conftest import AppMaker, make_member
 from tests.support import count_statements

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from shared.infrastructure.sumup_standin import SumUpStandIn
 from shared.models import AuditLog, Order, Product
+from shared.services.cart.sumup_standin import SumUpStandIn
 from tests.live import Platform
 from tests.support import Browser, csrf_in
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.infrastructure.factory import platform
+from shared.infrastructure.context import current_platform
 from shared.models import CartItem, Product
 from tests.conftest import AppMaker
 
@@ -19,7 +19,7 @@ async def test_add_to_cart_needs_its_origin_and_no_token(
     await db.commit()
     market = await make_app("market")
     async with market.app_context():
-        own = platform().settings.apps["market"].public_url
+        own = current_platform().settings.apps["market"].public_url
     form = {"kind": "product", "item_id": str(product.id), "quantity": "1"}
 
     page = await market.test_client().get(f"/products/{product.slug}")

@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.dtos import CartOwner
 from shared.infrastructure.cart_web import COOKIE, sign_cart_key, verify_cart_cookie
+from shared.infrastructure.context import services
 from shared.models import Product
-from shared.services.registry import services
 from tests.conftest import AppMaker
 
 

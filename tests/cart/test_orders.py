@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.contracts.dtos import CartOwner, CheckoutDetails, Money
+from shared.infrastructure.context import services
 from shared.models import Order, Product
-from shared.services.registry import services
 from tests.cart.conftest import Shop
 from tests.cart.test_shop import checkout_id, order_status
 from tests.conftest import MEMBER_PASSWORD

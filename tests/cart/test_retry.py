@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from shared.contracts.dtos import CartOwner, CheckoutDetails, PaymentDTO
 from shared.errors import DomainError
-from shared.infrastructure.worker import cart_payments
 from shared.models import Payment
-from shared.services.cart import MAX_PAYMENT_ATTEMPTS, SqlCartService
-from shared.services.registry import default_services
+from shared.services.cart.service import MAX_PAYMENT_ATTEMPTS, SqlCartService
+from shared.services.registry import build_services
+from shared.tooling.worker import cart_payments
 from tests.cart.conftest import Shop
 from tests.cart.test_shop import order_status, place_order
 from tests.support import Browser, SmtpSink, csrf_in
@@ -34,7 +34,7 @@ async def attempts(shop: Shop, order_id: int) -> list[tuple[int, str, str | None
 
 
 def cart_service(shop: Shop) -> SqlCartService:
-    cart = default_services(shop.platform.settings()).cart
+    cart = build_services(shop.platform.settings()).cart
     assert isinstance(cart, SqlCartService)
     return cart
 

@@ -11,9 +11,9 @@ from decimal import Decimal
 import httpx
 from sqlalchemy import select
 
-from shared.infrastructure.worker import cart_payments
 from shared.models import Order, Payment
-from shared.services.registry import default_services
+from shared.services.registry import build_services
+from shared.tooling.worker import cart_payments
 from tests.cart.conftest import Shop
 from tests.support import Browser, SmtpSink, csrf_in
 
@@ -233,7 +233,7 @@ async def test_sumup_down_keeps_the_order_pending_and_the_poller_recovers(
     # SumUp comes back; the buyer paid on a checkout the worker made, the webhook was lost.
     shop.standin.down = False
     settings = shop.platform.settings()
-    services = default_services(settings)
+    services = build_services(settings)
     stage = cart_payments(shop.sessions, services.cart, settings)
     await stage()
     cid = await checkout_id(shop, order.id)
@@ -266,7 +266,7 @@ async def test_unpaid_orders_expire_and_give_their_stock_back(shop: Shop, browse
             .values(reserved_until=datetime.now(UTC) - timedelta(seconds=1))
         )
     settings = shop.platform.settings()
-    stage = cart_payments(shop.sessions, default_services(settings).cart, settings)
+    stage = cart_payments(shop.sessions, build_services(settings).cart, settings)
     await stage()
     assert (await order_status(shop, order_id))[0] == "expired"
     assert await shop.stock(product) == 5

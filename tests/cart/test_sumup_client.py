@@ -9,8 +9,8 @@ import pytest
 
 from shared.config import ConfigError
 from shared.contracts.dtos import Money
-from shared.infrastructure.sumup import SumUpClient, SumUpRefused, SumUpUnavailable, to_minor
-from shared.infrastructure.sumup_standin import SumUpStandIn, refuse_in_production
+from shared.services.cart.sumup import SumUpClient, SumUpRefused, SumUpUnavailable, to_minor
+from shared.services.cart.sumup_standin import SumUpStandIn, refuse_in_production
 from tests.conftest import make_settings
 from tests.support import closed_port
 

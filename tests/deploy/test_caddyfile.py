@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import APP_NAMES
-from shared.infrastructure.devservers import free_port
+from shared.tooling.devservers import free_port
 from tests.conftest import REPO_ROOT
 
 CADDYFILE = REPO_ROOT / "Caddyfile"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import APP_NAMES, SECRET_ENV
-from shared.infrastructure.devservers import free_port
+from shared.tooling.devservers import free_port
 from tests.conftest import (
     REPO_ROOT,
     TEST_INTERNAL_SECRET,
@@ -162,7 +162,7 @@ def _wait_healthy(proc: subprocess.Popen[str], env: dict[str, str], timeout_s: f
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the server exited during start-up"
         check = subprocess.run(
-            [sys.executable, "-m", "shared.infrastructure.container", "healthcheck"],
+            [sys.executable, "-m", "shared.tooling.container", "healthcheck"],
             env=env,
             capture_output=True,
             text=True,

@@ -13,7 +13,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from shared.config import APP_NAMES
-from shared.infrastructure import lockfile
+from shared.tooling import lockfile
 from tests.conftest import REPO_ROOT
 
 SERVICES = (*APP_NAMES, "worker")
@@ -57,7 +57,7 @@ def test_each_service_has_a_multi_stage_non_root_dockerfile_with_a_healthcheck(
     assert user not in ("root", "0"), "must not run as root"
     healthchecks = [args for word, args in runtime if word == "HEALTHCHECK"]
     assert len(healthchecks) == 1
-    assert "shared.infrastructure.container" in healthchecks[0]
+    assert "shared.tooling.container" in healthchecks[0]
     probe = "heartbeat" if service == "worker" else "healthcheck"
     assert probe in healthchecks[0]
     entry = [args for word, args in runtime if word == "ENTRYPOINT"]
@@ -156,7 +156,7 @@ def test_the_lock_pins_every_runtime_dependency_within_pyproject_ranges() -> Non
         assert name in pins, f"{name} is in pyproject.toml but not in requirements.lock"
         assert req.specifier.contains(pins[name], prereleases=True), (
             f"requirements.lock pins {name}=={pins[name]}, outside {req.specifier}: "
-            "regenerate it (python -m shared.infrastructure.lockfile)"
+            "regenerate it (python -m shared.tooling.lockfile)"
         )
     for dev_only in ("pytest", "ruff", "mypy", "platformdirs", "fasteners", "valkey"):
         assert dev_only not in pins

@@ -17,7 +17,7 @@ import redis
 import yaml
 
 from shared.config import APP_NAMES, SECRET_ENV, ConfigError, load_settings
-from shared.infrastructure.devservers import free_port
+from shared.tooling.devservers import free_port
 from tests.conftest import REPO_ROOT
 
 STACK_FILE = REPO_ROOT / "docker-compose.yml"
@@ -103,7 +103,7 @@ def test_each_app_and_the_worker_run_our_image_with_secrets_health_and_rollout(
     assert "internal" in svc["networks"]
     assert "ports" not in svc, "only the reverse proxy publishes ports"
     check = svc["healthcheck"]
-    assert check["test"][:4] == ["CMD", "python", "-m", "shared.infrastructure.container"]
+    assert check["test"][:4] == ["CMD", "python", "-m", "shared.tooling.container"]
     assert check["test"][4] == ("heartbeat" if service == "worker" else "healthcheck")
     deploy = svc["deploy"]
     assert deploy["replicas"] >= 1

@@ -28,7 +28,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy.engine import make_url
 
 from shared.config import APP_NAMES
-from shared.infrastructure.devservers import EmbeddedValkey, free_port
+from shared.tooling.devservers import EmbeddedValkey, free_port
 from tests.conftest import _asyncpg_dsn
 from tests.support import SmtpSink, Up, smtp_sink_server
 
@@ -69,7 +69,7 @@ class Site:
         env.update(DATABASE_URL=self.database_url, REDIS_URL=self.redis_url)
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "shared.infrastructure.cli", *args],
+            [sys.executable, "-m", "shared.tooling.cli", *args],
             env=env,
             capture_output=True,
             text=True,

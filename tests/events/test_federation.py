@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.config import Settings
 from shared.contracts.dtos import EventInput, OccurrenceException
 from shared.models import ApActivity
-from shared.services.registry import default_services
+from shared.services.registry import build_services
 from tests.events import factories
 
 
@@ -26,7 +26,7 @@ async def outbox(db: AsyncSession) -> list[dict[str, Any]]:
 async def test_an_event_is_created_updated_and_withdrawn_on_the_fediverse(
     db: AsyncSession, settings: Settings
 ) -> None:
-    events = default_services(settings).events
+    events = build_services(settings).events
     calendar = await factories.calendar(db)
     fields: dict[str, Any] = {
         "calendar_id": calendar.id,

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import Event, EventCalendar
-from shared.services.registry import services
 from tests.conftest import AppMaker, make_member
 from tests.events import factories
 from tests.support import count_statements
@@ -310,7 +310,7 @@ async def test_the_blog_home_shows_the_upcoming_events_widget(
 
 async def test_the_widgets_render_for_other_apps(app: RoseQuart, db: AsyncSession) -> None:
     from shared.infrastructure import internal_auth
-    from shared.infrastructure.actor import Actor
+    from shared.infrastructure.visitor import Visitor
     from tests.conftest import TEST_INTERNAL_SECRET
 
     today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -324,7 +324,7 @@ async def test_the_widgets_render_for_other_apps(app: RoseQuart, db: AsyncSessio
     async def fragment(type_: str, **args: str) -> str:
         path = f"/internal/fragments/{type_}"
         query, headers = internal_auth.sign(
-            TEST_INTERNAL_SECRET, "GET", path, list(args.items()), Actor()
+            TEST_INTERNAL_SECRET, "GET", path, list(args.items()), Visitor()
         )
         resp = await client.get(f"{path}?{query}", headers=headers)
         assert resp.status_code == 200, type_

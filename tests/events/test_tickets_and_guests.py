@@ -25,12 +25,12 @@ from shared.contracts.dtos import CartOwner, EventDTO, FulfilmentLine, TicketTyp
 from shared.contracts.protocols import MemberTickets, PersonalData, UpcomingEvents, implements
 from shared.db import commit
 from shared.errors import DomainError, NotFound
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.locking import lock_objects
 from shared.models import EventBooking, EventTicket
-from shared.services.event_mail import qr_png
-from shared.services.events import SqlEventService
-from shared.services.registry import services
+from shared.services.events.mail import qr_png
+from shared.services.events.service import SqlEventService
 from tests.conftest import AppMaker, make_member, make_settings
 from tests.events import factories
 from tests.support import SmtpSink, csrf_in

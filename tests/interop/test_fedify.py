@@ -16,9 +16,9 @@ from sqlalchemy import select
 from shared.config import Settings
 from shared.contracts.dtos import PostInput
 from shared.db import create_engine, create_session_factory
-from shared.infrastructure.events import EventProcessor
 from shared.models import ApDelivery, ApFollower
-from shared.services.registry import default_services
+from shared.services.federation.outbox import OutboxProcessor
+from shared.services.registry import build_services
 from tests.interop.conftest import Peer
 
 PUBLIC = ("https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public")
@@ -35,7 +35,7 @@ async def test_a_fedify_server_follows_blog_and_sees_posts_arrive(
     blog_https: Settings, peer: Peer
 ) -> None:
     settings = blog_https
-    blog_service = default_services(settings).blog
+    blog_service = build_services(settings).blog
     blog = settings.apps["blog"].public_url
     host = blog.split("://", 1)[1]
     engine = create_engine(settings)
@@ -43,7 +43,7 @@ async def test_a_fedify_server_follows_blog_and_sees_posts_arrive(
     try:
         async with (
             httpx.AsyncClient(timeout=60) as client,
-            EventProcessor(settings, factory, worker_id="interop") as worker,
+            OutboxProcessor(settings, factory, worker_id="interop") as worker,
         ):
             # WebFinger blog@host (over https), fetch the actor, send a signed Follow.
             resp = await client.post(

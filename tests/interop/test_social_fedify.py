@@ -22,8 +22,8 @@ from hypercorn.config import Config
 from shared.config import Settings
 from shared.contracts.dtos import ComposeInput
 from shared.db import create_engine, create_session_factory
-from shared.infrastructure.events import EventProcessor
-from shared.services.registry import default_services
+from shared.services.federation.outbox import OutboxProcessor
+from shared.services.registry import build_services
 from tests.conftest import make_member, make_settings
 from tests.interop.conftest import Peer, Tls
 from tests.shared.activitypub.committed import truncate
@@ -99,7 +99,7 @@ async def test_a_member_follows_the_peer_reads_it_and_the_peer_talks_back(
     federation_https: Settings, peer: Peer, tls: Tls
 ) -> None:
     settings = federation_https
-    social = default_services(settings).social
+    social = build_services(settings).social
     base = settings.apps["federation"].public_url
     peer_host = peer.origin.split("://", 1)[1]
     engine = create_engine(settings)
@@ -107,7 +107,7 @@ async def test_a_member_follows_the_peer_reads_it_and_the_peer_talks_back(
     try:
         async with (
             httpx.AsyncClient(timeout=60) as client,
-            EventProcessor(settings, factory, worker_id="interop-social") as worker,
+            OutboxProcessor(settings, factory, worker_id="interop-social") as worker,
         ):
             async with factory() as session, session.begin():
                 ash = await make_member(session, "ash", display_name="Ash Grove")

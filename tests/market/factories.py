@@ -15,7 +15,7 @@ from shared.contracts.dtos import (
     SupplierDTO,
     SupplierInput,
 )
-from shared.services.registry import services
+from shared.infrastructure.context import services
 
 _seq = count(1)
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.contracts.dtos import ScrapeSourceDTO, ScrapeSourceInput
 from shared.models import Supplier
-from shared.services.catalog_import import SqlCatalogImportService
+from shared.services.market.importing import SqlCatalogImportService
 
 
 def jsonld_page(

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.errors import CsvImportRefused
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import PriceChange, Product
-from shared.services.registry import services
 from tests.conftest import AppMaker
 from tests.market import factories
 from tests.market.test_editor import BROWSER, signed_in, token_of

@@ -11,9 +11,9 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import AuditLog, Category, MarketPage, PriceChange, Product, Supplier
-from shared.services.registry import services
 from tests.conftest import AppMaker, signed_in
 from tests.market import factories
 from tests.support import BROWSER_ACCEPT, csrf_in

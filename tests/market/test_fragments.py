@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.contracts.dtos import ProductImageDTO, ProductInput, SupplierInput
 from shared.infrastructure import internal_auth
-from shared.infrastructure.actor import Actor
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
+from shared.infrastructure.visitor import Visitor
 from shared.models import BlogPost, Product, Supplier
-from shared.services.registry import services
 from tests.conftest import TEST_INTERNAL_SECRET, AppMaker
 from tests.live import Platform
 from tests.market import factories
@@ -33,7 +33,7 @@ async def app(make_app: AppMaker) -> RoseQuart:
 async def fetch(client: Client, type_: str, **args: str) -> tuple[int, str, str]:
     path = f"/internal/fragments/{type_}"
     query, headers = internal_auth.sign(
-        TEST_INTERNAL_SECRET, "GET", path, sorted(args.items()), Actor(user_id=7)
+        TEST_INTERNAL_SECRET, "GET", path, sorted(args.items()), Visitor(user_id=7)
     )
     resp = await client.get(f"{path}?{query}" if query else path, headers=headers)
     return resp.status_code, await resp.get_data(as_text=True), resp.headers["Cache-Control"]

@@ -10,8 +10,8 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.contracts.dtos import MarketPageInput
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
-from shared.services.registry import services
 from tests.conftest import AppMaker
 from tests.market import factories
 from tests.support import count_statements
@@ -243,8 +243,8 @@ async def test_the_demo_market_is_real_and_seeding_is_idempotent(
 ) -> None:
     from sqlalchemy import func, select
 
-    from shared.demo import seed_blog, seed_identity, seed_market
     from shared.models import BlogPost, Product
+    from shared.tooling.demo import seed_blog, seed_identity, seed_market
 
     await seed_identity(db)
     await seed_blog(db)

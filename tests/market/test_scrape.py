@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.config import Settings
 from shared.contracts.dtos import ScrapeRunDTO, ScrapeSourceDTO
-from shared.infrastructure.scrape.runner import run_source
 from shared.models import PriceChange, Product, ProductImage, ScrapeRun, ScrapeSource
+from shared.services.market.scrape.runner import run_source
 from tests.conftest import make_settings
 from tests.market.scrape_support import (
     committed,

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.contracts.dtos import ScrapeSourceInput
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import AuditLog, ScrapeRequest, ScrapeRun, ScrapeSource, Supplier
-from shared.services.registry import services
 from tests.conftest import AppMaker, signed_in
 from tests.support import BROWSER_ACCEPT, count_statements, csrf_in
 

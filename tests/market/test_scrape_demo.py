@@ -18,11 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from shared.config import APP_NAMES, Settings
-from shared.demo import seed_scrape_source
-from shared.infrastructure.devservers import free_port
-from shared.infrastructure.scrape.demo_site import PRODUCTS, make_server
-from shared.infrastructure.scrape.runner import run_source
 from shared.models import Product, ScrapeSource, Supplier
+from shared.services.market.scrape.demo_site import PRODUCTS, make_server
+from shared.services.market.scrape.runner import run_source
+from shared.tooling.demo import seed_scrape_source
+from shared.tooling.devservers import free_port
 from tests.conftest import make_settings
 from tests.market.scrape_support import committed, make_source
 from tests.support import Up
@@ -108,7 +108,7 @@ def test_done_when_rose_ash_up_demo_then_scrape_imports_and_a_second_run_is_unch
             ROSE_SCRAPE__MIN_DELAY_S="0",
             ROSE_SCRAPE__MAX_DELAY_S="0.1",
         )
-        command = [sys.executable, "-m", "shared.infrastructure.cli", "scrape", "orchard-lane"]
+        command = [sys.executable, "-m", "shared.tooling.cli", "scrape", "orchard-lane"]
         first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert first.returncode == 0, first.stderr
         assert f"{len(PRODUCTS)} created, 0 updated, 0 unchanged" in first.stdout

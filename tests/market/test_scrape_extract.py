@@ -10,7 +10,7 @@ import yaml
 
 from shared.config import REPO_ROOT, ConfigError, ScrapeSettings, load_settings
 from shared.infrastructure.netguard import address_allowed, parse_networks
-from shared.infrastructure.scrape.extract import ExtractError, extract_product, to_minor
+from shared.services.market.scrape.extract import ExtractError, extract_product, to_minor
 from tests.market.scrape_support import jsonld_page, microdata_page, og_page
 
 URL = "https://shop.example/p/1"

@@ -14,10 +14,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.config import Settings
-from shared.infrastructure import worker
-from shared.infrastructure.scrape.schedule import ScrapeScheduler
 from shared.models import Product, ScrapeRequest, ScrapeRun, ScrapeSource
-from shared.services.catalog_import import SqlCatalogImportService
+from shared.services.market.importing import SqlCatalogImportService
+from shared.services.market.scrape.schedule import ScrapeScheduler
+from shared.tooling import worker
 from tests.conftest import make_settings
 from tests.market.scrape_support import committed, jsonld_page, listing, make_source
 from tests.standins.supplier_site import SupplierSite

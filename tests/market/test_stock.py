@@ -19,7 +19,7 @@ from shared.contracts.errors import SoldOut, Unavailable
 from shared.errors import DomainError
 from shared.infrastructure.locking import LockingError, lock_objects
 from shared.models import Product, ProductImage
-from shared.services.catalog import SqlCatalogService
+from shared.services.market.catalog import SqlCatalogService
 
 catalog = SqlCatalogService("https://market.example")
 

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import APP_NAMES, Settings
 from shared.contracts.dtos import AccountDTO, SessionDTO
-from shared.infrastructure.actor import ANONYMOUS, current_actor
 from shared.infrastructure.auth import CACHE_PREFIX, current_user, required_role, safe_next
 from shared.infrastructure.csrf import SAFE_METHODS
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.ratelimit import rate_limit_mark
+from shared.infrastructure.visitor import ANONYMOUS, current_visitor
 from shared.models import AuthSession
-from shared.services.identity import SqlIdentityService
+from shared.services.identity.service import SqlIdentityService
 from tests.conftest import AppMaker, make_member, make_settings
 from tests.support import BROWSER_ACCEPT, closed_port, csrf_in, query_of
 
@@ -79,13 +79,13 @@ async def test_current_user_is_a_dto_and_the_acting_user_of_internal_requests(
     make_app: AppMaker, db: AsyncSession
 ) -> None:
     """One notion of "who": current_user() and the actor that signs the page's fragment
-    requests (shared/infrastructure/actor.py) always name the same member, or nobody."""
+    requests (shared/infrastructure/visitor.py) always name the same member, or nobody."""
     app = await make_app("market")
     seen: list[Any] = []
 
     @app.get("/_me")
     async def me() -> str:
-        seen.append((current_user(), current_actor()))
+        seen.append((current_user(), current_visitor()))
         return "ok"
 
     client, account, _ = await signed_in(app, db)

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.contracts.dtos import PostInput
 from shared.contracts.errors import InvalidPost
 from shared.errors import Conflict, DomainError, NotFound
+from shared.infrastructure.context import services
 from shared.infrastructure.sanitize import slugify
 from shared.models import BlogPost, BlogTag
-from shared.services.registry import services
 from tests.blog import factories
 from tests.blog.factories import BASE_TIME
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from shared.models import User
-from shared.services.identity import SqlIdentityService
+from shared.services.identity.service import SqlIdentityService
 from tests.conftest import TEST_SECRET_KEY, make_settings
 
 DOMAIN = "cli.rose-ash.test"
@@ -35,7 +35,7 @@ async def rose_ash(database_url: str, *args: str, stdin: str = "") -> tuple[int,
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shared.infrastructure.cli",
+        "shared.tooling.cli",
         *args,
         env=env,
         stdin=asyncio.subprocess.PIPE,

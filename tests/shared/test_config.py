@@ -150,7 +150,7 @@ def test_cli_prints_one_line_and_no_traceback() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROSE_")}
     env["ROSE_APPS__MARKET__PORT"] = "not-a-port"
     result = subprocess.run(
-        [sys.executable, "-m", "shared.infrastructure.cli", "serve", "market"],
+        [sys.executable, "-m", "shared.tooling.cli", "serve", "market"],
         env=env,
         capture_output=True,
         text=True,

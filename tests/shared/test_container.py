@@ -9,14 +9,14 @@ import time
 
 import pytest
 
-from shared.infrastructure.container import healthcheck_url, wait_for_database
+from shared.tooling.container import healthcheck_url, wait_for_database
 from tests.support import closed_port
 
 
 def _helper(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ROSE_BIND")}
     return subprocess.run(
-        [sys.executable, "-m", "shared.infrastructure.container", *args],
+        [sys.executable, "-m", "shared.tooling.container", *args],
         env={**base, **env},
         capture_output=True,
         text=True,

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import dtos, protocols
 from shared.contracts.dtos import CartOwner, CartSummaryDTO, NavItemDTO, UserDTO
+from shared.contracts.services import Services
+from shared.infrastructure.context import services, use_services
 from shared.models import Base, CartItem, User
-from shared.services.registry import Services, default_services, services, wire
+from shared.services.registry import build_services
 
 
 def protocol_members(protocol: type) -> dict[str, Any]:
@@ -75,7 +77,7 @@ def test_every_domain_protocol_is_in_the_registry() -> None:
         "CatalogService",
         "CartService",
         "EventService",
-        "AccountService",
+        "NewsletterService",
         "FederationService",
         "CatalogImportService",
         "SocialService",
@@ -102,13 +104,13 @@ def test_a_capability_is_implemented_whole_and_exactly_where_offered(field: str)
 
 
 def test_the_capabilities_in_use_today() -> None:
-    """Blog and account hold personal data today; cart and events join when they land."""
+    """Blog and newsletters hold personal data, among others."""
     holders = {
         f.name
         for f in dataclasses.fields(Services)
         if protocols.implements(getattr(services(), f.name), protocols.PersonalData)
     }
-    assert {"blog", "account"} <= holders
+    assert {"blog", "newsletters", "cart", "events", "social"} <= holders
     assert not protocols.implements(object(), protocols.PersonalData)
 
 
@@ -172,15 +174,22 @@ def _types_in(hint: Any) -> list[Any]:
     return [t for arg in args if arg is not Ellipsis for t in _types_in(arg)]
 
 
-def test_wiring_is_idempotent_and_replaceable() -> None:
-    first = wire()
-    assert wire() is first
-    other = default_services()
+def test_services_are_installed_explicitly_and_replaceable() -> None:
+    first = services()
+    other = build_services()
+    assert other is not first
+    previous = use_services(other)
     try:
-        assert wire(other) is other
+        assert previous is first
         assert services() is other
     finally:
-        wire(first)
+        use_services(first)
+    use_services(None)
+    try:
+        with pytest.raises(RuntimeError, match="no services installed"):
+            services()
+    finally:
+        use_services(first)
 
 
 async def test_identity_returns_a_user_dto_for_active_accounts_only(db: AsyncSession) -> None:

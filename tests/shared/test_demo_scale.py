@@ -8,7 +8,15 @@ import time
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.demo import (
+from shared.models import (
+    BlogPost,
+    BlogPostAuthor,
+    Event,
+    Product,
+    ProductCategory,
+    ProductImage,
+)
+from shared.tooling.demo import (
     SCALE_EVENTS,
     SCALE_POSTS,
     SCALE_PREFIX,
@@ -17,14 +25,6 @@ from shared.demo import (
     seed_identity,
     seed_market,
     seed_scale,
-)
-from shared.models import (
-    BlogPost,
-    BlogPostAuthor,
-    Event,
-    Product,
-    ProductCategory,
-    ProductImage,
 )
 from tests.conftest import AppMaker
 from tests.support import count_statements

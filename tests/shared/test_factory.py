@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.config import APP_NAMES
 from shared.infrastructure.activitypub.routes import INBOX_CSRF_REASON
 from shared.infrastructure.cart_web import ADD_CSRF_REASON
+from shared.infrastructure.context import db_session
 from shared.infrastructure.csrf import SAFE_METHODS, csrf_exempt, exemption, token_optional
-from shared.infrastructure.factory import RoseQuart, db_session
+from shared.infrastructure.factory import RoseQuart
 from shared.models import User
 from tests.conftest import AppMaker, make_settings
 

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.config import APP_NAMES, Settings
 from shared.db import commit
 from shared.infrastructure import internal_auth
-from shared.infrastructure.actor import Actor
 from shared.infrastructure.factory import create_base_app
 from shared.infrastructure.fragments import (
     FragmentRef,
@@ -20,6 +19,7 @@ from shared.infrastructure.fragments import (
     is_fragment_view,
     provided_fragments,
 )
+from shared.infrastructure.visitor import Visitor
 from shared.models import NavItem
 from tests.conftest import TEST_INTERNAL_SECRET, AppMaker
 
@@ -61,12 +61,12 @@ async def test_every_fragment_declares_its_ttl_and_user_variance_and_serves_them
         assert isinstance(spec.per_user, bool), spec.id
         path = f"/internal/fragments/{spec.type}"
         _query, headers = internal_auth.sign(
-            TEST_INTERNAL_SECRET, "GET", path, [], Actor(user_id=1)
+            TEST_INTERNAL_SECRET, "GET", path, [], Visitor(user_id=1)
         )
         resp = await client.get(path, headers=headers)
         assert resp.status_code == 200, spec.id
         assert resp.headers["Cache-Control"] == f"max-age={spec.ttl_s}", spec.id
-        varies = internal_auth.ACTOR_HEADER in resp.headers.get("Vary", "")
+        varies = internal_auth.VISITOR_HEADER in resp.headers.get("Vary", "")
         assert varies == spec.per_user, spec.id
         assert "set-cookie" not in resp.headers, f"{spec.id} must not touch the session"
 
@@ -138,7 +138,7 @@ async def test_a_fragment_that_does_not_vary_per_user_never_sees_the_actor(
     for type_, expected in (("who-shared", "-"), ("who-personal", "u:42|x=1")):
         path = f"/internal/fragments/{type_}"
         query, headers = internal_auth.sign(
-            TEST_INTERNAL_SECRET, "GET", path, [("x", "1")], Actor(user_id=42)
+            TEST_INTERNAL_SECRET, "GET", path, [("x", "1")], Visitor(user_id=42)
         )
         resp = await client.get(f"{path}?{query}", headers=headers)
         assert await resp.get_data(as_text=True) == expected
@@ -160,7 +160,7 @@ async def test_invalidation_waits_for_the_commit_outside_a_request(
     app = await make_app("blog")
     async with app.app_context():
         invalidate_after_commit(db, "blog/nav")
-        invalidate_after_commit(db, "cart/mini", Actor(user_id=3))
+        invalidate_after_commit(db, "cart/mini", Visitor(user_id=3))
         await db.flush()
         assert await redis.get("rose:fragver:blog/nav") is None
         await commit(db)

@@ -13,7 +13,7 @@ from shared.config import AccountSettings, load_settings
 from shared.contracts.dtos import SignUpRequest
 from shared.errors import DomainError
 from shared.models import User
-from shared.services.identity import Passwords, SqlIdentityService
+from shared.services.identity.service import Passwords, SqlIdentityService
 from tests.conftest import MEMBER_PASSWORD, make_member
 
 SECRET = b"identity-test-secret"

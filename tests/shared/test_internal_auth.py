@@ -9,7 +9,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from shared.infrastructure import internal_auth
-from shared.infrastructure.actor import Actor, InvalidActor
+from shared.infrastructure.visitor import InvalidVisitor, Visitor
 from tests.conftest import TEST_INTERNAL_SECRET, AppMaker, make_settings
 
 NAV = "/internal/fragments/nav"
@@ -21,7 +21,7 @@ def signed(
     path: str,
     params: list[tuple[str, str]] | None = None,
     *,
-    actor: Actor | None = None,
+    actor: Visitor | None = None,
     method: str = "GET",
     secret: str = TEST_INTERNAL_SECRET,
     now: float | None = None,
@@ -78,13 +78,13 @@ async def test_a_bad_signature_gets_the_same_404(make_app: AppMaker, case: str) 
     missing = await not_found_body(client)
     now = time.time()
     params, method = [("a", "1")], "GET"
-    url, headers = signed(MINI, params, actor=Actor(user_id=7))
+    url, headers = signed(MINI, params, actor=Visitor(user_id=7))
     if case == "wrong_secret":
-        url, headers = signed(MINI, params, actor=Actor(user_id=7), secret="another-secret-" * 3)
+        url, headers = signed(MINI, params, actor=Visitor(user_id=7), secret="another-secret-" * 3)
     elif case == "too_late":
-        url, headers = signed(MINI, params, actor=Actor(user_id=7), now=now - 31)
+        url, headers = signed(MINI, params, actor=Visitor(user_id=7), now=now - 31)
     elif case == "too_early":
-        url, headers = signed(MINI, params, actor=Actor(user_id=7), now=now + 31)
+        url, headers = signed(MINI, params, actor=Visitor(user_id=7), now=now + 31)
     elif case == "tampered_query":
         url = url.replace("a=1", "a=2")
     elif case == "added_query":
@@ -96,7 +96,7 @@ async def test_a_bad_signature_gets_the_same_404(make_app: AppMaker, case: str) 
     elif case == "other_method":
         method = "POST"
     elif case == "tampered_actor":
-        headers[internal_auth.ACTOR_HEADER] = "u:8"
+        headers[internal_auth.VISITOR_HEADER] = "u:8"
     elif case == "garbage_signature":
         headers[internal_auth.SIGNATURE_HEADER] = "0" * 64
     elif case == "missing_timestamp":
@@ -111,7 +111,9 @@ async def test_the_untampered_request_of_those_cases_is_served(  # so each chang
 ) -> None:
     client = (await make_app("cart")).test_client()
     for offset in (-29, 0, 29):  # inside the clock window either way
-        url, headers = signed(MINI, [("a", "1")], actor=Actor(user_id=7), now=time.time() + offset)
+        url, headers = signed(
+            MINI, [("a", "1")], actor=Visitor(user_id=7), now=time.time() + offset
+        )
         assert (await client.get(url, headers=headers)).status_code == 200
 
 
@@ -131,15 +133,19 @@ def test_the_query_is_signed_in_canonical_order() -> None:
     assert one == two
     for raw in ("b=2&a=x%20y", "a=x+y&b=2"):
         actor = internal_auth.verify("s" * 40, "GET", NAV, raw.encode(), one, window_s=30, now=now)
-        assert actor == Actor()
+        assert actor == Visitor()
 
 
 @pytest.mark.parametrize(
     ("header", "actor"),
-    [("-", Actor()), ("u:42", Actor(user_id=42)), ("c:" + "k" * 24, Actor(cart_key="k" * 24))],
+    [
+        ("-", Visitor()),
+        ("u:42", Visitor(user_id=42)),
+        ("c:" + "k" * 24, Visitor(cart_key="k" * 24)),
+    ],
 )
-def test_actor_header_round_trip(header: str, actor: Actor) -> None:
-    assert Actor.from_header(header) == actor
+def test_actor_header_round_trip(header: str, actor: Visitor) -> None:
+    assert Visitor.from_header(header) == actor
     assert actor.header() == header
 
 
@@ -147,13 +153,13 @@ def test_actor_header_round_trip(header: str, actor: Actor) -> None:
     "header", ["", "u:", "u:0", "u:-1", "u:01", "u:x", "c:short", "x:1", "u:٣"]
 )
 def test_malformed_actors_are_refused(header: str) -> None:
-    with pytest.raises(InvalidActor):
-        Actor.from_header(header)
+    with pytest.raises(InvalidVisitor):
+        Visitor.from_header(header)
 
 
 def test_a_cart_key_never_appears_in_a_cache_scope() -> None:
     key = "secret-cart-key-0123456789"
-    assert key not in Actor(cart_key=key).scope()
-    assert Actor(user_id=5).scope() == "u5"
-    with pytest.raises(InvalidActor):
-        Actor(user_id=5, cart_key=key)
+    assert key not in Visitor(cart_key=key).scope()
+    assert Visitor(user_id=5).scope() == "u5"
+    with pytest.raises(InvalidVisitor):
+        Visitor(user_id=5, cart_key=key)

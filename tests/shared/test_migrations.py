@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import migrate
 from shared.models import AuditLog
+from shared.tooling import migrate
 from tests.conftest import _asyncpg_dsn, make_settings
 
 
@@ -53,7 +53,7 @@ async def test_concurrent_migrators_queue_on_the_advisory_lock(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "shared.infrastructure.cli",
+            "shared.tooling.cli",
             "migrate",
             env=env,
             stdout=asyncio.subprocess.PIPE,

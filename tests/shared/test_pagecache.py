@@ -14,11 +14,11 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.infrastructure import pagecache
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.fragments import invalidate
 from shared.infrastructure.oauth import marker_cookie_name
 from shared.models import BlogPost, Product
-from shared.services.registry import services
 from tests.blog import factories
 from tests.conftest import AppMaker, make_member, make_settings
 from tests.support import BROWSER_ACCEPT, closed_port, csrf_in

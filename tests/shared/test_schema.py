@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.infrastructure import schema
+from shared.tooling import schema
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_cli_check_fails_on_a_stale_file_and_dump_repairs_it(tmp_path: Path) -> 
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "shared.infrastructure.cli", "schema", "dump", *args],
+            [sys.executable, "-m", "shared.tooling.cli", "schema", "dump", *args],
             env=env,
             capture_output=True,
             text=True,

@@ -1,4 +1,4 @@
-"""`rose-ash worker`: runs the EventProcessor, keeps its heartbeat while it runs (the container's
+"""`rose-ash worker`: runs the OutboxProcessor, keeps its heartbeat while it runs (the container's
 health check), removes it and exits 0 on SIGTERM, and refuses to start without its secrets.
 (What the processor does is tested in tests/shared/activitypub/.)"""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import Settings
-from shared.infrastructure import worker
+from shared.tooling import worker
 from tests.conftest import TEST_INTERNAL_SECRET, TEST_SECRET_KEY, ap_private_key_for_tests
 
 
@@ -63,7 +63,7 @@ def test_the_worker_process_stops_cleanly_on_sigterm(
     beat = tmp_path / "heartbeat"
     env = _env(database_url, redis_url, ROSE_WORKER_HEARTBEAT=str(beat))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.infrastructure.cli", "worker"],
+        [sys.executable, "-m", "shared.tooling.cli", "worker"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -75,7 +75,7 @@ def test_the_worker_process_stops_cleanly_on_sigterm(
             time.sleep(0.05)
         assert beat.exists(), "the worker never wrote its heartbeat"
         check = subprocess.run(
-            [sys.executable, "-m", "shared.infrastructure.container", "heartbeat"],
+            [sys.executable, "-m", "shared.tooling.container", "heartbeat"],
             env=env,
             capture_output=True,
             text=True,
@@ -93,7 +93,7 @@ def test_the_worker_process_stops_cleanly_on_sigterm(
     assert re.search(r"worker \S+ started", out), out
     assert "worker stopped" in out
     after = subprocess.run(
-        [sys.executable, "-m", "shared.infrastructure.container", "heartbeat"],
+        [sys.executable, "-m", "shared.tooling.container", "heartbeat"],
         env=env,
         capture_output=True,
         text=True,
@@ -123,7 +123,7 @@ def test_the_worker_refuses_to_start_without_its_secrets(
     env.pop("REDIS_URL", None)
     env.update(given, ROSE_WORKER_HEARTBEAT=str(tmp_path / "beat"))
     result = subprocess.run(
-        [sys.executable, "-m", "shared.infrastructure.cli", "worker"],
+        [sys.executable, "-m", "shared.tooling.cli", "worker"],
         env=env,
         capture_output=True,
         text=True,

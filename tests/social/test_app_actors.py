@@ -1,6 +1,6 @@
 """Following the cooperative's own app actors from the social hub, end to end: the blog and
 federation apps served for real on loopback, a member finds the blog's actor (by handle, and
-on the local timeline), follows it, the Follow is delivered by the EventProcessor to the
+on the local timeline), follows it, the Follow is delivered by the OutboxProcessor to the
 blog's inbox, the blog accepts, and the blog's next published post reaches the member's home
 timeline — every hop a signed HTTP request checked by the receiving app, as with any server.
 """
@@ -20,9 +20,9 @@ from shared.config import Settings
 from shared.contracts.dtos import PostInput
 from shared.db import create_engine, create_session_factory
 from shared.infrastructure.activitypub.actors import actor_urls
-from shared.infrastructure.events import EventProcessor
 from shared.models import ApFollower, SocialFollow
-from shared.services.registry import default_services
+from shared.services.federation.outbox import OutboxProcessor
+from shared.services.registry import build_services
 from tests.live import Platform
 from tests.support import BROWSER_ACCEPT, csrf_in
 
@@ -49,7 +49,7 @@ async def sessions(platform: Platform) -> AsyncIterator[async_sessionmaker[Async
 async def signed_in(platform: Platform, sessions: Any, username: str) -> Client:
     account = await platform.member(username, display_name=username.title())
     async with sessions() as db, db.begin():
-        sign_in = await default_services(platform.settings()).identity.start_session(db, account.id)
+        sign_in = await build_services(platform.settings()).identity.start_session(db, account.id)
     client = platform.running["federation"].app.test_client()
     async with client.session_transaction() as cookie:
         cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
@@ -71,7 +71,7 @@ async def post_form(client: Client, platform: Platform, path: str, **fields: str
     )
 
 
-async def drain(processor: EventProcessor, rounds: int = 6) -> None:
+async def drain(processor: OutboxProcessor, rounds: int = 6) -> None:
     """Run the worker until the outbox is quiet (each hop answers with more work)."""
     for _ in range(rounds):
         stats = await processor.run_once()
@@ -104,7 +104,7 @@ async def test_a_member_follows_the_blog_actor_and_sees_its_next_post(
 
     # The worker delivers the Follow to the blog's inbox, the blog accepts, the Accept comes
     # back to the member's inbox: all over HTTP, each signature checked.
-    async with EventProcessor(settings, sessions, worker_id="app-actor-test") as processor:
+    async with OutboxProcessor(settings, sessions, worker_id="app-actor-test") as processor:
         await drain(processor)
         async with sessions() as db:
             assert await db.scalar(select(SocialFollow.state)) == "accepted"
@@ -115,7 +115,7 @@ async def test_a_member_follows_the_blog_actor_and_sees_its_next_post(
 
         # The blog publishes a post: it arrives in the member's home timeline.
         async with sessions() as db, db.begin():
-            service = default_services(settings).blog
+            service = build_services(settings).blog
             post = await service.create_post(
                 db,
                 PostInput(

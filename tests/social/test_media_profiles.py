@@ -2,7 +2,7 @@
 (checked by their content, re-encoded without metadata, federated as Mastodon sends them),
 avatars and headers on the actor, 410 Gone for suspended and erased members, and the
 member's part of the data export and erasure — through the real apps, the real database and
-the EventProcessor delivering to a remote server on loopback."""
+the OutboxProcessor delivering to a remote server on loopback."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from shared.config import Settings
 from shared.contracts.protocols import PersonalData, implements
 from shared.db import run_after_commit
 from shared.errors import Conflict
-from shared.infrastructure.events import EventProcessor
 from shared.infrastructure.factory import RoseQuart
 from shared.models import ApActivity, SocialAccount, SocialFollow, SocialStatus, User
-from shared.services.registry import default_services
+from shared.services.federation.outbox import OutboxProcessor
+from shared.services.registry import build_services
 from tests.ap_support import LoopbackServer, RemoteActor, make_actor
 from tests.conftest import AppMaker, make_member, make_settings
 from tests.social.test_social import (
@@ -78,7 +78,7 @@ async def remote() -> Any:
 
 @pytest.fixture
 async def processor(settings: Settings, session_factory: Any) -> Any:
-    async with EventProcessor(settings, session_factory, worker_id="media-test") as proc:
+    async with OutboxProcessor(settings, session_factory, worker_id="media-test") as proc:
         yield proc
 
 
@@ -113,7 +113,7 @@ def stored(root: Path) -> list[Path]:
 
 
 async def remote_follower(
-    app: RoseQuart, remote: LoopbackServer, processor: EventProcessor, username: str
+    app: RoseQuart, remote: LoopbackServer, processor: OutboxProcessor, username: str
 ) -> RemoteActor:
     carol = make_actor(remote, "carol")
     inbox = f"/users/{username}/inbox"
@@ -132,7 +132,7 @@ async def test_a_post_with_images_reaches_the_peer_as_attachments(
     app: RoseQuart,
     db: AsyncSession,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
     media_root: Path,
 ) -> None:
     ash = await signed_in(app, db, "ash")
@@ -283,7 +283,7 @@ async def test_remote_attachments_are_linked_never_loaded(
     ash = await signed_in(app, db, "ash")
     alice = make_actor(remote, "alice")
     # ash follows alice (accepted), then her post with an image on a private address arrives.
-    social = default_services(app.extensions["rose"].settings).social
+    social = build_services(app.extensions["rose"].settings).social
     found = await social.resolve_account(db, alice.id)
     await social.follow(db, ash.user_id, found.id)  # type: ignore[attr-defined]
     await db.execute(update(SocialFollow).values(state="accepted"))
@@ -316,7 +316,7 @@ async def test_a_member_uploads_an_avatar_and_header_and_followers_get_the_updat
     make_app: AppMaker,
     db: AsyncSession,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
     media_root: Path,
 ) -> None:
     ash = await signed_in(app, db, "ash")
@@ -441,10 +441,10 @@ async def test_export_and_erasure_of_a_members_social_data(
     app: RoseQuart,
     db: AsyncSession,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
     media_root: Path,
 ) -> None:
-    registry = default_services(app.extensions["rose"].settings)
+    registry = build_services(app.extensions["rose"].settings)
     assert implements(registry.social, PersonalData)
     assert "social" in [name for name, _ in personal.providers(registry)]
 
@@ -572,7 +572,7 @@ def test_each_image_type_is_re_encoded_without_its_metadata(settings: Settings) 
 
 async def signed_in_without_page(app: RoseQuart, db: AsyncSession, username: str) -> Client:
     account = await make_member(db, username)
-    sign_in = await default_services().identity.start_session(db, account.id)
+    sign_in = await build_services().identity.start_session(db, account.id)
     await db.commit()
     client = app.test_client()
     async with client.session_transaction() as cookie:

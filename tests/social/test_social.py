@@ -1,6 +1,6 @@
 """The social hub at federation: members as actors, following remote and local accounts,
 timelines, posting, and what remote servers do to members' posts — through the real app,
-the real inbox (HTTP Signatures checked) and the real EventProcessor delivering to remote
+the real inbox (HTTP Signatures checked) and the real OutboxProcessor delivering to remote
 servers on loopback."""
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from shared.config import Settings
 from shared.contracts.dtos import ComposeInput
 from shared.infrastructure import internal_auth
 from shared.infrastructure.activitypub.signatures import parse_signature, verify_request
-from shared.infrastructure.actor import Actor
-from shared.infrastructure.events import EventProcessor
 from shared.infrastructure.factory import RoseQuart
+from shared.infrastructure.visitor import Visitor
 from shared.models import (
     ApActivity,
     ApDelivery,
@@ -32,7 +31,8 @@ from shared.models import (
     SocialStatus,
     User,
 )
-from shared.services.registry import default_services
+from shared.services.federation.outbox import OutboxProcessor
+from shared.services.registry import build_services
 from tests.ap_support import LoopbackServer, RemoteActor, make_actor
 from tests.conftest import TEST_INTERNAL_SECRET, AppMaker, make_member, make_settings
 from tests.support import BROWSER_ACCEPT, count_statements, csrf_in
@@ -69,13 +69,13 @@ async def app(make_app: AppMaker) -> RoseQuart:
 
 @pytest.fixture
 async def processor(settings: Settings, session_factory: Any) -> Any:
-    async with EventProcessor(settings, session_factory, worker_id="social-test") as proc:
+    async with OutboxProcessor(settings, session_factory, worker_id="social-test") as proc:
         yield proc
 
 
 async def signed_in(app: RoseQuart, db: AsyncSession, username: str, *roles: str) -> Client:
     account = await make_member(db, username, display_name=username.title(), roles=roles)
-    sign_in = await default_services().identity.start_session(db, account.id)
+    sign_in = await build_services().identity.start_session(db, account.id)
     await db.commit()
     client = app.test_client()
     async with client.session_transaction() as cookie:
@@ -250,7 +250,7 @@ async def test_follow_a_remote_account_it_accepts_and_its_posts_reach_the_home_t
     db: AsyncSession,
     alice: RemoteActor,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
 ) -> None:
     ash = await signed_in(app, db, "ash")
     host = remote.base().split("://", 1)[1]
@@ -395,7 +395,7 @@ async def test_a_post_reaches_each_remote_inbox_exactly_once_and_visibility_hold
     app: RoseQuart,
     db: AsyncSession,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
 ) -> None:
     ash = await signed_in(app, db, "ash")
     bea = await signed_in(app, db, "bea")
@@ -516,7 +516,7 @@ async def test_direct_posts_and_mentions_reach_only_who_they_name(
     db: AsyncSession,
     alice: RemoteActor,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
 ) -> None:
     ash = await signed_in(app, db, "ash")
     bea = await signed_in(app, db, "bea")
@@ -541,7 +541,7 @@ async def test_direct_posts_and_mentions_reach_only_who_they_name(
 
 
 async def test_a_remote_reply_like_and_boost_of_a_members_post_notify_them(
-    app: RoseQuart, db: AsyncSession, alice: RemoteActor, processor: EventProcessor
+    app: RoseQuart, db: AsyncSession, alice: RemoteActor, processor: OutboxProcessor
 ) -> None:
     ash = await signed_in(app, db, "ash")
     resp = await form_post(ash, "/social/statuses", text="Who wants bread?")
@@ -584,7 +584,7 @@ async def test_a_remote_reply_like_and_boost_of_a_members_post_notify_them(
         "GET",
         path,
         [],
-        Actor(user_id=ash.user_id),  # type: ignore[attr-defined]
+        Visitor(user_id=ash.user_id),  # type: ignore[attr-defined]
     )
     fragment = await (await app.test_client().get(path, headers=headers)).get_data(as_text=True)
     assert 'data-unread="3"' in fragment
@@ -597,7 +597,7 @@ async def test_a_member_replies_likes_and_boosts_a_remote_post(
     db: AsyncSession,
     alice: RemoteActor,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
 ) -> None:
     ash = await signed_in(app, db, "ash")
     await follow_remote(app, ash, alice, db)
@@ -672,7 +672,7 @@ async def test_a_locked_member_holds_remote_follow_requests_until_accepted(
     db: AsyncSession,
     alice: RemoteActor,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
 ) -> None:
     ash = await signed_in(app, db, "ash")
     await form_post(ash, "/social/profile", locked="on")
@@ -699,7 +699,7 @@ async def test_a_locked_member_holds_remote_follow_requests_until_accepted(
 async def test_home_timeline_pages_with_a_stable_cursor_and_without_n_plus_one(
     app: RoseQuart, db: AsyncSession, engine: AsyncEngine, settings: Settings
 ) -> None:
-    social = default_services(settings).social
+    social = build_services(settings).social
     ash = await make_member(db, "ash")
     for i in range(25):
         await social.compose(db, ash.id, ComposeInput(text=f"post number {i}"))
@@ -748,19 +748,18 @@ async def test_bad_input_is_refused_and_changes_nothing(app: RoseQuart, db: Asyn
 async def test_the_demo_social_hub_is_alive_and_seeding_is_idempotent(
     db: AsyncSession, settings: Settings
 ) -> None:
-    from shared.demo import seed_identity, seed_social
-    from shared.services.registry import wire
+    from shared.infrastructure.context import use_services
+    from shared.tooling.demo import seed_identity, seed_social
 
     # The seeders use the process's services (those of `rose-ash up`): these settings here.
-    previous = wire()
-    wire(default_services(settings))
+    previous = use_services(build_services(settings))
     try:
         await seed_identity(db)
         await seed_social(db)
         await seed_social(db)
     finally:
-        wire(previous)
-    social = default_services(settings).social
+        use_services(previous)
+    social = build_services(settings).social
     users = dict((await db.execute(select(User.username, User.id))).all())
     rosa_home = await social.home_timeline(db, users["editor"], max_id=None, limit=20)
     texts = " ".join(s.content for s in rosa_home.items)
@@ -888,7 +887,7 @@ async def test_a_member_edits_a_post_and_followers_get_the_update(
     db: AsyncSession,
     alice: RemoteActor,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
 ) -> None:
     ash = await signed_in(app, db, "ash")
     bea = await signed_in(app, db, "bea")

@@ -62,7 +62,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart, Response, request
 
-from shared.infrastructure.ghost import sign_webhook
+from shared.services.blog.ghost import sign_webhook
 
 PAYWALL = "<!--members-only-->"
 DEFAULT_LIMIT = 15

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from shared.infrastructure.ghost import verify_webhook
+from shared.services.blog.ghost import verify_webhook
 from tests.standins.ghost import GhostStandIn
 
 

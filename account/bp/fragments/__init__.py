@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from quart import render_template
 
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRequest, FragmentSet
-from shared.services.registry import services
 
 fragments = FragmentSet("account")
 
@@ -26,5 +25,5 @@ async def menu(req: FragmentRequest) -> str:
 # CSRF-exempt, rate-limited subscribe route. A new newsletter shows within the TTL.
 @fragments.fragment("newsletter-subscribe", ttl_s=300, per_user=False)
 async def newsletter_subscribe(req: FragmentRequest) -> str:
-    newsletters = await services().account.list_newsletters(db_session())
+    newsletters = await services().newsletters.list_newsletters(db_session())
     return await render_template("fragments/subscribe.html", newsletters=newsletters, email="")

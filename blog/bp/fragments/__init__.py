@@ -5,9 +5,8 @@ from __future__ import annotations
 from quart import render_template
 
 from shared.config import APP_NAMES
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRequest, FragmentSet
-from shared.services.registry import services
 
 fragments = FragmentSet("blog")
 

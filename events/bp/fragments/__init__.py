@@ -10,10 +10,9 @@ from zoneinfo import ZoneInfo
 from quart import render_template
 
 from events.bp._common import DISPLAY_TZ, day_window, month_grid
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRequest, FragmentSet
 from shared.infrastructure.sanitize import SLUG_RE
-from shared.services.registry import services
 
 fragments = FragmentSet("events")
 

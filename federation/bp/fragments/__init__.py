@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from quart import render_template
 
-from shared.infrastructure.factory import db_session
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRequest, FragmentSet
-from shared.services.registry import services
 
 fragments = FragmentSet("federation")
 
 
 # Per user: the member's unread social notifications (a link to them), nothing for visitors.
-# A new notification outdates the member's copy (shared/services/social.py), and reading
+# A new notification outdates the member's copy (shared/services/social/service.py), and reading
 # them does too; the TTL only bounds what a missed invalidation could leave behind.
 @fragments.fragment("notifications", ttl_s=300, per_user=True)
 async def notifications(req: FragmentRequest) -> str:

@@ -12,10 +12,9 @@ from __future__ import annotations
 from quart import render_template
 
 from shared.errors import NotFound
-from shared.infrastructure.factory import db_session, platform
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import FragmentRequest, FragmentSet
 from shared.infrastructure.sanitize import SLUG_RE
-from shared.services.registry import services
 
 fragments = FragmentSet("market")
 
@@ -25,7 +24,7 @@ MAX_FEATURED = 12
 
 
 def _market_url() -> str:
-    return platform().settings.apps["market"].public_url
+    return current_platform().settings.apps["market"].public_url
 
 
 @fragments.fragment("product-card", ttl_s=300, per_user=False)

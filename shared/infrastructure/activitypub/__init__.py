@@ -1,7 +1,8 @@
 """ActivityPub for every app: keys, HTTP Signatures, discovery, actors, inboxes, delivery.
 
 ``install(app)`` (called by ``create_base_app``) adds the routes; the outbox is written by
-``shared.services.federation.publish`` and delivered by ``shared.infrastructure.events``.
+``shared.services.federation.service.publish`` and delivered by
+``shared.services.federation.outbox``.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from shared.infrastructure.activitypub.signatures import (
     signature_of,
     verify_request,
 )
-from shared.services.registry import services
+from shared.infrastructure.context import services
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ async def verify(
             signer.public_key_pem,
             window_s=ap.signature_window_s,
         )
-    if remote.actor_of(activity) != signer.uri:
+    if remote.visitor_of(activity) != signer.uri:
         raise SignatureError(
             "signer_not_actor", "The request is not signed by the activity's actor."
         )

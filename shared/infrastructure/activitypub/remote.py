@@ -43,7 +43,7 @@ def id_of(value: Any) -> str | None:
     return None
 
 
-def actor_of(activity: dict[str, Any]) -> str | None:
+def visitor_of(activity: dict[str, Any]) -> str | None:
     """The id of an activity's ``actor``."""
     return id_of(activity.get("actor"))
 

@@ -33,9 +33,8 @@ from shared.infrastructure.activitypub.discovery import (
     webfinger,
 )
 from shared.infrastructure.activitypub.fetch import Fetcher, guarded_client
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.csrf import csrf_exempt
-from shared.infrastructure.factory import db_session, platform
-from shared.services.registry import services
 
 bp = Blueprint("activitypub", __name__)
 
@@ -72,7 +71,7 @@ def _json(doc: dict[str, Any], content_type: str) -> Response:
 
 
 def _app_urls() -> ActorUrls:
-    rose = platform()
+    rose = current_platform()
     return actor_urls(rose.settings, rose.name)
 
 
@@ -91,7 +90,7 @@ async def webfinger_view() -> Response:
     resource = request.args.get("resource", "")
     if not resource:
         abort(400, "A resource is required.")
-    rose = platform()
+    rose = current_platform()
     urls = resolve_resource(rose.settings, rose.name, resource)
     if urls is None and rose.name == "federation":
         # Members' own actors live on federation's host too (alice@<federation host>).
@@ -125,7 +124,7 @@ async def nodeinfo_links_view() -> Response:
 
 @bp.get("/nodeinfo/2.1")
 async def nodeinfo_view() -> Response:
-    rose = platform()
+    rose = current_platform()
     posts = await services().federation.local_post_count(db_session())
     return _json(nodeinfo(rose.settings, rose.name, local_posts=posts), NODEINFO_CONTENT_TYPE)
 
@@ -136,7 +135,7 @@ async def nodeinfo_view() -> Response:
 @bp.get("/ap/users/<name>")
 async def actor_view(name: str) -> Any:
     urls = _actor_or_404(name)
-    rose = platform()
+    rose = current_platform()
     if wants_activity_json():
         return as_json(actor_document(rose.settings, name))
     session = db_session()
@@ -157,7 +156,7 @@ async def actor_view(name: str) -> Any:
 @bp.get("/ap/users/<name>/outbox")
 async def outbox_view(name: str) -> Response:
     urls = _actor_or_404(name)
-    settings = platform().settings
+    settings = current_platform().settings
     limit = settings.activitypub.outbox_page_size
     session = db_session()
     if "page" not in request.args and "max_id" not in request.args:
@@ -195,7 +194,7 @@ async def outbox_view(name: str) -> Response:
 async def followers_view(name: str) -> Response:
     urls = _actor_or_404(name)
     session = db_session()
-    limit = platform().settings.activitypub.outbox_page_size
+    limit = current_platform().settings.activitypub.outbox_page_size
     total = await services().federation.follower_count(session, name)
     page = request.args.get("page", type=int)
     if page is None:
@@ -248,7 +247,7 @@ async def receive(recipient_app: str | None) -> Response:
 
 
 async def _receive(recipient_app: str | None) -> Response:
-    rose = platform()
+    rose = current_platform()
     limit = rose.settings.activitypub.max_body_bytes
     if (request.content_length or 0) > limit:
         raise inbox_handler.BodyTooLarge(
@@ -321,7 +320,7 @@ async def _object_page(obj: dict[str, Any], activity: dict[str, Any] | None) -> 
 
 def fetcher() -> Fetcher:
     """A signed, guarded fetcher acting as this app's actor."""
-    rose = platform()
+    rose = current_platform()
     client: httpx.AsyncClient = current_app.extensions["activitypub_client"]
     return Fetcher(rose.settings, client, key_id=actor_urls(rose.settings, rose.name).key_id)
 

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
 from shared.contracts.protocols import FederationService
-from shared.infrastructure.events import EventProcessor
-from shared.services.registry import default_services
+from shared.services.federation.outbox import OutboxProcessor
+from shared.services.registry import build_services
 from tests.ap_support import LoopbackServer, RemoteActor, make_actor
 
 
@@ -30,13 +30,13 @@ def alice(remote: LoopbackServer) -> RemoteActor:
 @pytest.fixture
 async def processor(
     settings: Settings, session_factory: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[EventProcessor]:
-    """The EventProcessor, run inline inside the test's transaction."""
-    async with EventProcessor(settings, session_factory, worker_id="test-worker") as proc:
+) -> AsyncIterator[OutboxProcessor]:
+    """The OutboxProcessor, run inline inside the test's transaction."""
+    async with OutboxProcessor(settings, session_factory, worker_id="test-worker") as proc:
         yield proc
 
 
 @pytest.fixture
 def federation(settings: Settings) -> FederationService:
     """The federation service as the registry wires it for these settings."""
-    return default_services(settings).federation
+    return build_services(settings).federation

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.dtos import ApObjectDTO
 from shared.contracts.protocols import FederationService
-from shared.infrastructure.events import EventProcessor
 from shared.infrastructure.factory import RoseQuart
 from shared.models import ApDelivery, ApFollower
-from shared.services.identity import SqlIdentityService
+from shared.services.federation.outbox import OutboxProcessor
+from shared.services.identity.service import SqlIdentityService
 from tests.ap_support import LoopbackServer
 from tests.conftest import AppMaker, make_member
 from tests.support import BROWSER_ACCEPT, csrf_in
@@ -45,7 +45,7 @@ async def csrf_token(client: QuartClient) -> str:
 
 
 async def seed_dead_letter(
-    db: AsyncSession, federation: FederationService, processor: EventProcessor, port: int
+    db: AsyncSession, federation: FederationService, processor: OutboxProcessor, port: int
 ) -> int:
     db.add(
         ApFollower(
@@ -98,7 +98,7 @@ async def test_an_admin_sees_the_queue_and_dead_letters_and_retries_them(
     make_app: AppMaker,
     db: AsyncSession,
     federation: FederationService,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
     remote: LoopbackServer,
 ) -> None:
     remote.post_status[remote.ports[0]] = 410

@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.infrastructure.launcher import dev_secrets
+from shared.tooling.launcher import dev_secrets
 
 
 def _load(pem: str) -> rsa.RSAPrivateKey:
@@ -21,7 +21,7 @@ def _load(pem: str) -> rsa.RSAPrivateKey:
 
 def test_keys_generate_prints_an_rsa_key() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "shared.infrastructure.cli", "keys", "generate", "--bits", "2048"],
+        [sys.executable, "-m", "shared.tooling.cli", "keys", "generate", "--bits", "2048"],
         capture_output=True,
         text=True,
         check=True,
@@ -32,14 +32,14 @@ def test_keys_generate_prints_an_rsa_key() -> None:
 def test_keys_generate_writes_a_private_file(tmp_path: Path) -> None:
     out = tmp_path / "ap.pem"
     subprocess.run(
-        [sys.executable, "-m", "shared.infrastructure.cli", "keys", "generate", "--out", str(out)],
+        [sys.executable, "-m", "shared.tooling.cli", "keys", "generate", "--out", str(out)],
         capture_output=True,
         check=True,
     )
     assert _load(out.read_text()).key_size == 3072
     assert out.stat().st_mode & 0o777 == 0o600
     again = subprocess.run(
-        [sys.executable, "-m", "shared.infrastructure.cli", "keys", "generate", "--out", str(out)],
+        [sys.executable, "-m", "shared.tooling.cli", "keys", "generate", "--out", str(out)],
         capture_output=True,
         text=True,
         check=False,
@@ -49,7 +49,7 @@ def test_keys_generate_writes_a_private_file(tmp_path: Path) -> None:
 
 def test_keys_generate_refuses_weak_keys() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "shared.infrastructure.cli", "keys", "generate", "--bits", "1024"],
+        [sys.executable, "-m", "shared.tooling.cli", "keys", "generate", "--bits", "1024"],
         capture_output=True,
         text=True,
         check=False,

@@ -21,8 +21,8 @@ from shared.config import Settings
 from shared.contracts.dtos import ArticleDTO
 from shared.infrastructure.activitypub import keys
 from shared.infrastructure.activitypub.signatures import parse_signature, verify_request
-from shared.infrastructure.events import EventProcessor
 from shared.models import ApDelivery, ApDeliveryAttempt, ApFollower
+from shared.services.federation.outbox import OutboxProcessor
 from tests.ap_support import federation_for
 from tests.conftest import make_settings
 from tests.shared.activitypub.committed import engine_for, truncate
@@ -89,7 +89,7 @@ async def test_one_post_to_2000_followers_on_200_hosts_with_one_host_down(
             await server.command(f"stop {down}")
 
             started = time.perf_counter()
-            async with EventProcessor(committed, factory, worker_id="load") as worker:
+            async with OutboxProcessor(committed, factory, worker_id="load") as worker:
                 done = await worker.run_once()
             elapsed = time.perf_counter() - started
 

@@ -1,4 +1,4 @@
-"""The EventProcessor: fan-out, signed delivery, backoff, dead letters, unavailable hosts."""
+"""The OutboxProcessor: fan-out, signed delivery, backoff, dead letters, unavailable hosts."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
-from shared.infrastructure.events import EventProcessor
 from shared.models import ApDelivery, ApDeliveryAttempt, ApFollower, ApHost
+from shared.services.federation.outbox import OutboxProcessor
 from tests.ap_support import LoopbackServer, federation_for, note
 from tests.conftest import make_settings
 
@@ -57,19 +57,19 @@ async def attempts(db: AsyncSession) -> list[tuple[int | None, str]]:
 
 def processor_with(
     session_factory: async_sessionmaker[AsyncSession], settings: Settings, **env: str
-) -> EventProcessor:
+) -> OutboxProcessor:
     url = settings.require("database_url")
     custom = make_settings(
         url, settings.require("redis_url"), **{f"ROSE_ACTIVITYPUB__{k}": v for k, v in env.items()}
     )
-    return EventProcessor(custom, session_factory, worker_id="test-worker")
+    return OutboxProcessor(custom, session_factory, worker_id="test-worker")
 
 
 async def test_fan_out_is_one_delivery_per_distinct_inbox_shared_first(
     db: AsyncSession,
     settings: Settings,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
 ) -> None:
     port = remote.ports[0]
     (other,) = await remote.start()
@@ -93,7 +93,7 @@ async def test_fan_out_is_one_delivery_per_distinct_inbox_shared_first(
 
 
 async def test_an_activity_without_followers_fans_out_to_nothing(
-    db: AsyncSession, settings: Settings, processor: EventProcessor
+    db: AsyncSession, settings: Settings, processor: OutboxProcessor
 ) -> None:
     await publish_note(db, settings)
     done = await processor.run_once()
@@ -102,7 +102,7 @@ async def test_an_activity_without_followers_fans_out_to_nothing(
 
 
 async def test_failures_retry_with_exponential_backoff_and_jitter(
-    db: AsyncSession, settings: Settings, remote: LoopbackServer, processor: EventProcessor
+    db: AsyncSession, settings: Settings, remote: LoopbackServer, processor: OutboxProcessor
 ) -> None:
     port = remote.ports[0]
     remote.post_status[port] = 503
@@ -139,7 +139,7 @@ async def test_failures_retry_with_exponential_backoff_and_jitter(
 
 
 def test_backoff_grows_and_is_capped(settings: Settings) -> None:
-    from shared.infrastructure.events import backoff_seconds
+    from shared.services.federation.outbox import backoff_seconds
 
     values = [backoff_seconds(settings, n) for n in range(1, 17)]
     assert values[0] < values[4] < values[9]
@@ -153,7 +153,7 @@ async def test_a_hard_refusal_is_not_retried(
     db: AsyncSession,
     settings: Settings,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
     status: int,
 ) -> None:
     port = remote.ports[0]
@@ -174,7 +174,7 @@ async def test_transient_answers_are_retried(
     db: AsyncSession,
     settings: Settings,
     remote: LoopbackServer,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
     status: int,
 ) -> None:
     port = remote.ports[0]
@@ -187,7 +187,7 @@ async def test_transient_answers_are_retried(
 
 
 async def test_an_unreachable_inbox_is_retried(
-    db: AsyncSession, settings: Settings, processor: EventProcessor
+    db: AsyncSession, settings: Settings, processor: OutboxProcessor
 ) -> None:
     from tests.support import closed_port
 
@@ -236,7 +236,7 @@ async def test_dead_letters_after_the_last_attempt_and_staff_can_retry(
 
 
 async def test_retry_of_a_delivered_delivery_is_refused(
-    db: AsyncSession, settings: Settings, remote: LoopbackServer, processor: EventProcessor
+    db: AsyncSession, settings: Settings, remote: LoopbackServer, processor: OutboxProcessor
 ) -> None:
     from shared.errors import NotFound
 

@@ -18,8 +18,8 @@ from shared.infrastructure.activitypub.signatures import (
     parse_signature,
     verify_request,
 )
-from shared.infrastructure.events import EventProcessor
 from shared.models import ApActivity, ApFollower, ApInboundActivity, ApRemoteActor
+from shared.services.federation.outbox import OutboxProcessor
 from tests.ap_support import LoopbackServer, RemoteActor, make_actor, peer_key
 from tests.conftest import AppMaker
 
@@ -232,7 +232,7 @@ async def test_follow_stores_the_follower_and_delivers_a_signed_accept(
     remote: LoopbackServer,
     alice: RemoteActor,
     db: AsyncSession,
-    processor: EventProcessor,
+    processor: OutboxProcessor,
     settings: Settings,
 ) -> None:
     app = await make_app("blog")

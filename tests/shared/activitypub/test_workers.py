@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.config import Settings
-from shared.infrastructure.events import EventProcessor
 from shared.models import ApActivity, ApDelivery, ApDeliveryAttempt, ApFollower
+from shared.services.federation.outbox import OutboxProcessor
 from tests.ap_support import LoopbackServer, federation_for, note
 from tests.conftest import ap_private_key_for_tests, make_settings
 from tests.shared.activitypub.committed import engine_for, truncate
@@ -52,7 +52,7 @@ async def seed(settings: Settings, server: LoopbackServer, followers_per_port: i
         return activity.id
 
 
-async def drain(settings: Settings, proc: EventProcessor) -> None:
+async def drain(settings: Settings, proc: OutboxProcessor) -> None:
     """Like ``run_forever`` with a short poll: cycle until nothing is left to do."""
     async with engine_for(settings) as (_, factory):
         while True:
@@ -88,8 +88,8 @@ async def test_two_workers_never_deliver_the_same_delivery_twice(committed: Sett
         async with (
             engine_for(committed) as (_, factory_a),
             engine_for(committed) as (_, factory_b),
-            EventProcessor(committed, factory_a, worker_id="worker-a") as a,
-            EventProcessor(committed, factory_b, worker_id="worker-b") as b,
+            OutboxProcessor(committed, factory_a, worker_id="worker-a") as a,
+            OutboxProcessor(committed, factory_b, worker_id="worker-b") as b,
         ):
             await asyncio.gather(drain(committed, a), drain(committed, b))
         assert a.stats.delivered + b.stats.delivered == 300
@@ -132,7 +132,7 @@ async def test_the_worker_command_delivers_from_its_own_process(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "shared.infrastructure.cli",
+            "shared.tooling.cli",
             "worker",
             "--once",
             env=env,
@@ -154,7 +154,7 @@ async def test_the_worker_command_needs_the_key(scratch_database_url: str, redis
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shared.infrastructure.cli",
+        "shared.tooling.cli",
         "worker",
         "--once",
         env=env,

@@ -1,0 +1,313 @@
+"""Newsletter emails: the message one recipient gets, the digest built from recent posts and
+upcoming events, and the worker stage that sends what is queued.
+
+Every message has an HTML and a plain-text part, and the headers a mail client needs to offer
+unsubscribing in one click (RFC 2369 ``List-Unsubscribe``, RFC 8058
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click``) and to group the list (``List-Id``).
+The mail relay is expected to DKIM-sign them (RFC 8058 asks for a signature covering both
+headers); that is the relay's configuration, not ours.
+
+Sending (:class:`NewsletterSender`, one stage of ``rose-ash worker``) is throttled to
+``newsletters.rate_per_s`` and takes one message per transaction: claim the row (``SKIP
+LOCKED``), hand the message to the SMTP server, record the answer, commit. Only a crash in the
+instant between the server's final "250" and our commit could repeat a message: SMTP offers no
+way to ask a server whether it already holds one, so that window is kept as short as it can be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import aiosmtplib
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
+
+from shared.config import Settings
+from shared.contracts.dtos import EventSummaryDTO, OutgoingDTO, PostDTO
+from shared.infrastructure.mail import Mailer
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from shared.contracts.protocols import NewsletterService
+
+log = logging.getLogger("rose_ash.newsletters")
+
+_ENV = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parents[2] / "templates" / "email"),
+    autoescape=True,
+    keep_trailing_newline=True,
+)
+
+EMAIL_TEMPLATE = _ENV.get_template("newsletter_issue.html")
+
+DIGEST_TEMPLATE = _ENV.get_template("newsletter_digest.html")
+
+
+def render_issue_html(
+    *,
+    site_name: str,
+    newsletter_name: str,
+    subject: str,
+    html: str,
+    unsubscribe_url: str | None,
+) -> str:
+    """The HTML document of an issue (the staff preview shows exactly this)."""
+    return EMAIL_TEMPLATE.render(
+        site_name=site_name,
+        newsletter_name=newsletter_name,
+        subject=subject,
+        body=Markup(html),  # noqa: S704 - sanitized by the account service before storing
+        unsubscribe_url=unsubscribe_url,
+    )
+
+
+def digest_html(
+    posts: Sequence[PostDTO],
+    events: Sequence[EventSummaryDTO],
+    *,
+    blog_url: str,
+    intro: str = "",
+) -> str:
+    """The body of an issue built from recent posts and upcoming events (escaped text and
+    our own markup only; the account service sanitizes it again when storing)."""
+
+    def post_url(post: PostDTO) -> str:
+        return f"{blog_url}/{'pages' if post.kind == 'page' else 'posts'}/{post.slug}"
+
+    return DIGEST_TEMPLATE.render(posts=posts, events=events, intro=intro, post_url=post_url)
+
+
+class _PlainText(HTMLParser):
+    """Readable plain text from sanitized HTML: blocks on their own lines, links with their
+    address in brackets, list items with a dash."""
+
+    BLOCKS = frozenset(
+        {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "figure", "table"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.href: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BLOCKS or tag in ("ul", "ol"):
+            self.out.append("\n\n")
+        elif tag == "br":
+            self.out.append("\n")
+        elif tag == "li":
+            self.out.append("\n- ")
+        elif tag == "hr":
+            self.out.append("\n\n----\n\n")
+        elif tag == "a":
+            self.href.append(dict(attrs).get("href"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.BLOCKS:
+            self.out.append("\n\n")
+        elif tag == "a" and self.href:
+            href = self.href.pop()
+            if href and href.startswith(("http://", "https://", "mailto:")):
+                self.out.append(f" <{href}>")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(" ".join(data.split("\n")))
+
+
+def html_to_plain(html: str) -> str:
+    """The plain-text part of an email made from ``html``."""
+    parser = _PlainText()
+    parser.feed(html)
+    parser.close()
+    lines = [" ".join(line.split()) for line in "".join(parser.out).split("\n")]
+    text, blank = [], False
+    for line in lines:
+        if line:
+            text.append(line)
+            blank = False
+        elif not blank and text:
+            text.append("")
+            blank = True
+    return "\n".join(text).strip() + "\n"
+
+
+def build_message(
+    settings: Settings,
+    *,
+    to: str,
+    subject: str,
+    html: str,
+    newsletter_slug: str,
+    newsletter_name: str,
+    unsubscribe_url: str | None,
+    message_key: str,
+) -> EmailMessage:
+    """One recipient's message: plain text and HTML, the list headers and a Message-ID
+    made from ``message_key`` (stable per delivery, so a repeat would be recognisable)."""
+    host = urlsplit(settings.apps["account"].public_url).hostname or "localhost"
+    msg = EmailMessage()
+    msg["From"] = settings.smtp.from_address
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = make_msgid(idstring=message_key, domain=host)
+    msg["List-Id"] = formataddr((newsletter_name, f"{newsletter_slug}.{host}"))
+    if unsubscribe_url:
+        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    plain = html_to_plain(html)
+    if unsubscribe_url:
+        plain += f"\n--\nUnsubscribe: {unsubscribe_url}\n"
+    msg.set_content(f"{subject}\n\n{plain}")
+    msg.add_alternative(
+        render_issue_html(
+            site_name=settings.site_name,
+            newsletter_name=newsletter_name,
+            subject=subject,
+            html=html,
+            unsubscribe_url=unsubscribe_url,
+        ),
+        subtype="html",
+    )
+    return msg
+
+
+def unsubscribe_url(settings: Settings, token: str) -> str:
+    return f"{settings.apps['account'].public_url}/newsletters/unsubscribe/{token}"
+
+
+def confirm_url(settings: Settings, token: str) -> str:
+    return f"{settings.apps['account'].public_url}/newsletters/confirm/{token}"
+
+
+def message_for(settings: Settings, account: NewsletterService, out: OutgoingDTO) -> EmailMessage:
+    return build_message(
+        settings,
+        to=out.email,
+        subject=out.subject,
+        html=out.html,
+        newsletter_slug=out.newsletter_slug,
+        newsletter_name=out.newsletter_name,
+        unsubscribe_url=unsubscribe_url(settings, account.unsubscribe_token(out.subscription_id)),
+        message_key=f"issue{out.issue_id}.delivery{out.delivery_id}",
+    )
+
+
+class NewsletterSender:
+    """The worker stage that sends queued newsletter messages, one transaction each."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: async_sessionmaker[AsyncSession],
+        account: NewsletterService,
+    ) -> None:
+        self.settings = settings
+        self.factory = session_factory
+        self.account = account
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._next_send = 0.0
+
+    async def __call__(self) -> int:
+        """Send up to ``newsletters.batch`` due messages; returns how many were handled."""
+        handled = 0
+        try:
+            for _ in range(self.settings.newsletters.batch):
+                if not await self._one():
+                    break
+                handled += 1
+            async with self.factory() as session, session.begin():
+                await self.account.finish_issues(session)
+        finally:
+            await self._close()
+        return handled
+
+    async def _one(self) -> bool:
+        async with self.factory() as session, session.begin():
+            out = await self.account.claim_delivery(session)
+            if out is None:
+                return False
+            await self._throttle()
+            outcome, error = await self._deliver(message_for(self.settings, self.account, out))
+            status = await self.account.record_delivery(session, out.delivery_id, outcome, error)
+        log.info("newsletter issue %s to %s: %s %s", out.issue_id, out.email, status, error)
+        return True
+
+    async def _throttle(self) -> None:
+        """At most ``rate_per_s`` messages a second (the relay's limit)."""
+        now = time.monotonic()
+        if self._next_send > now:
+            await asyncio.sleep(self._next_send - now)
+        self._next_send = max(now, self._next_send) + 1.0 / self.settings.newsletters.rate_per_s
+
+    async def _deliver(self, msg: EmailMessage) -> tuple[str, str]:
+        """Hand one message to the SMTP server: ("sent", ""), ("bounced", why) for a
+        permanent refusal of the recipient or message, ("retry", why) otherwise."""
+        smtp = self.settings.smtp
+        if not smtp.host:
+            log.info(
+                "newsletter (not sent: smtp.host is empty) to %s: %s", msg["To"], msg["Subject"]
+            )
+            return "sent", "not sent: no SMTP server configured"
+        try:
+            client = await self._client()
+            await client.send_message(msg)
+        except aiosmtplib.SMTPRecipientsRefused as err:
+            refusal = err.recipients[0]
+            return _classify(refusal.code, refusal.message)
+        except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPServerDisconnected) as err:
+            # Our side or the connection, not the recipient: try again later.
+            await self._close()
+            return "retry", str(err)
+        except aiosmtplib.SMTPResponseException as err:
+            await self._close()
+            return _classify(err.code, err.message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
+            await self._close()
+            return "retry", str(err) or type(err).__name__
+        return "sent", ""
+
+    async def _client(self) -> aiosmtplib.SMTP:
+        """One connection for the whole batch."""
+        if self._smtp is None or not self._smtp.is_connected:
+            smtp = self.settings.smtp
+            client = aiosmtplib.SMTP(
+                hostname=smtp.host,
+                port=smtp.port,
+                start_tls=smtp.starttls,
+                timeout=smtp.timeout_s,
+            )
+            await client.connect()
+            if smtp.username:
+                await client.login(smtp.username, self.settings.secrets.smtp_password or "")
+            self._smtp = client
+        return self._smtp
+
+    async def _close(self) -> None:
+        client, self._smtp = self._smtp, None
+        if client is not None and client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+
+
+def _classify(code: int, message: str) -> tuple[str, str]:
+    """5xx is permanent (the address is suppressed), anything else is worth retrying."""
+    reason = f"{code} {message}".strip()
+    return ("bounced" if 500 <= code < 600 else "retry"), reason
+
+
+async def send_now(settings: Settings, msg: EmailMessage) -> None:
+    """Send one message outside the queue (a test issue to its author), logging a failure:
+    for background tasks."""
+    await Mailer(settings).send_message_quietly(msg)
