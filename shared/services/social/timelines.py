@@ -1,0 +1,147 @@
+"""Reading posts: the home and local timelines, an account's posts, one post and its
+replies, and a member's outbox collection."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from shared.contracts.dtos import ApObjectDTO, SocialOutboxPageDTO, SocialStatusDTO, TimelinePageDTO
+from shared.errors import NotFound
+from shared.models import ApActivity, SocialFollow, SocialStatus
+from shared.services.social._common import mentions, not_hidden, visible_status, visible_to
+from shared.services.social.accounts import SocialAccounts
+
+
+class SocialTimelines(SocialAccounts):
+    """Timelines and the outbox."""
+
+    async def home_timeline(
+        self, session: AsyncSession, user_id: int, *, max_id: int | None, limit: int
+    ) -> TimelinePageDTO:
+        """The member's own posts, those of accounts they follow and those addressed to them."""
+        me = await self._local_row(session, user_id)
+        followed = select(SocialFollow.target_id).where(
+            SocialFollow.follower_id == me.id, SocialFollow.state == "accepted"
+        )
+        condition = or_(
+            SocialStatus.account_id == me.id,
+            and_(
+                SocialStatus.account_id.in_(followed),
+                SocialStatus.visibility.in_(("public", "unlisted", "private")),
+            ),
+            mentions(me.id),
+        )
+        return await self._page(session, condition, me.id, max_id, limit)
+
+    async def local_timeline(
+        self, session: AsyncSession, viewer_user_id: int | None, *, max_id: int | None, limit: int
+    ) -> TimelinePageDTO:
+        """Public posts of the cooperative's members, newest first."""
+        viewer = await self._viewer(session, viewer_user_id)
+        condition = and_(
+            SocialStatus.is_local,
+            SocialStatus.visibility == "public",
+            SocialStatus.reblog_of_id.is_(None),
+        )
+        return await self._page(session, condition, viewer, max_id, limit)
+
+    async def account_statuses(
+        self,
+        session: AsyncSession,
+        account_id: int,
+        viewer_user_id: int | None,
+        *,
+        max_id: int | None,
+        limit: int,
+    ) -> TimelinePageDTO:
+        """An account's posts that the viewer may see (a profile page)."""
+        viewer = await self._viewer(session, viewer_user_id)
+        condition = and_(SocialStatus.account_id == account_id, visible_to(viewer))
+        return await self._page(session, condition, viewer, max_id, limit)
+
+    async def status(
+        self, session: AsyncSession, status_id: int, viewer_user_id: int | None
+    ) -> SocialStatusDTO:
+        """One post, if the viewer may see it (else NotFound: its existence is not told)."""
+        viewer = await self._viewer(session, viewer_user_id)
+        row = await visible_status(session, status_id, viewer)
+        [dto] = await self._hydrate(session, [row], viewer)
+        return dto
+
+    async def replies(
+        self, session: AsyncSession, status_id: int, viewer_user_id: int | None
+    ) -> list[SocialStatusDTO]:
+        viewer = await self._viewer(session, viewer_user_id)
+        row = await visible_status(session, status_id, viewer)
+        rows = list(
+            await session.scalars(
+                select(SocialStatus)
+                .where(
+                    SocialStatus.in_reply_to_uri == row.uri,
+                    SocialStatus.deleted_at.is_(None),
+                    visible_to(viewer),
+                )
+                .order_by(SocialStatus.id)
+                .limit(200)
+            )
+        )
+        return await self._hydrate(session, rows, viewer)
+
+    async def outbox(
+        self, session: AsyncSession, username: str, *, max_id: int | None, limit: int
+    ) -> SocialOutboxPageDTO:
+        """A member's public activities (public and unlisted posts only), newest first:
+        (page, total, next max_id)."""
+        me = await self._local_by_username(session, username)
+        if me is None:
+            raise NotFound("social_no_account", "There is no such member.")
+        condition = and_(
+            ApActivity.actor_account_id == me.id,
+            ApActivity.is_public,
+            ApActivity.activity_type.in_(("Create", "Announce")),
+        )
+        total = int(
+            await session.scalar(select(func.count()).select_from(ApActivity).where(condition)) or 0
+        )
+        query = select(ApActivity).where(condition)
+        if max_id is not None:
+            query = query.where(ApActivity.id < max_id)
+        rows = list(await session.scalars(query.order_by(ApActivity.id.desc()).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        # A post deleted since is not served from the outbox any more.
+        deleted = set(
+            await session.scalars(
+                select(SocialStatus.uri).where(
+                    SocialStatus.uri.in_([r.object_uri for r in rows if r.object_uri]),
+                    SocialStatus.deleted_at.is_not(None),
+                )
+            )
+        )
+        items = tuple(
+            ApObjectDTO({k: v for k, v in r.payload.items() if k != "@context"})
+            for r in rows
+            if r.object_uri not in deleted and r.uri not in deleted
+        )
+        return SocialOutboxPageDTO(items, total, rows[-1].id if more and rows else None)
+
+    async def _page(
+        self,
+        session: AsyncSession,
+        condition: ColumnElement[bool],
+        viewer: int | None,
+        max_id: int | None,
+        limit: int,
+    ) -> TimelinePageDTO:
+        query = select(SocialStatus).where(
+            condition, SocialStatus.deleted_at.is_(None), not_hidden(viewer)
+        )
+        if max_id is not None:
+            query = query.where(SocialStatus.id < max_id)
+        rows = list(await session.scalars(query.order_by(SocialStatus.id.desc()).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = await self._hydrate(session, rows, viewer)
+        return TimelinePageDTO(tuple(items), rows[-1].id if more and rows else None)
