@@ -1,6 +1,6 @@
 """A Ghost stand-in: a real HTTP server on loopback speaking Ghost 5's Content API.
 
-It follows the contract in shared/docs/EXTERNAL-APIS.md, awkward parts included, so the
+It follows the contract in docs/EXTERNAL-APIS.md, awkward parts included, so the
 code under test is the code that talks to a real Ghost:
 
 - ``/ghost/api/content/{posts,pages,tags,authors}/``, ``{id}/``, ``slug/{slug}/``,
