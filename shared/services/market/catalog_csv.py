@@ -19,7 +19,7 @@ import csv
 import io
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,9 +34,11 @@ from shared.contracts.dtos import (
 )
 from shared.contracts.errors import CsvImportRefused, InvalidCatalogInput
 from shared.infrastructure.locking import lock_objects
-
-if TYPE_CHECKING:
-    from shared.services.market.catalog import SqlCatalogService
+from shared.models import Product
+from shared.services.market.editing import record_audit
+from shared.services.market.product_writes import CheckedProduct, check_product, write_product
+from shared.services.market.queries import hydrate, listing_select
+from shared.services.market.stock import MAX_STOCK, product_lock_key
 
 COLUMNS = (
     "slug",
@@ -114,18 +116,9 @@ def _images(value: str) -> tuple[ProductImageDTO, ...]:
 
 
 async def import_rows(
-    service: SqlCatalogService, session: AsyncSession, text: str, actor_user_id: int | None
+    session: AsyncSession, text: str, actor_user_id: int | None
 ) -> CsvImportReport:
     """See the module's docstring; raises CsvImportRefused and writes nothing on any error."""
-    from shared.models import Product
-    from shared.services.market.catalog import (
-        MAX_STOCK,
-        _audit,
-        _CheckedProduct,
-        _listing_select,
-        product_lock_key,
-    )
-
     if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise CsvImportRefused(
             f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB: split it."
@@ -182,16 +175,16 @@ async def import_rows(
 
     slugs = [r["slug"].strip().lower() for _, r in rows if r.get("slug", "").strip()]
     existing_rows = (
-        (await session.execute(_listing_select().where(Product.slug.in_(slugs)))).all()
+        (await session.execute(listing_select().where(Product.slug.in_(slugs)))).all()
         if slugs
         else []
     )
     existing: dict[str, tuple[Product, ProductDTO]] = {}
-    hydrated = await service._hydrate(session, existing_rows)
+    hydrated = await hydrate(session, existing_rows)
     for found, dto in zip(existing_rows, hydrated, strict=True):
         existing[dto.slug] = (found.Product, dto)
 
-    checked: list[tuple[int, Product | None, ProductDTO | None, _CheckedProduct]] = []
+    checked: list[tuple[int, Product | None, ProductDTO | None, CheckedProduct]] = []
     seen: dict[str, int] = {}
     for line, cells in rows:
         problems: list[str] = []
@@ -232,9 +225,7 @@ async def import_rows(
         data = replace(base, **changes)
         if not problems:
             try:
-                result = await service._check_product(
-                    session, current[0] if current else None, data
-                )
+                result = await check_product(session, current[0] if current else None, data)
             except InvalidCatalogInput as err:
                 problems.extend(f"{field}: {message}" for field, message in err.errors.items())
             else:
@@ -259,14 +250,14 @@ async def import_rows(
         if row is not None and before is not None and _same(before, result):
             unchanged += 1
             continue
-        written = await service._write_product(session, row, result, source="csv")
+        written = await write_product(session, row, result, source="csv")
         if row is None:
             created += 1
         else:
             updated += 1
             if before is not None and before.stock != result.stock:
                 new_stock[written.id] = result.stock
-        _audit(
+        record_audit(
             session,
             "market.product.created" if row is None else "market.product.updated",
             "market_product",
@@ -312,7 +303,7 @@ def _input_of(p: ProductDTO) -> ProductInput:
     )
 
 
-def _same(before: ProductDTO, after: Any) -> bool:
+def _same(before: ProductDTO, after: CheckedProduct) -> bool:
     return bool(
         before.slug == after.slug
         and before.title == after.title

@@ -7,9 +7,14 @@ import asyncio
 import sys
 from typing import Any
 
+from tqdm import tqdm
+
 from shared.config import Settings
 from shared.contracts.dtos import ScrapeRunDTO, ScrapeSourceDTO
+from shared.db import create_engine, create_session_factory
 from shared.errors import DomainError
+from shared.services.market.importing import SqlCatalogImportService
+from shared.services.market.scrape.runner import run_source
 
 MAX_ERRORS_SHOWN = 10
 
@@ -26,12 +31,6 @@ def scrape_command(
 
 
 async def _scrape(settings: Settings, supplier: str, source_id: int | None, quiet: bool) -> int:
-    from tqdm import tqdm
-
-    from shared.db import create_engine, create_session_factory
-    from shared.services.market.importing import SqlCatalogImportService
-    from shared.services.market.scrape.runner import run_source
-
     service = SqlCatalogImportService()
     engine = create_engine(settings)
     try:
