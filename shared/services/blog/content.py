@@ -32,7 +32,7 @@ from shared.models.blog import (
     BlogSlugRedirect,
     BlogTag,
 )
-from shared.services.blog.core import BlogCore
+from shared.services.blog._base import BlogBase
 
 
 def _check_url(value: str | None, field: str) -> str | None:
@@ -53,7 +53,7 @@ def _limited(value: str | None, limit: int, field: str) -> str | None:
     return text or None
 
 
-class ContentMixin(BlogCore):
+class BlogContent(BlogBase):
     """Writing a post's fields, slug, tags and authors (part of ``SqlBlogService``)."""
 
     async def _lock(self, session: AsyncSession, post_id: int) -> BlogPost:

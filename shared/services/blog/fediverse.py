@@ -3,7 +3,7 @@ actor publishes a ``Create``, ``Update`` or ``Delete`` of an ``Article`` through
 FederationService, in the caller's transaction (the transactional outbox: the activity exists
 exactly when the change committed). Only public posts are federated: pages are not news,
 drafts and scheduled posts are not live yet, and a members-only post is withdrawn rather than
-teased (see :meth:`FediverseMixin._federate`)."""
+teased (see :meth:`BlogFediverse._federate`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.contracts.dtos import ApObjectDTO, ArticleDTO, PostDTO
 from shared.infrastructure.sanitize import link_products
 from shared.models.blog import BlogPost
-from shared.services.blog.core import ACTOR
-from shared.services.blog.reading import ReadingMixin
+from shared.services.blog._common import ACTOR
+from shared.services.blog.reading import BlogReading
 
 
 def _federable(post: BlogPost) -> bool:
@@ -21,7 +21,7 @@ def _federable(post: BlogPost) -> bool:
     return post.status == "published" and post.kind == "post" and post.visibility == "public"
 
 
-class FediverseMixin(ReadingMixin):
+class BlogFediverse(BlogReading):
     """Federating posts (part of ``SqlBlogService``)."""
 
     async def _federate(self, session: AsyncSession, post: BlogPost, *, changed: bool) -> PostDTO:

@@ -15,7 +15,8 @@ from shared.contracts.errors import InvalidNavItem
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.sanitize import clean_text
 from shared.models.blog import NavItem
-from shared.services.blog.core import BlogCore, now_utc
+from shared.services.blog._base import BlogBase
+from shared.services.blog._common import now_utc
 
 # The header has room for a handful of links; a runaway table must not blow up every page.
 MAX_NAV_ITEMS = 20
@@ -84,7 +85,7 @@ def _nav_fields(data: NavItemInput) -> tuple[str, str | None, str]:
     return label, app, path
 
 
-class NavigationMixin(BlogCore):
+class BlogNavigation(BlogBase):
     """Reading and editing the site navigation (part of ``SqlBlogService``)."""
 
     async def navigation(self, session: AsyncSession) -> tuple[NavItemDTO, ...]:

@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.dtos import PersonalDataDTO
 from shared.models.blog import BlogAuthor, BlogPost, BlogPostAuthor
-from shared.services.blog.core import BlogCore
+from shared.services.blog._base import BlogBase
 
 
-class PersonalDataMixin(BlogCore):
+class BlogPersonalData(BlogBase):
     """Export and erasure (part of ``SqlBlogService``)."""
 
     async def export_member(self, session: AsyncSession, user_id: int) -> PersonalDataDTO:

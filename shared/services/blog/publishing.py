@@ -13,12 +13,12 @@ from shared.contracts.dtos import PostDTO, PostInput
 from shared.contracts.errors import InvalidPost
 from shared.errors import Conflict
 from shared.models.blog import BlogPost
-from shared.services.blog.content import ContentMixin
-from shared.services.blog.core import ACTOR, now_utc, with_relations
-from shared.services.blog.fediverse import FediverseMixin
+from shared.services.blog._common import ACTOR, now_utc, with_relations
+from shared.services.blog.content import BlogContent
+from shared.services.blog.fediverse import BlogFediverse
 
 
-class PublishingMixin(ContentMixin, FediverseMixin):
+class BlogPublishing(BlogContent, BlogFediverse):
     """The editor's writes and scheduled publishing (part of ``SqlBlogService``)."""
 
     async def create_post(self, session: AsyncSession, data: PostInput) -> PostDTO:

@@ -30,8 +30,8 @@ from shared.models.blog import (
     BlogSlugRedirect,
     BlogTag,
 )
-from shared.services.blog.core import (
-    BlogCore,
+from shared.services.blog._base import BlogBase
+from shared.services.blog._common import (
     author_dto,
     check_paging,
     post_dto,
@@ -41,7 +41,7 @@ from shared.services.blog.core import (
 )
 
 
-class ReadingMixin(BlogCore):
+class BlogReading(BlogBase):
     """Listings, archives and single posts (part of ``SqlBlogService``)."""
 
     async def _page(

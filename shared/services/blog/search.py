@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.contracts.dtos import SearchHit, SearchResults
 from shared.infrastructure.sanitize import clean_text
 from shared.models.blog import BlogPost
-from shared.services.blog.core import BlogCore, check_paging, post_dto, published, with_relations
+from shared.services.blog._base import BlogBase
+from shared.services.blog._common import check_paging, post_dto, published, with_relations
 
 MAX_QUERY_CHARS = 200
 # \x01 and \x02 never occur in stored text (the sanitizer strips control characters), so
@@ -30,7 +31,7 @@ def _highlight(raw: str) -> str:
     return escaped.replace(_HL_START, "<mark>").replace(_HL_STOP, "</mark>")
 
 
-class SearchMixin(BlogCore):
+class BlogSearch(BlogBase):
     """Search (part of ``SqlBlogService``)."""
 
     async def search(

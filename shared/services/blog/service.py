@@ -4,7 +4,7 @@ and the Ghost sync, search, scheduled publishing, and the site navigation every 
 One object, :class:`SqlBlogService`, implements the BlogService protocol (and PersonalData
 for the account app); its parts live in modules of their own:
 
-- :mod:`~shared.services.blog.core`: the wiring and the helpers that make DTOs of rows;
+- ``_base``: the wiring; ``_common``: the helpers that make DTOs of rows and bound listings;
 - :mod:`~shared.services.blog.navigation`: the site navigation, the editors' links and Ghost's;
 - :mod:`~shared.services.blog.reading`: listings, archives, feeds, the sitemap, one post;
 - :mod:`~shared.services.blog.search`: full-text search;
@@ -15,8 +15,8 @@ for the account app); its parts live in modules of their own:
   transaction (only public posts: see its docstring);
 - :mod:`~shared.services.blog.personal_data`: a member's export and erasure.
 
-Each part is a mixin class over the one core holding the wiring, and inherits the parts it
-calls, so mypy checks every call between parts and callers see a single object.
+Each part is a class building on ``_base`` and inheriting the parts it calls, so mypy checks
+every call between parts and callers see a single object.
 
 Every method takes the caller's ``AsyncSession`` (the request's, or the CLI's) and returns
 DTOs.
@@ -24,13 +24,13 @@ DTOs.
 
 from __future__ import annotations
 
-from shared.services.blog.navigation import NavigationMixin
-from shared.services.blog.personal_data import PersonalDataMixin
-from shared.services.blog.publishing import PublishingMixin
-from shared.services.blog.search import SearchMixin
-from shared.services.blog.synced import SyncedMixin
+from shared.services.blog.navigation import BlogNavigation
+from shared.services.blog.personal_data import BlogPersonalData
+from shared.services.blog.publishing import BlogPublishing
+from shared.services.blog.search import BlogSearch
+from shared.services.blog.synced import BlogSynced
 
 
-class SqlBlogService(NavigationMixin, PublishingMixin, SyncedMixin, SearchMixin, PersonalDataMixin):
+class SqlBlogService(BlogNavigation, BlogPublishing, BlogSynced, BlogSearch, BlogPersonalData):
     """Posts, pages, tags, authors and the site navigation (the BlogService protocol):
     ``SqlBlogService(federation, public_url, market_url)``."""

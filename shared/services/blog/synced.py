@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.dtos import PostInput, SyncedAuthor, SyncedTag
 from shared.models.blog import BlogAuthor, BlogPost, BlogTag
-from shared.services.blog.content import ContentMixin
-from shared.services.blog.core import ACTOR
-from shared.services.blog.fediverse import FediverseMixin
+from shared.services.blog._common import ACTOR
+from shared.services.blog.content import BlogContent
+from shared.services.blog.fediverse import BlogFediverse
 
 
-class SyncedMixin(ContentMixin, FediverseMixin):
+class BlogSynced(BlogContent, BlogFediverse):
     """The Ghost sync's writes (part of ``SqlBlogService``)."""
 
     async def upsert_synced_post(

@@ -14,13 +14,14 @@ from shared.contracts.dtos import CartDTO, CartLineDTO, CartOwner, CartSummaryDT
 from shared.contracts.errors import ItemUnavailable, ShortStock
 from shared.errors import DomainError, NotFound
 from shared.models import CartItem
-from shared.services.cart.core import CartCore, line_total, owner_filter, total_of
+from shared.services.cart._base import CartBase
+from shared.services.cart._common import line_total, owner_filter, total_of
 
 KINDS = ("product", "ticket")
 MAX_QUANTITY = 99
 
 
-class CartLinesMixin(CartCore):
+class CartLines(CartBase):
     """Reading and changing a cart (part of ``SqlCartService``)."""
 
     # -- reading the cart --

@@ -21,14 +21,14 @@ from shared.errors import DomainError
 from shared.infrastructure.locking import lock_objects
 from shared.models import CartItem, Order, OrderLine
 from shared.services import audit
-from shared.services.cart.carts import CartLinesMixin
-from shared.services.cart.core import line_total, now_utc, owner_filter, total_of
-from shared.services.cart.orders import OrdersMixin
+from shared.services.cart._common import line_total, now_utc, owner_filter, total_of
+from shared.services.cart.carts import CartLines
+from shared.services.cart.orders import CartOrders
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 
 
-class CheckoutMixin(CartLinesMixin, OrdersMixin):
+class CartCheckout(CartLines, CartOrders):
     """Placing an order (part of ``SqlCartService``)."""
 
     def check_details(self, details: CheckoutDetails) -> CheckoutDetails:

@@ -9,10 +9,10 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import Order, Payment
-from shared.services.cart.orders import OrdersMixin
+from shared.services.cart.orders import CartOrders
 
 
-class ExpiryMixin(OrdersMixin):
+class CartExpiry(CartOrders):
     """Expiring reservations and finding orders to poll (part of ``SqlCartService``)."""
 
     async def expire_one(self, session: AsyncSession, order_id: int, now: datetime) -> bool:

@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.contracts.dtos import MemberOrderDTO, Money, PersonalDataDTO
 from shared.models import CartItem, Order, OrderLine, Payment, Refund
 from shared.services import audit
-from shared.services.cart.core import CartCore
+from shared.services.cart._base import CartBase
 
 # What an erased member's orders keep in place of their details (a delivery order must keep
 # some address: the orders table insists).
 ERASED = "(erased)"
 
 
-class MemberDataMixin(CartCore):
+class CartMemberData(CartBase):
     """The member's dashboard and personal data (part of ``SqlCartService``)."""
 
     async def dashboard_orders(

@@ -15,10 +15,11 @@ from shared.contracts.dtos import Money, OrderDTO, OrderLineDTO, OrderSummaryDTO
 from shared.errors import Conflict, NotFound
 from shared.models import Order, OrderLine, Payment, Refund
 from shared.services import audit
-from shared.services.cart.core import CartCore, line_total, payment_dto
+from shared.services.cart._base import CartBase
+from shared.services.cart._common import line_total, payment_dto
 
 
-class OrdersMixin(CartCore):
+class CartOrders(CartBase):
     """Reading orders and changing their state (part of ``SqlCartService``)."""
 
     # -- reading orders --

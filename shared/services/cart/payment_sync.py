@@ -3,7 +3,7 @@
 Payments follow docs/EXTERNAL-APIS.md: an order is paid only when a re-read of its SumUp
 checkout says PAID with a successful transaction for exactly the order's amount and currency.
 Webhooks, the buyer's return and the worker's poll all end in
-:meth:`PaymentSyncMixin.sync_payment`, which takes the order's row lock before changing
+:meth:`CartPaymentSync.sync_payment`, which takes the order's row lock before changing
 anything: however many arrive at once, the order is paid once, fulfilled once, audited once
 and receipted once. What cannot be settled automatically (a wrong amount, a payment after
 expiry, two payments) is flagged for staff."""
@@ -20,15 +20,15 @@ from shared.contracts.dtos import FulfilmentLine, Money, SyncOutcome
 from shared.db import after_commit
 from shared.models import Order, OrderLine, Payment
 from shared.services import audit
-from shared.services.cart.core import checkout_reference, now_utc
-from shared.services.cart.orders import OrdersMixin
-from shared.services.cart.receipt import ReceiptMixin
+from shared.services.cart._common import checkout_reference, now_utc
+from shared.services.cart.orders import CartOrders
+from shared.services.cart.receipt import CartReceipt
 from shared.services.cart.sumup import Checkout, Transaction
 
 log = logging.getLogger(__name__)
 
 
-class PaymentSyncMixin(OrdersMixin, ReceiptMixin):
+class CartPaymentSync(CartOrders, CartReceipt):
     """Settling payments from SumUp's word (part of ``SqlCartService``)."""
 
     async def sync_payment(self, session: AsyncSession, order_id: int) -> SyncOutcome:

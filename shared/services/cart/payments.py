@@ -14,8 +14,8 @@ from shared.contracts.errors import PaymentUnavailable
 from shared.errors import Conflict, DomainError, NotFound
 from shared.models import Order, Payment
 from shared.services import audit
-from shared.services.cart.core import PAID_STATUSES, checkout_reference, payment_dto
-from shared.services.cart.payment_sync import PaymentSyncMixin
+from shared.services.cart._common import PAID_STATUSES, checkout_reference, payment_dto
+from shared.services.cart.payment_sync import CartPaymentSync
 from shared.services.cart.sumup import Checkout, SumUpError
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ SPENT_CHECKOUT = ("FAILED", "EXPIRED")
 MAX_PAYMENT_ATTEMPTS = 5
 
 
-class PaymentsMixin(PaymentSyncMixin):
+class CartPayments(CartPaymentSync):
     """SumUp checkouts and their attempts (part of ``SqlCartService``)."""
 
     async def ensure_checkout(

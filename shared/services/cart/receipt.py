@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from shared.contracts.dtos import OrderDTO
 from shared.infrastructure.mail import Email
-from shared.services.cart.core import CartCore
+from shared.services.cart._base import CartBase
 
 
-class ReceiptMixin(CartCore):
+class CartReceipt(CartBase):
     """The receipt email (part of ``SqlCartService``)."""
 
     def receipt_email(self, order: OrderDTO) -> Email:

@@ -11,14 +11,14 @@ from shared.contracts.dtos import Money, RefundDTO
 from shared.contracts.errors import PaymentUnavailable
 from shared.errors import Conflict, DomainError
 from shared.models import Payment, Refund
-from shared.services.cart.core import PAID_STATUSES
-from shared.services.cart.orders import OrdersMixin
+from shared.services.cart._common import PAID_STATUSES
+from shared.services.cart.orders import CartOrders
 from shared.services.cart.sumup import SumUpError
 
 log = logging.getLogger(__name__)
 
 
-class RefundsMixin(OrdersMixin):
+class CartRefunds(CartOrders):
     """Refunding (part of ``SqlCartService``)."""
 
     async def refund(

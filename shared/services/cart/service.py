@@ -3,9 +3,9 @@
 One object, :class:`SqlCartService`, implements the CartService protocol (and MemberOrders
 and PersonalData for the account app); its parts live in modules of their own:
 
-- :mod:`~shared.services.cart.core`: the wiring, the links to an order, the money rules
-  (:func:`~shared.services.cart.core.line_total`, :func:`~shared.services.cart.core.total_of`:
-  the one place totals are made) and the helpers more than one part uses;
+- ``_base``: the wiring and the links to an order; ``_common``: the money rules
+  (:func:`~shared.services.cart._common.line_total` and ``total_of``, the one place totals
+  are made) and the helpers more than one part uses;
 - :mod:`~shared.services.cart.carts`: the cart's lines, at today's prices and stock;
 - :mod:`~shared.services.cart.checkout`: the buyer's details and placing an order (every
   line reserved under one set of locks);
@@ -18,20 +18,20 @@ and PersonalData for the account app); its parts live in modules of their own:
 - :mod:`~shared.services.cart.members`: a member's dashboard and personal data;
 - :mod:`~shared.services.cart.receipt`: the receipt email.
 
-Each part is a mixin class over the one core holding the wiring, and inherits the parts it
-calls, so mypy checks every call between parts and callers see a single object.
+Each part is a class building on ``_base`` and inheriting the parts it calls, so mypy checks
+every call between parts and callers see a single object.
 """
 
 from __future__ import annotations
 
-from shared.services.cart.checkout import CheckoutMixin
-from shared.services.cart.expiry import ExpiryMixin
-from shared.services.cart.members import MemberDataMixin
-from shared.services.cart.payments import PaymentsMixin
-from shared.services.cart.refunds import RefundsMixin
+from shared.services.cart.checkout import CartCheckout
+from shared.services.cart.expiry import CartExpiry
+from shared.services.cart.members import CartMemberData
+from shared.services.cart.payments import CartPayments
+from shared.services.cart.refunds import CartRefunds
 
 
-class SqlCartService(CheckoutMixin, PaymentsMixin, RefundsMixin, ExpiryMixin, MemberDataMixin):
+class SqlCartService(CartCheckout, CartPayments, CartRefunds, CartExpiry, CartMemberData):
     """Implements :class:`shared.contracts.protocols.CartService` (and ``MemberOrders``,
     ``PersonalData``): ``SqlCartService(settings, {"product": catalog, "ticket": events})``,
     the second argument being the domains that sell through the cart, by kind

@@ -1,79 +1,20 @@
-"""What every part of the cart service shares: its wiring (the settings, the SumUp client,
-the mailer, the domains that sell through the cart), the links to an order, the money rules,
-and the helpers more than one part uses.
-
-Money rules live here, in one place (:func:`line_total`, :func:`total_of`): a line costs its
-unit price times its quantity, an order costs the sum of its lines, both in integer minor
-units of one currency; nothing is ever rounded because nothing is ever divided (a partial
-refund is an amount staff type, checked against what is left).
-"""
+"""The base every part of the cart service builds on: its wiring (the settings, the SumUp
+client, the mailer, the domains that sell through the cart) and the links to an order."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
 
 from shared.config import Settings
-from shared.contracts.dtos import CartOwner, Money, PaymentDTO
 from shared.errors import DomainError
 from shared.infrastructure.mail import Mailer
-from shared.models import CartItem, Payment
 from shared.services.cart.sumup import SumUpClient
 
-PAID_STATUSES = ("paid", "fulfilled", "partly_refunded")
 
-
-def checkout_reference(order_id: int, attempt: int) -> str:
-    """SumUp's ``checkout_reference`` (its idempotency key, usable once) of an order's
-    payment attempt: the bare order id for the first, ``<order id>-<attempt>`` after."""
-    return str(order_id) if attempt == 1 else f"{order_id}-{attempt}"
-
-
-# --- money: the one place totals are made -------------------------------------------------
-
-
-def line_total(unit_price: Money, quantity: int) -> Money:
-    return unit_price * quantity
-
-
-def total_of(amounts: Iterable[Money], currency: str) -> Money:
-    total = Money.zero(currency)
-    for amount in amounts:
-        total = total + amount
-    return total
-
-
-# --- helpers more than one part uses ------------------------------------------------------
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def owner_filter(owner: CartOwner) -> Any:
-    if owner.user_id is not None:
-        return CartItem.user_id == owner.user_id
-    return CartItem.cart_key == owner.cart_key
-
-
-def payment_dto(payment: Payment) -> PaymentDTO:
-    return PaymentDTO(
-        status=payment.status,
-        checkout_id=payment.checkout_id,
-        hosted_url=payment.hosted_url,
-        amount=Money(payment.amount_minor, payment.currency),
-        transaction_id=payment.transaction_id,
-        transaction_code=payment.transaction_code,
-        last_error=payment.last_error,
-        attempt=payment.attempt,
-        created_at=payment.created_at,
-    )
-
-
-class CartCore:
+class CartBase:
     """The cart service's wiring and the links to an order, shared by its parts (see
     :class:`shared.services.cart.service.SqlCartService`).
 

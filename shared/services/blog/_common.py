@@ -1,5 +1,5 @@
-"""What every part of the blog service shares: its wiring (the FederationService and the
-public addresses) and the helpers that turn rows into DTOs and bound listings."""
+"""What the parts of the blog service share: the fediverse actor, the current time, and the
+helpers that turn rows into DTOs and bound listings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from sqlalchemy import ColumnElement, Select
 from sqlalchemy.orm import selectinload
 
 from shared.contracts.dtos import AuthorDTO, PostDTO, TagDTO
-from shared.contracts.protocols import FederationService
 from shared.errors import DomainError, NotFound
 from shared.models.blog import BlogAuthor, BlogPost, BlogTag
 
@@ -100,16 +99,3 @@ def check_paging(page: int, per_page: int) -> None:
         raise NotFound("page_out_of_range", "There is no such page.")
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise DomainError("per_page_out_of_range", f"per_page must be 1 to {MAX_PER_PAGE}.")
-
-
-class BlogCore:
-    """The blog service's wiring, shared by its parts (see ``SqlBlogService``)."""
-
-    def __init__(
-        self, federation: FederationService, public_url: str, market_url: str = ""
-    ) -> None:
-        # ``public_url`` is the blog's address as readers see it: federated posts link there;
-        # products embedded in them link to ``market_url``.
-        self.federation = federation
-        self.public_url = public_url.rstrip("/")
-        self.market_url = market_url.rstrip("/")
