@@ -23,7 +23,7 @@ from shared.infrastructure.context import services
 from shared.models import BlogPost, GhostState, NavItem
 from shared.services.blog.ghost import GhostContentClient
 from shared.services.blog.ghost_sync import GhostSync, nav_invalidator
-from shared.services.blog.service import MAX_NAV_ITEMS
+from shared.services.blog.navigation import MAX_NAV_ITEMS
 from tests.blog.conftest import WEBHOOK_SECRET
 from tests.blog.test_navigation import nav_fragment, page, signed_in
 from tests.conftest import AppMaker

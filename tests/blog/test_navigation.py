@@ -19,7 +19,7 @@ from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.visitor import ANONYMOUS
 from shared.models import NavItem
-from shared.services.blog.service import MAX_NAV_ITEMS
+from shared.services.blog.navigation import MAX_NAV_ITEMS
 from tests.conftest import TEST_INTERNAL_SECRET, AppMaker, signed_in
 from tests.support import BROWSER_ACCEPT, csrf_in
 

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from shared.contracts.dtos import CartOwner, CheckoutDetails, PaymentDTO
 from shared.errors import DomainError
 from shared.models import Payment
-from shared.services.cart.service import MAX_PAYMENT_ATTEMPTS, SqlCartService
+from shared.services.cart.payments import MAX_PAYMENT_ATTEMPTS
+from shared.services.cart.service import SqlCartService
 from shared.services.registry import build_services
 from shared.tooling.worker import cart_payments
 from tests.cart.conftest import Shop

@@ -21,7 +21,9 @@ import argparse
 import asyncio
 import contextlib
 import html
+import json
 import logging
+import os
 import secrets
 import socket
 import uuid
@@ -35,7 +37,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart, Response, jsonify, redirect, request
 
-from shared.config import ConfigError, Settings
+from shared.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger("rose_ash.sumup_standin")
 
@@ -430,8 +432,6 @@ class SumUpStandIn:
 
 def json_body(raw: str | bytes) -> dict[str, Any]:
     """A JSON object whose numbers are exact Decimals (as SumUp's amounts must be)."""
-    import json
-
     try:
         data = json.loads(raw, parse_float=Decimal, parse_int=Decimal)
     except (ValueError, InvalidOperation) as err:
@@ -490,10 +490,6 @@ async def _serve_forever(standin: SumUpStandIn, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m shared.services.cart.sumup_standin --port N``: what ``rose-ash up`` runs."""
-    import os
-
-    from shared.config import load_settings
-
     parser = argparse.ArgumentParser(prog="sumup-standin")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)

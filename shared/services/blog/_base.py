@@ -1,0 +1,19 @@
+"""The base every part of the blog service builds on: its wiring (the FederationService and
+the public addresses)."""
+
+from __future__ import annotations
+
+from shared.contracts.protocols import FederationService
+
+
+class BlogBase:
+    """The blog service's wiring, shared by its parts (see ``SqlBlogService``)."""
+
+    def __init__(
+        self, federation: FederationService, public_url: str, market_url: str = ""
+    ) -> None:
+        # ``public_url`` is the blog's address as readers see it: federated posts link there;
+        # products embedded in them link to ``market_url``.
+        self.federation = federation
+        self.public_url = public_url.rstrip("/")
+        self.market_url = market_url.rstrip("/")
