@@ -163,7 +163,7 @@ class Payment(Base):
     """One SumUp checkout of an order, as last read from SumUp: one per payment attempt.
     ``checkout_reference`` is the order id for the first attempt and ``<order id>-<attempt>``
     for a retry after SumUp reported the previous checkout FAILED or EXPIRED (a reference can
-    be used once); see :func:`shared.services.cart.service.checkout_reference`."""
+    be used once); see :func:`shared.services.cart._common.checkout_reference`."""
 
     __tablename__ = "payments"
     __table_args__ = (

@@ -3,7 +3,7 @@ curated market pages staff compose, and the supplier sites the importer crawls.
 
 Money is integer minor units (pence, cents) beside an ISO 4217 currency, never a float. Stock
 is a count, or NULL for "unlimited"; it only ever changes under
-:func:`shared.infrastructure.locking.lock_objects` (see :mod:`shared.services.market.catalog`),
+:func:`shared.infrastructure.locking.lock_objects` (see :mod:`shared.services.market.stock`),
 and a CHECK keeps it from going negative whatever a bug might try. Products that vanish from a
 supplier's site are marked unavailable, never deleted: orders keep pointing at them.
 """
