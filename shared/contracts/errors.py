@@ -6,7 +6,8 @@ one particular refusal catches its class here, never an implementation module's.
 
 from __future__ import annotations
 
-from shared.contracts.dtos import AccountDTO, CsvRowError
+from shared.contracts.identity import AccountDTO
+from shared.contracts.market import CsvRowError
 from shared.errors import DomainError
 
 

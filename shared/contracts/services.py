@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.contracts.protocols import (
-    BlogService,
-    CartService,
-    CatalogImportService,
-    CatalogService,
-    EventService,
-    FederationService,
-    IdentityService,
-    NewsletterService,
-    SocialService,
-)
+from shared.contracts.blog import BlogService
+from shared.contracts.cart import CartService
+from shared.contracts.events import EventService
+from shared.contracts.federation import FederationService
+from shared.contracts.identity import IdentityService
+from shared.contracts.market import CatalogImportService, CatalogService
+from shared.contracts.newsletters import NewsletterService
+from shared.contracts.social import SocialService
 
 
 @dataclass(frozen=True)

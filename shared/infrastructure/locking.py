@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-LockKey = tuple[str, int]
+from shared.contracts import LockKey
 
 _INFO_KEY = "rose_ash.locks"
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, created_at_column
+from shared.models.base import Base, created_at_column, one_of
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 ATTEMPT_OUTCOMES = ("delivered", "retry", "dead")
@@ -83,10 +83,7 @@ class ApDelivery(Base):
     __tablename__ = "ap_deliveries"
     __table_args__ = (
         UniqueConstraint("activity_id", "inbox_url"),
-        CheckConstraint(
-            "status IN ('pending','delivered','dead')",
-            name="status_known",
-        ),
+        CheckConstraint(one_of("status", DELIVERY_STATUSES), name="status_known"),
         Index(
             "ix_ap_deliveries_due",
             "next_attempt_at",
@@ -122,7 +119,7 @@ class ApDeliveryAttempt(Base):
 
     __tablename__ = "ap_delivery_attempts"
     __table_args__ = (
-        CheckConstraint("outcome IN ('delivered','retry','dead')", name="outcome_known"),
+        CheckConstraint(one_of("outcome", ATTEMPT_OUTCOMES), name="outcome_known"),
         Index("ix_ap_delivery_attempts_delivery_id", "delivery_id", "id"),
     )
 

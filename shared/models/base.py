@@ -28,3 +28,14 @@ def updated_at_column() -> Mapped[datetime]:
     return mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()
     )
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The CHECK constraint text keeping ``column`` to ``values``: ``status IN ('a', 'b')``.
+
+    Built from the tuple that defines a domain's states, so the model, the services and the
+    contracts name them once."""
+    if not values or any("'" in value for value in values):
+        raise ValueError(f"not a list of plain SQL words: {values!r}")
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"

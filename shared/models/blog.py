@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shared.models.base import Base, created_at_column, updated_at_column
+from shared.models.base import Base, created_at_column, one_of, updated_at_column
 
 POST_KINDS = ("post", "page")
 POST_STATUSES = ("draft", "scheduled", "published")
@@ -69,7 +69,7 @@ class BlogAuthor(Base):
 class BlogTag(Base):
     __tablename__ = "blog_tags"
     __table_args__ = (
-        CheckConstraint("visibility IN ('public', 'internal')", name="visibility_known"),
+        CheckConstraint(one_of("visibility", TAG_VISIBILITIES), name="visibility_known"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -111,9 +111,9 @@ class BlogPost(Base):
 
     __tablename__ = "blog_posts"
     __table_args__ = (
-        CheckConstraint("kind IN ('post', 'page')", name="kind_known"),
-        CheckConstraint("status IN ('draft', 'scheduled', 'published')", name="status_known"),
-        CheckConstraint("visibility IN ('public', 'members')", name="visibility_known"),
+        CheckConstraint(one_of("kind", POST_KINDS), name="kind_known"),
+        CheckConstraint(one_of("status", POST_STATUSES), name="status_known"),
+        CheckConstraint(one_of("visibility", VISIBILITIES), name="visibility_known"),
         # A scheduled or published item always knows when it goes (or went) live.
         CheckConstraint("status = 'draft' OR published_at IS NOT NULL", name="dated_when_live"),
         Index("ix_blog_posts_search", "search", postgresql_using="gin"),

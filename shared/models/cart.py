@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, created_at_column, updated_at_column
+from shared.models.base import Base, created_at_column, one_of, updated_at_column
 
 ORDER_STATUSES = (
     "pending_payment",
@@ -40,6 +40,7 @@ ORDER_STATUSES = (
     "partly_refunded",
 )
 SELLABLE_KINDS = ("product", "ticket")
+FULFILMENTS = ("collection", "delivery")
 
 
 class CartItem(Base):
@@ -50,7 +51,7 @@ class CartItem(Base):
     __table_args__ = (
         CheckConstraint("(user_id IS NULL) <> (cart_key IS NULL)", name="one_owner"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("kind IN ('product', 'ticket')", name="kind_known"),
+        CheckConstraint(one_of("kind", SELLABLE_KINDS), name="kind_known"),
         Index("ix_cart_items_user_id", "user_id"),
         Index("ix_cart_items_cart_key", "cart_key"),
         Index(
@@ -93,12 +94,8 @@ class Order(Base):
 
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('pending_payment','paid','fulfilled','cancelled','expired',"
-            "'refunded','partly_refunded')",
-            name="status_known",
-        ),
-        CheckConstraint("fulfilment IN ('collection','delivery')", name="fulfilment_known"),
+        CheckConstraint(one_of("status", ORDER_STATUSES), name="status_known"),
+        CheckConstraint(one_of("fulfilment", FULFILMENTS), name="fulfilment_known"),
         CheckConstraint(
             "fulfilment = 'collection' OR length(btrim(address)) > 0", name="delivery_address"
         ),
@@ -142,7 +139,7 @@ class OrderLine(Base):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("unit_price_minor >= 0", name="price_not_negative"),
-        CheckConstraint("kind IN ('product', 'ticket')", name="kind_known"),
+        CheckConstraint(one_of("kind", SELLABLE_KINDS), name="kind_known"),
         Index("ix_order_lines_order_id", "order_id"),
     )
 

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, created_at_column, updated_at_column
+from shared.models.base import Base, created_at_column, one_of, updated_at_column
 
 EVENT_STATUSES = ("draft", "published", "cancelled")
 BOOKING_STATUSES = ("pending", "confirmed", "waiting", "cancelled")
@@ -68,7 +68,7 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         CheckConstraint("end_at > start_at", name="ends_after_start"),
-        CheckConstraint(f"status IN {EVENT_STATUSES}", name="status_known"),
+        CheckConstraint(one_of("status", EVENT_STATUSES), name="status_known"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_not_negative"),
         CheckConstraint("per_person_limit >= 1", name="per_person_limit_positive"),
         Index("ix_events_window", "status", "start_at", "recur_until"),
@@ -171,7 +171,7 @@ class EventBooking(Base):
 
     __tablename__ = "event_bookings"
     __table_args__ = (
-        CheckConstraint(f"status IN {BOOKING_STATUSES}", name="status_known"),
+        CheckConstraint(one_of("status", BOOKING_STATUSES), name="status_known"),
         CheckConstraint("quantity >= 1", name="quantity_positive"),
         CheckConstraint("(user_id IS NULL) <> (guest_email IS NULL)", name="member_or_guest"),
         Index("ix_event_bookings_occurrence", "event_id", "occurrence_start", "status"),
@@ -201,7 +201,7 @@ class EventTicket(Base):
 
     __tablename__ = "event_tickets"
     __table_args__ = (
-        CheckConstraint(f"status IN {TICKET_STATUSES}", name="status_known"),
+        CheckConstraint(one_of("status", TICKET_STATUSES), name="status_known"),
         UniqueConstraint("order_line_id", "seq", name="uq_event_tickets_order_line"),
         Index("ix_event_tickets_occurrence", "event_id", "occurrence_start"),
     )

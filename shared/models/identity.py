@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from shared.models.base import Base, created_at_column, updated_at_column
 
 ROLES = ("member", "editor", "admin")
+_ROLE_ARRAY = ",".join(f"'{role}'" for role in ROLES)
 
 
 class User(Base):
@@ -30,7 +31,7 @@ class User(Base):
         # Emails and usernames are unique without regard to case.
         Index("uq_users_email_lower", text("lower(email)"), unique=True),
         Index("uq_users_username_lower", text("lower(username)"), unique=True),
-        CheckConstraint("roles <@ ARRAY['member','editor','admin']::varchar[]", name="roles_known"),
+        CheckConstraint(f"roles <@ ARRAY[{_ROLE_ARRAY}]::varchar[]", name="roles_known"),
         CheckConstraint("username ~ '^[A-Za-z0-9_]{1,30}$'", name="username_format"),
     )
 

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, created_at_column, updated_at_column
+from shared.models.base import Base, created_at_column, one_of, updated_at_column
 
 PRODUCT_SEARCH_EXPRESSION = " || ".join(
     f"setweight(to_tsvector('english'::regconfig, "
@@ -151,7 +151,7 @@ class PriceChange(Base):
 
     __tablename__ = "market_price_changes"
     __table_args__ = (
-        CheckConstraint("source IN ('staff', 'csv', 'scrape')", name="source_known"),
+        CheckConstraint(one_of("source", PRICE_CHANGE_SOURCES), name="source_known"),
         Index("ix_market_price_changes_product", "product_id", "changed_at"),
     )
 
@@ -206,7 +206,7 @@ class ScrapeSource(Base):
     """Where the importer starts crawling a supplier's site: a catalogue page or a sitemap."""
 
     __tablename__ = "market_scrape_sources"
-    __table_args__ = (CheckConstraint("kind IN ('page', 'sitemap')", name="kind_known"),)
+    __table_args__ = (CheckConstraint(one_of("kind", SCRAPE_SOURCE_KINDS), name="kind_known"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     supplier_id: Mapped[int] = mapped_column(
@@ -232,7 +232,7 @@ class ScrapeRun(Base):
 
     __tablename__ = "market_scrape_runs"
     __table_args__ = (
-        CheckConstraint("status IN ('running', 'finished', 'failed')", name="status_known"),
+        CheckConstraint(one_of("status", SCRAPE_RUN_STATUSES), name="status_known"),
         Index("ix_market_scrape_runs_source", "source_id", "started_at"),
     )
 

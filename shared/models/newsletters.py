@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, created_at_column, updated_at_column
+from shared.models.base import Base, created_at_column, one_of, updated_at_column
 
 SUBSCRIPTION_STATUSES = ("pending", "active", "unsubscribed", "bounced")
 ISSUE_STATUSES = ("draft", "sending", "sent")
@@ -57,9 +57,7 @@ class NewsletterSubscription(Base):
             text("lower(email)"),
             unique=True,
         ),
-        CheckConstraint(
-            "status IN ('pending', 'active', 'unsubscribed', 'bounced')", name="status_known"
-        ),
+        CheckConstraint(one_of("status", SUBSCRIPTION_STATUSES), name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -82,9 +80,7 @@ class NewsletterIssue(Base):
     deliveries are pending, ``sent`` when none is left."""
 
     __tablename__ = "newsletter_issues"
-    __table_args__ = (
-        CheckConstraint("status IN ('draft', 'sending', 'sent')", name="status_known"),
-    )
+    __table_args__ = (CheckConstraint(one_of("status", ISSUE_STATUSES), name="status_known"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     newsletter_id: Mapped[int] = mapped_column(
@@ -109,7 +105,7 @@ class NewsletterDelivery(Base):
     __tablename__ = "newsletter_deliveries"
     __table_args__ = (
         UniqueConstraint("issue_id", "subscription_id", name="uq_newsletter_deliveries_recipient"),
-        CheckConstraint("status IN ('pending', 'sent', 'failed', 'skipped')", name="status_known"),
+        CheckConstraint(one_of("status", DELIVERY_STATUSES), name="status_known"),
         # The worker's queue: pending rows by due time.
         Index(
             "ix_newsletter_deliveries_due",

@@ -30,11 +30,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base, created_at_column, updated_at_column
+from shared.models.base import Base, created_at_column, one_of, updated_at_column
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 FOLLOW_STATES = ("pending", "accepted")
 NOTIFICATION_KINDS = ("follow", "follow_request", "mention", "reply", "like", "boost")
+BLOCK_KINDS = ("block", "mute")
 
 
 class SocialAccount(Base):
@@ -89,7 +90,7 @@ class SocialFollow(Base):
     __tablename__ = "social_follows"
     __table_args__ = (
         UniqueConstraint("follower_id", "target_id"),
-        CheckConstraint("state IN ('pending','accepted')", name="state_known"),
+        CheckConstraint(one_of("state", FOLLOW_STATES), name="state_known"),
         CheckConstraint("follower_id <> target_id", name="not_self"),
         Index("ix_social_follows_target", "target_id", "state"),
     )
@@ -112,9 +113,7 @@ class SocialStatus(Base):
 
     __tablename__ = "social_statuses"
     __table_args__ = (
-        CheckConstraint(
-            "visibility IN ('public','unlisted','private','direct')", name="visibility_known"
-        ),
+        CheckConstraint(one_of("visibility", VISIBILITIES), name="visibility_known"),
         Index("ix_social_statuses_account", "account_id", "id"),
         Index("ix_social_statuses_in_reply_to", "in_reply_to_uri"),
         Index(
@@ -191,10 +190,7 @@ class SocialNotification(Base):
 
     __tablename__ = "social_notifications"
     __table_args__ = (
-        CheckConstraint(
-            "kind IN ('follow','follow_request','mention','reply','like','boost')",
-            name="kind_known",
-        ),
+        CheckConstraint(one_of("kind", NOTIFICATION_KINDS), name="kind_known"),
         Index("ix_social_notifications_account", "account_id", "id"),
         Index(
             "ix_social_notifications_unread",
@@ -223,7 +219,7 @@ class SocialBlock(Base):
     in timelines or notifications) an account."""
 
     __tablename__ = "social_blocks"
-    __table_args__ = (CheckConstraint("kind IN ('block','mute')", name="kind_known"),)
+    __table_args__ = (CheckConstraint(one_of("kind", BLOCK_KINDS), name="kind_known"),)
 
     account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("social_accounts.id", ondelete="CASCADE"), primary_key=True

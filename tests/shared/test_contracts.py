@@ -3,8 +3,11 @@ objects) cross the boundaries, and the implementations do what they promise."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib
 import inspect
+import pkgutil
 import typing
 from datetime import datetime
 from typing import Any, Protocol
@@ -13,8 +16,17 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts import dtos, protocols
-from shared.contracts.dtos import CartOwner, CartSummaryDTO, NavItemDTO, UserDTO
+import shared.contracts as contracts
+from shared.contracts import (
+    CAPABILITIES,
+    CartOwner,
+    CartSummaryDTO,
+    NavItemDTO,
+    PersonalData,
+    SellableProvider,
+    UserDTO,
+    implements,
+)
 from shared.contracts.services import Services
 from shared.infrastructure.context import services, use_services
 from shared.models import Base, CartItem, User
@@ -56,20 +68,55 @@ def registry_protocols() -> dict[str, type]:
     return {f.name: hints[f.name] for f in dataclasses.fields(Services)}
 
 
+# The modules of shared/contracts that are not a domain's contract.
+NOT_DOMAIN_MODULES = {"services", "errors"}
+
+
+def contract_modules() -> list[typing.Any]:
+    """shared/contracts/<domain>.py and common.py."""
+    return [
+        importlib.import_module(f"{contracts.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(contracts.__path__)
+        if info.name not in NOT_DOMAIN_MODULES
+    ]
+
+
+def defined_names(module: typing.Any) -> set[str]:
+    """The public names a module's own top-level statements define (not what it imports)."""
+    names: set[str] = set()
+    for node in ast.parse(inspect.getsource(module)).body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_the_package_exports_every_contract() -> None:
+    """Callers import from ``shared.contracts``: every public name a contract module defines
+    is exported there, once, as that very object."""
+    assert len(set(contracts.__all__)) == len(contracts.__all__)
+    defined = [(m, name) for m in contract_modules() for name in defined_names(m)]
+    assert sorted(name for _, name in defined) == sorted(contracts.__all__)
+    for module, name in defined:
+        assert getattr(contracts, name) is getattr(module, name), f"{module.__name__}.{name}"
+
+
 def test_every_domain_protocol_is_in_the_registry() -> None:
     declared = {
         obj
-        for obj in vars(protocols).values()
-        if inspect.isclass(obj)
-        and issubclass(obj, Protocol)
-        and obj.__module__ == protocols.__name__
+        for module in contract_modules()
+        for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, Protocol) and obj.__module__ == module.__name__
     }
     # Capabilities a domain takes on as it grows are checked where implemented (below).
-    declared -= set(protocols.CAPABILITIES)
+    declared -= set(CAPABILITIES)
     registered = set(registry_protocols().values())
     # Contracts several domains implement (what the cart sells) are bases of theirs.
     shared_bases = {base for p in registered for base in p.__mro__[1:] if base in declared}
-    assert shared_bases == {protocols.SellableProvider}
+    assert shared_bases == {SellableProvider}
     assert registered == declared - shared_bases
     assert {p.__name__ for p in registered} == {
         "IdentityService",
@@ -96,10 +143,10 @@ def test_a_capability_is_implemented_whole_and_exactly_where_offered(field: str)
     """A service offering any method of a capability offers all of them, with exactly the
     declared signatures (callers check with ``implements`` and then rely on them)."""
     impl = getattr(services(), field)
-    for capability in protocols.CAPABILITIES:
+    for capability in CAPABILITIES:
         names = protocol_members(capability)
         if any(hasattr(impl, name) for name in names):
-            assert protocols.implements(impl, capability), (field, capability.__name__)
+            assert implements(impl, capability), (field, capability.__name__)
             assert mismatches(capability, impl) == [], (field, capability.__name__)
 
 
@@ -108,10 +155,10 @@ def test_the_capabilities_in_use_today() -> None:
     holders = {
         f.name
         for f in dataclasses.fields(Services)
-        if protocols.implements(getattr(services(), f.name), protocols.PersonalData)
+        if implements(getattr(services(), f.name), PersonalData)
     }
     assert {"blog", "newsletters", "cart", "events", "social"} <= holders
-    assert not protocols.implements(object(), protocols.PersonalData)
+    assert not implements(object(), PersonalData)
 
 
 def test_the_check_catches_a_wrong_implementation() -> None:
@@ -152,7 +199,8 @@ def test_no_orm_model_crosses_a_domain_boundary() -> None:
     models = {m.class_ for m in Base.registry.mappers}
     dto_types = {
         obj
-        for obj in vars(dtos).values()
+        for module in contract_modules()
+        for obj in vars(module).values()
         if isinstance(obj, type) and dataclasses.is_dataclass(obj)
     }
     for protocol in registry_protocols().values():
