@@ -1,7 +1,7 @@
 """A member's data across every domain: the export archive and the erasure.
 
 Each domain contributes through its contract: every registered service that implements
-:class:`~shared.contracts.protocols.PersonalData` (see ``protocols.implements``) gives its
+:class:`~shared.contracts.PersonalData` (see ``implements``) gives its
 part of the export and removes or anonymises its part on erasure, all in the caller's
 transaction; the account itself (IdentityService) is anonymised last, ending every sign-in.
 A domain that lands later joins by implementing the two methods: nothing here changes.
@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.protocols import PersonalData, implements
+from shared.contracts import PersonalData, implements
 from shared.contracts.services import Services
 from shared.errors import NotFound
 

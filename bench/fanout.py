@@ -25,7 +25,7 @@ import psutil
 from sqlalchemy import delete
 
 from shared.config import Settings, load_settings
-from shared.contracts.dtos import ArticleDTO
+from shared.contracts import ArticleDTO
 from shared.db import create_engine, create_session_factory
 from shared.infrastructure.activitypub import keys
 from shared.infrastructure.activitypub.signatures import parse_signature, verify_request

@@ -19,8 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.config import Settings
-from shared.contracts.dtos import ApObjectDTO
-from shared.contracts.protocols import FederationService
+from shared.contracts import ApObjectDTO, FederationService
 from shared.infrastructure.activitypub.keys import generate_private_key_pem
 from shared.infrastructure.activitypub.signatures import sign_request
 from shared.services.registry import build_services

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import APP_NAMES, Settings, load_settings
-from shared.contracts.dtos import AccountDTO
+from shared.contracts import AccountDTO
 from shared.contracts.services import Services
 from shared.db import async_url
 from shared.infrastructure.context import use_services

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from shared.config import APP_NAMES, Settings
-from shared.contracts.dtos import AccountDTO
+from shared.contracts import AccountDTO
 from shared.infrastructure.factory import RoseQuart
 from shared.tooling.devservers import EmbeddedValkey, free_port
 from tests.conftest import make_member, make_settings

@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from shared.config import APP_NAMES
-from shared.contracts.dtos import NavItemDTO
+from shared.contracts import NavItemDTO
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.csrf import csrf_exempt
 from shared.infrastructure.factory import RoseQuart

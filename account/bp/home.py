@@ -1,7 +1,7 @@
 """The member's dashboard, their data export and the deletion of their account.
 
 The dashboard's orders and tickets come from the cart and events through the capabilities
-their contracts offer (``MemberOrders``, ``MemberTickets`` in shared/contracts/protocols.py):
+their contracts offer (``MemberOrders``, ``MemberTickets`` in shared/contracts/common.py):
 a section shows once its domain implements it. Each order links to its detail and printable
 receipt in account (account/bp/orders.py); paying an order waiting for payment happens on the
 cart's own order page.
@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from quart import Blueprint, Response, redirect, request
 
 from account import personal
+from shared.contracts import MemberOrders, MemberTickets, implements
 from shared.contracts.errors import EmailUnverified
-from shared.contracts.protocols import MemberOrders, MemberTickets, implements
 from shared.errors import DomainError
 from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services

@@ -13,7 +13,7 @@ from typing import Any
 
 from quart import Blueprint, Response, render_template
 
-from shared.contracts.dtos import OrderDTO
+from shared.contracts import OrderDTO
 from shared.errors import NotFound
 from shared.infrastructure import auth
 from shared.infrastructure.context import db_session, services

@@ -12,8 +12,14 @@ from typing import Any
 
 from quart import Blueprint, current_app, redirect, request
 
-from shared.contracts.dtos import EventSummaryDTO, IssueDTO, IssueInput, UserDTO
-from shared.contracts.protocols import UpcomingEvents, implements
+from shared.contracts import (
+    EventSummaryDTO,
+    IssueDTO,
+    IssueInput,
+    UpcomingEvents,
+    UserDTO,
+    implements,
+)
 from shared.errors import DomainError
 from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
@@ -114,7 +120,7 @@ async def create_issue(newsletter_id: int) -> Any:
 def _events_hook() -> UpcomingEvents | None:
     """Upcoming public events for a digest, when the events domain offers them.
 
-    The hook is the ``UpcomingEvents`` capability (shared/contracts/protocols.py): an
+    The hook is the ``UpcomingEvents`` capability (shared/contracts/): an
     EventService with ``upcoming_public(session, *, limit)``. Until the events app implements
     it, digests list posts only."""
     events = services().events

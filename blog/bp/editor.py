@@ -18,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 
 from blog.bp import embeds
 from shared.config import APP_NAMES
-from shared.contracts.dtos import NavItemDTO, NavItemInput, PostDTO, PostInput
+from shared.contracts import NavItemDTO, NavItemInput, PostDTO, PostInput
 from shared.contracts.errors import InvalidNavItem, InvalidPost
 from shared.errors import DomainError, NotFound
 from shared.infrastructure import auth, media

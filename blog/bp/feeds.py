@@ -8,7 +8,7 @@ from feedgen.feed import FeedGenerator
 from quart import Blueprint, Response, render_template, url_for
 
 from blog.bp._common import public_url
-from shared.contracts.dtos import PostDTO
+from shared.contracts import PostDTO
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.sanitize import link_products
 

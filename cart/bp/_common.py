@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import session
 
-from shared.contracts.dtos import OrderDTO
+from shared.contracts import OrderDTO
 from shared.errors import NotFound
 from shared.infrastructure.auth import current_user
 from shared.infrastructure.context import current_platform, db_session, services

@@ -8,7 +8,7 @@ from typing import Any
 
 from quart import Blueprint, redirect, request
 
-from shared.contracts.dtos import Money
+from shared.contracts import Money
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.auth import current_user, require_role
 from shared.infrastructure.context import db_session, services

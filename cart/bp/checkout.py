@@ -8,7 +8,7 @@ from typing import Any
 from quart import Blueprint, redirect, request
 
 from cart.bp._common import remember_guest_order
-from shared.contracts.dtos import CheckoutDetails
+from shared.contracts import CheckoutDetails
 from shared.contracts.errors import PaymentUnavailable, SoldOut, Unavailable
 from shared.errors import DomainError
 from shared.infrastructure.auth import current_user

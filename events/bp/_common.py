@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import segno
 from quart import Response, request
 
-from shared.contracts.dtos import OccurrenceDTO
+from shared.contracts import OccurrenceDTO
 from shared.errors import NotFound
 from shared.infrastructure.auth import current_user
 from shared.infrastructure.fragments import render_page

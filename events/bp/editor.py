@@ -14,7 +14,7 @@ from quart import Blueprint, Response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from events.bp._common import occurrence_key
-from shared.contracts.dtos import CalendarInput, EventInput, OccurrenceException, TicketTypeInput
+from shared.contracts import CalendarInput, EventInput, OccurrenceException, TicketTypeInput
 from shared.contracts.errors import InvalidEvent
 from shared.errors import DomainError, NotFound
 from shared.infrastructure import auth

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from quart import Blueprint, redirect, request
 
-from shared.contracts.dtos import AccountDTO, SignUpRequest
+from shared.contracts import AccountDTO, SignUpRequest
 from shared.contracts.errors import EmailUnverified
 from shared.errors import DomainError
 from shared.infrastructure import auth

@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Blueprint, redirect, request, url_for
 
-from shared.contracts.dtos import DELIVERY_VIEWS
+from shared.contracts import DELIVERY_VIEWS
 from shared.errors import DomainError
 from shared.infrastructure import auth
 from shared.infrastructure.context import db_session, services

@@ -13,7 +13,7 @@ from typing import Any
 
 from quart import Blueprint, Response, abort, redirect, request
 
-from shared.contracts.dtos import (
+from shared.contracts import (
     ComposeInput,
     MediaUpload,
     SocialAccountDTO,

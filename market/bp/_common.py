@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Response, request
 
-from shared.contracts.dtos import PRODUCT_SORTS, ProductFilters, parse_amount_minor
+from shared.contracts import PRODUCT_SORTS, ProductFilters, parse_amount_minor
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.auth import current_user
 from shared.infrastructure.context import current_platform

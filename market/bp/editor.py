@@ -15,7 +15,7 @@ from typing import Any
 from quart import Blueprint, Response, redirect, request
 from werkzeug.datastructures import MultiDict
 
-from shared.contracts.dtos import (
+from shared.contracts import (
     CategoryDTO,
     CategoryInput,
     MarketPageDTO,

@@ -13,7 +13,7 @@ from typing import Any
 from quart import Blueprint, redirect, request
 from werkzeug.datastructures import MultiDict
 
-from shared.contracts.dtos import ScrapeSourceInput
+from shared.contracts import ScrapeSourceInput
 from shared.contracts.errors import InvalidScrapeSource
 from shared.errors import DomainError
 from shared.infrastructure import auth

@@ -8,7 +8,7 @@ ends the sid in PostgreSQL and drops the cache key) signs the person out of ever
 Redis restart cannot bring an ended session back.
 
 ``current_user()`` (also the ``current_user`` template global) is the signed-in member as a
-:class:`~shared.contracts.dtos.UserDTO`, or None. It is the one source of "who is signed in":
+:class:`~shared.contracts.UserDTO`, or None. It is the one source of "who is signed in":
 setting it also sets the acting user of :mod:`shared.infrastructure.visitor` (``g.user_id``), so
 the fragments a page fetches (``cart/mini``, ``account/menu``) are signed for that member and
 nobody else. Views that need a member or a role use :func:`login_required` /
@@ -30,7 +30,7 @@ from urllib.parse import urlencode, urlsplit
 from quart import Quart, g, has_request_context, redirect, request, session
 from redis.exceptions import RedisError
 
-from shared.contracts.dtos import UserDTO
+from shared.contracts import UserDTO
 from shared.errors import DomainError, Forbidden
 from shared.infrastructure.context import services
 from shared.infrastructure.fragments import invalidate_after_commit

@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 from quart import Blueprint, Quart, Response, g, redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 
-from shared.contracts.dtos import CartOwner
+from shared.contracts import CartOwner
 from shared.errors import DomainError
 from shared.infrastructure.context import services
 from shared.infrastructure.csrf import csrf_token_optional

@@ -174,7 +174,7 @@ def _ghost_sync(args: argparse.Namespace) -> int:
 def _publish_due(_args: argparse.Namespace) -> int:
     import asyncio
 
-    from shared.contracts.dtos import PostDTO
+    from shared.contracts import PostDTO
     from shared.db import create_engine, create_session_factory
     from shared.services.registry import build_services
 

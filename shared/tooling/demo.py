@@ -128,7 +128,7 @@ DEMO_PAGES: tuple[dict[str, Any], ...] = (
 
 async def seed_blog(session: AsyncSession) -> None:
     """Authors, tags, six posts (one for members only) and two pages, once."""
-    from shared.contracts.dtos import PostInput
+    from shared.contracts import PostInput
     from shared.infrastructure.context import services
     from shared.infrastructure.sanitize import slugify
 
@@ -658,7 +658,7 @@ DEMO_MARKET_POST = (
 async def seed_market(session: AsyncSession) -> None:
     """Suppliers, a category tree, forty products with prices, stock and images, a market
     page and a blog post embedding two product cards, once."""
-    from shared.contracts.dtos import (
+    from shared.contracts import (
         CategoryInput,
         MarketPageInput,
         PostInput,
@@ -835,12 +835,7 @@ async def seed_events(session: AsyncSession) -> None:
     concert with ticket types, once."""
     from zoneinfo import ZoneInfo
 
-    from shared.contracts.dtos import (
-        CalendarInput,
-        EventInput,
-        OccurrenceException,
-        TicketTypeInput,
-    )
+    from shared.contracts import CalendarInput, EventInput, OccurrenceException, TicketTypeInput
     from shared.infrastructure.context import services
     from shared.models import Event
 
@@ -963,7 +958,7 @@ async def seed_events(session: AsyncSession) -> None:
 async def seed_social(session: AsyncSession) -> None:
     """The social hub: Alice and Rosa on the fediverse, following each other, a few posts
     (one for followers only), a reply and a like, once."""
-    from shared.contracts.dtos import ComposeInput
+    from shared.contracts import ComposeInput
     from shared.infrastructure.context import services
     from shared.models import SocialStatus
 
@@ -1016,7 +1011,7 @@ async def seed_account(session: AsyncSession) -> None:
     account) and a draft issue of the weekly one built from the latest posts, ready for
     staff to preview, test and send from ``/editor/newsletters/`` on the account app."""
     from shared.config import load_settings
-    from shared.contracts.dtos import IssueInput
+    from shared.contracts import IssueInput
     from shared.infrastructure.context import services
     from shared.models import Newsletter
     from shared.services.newsletters.sender import digest_html

@@ -35,7 +35,7 @@ from shared.errors import DomainError
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from shared.contracts.protocols import BlogService, CartService
+    from shared.contracts import BlogService, CartService
 
 log = logging.getLogger("rose_ash.worker")
 

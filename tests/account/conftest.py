@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
-from shared.contracts.dtos import IssueDTO, IssueInput, NewsletterDTO
+from shared.contracts import IssueDTO, IssueInput, NewsletterDTO
 from shared.services.newsletters.service import SqlNewsletterService
 from tests.conftest import make_settings
 from tests.support import SmtpSink

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from quart.typing import TestClientProtocol as QuartClient
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from shared.contracts.dtos import AccountDTO
+from shared.contracts import AccountDTO
 from shared.infrastructure.factory import RoseQuart
 from shared.services.identity.service import SqlIdentityService
 from tests.conftest import MEMBER_PASSWORD

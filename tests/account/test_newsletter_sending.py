@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.config import Settings
-from shared.contracts.dtos import IssueInput
+from shared.contracts import IssueInput
 from shared.errors import Conflict
 from shared.models import EmailSuppression, NewsletterDelivery, NewsletterSubscription
 from shared.services.newsletters.sender import NewsletterSender, html_to_plain

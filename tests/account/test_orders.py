@@ -16,8 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from account import personal
 from shared.config import Settings
-from shared.contracts.dtos import AccountDTO, CartOwner, CheckoutDetails, Money, OrderDTO
-from shared.contracts.protocols import MemberOrders, PersonalData, implements
+from shared.contracts import (
+    AccountDTO,
+    CartOwner,
+    CheckoutDetails,
+    MemberOrders,
+    Money,
+    OrderDTO,
+    PersonalData,
+    implements,
+)
 from shared.infrastructure.context import SERVICES_EXTENSION, services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import AuditLog, CartItem, Order, OrderLine, Product

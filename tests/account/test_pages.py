@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.config import Settings
-from shared.contracts.dtos import CartOwner, CheckoutDetails, FulfilmentLine, TicketTypeInput
+from shared.contracts import CartOwner, CheckoutDetails, FulfilmentLine, TicketTypeInput
 from shared.infrastructure import internal_auth
 from shared.infrastructure.context import SERVICES_EXTENSION, services
 from shared.infrastructure.factory import RoseQuart

@@ -10,7 +10,7 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import AccountDTO, SignUpRequest
+from shared.contracts import AccountDTO, SignUpRequest
 from shared.contracts.errors import IdentityError
 from shared.errors import Conflict
 from shared.infrastructure.context import services

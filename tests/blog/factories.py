@@ -7,7 +7,7 @@ from itertools import count
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import PostDTO, PostInput
+from shared.contracts import PostDTO, PostInput
 from shared.infrastructure.context import services
 from shared.models import BlogAuthor
 

@@ -11,9 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
-from shared.contracts.dtos import PostInput
+from shared.contracts import BlogService, PostInput
 from shared.contracts.errors import InvalidPost
-from shared.contracts.protocols import BlogService
 from shared.models import ApActivity, BlogPost
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import Settings
-from shared.contracts.dtos import NavItemDTO, NavItemInput
+from shared.contracts import NavItemDTO, NavItemInput
 from shared.contracts.errors import InvalidNavItem
 from shared.errors import DomainError
 from shared.infrastructure.context import services

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
-from shared.contracts.dtos import PostInput
+from shared.contracts import PostInput
 from shared.infrastructure.context import services
 from shared.models import BlogAuthor, BlogPost, BlogTag
 from shared.services.blog.ghost import (

@@ -11,7 +11,7 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import NavItemInput
+from shared.contracts import NavItemInput
 from shared.contracts.errors import InvalidNavItem
 from shared.errors import NotFound
 from shared.infrastructure import internal_auth

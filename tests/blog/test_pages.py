@@ -13,7 +13,7 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.contracts.dtos import PostInput
+from shared.contracts import PostInput
 from shared.infrastructure import auth
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import CartOwner
+from shared.contracts import CartOwner
 from shared.infrastructure.cart_web import COOKIE, sign_cart_key, verify_cart_cookie
 from shared.infrastructure.context import services
 from shared.models import Product

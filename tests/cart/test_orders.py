@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.contracts.dtos import CartOwner, CheckoutDetails, Money
+from shared.contracts import CartOwner, CheckoutDetails, Money
 from shared.infrastructure.context import services
 from shared.models import Order, Product
 from tests.cart.conftest import Shop

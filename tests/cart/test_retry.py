@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from shared.contracts.dtos import CartOwner, CheckoutDetails, PaymentDTO
+from shared.contracts import CartOwner, CheckoutDetails, PaymentDTO
 from shared.errors import DomainError
 from shared.models import Payment
 from shared.services.cart.payments import MAX_PAYMENT_ATTEMPTS

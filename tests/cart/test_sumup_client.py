@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from shared.config import ConfigError
-from shared.contracts.dtos import Money
+from shared.contracts import Money
 from shared.services.cart.sumup import SumUpClient, SumUpRefused, SumUpUnavailable, to_minor
 from shared.services.cart.sumup_standin import SumUpStandIn, refuse_in_production
 from tests.conftest import make_settings

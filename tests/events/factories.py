@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import CalendarDTO, CalendarInput, EventDTO, EventInput
+from shared.contracts import CalendarDTO, CalendarInput, EventDTO, EventInput
 from shared.services.events.service import SqlEventService
 
 events = SqlEventService("https://events.example")

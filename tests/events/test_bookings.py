@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from shared.contracts.dtos import EventDTO, FulfilmentLine, TicketTypeInput
+from shared.contracts import EventDTO, FulfilmentLine, TicketTypeInput
 from shared.contracts.errors import SoldOut
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.locking import LockingError, lock_objects

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
-from shared.contracts.dtos import EventInput, OccurrenceException
+from shared.contracts import EventInput, OccurrenceException
 from shared.models import ApActivity
 from shared.services.registry import build_services
 from tests.events import factories

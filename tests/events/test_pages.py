@@ -145,7 +145,7 @@ async def test_a_member_books_sees_the_qr_code_and_cancels(
 async def test_ics_parses_back_keeps_its_uid_across_edits_and_carries_exceptions(
     app: RoseQuart, db: AsyncSession
 ) -> None:
-    from shared.contracts.dtos import EventInput, OccurrenceException
+    from shared.contracts import EventInput, OccurrenceException
 
     local = datetime(2026, 10, 6, 10)
     ev = await factories.event(

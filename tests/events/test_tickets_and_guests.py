@@ -21,8 +21,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.config import Settings
-from shared.contracts.dtos import CartOwner, EventDTO, FulfilmentLine, TicketTypeInput
-from shared.contracts.protocols import MemberTickets, PersonalData, UpcomingEvents, implements
+from shared.contracts import (
+    CartOwner,
+    EventDTO,
+    FulfilmentLine,
+    MemberTickets,
+    PersonalData,
+    TicketTypeInput,
+    UpcomingEvents,
+    implements,
+)
 from shared.db import commit
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.context import services

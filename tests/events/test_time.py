@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import OccurrenceException
+from shared.contracts import OccurrenceException
 from shared.contracts.errors import InvalidEvent
 from tests.events import factories
 from tests.events.factories import events

@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import select
 
 from shared.config import Settings
-from shared.contracts.dtos import PostInput
+from shared.contracts import PostInput
 from shared.db import create_engine, create_session_factory
 from shared.models import ApDelivery, ApFollower
 from shared.services.federation.outbox import OutboxProcessor

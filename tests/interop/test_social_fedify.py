@@ -20,7 +20,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from shared.config import Settings
-from shared.contracts.dtos import ComposeInput
+from shared.contracts import ComposeInput
 from shared.db import create_engine, create_session_factory
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services

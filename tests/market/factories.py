@@ -6,7 +6,7 @@ from itertools import count
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import (
+from shared.contracts import (
     CategoryDTO,
     CategoryInput,
     ProductDTO,

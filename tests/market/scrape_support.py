@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.contracts.dtos import ScrapeSourceDTO, ScrapeSourceInput
+from shared.contracts import ScrapeSourceDTO, ScrapeSourceInput
 from shared.models import Supplier
 from shared.services.market.importing import SqlCatalogImportService
 

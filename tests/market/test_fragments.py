@@ -14,7 +14,7 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.contracts.dtos import ProductImageDTO, ProductInput, SupplierInput
+from shared.contracts import ProductImageDTO, ProductInput, SupplierInput
 from shared.infrastructure import internal_auth
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart

@@ -9,7 +9,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.contracts.dtos import MarketPageInput
+from shared.contracts import MarketPageInput
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from tests.conftest import AppMaker

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.config import Settings
-from shared.contracts.dtos import ScrapeRunDTO, ScrapeSourceDTO
+from shared.contracts import ScrapeRunDTO, ScrapeSourceDTO
 from shared.models import PriceChange, Product, ProductImage, ScrapeRun, ScrapeSource
 from shared.services.market.scrape.runner import run_source
 from tests.conftest import make_settings

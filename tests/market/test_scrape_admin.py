@@ -11,7 +11,7 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.contracts.dtos import ScrapeSourceInput
+from shared.contracts import ScrapeSourceInput
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import AuditLog, ScrapeRequest, ScrapeRun, ScrapeSource, Supplier

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from shared.contracts.dtos import Money
+from shared.contracts import Money
 from shared.contracts.errors import SoldOut, Unavailable
 from shared.errors import DomainError
 from shared.infrastructure.locking import LockingError, lock_objects

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import APP_NAMES, Settings
-from shared.contracts.dtos import AccountDTO, SessionDTO
+from shared.contracts import AccountDTO, SessionDTO
 from shared.infrastructure.auth import CACHE_PREFIX, current_user, required_role, safe_next
 from shared.infrastructure.csrf import SAFE_METHODS
 from shared.infrastructure.factory import RoseQuart

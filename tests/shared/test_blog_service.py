@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import PostInput
+from shared.contracts import PostInput
 from shared.contracts.errors import InvalidPost
 from shared.errors import Conflict, DomainError, NotFound
 from shared.infrastructure.context import services

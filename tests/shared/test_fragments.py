@@ -21,6 +21,7 @@ from shared.infrastructure.fragments import (
 )
 from shared.infrastructure.visitor import Visitor
 from shared.models import NavItem
+from shared.services.registry import build_services
 from tests.conftest import TEST_INTERNAL_SECRET, AppMaker
 
 # What the header needs; the meta-test below also proves each of them is really served.
@@ -122,7 +123,7 @@ async def test_a_fragment_that_does_not_vary_per_user_never_sees_the_actor(
 ) -> None:
     """A copy shared by everyone is rendered anonymously, whoever the signed actor is."""
     # The bare platform app (every real app now provides fragments of its own).
-    app = create_base_app("federation", settings=settings)
+    app = create_base_app("federation", settings=settings, services=build_services)
     fragments = FragmentSet("federation")
 
     @fragments.fragment("who-shared", ttl_s=60, per_user=False)

@@ -10,7 +10,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import AccountSettings, load_settings
-from shared.contracts.dtos import SignUpRequest
+from shared.contracts import SignUpRequest
 from shared.errors import DomainError
 from shared.models import User
 from shared.services.identity.service import Passwords, SqlIdentityService

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.contracts.dtos import Money
+from shared.contracts import Money
 
 
 def test_sums_and_multiples_are_exact() -> None:

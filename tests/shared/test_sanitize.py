@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import PostInput
+from shared.contracts import PostInput
 from shared.infrastructure.context import services
 from shared.infrastructure.sanitize import clean_text, html_to_text, sanitize_html
 from shared.models import BlogPost

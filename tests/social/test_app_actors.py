@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
-from shared.contracts.dtos import PostInput
+from shared.contracts import PostInput
 from shared.db import create_engine, create_session_factory
 from shared.infrastructure.activitypub.actors import actor_urls
 from shared.models import ApFollower, SocialFollow

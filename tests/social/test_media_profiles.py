@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from account import personal
 from shared.config import Settings
-from shared.contracts.protocols import PersonalData, implements
+from shared.contracts import PersonalData, implements
 from shared.db import run_after_commit
 from shared.errors import Conflict
 from shared.infrastructure.factory import RoseQuart

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.config import Settings
-from shared.contracts.dtos import ComposeInput
+from shared.contracts import ComposeInput
 from shared.infrastructure import internal_auth
 from shared.infrastructure.activitypub.signatures import parse_signature, verify_request
 from shared.infrastructure.factory import RoseQuart

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import render_template
 
-from shared.contracts.dtos import CartOwner, CartSummaryDTO
+from shared.contracts import CartOwner, CartSummaryDTO
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRequest, FragmentSet
 

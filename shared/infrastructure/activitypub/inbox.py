@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
-from shared.contracts.dtos import ApObjectDTO, ReceivedDTO, RemoteActorDTO
+from shared.contracts import ApObjectDTO, ReceivedDTO, RemoteActorDTO
 from shared.errors import DomainError
 from shared.infrastructure.activitypub import remote
 from shared.infrastructure.activitypub.fetch import Fetcher, FetchError

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import RemoteActorDTO
+from shared.contracts import RemoteActorDTO
 from shared.infrastructure.activitypub.fetch import Fetcher, FetchError
 from shared.models import ApRemoteActor
 

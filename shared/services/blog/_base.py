@@ -3,7 +3,7 @@ the public addresses)."""
 
 from __future__ import annotations
 
-from shared.contracts.protocols import FederationService
+from shared.contracts import FederationService
 
 
 class BlogBase:

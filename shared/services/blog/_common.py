@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select
 from sqlalchemy.orm import selectinload
 
-from shared.contracts.dtos import AuthorDTO, PostDTO, TagDTO
+from shared.contracts import AuthorDTO, PostDTO, TagDTO
 from shared.errors import DomainError, NotFound
 from shared.models.blog import BlogAuthor, BlogPost, BlogTag
 

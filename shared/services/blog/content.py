@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import PostInput
+from shared.contracts import PostInput
 from shared.contracts.errors import InvalidPost
 from shared.errors import Conflict, NotFound
 from shared.infrastructure.sanitize import (

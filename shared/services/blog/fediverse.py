@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import ApObjectDTO, ArticleDTO, PostDTO
+from shared.contracts import ApObjectDTO, ArticleDTO, PostDTO
 from shared.infrastructure.sanitize import link_products
 from shared.models.blog import BlogPost
 from shared.services.blog._common import ACTOR

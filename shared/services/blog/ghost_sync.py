@@ -45,7 +45,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import GhostSettings, Settings
-from shared.contracts.dtos import NavItemInput, PostInput, SyncedAuthor, SyncedTag, SyncReport
+from shared.contracts import NavItemInput, PostInput, SyncedAuthor, SyncedTag, SyncReport
 from shared.db import create_engine, create_session_factory
 from shared.infrastructure.context import create_redis, services
 from shared.infrastructure.fragments import invalidate

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import APP_NAMES
-from shared.contracts.dtos import GhostNavReport, NavItemDTO, NavItemInput
+from shared.contracts import GhostNavReport, NavItemDTO, NavItemInput
 from shared.contracts.errors import InvalidNavItem
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.sanitize import clean_text

@@ -1,12 +1,12 @@
 """What the blog holds about a member (the bylines linked to their account), for the
-account app's export and erasure (``protocols.PersonalData``)."""
+account app's export and erasure (``PersonalData``)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import PersonalDataDTO
+from shared.contracts import PersonalDataDTO
 from shared.models.blog import BlogAuthor, BlogPost, BlogPostAuthor
 from shared.services.blog._base import BlogBase
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import PostDTO, PostInput
+from shared.contracts import PostDTO, PostInput
 from shared.contracts.errors import InvalidPost
 from shared.errors import Conflict
 from shared.models.blog import BlogPost

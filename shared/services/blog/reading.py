@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import (
+from shared.contracts import (
     AuthorArchive,
     HomePage,
     PostDTO,

@@ -9,7 +9,7 @@ from sqlalchemy import case, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import SearchHit, SearchResults
+from shared.contracts import SearchHit, SearchResults
 from shared.infrastructure.sanitize import clean_text
 from shared.models.blog import BlogPost
 from shared.services.blog._base import BlogBase

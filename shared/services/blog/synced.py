@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import PostInput, SyncedAuthor, SyncedTag
+from shared.contracts import PostInput, SyncedAuthor, SyncedTag
 from shared.models.blog import BlogAuthor, BlogPost, BlogTag
 from shared.services.blog._common import ACTOR
 from shared.services.blog.content import BlogContent

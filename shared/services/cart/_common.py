@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.contracts.dtos import CartOwner, Money, PaymentDTO
+from shared.contracts import CartOwner, Money, PaymentDTO
 from shared.models import CartItem, Payment
 
 PAID_STATUSES = ("paid", "fulfilled", "partly_refunded")

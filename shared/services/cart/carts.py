@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import CartDTO, CartLineDTO, CartOwner, CartSummaryDTO, SellableDTO
+from shared.contracts import CartDTO, CartLineDTO, CartOwner, CartSummaryDTO, SellableDTO
 from shared.contracts.errors import ItemUnavailable, ShortStock
 from shared.errors import DomainError, NotFound
 from shared.models import CartItem

@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import CartOwner, CheckoutDetails, OrderDTO
+from shared.contracts import CartOwner, CheckoutDetails, OrderDTO
 from shared.contracts.errors import CheckoutInvalid, Unavailable
 from shared.errors import DomainError
 from shared.infrastructure.locking import lock_objects

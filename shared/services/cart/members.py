@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import MemberOrderDTO, Money, PersonalDataDTO
+from shared.contracts import MemberOrderDTO, Money, PersonalDataDTO
 from shared.models import CartItem, Order, OrderLine, Payment, Refund
 from shared.services import audit
 from shared.services.cart._base import CartBase

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import Money, OrderDTO, OrderLineDTO, OrderSummaryDTO, RefundDTO
+from shared.contracts import Money, OrderDTO, OrderLineDTO, OrderSummaryDTO, RefundDTO
 from shared.errors import Conflict, NotFound
 from shared.models import Order, OrderLine, Payment, Refund
 from shared.services import audit

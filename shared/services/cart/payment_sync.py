@@ -16,7 +16,7 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import FulfilmentLine, Money, SyncOutcome
+from shared.contracts import FulfilmentLine, Money, SyncOutcome
 from shared.db import after_commit
 from shared.models import Order, OrderLine, Payment
 from shared.services import audit

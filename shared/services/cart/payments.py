@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import Money, PaymentDTO
+from shared.contracts import Money, PaymentDTO
 from shared.contracts.errors import PaymentUnavailable
 from shared.errors import Conflict, DomainError, NotFound
 from shared.models import Order, Payment

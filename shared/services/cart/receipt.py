@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.contracts.dtos import OrderDTO
+from shared.contracts import OrderDTO
 from shared.infrastructure.mail import Email
 from shared.services.cart._base import CartBase
 

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import Money, RefundDTO
+from shared.contracts import Money, RefundDTO
 from shared.contracts.errors import PaymentUnavailable
 from shared.errors import Conflict, DomainError
 from shared.models import Payment, Refund

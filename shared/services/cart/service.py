@@ -32,7 +32,7 @@ from shared.services.cart.refunds import CartRefunds
 
 
 class SqlCartService(CartCheckout, CartPayments, CartRefunds, CartExpiry, CartMemberData):
-    """Implements :class:`shared.contracts.protocols.CartService` (and ``MemberOrders``,
+    """Implements :class:`shared.contracts.CartService` (and ``MemberOrders``,
     ``PersonalData``): ``SqlCartService(settings, {"product": catalog, "ticket": events})``,
     the second argument being the domains that sell through the cart, by kind
     (``SellableProvider``)."""

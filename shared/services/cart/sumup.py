@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from shared.config import Settings
-from shared.contracts.dtos import Money
+from shared.contracts import Money
 
 _AMOUNT_PLACEHOLDER = "__rose_ash_amount__"
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, vRecur
 from icalendar import Event as VEvent
 
-from shared.contracts.dtos import EventDTO, OccurrenceException
+from shared.contracts import EventDTO, OccurrenceException
 from shared.infrastructure.sanitize import html_to_text
 
 PRODID = "-//Rose Ash//Events//EN"

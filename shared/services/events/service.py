@@ -27,7 +27,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
-from shared.contracts.dtos import (
+from shared.contracts import (
     ApObjectDTO,
     AttendeeDTO,
     AvailabilityDTO,
@@ -38,7 +38,9 @@ from shared.contracts.dtos import (
     EventDTO,
     EventInput,
     EventSummaryDTO,
+    FederationService,
     FulfilmentLine,
+    LockKey,
     MemberEntryDTO,
     MemberTicketDTO,
     Money,
@@ -50,10 +52,9 @@ from shared.contracts.dtos import (
     TicketTypeInput,
 )
 from shared.contracts.errors import InvalidEvent, SoldOut, Unavailable
-from shared.contracts.protocols import FederationService
 from shared.db import after_commit
 from shared.errors import Conflict, DomainError, NotFound
-from shared.infrastructure.locking import LockKey, lock_objects, require_locked
+from shared.infrastructure.locking import lock_objects, require_locked
 from shared.infrastructure.sanitize import SLUG_RE, clean_text, sanitize_html, slugify
 from shared.models import (
     Event,
@@ -182,7 +183,7 @@ def _url_or_none(value: str | None, field: str) -> str | None:
 
 
 class SqlEventService:
-    """Implements :class:`shared.contracts.protocols.EventService`."""
+    """Implements :class:`shared.contracts.EventService`."""
 
     def __init__(
         self,
@@ -1686,7 +1687,7 @@ class SqlEventService:
                 )
         return build_calendar(name, events, exceptions, self.public_url)
 
-    # -- capabilities other domains ask for (shared/contracts/protocols.py) --
+    # -- capabilities other domains ask for (shared/contracts/) --
 
     async def upcoming_for_member(
         self, session: AsyncSession, user_id: int, *, limit: int = 10

@@ -1,4 +1,4 @@
-"""The federation domain (implements :class:`shared.contracts.protocols.FederationService`):
+"""The federation domain (implements :class:`shared.contracts.FederationService`):
 what our app actors publish and what they do with what they receive.
 
 Domains announce changes by calling :meth:`SqlFederationService.publish` inside their own
@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import APP_NAMES, Settings
-from shared.contracts.dtos import (
+from shared.contracts import (
     DELIVERY_VIEWS,
     ApActivityDTO,
     ApHostDTO,
@@ -73,7 +73,7 @@ def iso(moment: datetime) -> str:
 
 
 class SqlFederationService:
-    """Implements :class:`shared.contracts.protocols.FederationService` on PostgreSQL."""
+    """Implements :class:`shared.contracts.FederationService` on PostgreSQL."""
 
     def __init__(self, settings: Settings, social: SocialInbound | None = None) -> None:
         # Actor ids, inboxes and object URIs are built from the apps' public URLs.

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import AccountSettings, ConfigError, OAuthSettings, Settings
-from shared.contracts.dtos import (
+from shared.contracts import (
     AccountDTO,
     EmailChange,
     SessionDTO,
@@ -132,7 +132,7 @@ def normalise_roles(roles: Sequence[str]) -> list[str]:
 
 class SqlIdentityService:
     """Sign-up, sign-in, email verification, password reset and change, roles, sessions
-    (the :class:`~shared.contracts.protocols.IdentityService` of the registry)."""
+    (the :class:`~shared.contracts.IdentityService` of the registry)."""
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
 """The catalog domain's service (the market app): products as the cart sells them, and stock.
 
 :class:`SqlCatalogService` is one object implementing
-:class:`shared.contracts.protocols.CatalogService` (and so the cart's ``SellableProvider``),
+:class:`shared.contracts.CatalogService` (and so the cart's ``SellableProvider``),
 put together from the parts of this package, each a module of its own:
 
 - :mod:`~shared.services.market.stock`: what the cart sells and the stock counts. Stock only
@@ -41,7 +41,7 @@ class SqlCatalogService(
     CategoryEditing,
     ProductEditing,
 ):
-    """Implements :class:`shared.contracts.protocols.CatalogService`."""
+    """Implements :class:`shared.contracts.CatalogService`."""
 
     def __init__(self, public_url: str = "") -> None:
         # The market's address as buyers see it: cart lines link back to the product there.

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import (
+from shared.contracts import (
     CsvImportReport,
     CsvRowError,
     ProductDTO,

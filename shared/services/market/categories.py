@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import CategoryDTO, CategoryInput
+from shared.contracts import CategoryDTO, CategoryInput
 from shared.contracts.errors import InvalidCatalogInput
 from shared.errors import Conflict, NotFound
 from shared.infrastructure.sanitize import clean_text
@@ -15,7 +15,7 @@ from shared.services.market.queries import category_dto, load_categories, subtre
 
 
 class CategoryEditing:
-    """The category part of :class:`shared.contracts.protocols.CatalogService`'s staff side."""
+    """The category part of :class:`shared.contracts.CatalogService`'s staff side."""
 
     async def get_category(self, session: AsyncSession, category_id: int) -> CategoryDTO:
         """A category by id."""

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import Money
+from shared.contracts import Money
 from shared.infrastructure.sanitize import SLUG_MAX, SLUG_RE, sanitize_html, slugify
 from shared.services import audit
 

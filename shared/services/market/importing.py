@@ -1,5 +1,5 @@
 """Importing supplier catalogues into the market: scrape sources, runs, and storing what a
-crawl found (implements :class:`shared.contracts.protocols.CatalogImportService`).
+crawl found (implements :class:`shared.contracts.CatalogImportService`).
 
 The crawl itself (network, robots.txt, extraction) is :mod:`shared.services.market.scrape`;
 this module only touches the database. :meth:`SqlCatalogImportService.finish_scrape_run`
@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import (
+from shared.contracts import (
     CrawlResult,
     KnownPage,
     ScrapedProduct,
@@ -95,7 +95,7 @@ _SUPPLIERS = select(
 
 
 class SqlCatalogImportService:
-    """Implements :class:`shared.contracts.protocols.CatalogImportService`."""
+    """Implements :class:`shared.contracts.CatalogImportService`."""
 
     # -- sources (staff) --
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import (
+from shared.contracts import (
     PRODUCT_SORTS,
     CategoryDTO,
     CategoryListing,
@@ -39,7 +39,7 @@ from shared.services.market.queries import (
 
 
 class MarketListings:
-    """The read side of :class:`shared.contracts.protocols.CatalogService` (search apart)."""
+    """The read side of :class:`shared.contracts.CatalogService` (search apart)."""
 
     async def market_home(
         self, session: AsyncSession, *, featured_limit: int = 8, latest_limit: int = 8

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import MarketPageDTO, MarketPageInput, MarketPageItemDTO, ProductDTO
+from shared.contracts import MarketPageDTO, MarketPageInput, MarketPageItemDTO, ProductDTO
 from shared.contracts.errors import InvalidCatalogInput
 from shared.errors import NotFound
 from shared.infrastructure.sanitize import clean_text
@@ -18,7 +18,7 @@ MAX_PAGE_ITEMS = 100
 
 
 class MarketPages:
-    """The market-page part of :class:`shared.contracts.protocols.CatalogService`."""
+    """The market-page part of :class:`shared.contracts.CatalogService`."""
 
     async def market_page(
         self, session: AsyncSession, slug: str, *, include_unpublished: bool = False

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import MAX_PRICE_MINOR, ProductImageDTO, ProductInput
+from shared.contracts import MAX_PRICE_MINOR, ProductImageDTO, ProductInput
 from shared.contracts.errors import InvalidCatalogInput
 from shared.errors import NotFound
 from shared.infrastructure.sanitize import clean_text, html_to_text

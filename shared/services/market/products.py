@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import CsvImportReport, ProductDTO, ProductInput
+from shared.contracts import CsvImportReport, ProductDTO, ProductInput
 from shared.models import Product
 from shared.services.market import catalog_csv
 from shared.services.market.editing import record_audit
@@ -15,7 +15,7 @@ from shared.services.market.stock import set_stock
 
 
 class ProductEditing:
-    """The product part of :class:`shared.contracts.protocols.CatalogService`'s staff side."""
+    """The product part of :class:`shared.contracts.CatalogService`'s staff side."""
 
     async def create_product(
         self, session: AsyncSession, data: ProductInput, *, actor_user_id: int | None = None

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import (
+from shared.contracts import (
     CategoryDTO,
     Money,
     ProductDTO,

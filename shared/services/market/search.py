@@ -9,7 +9,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import ProductSearchHit, ProductSearchResults
+from shared.contracts import ProductSearchHit, ProductSearchResults
 from shared.errors import NotFound
 from shared.infrastructure.sanitize import clean_text
 from shared.models import Product
@@ -31,7 +31,7 @@ _HEADLINE_OPTIONS = (
 
 
 class ProductSearch:
-    """:meth:`search_products` of :class:`shared.contracts.protocols.CatalogService`."""
+    """:meth:`search_products` of :class:`shared.contracts.CatalogService`."""
 
     async def search_products(
         self, session: AsyncSession, query: str, *, page: int = 1, per_page: int = 24

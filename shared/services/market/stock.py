@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import FulfilmentLine, Money, SellableDTO
+from shared.contracts import FulfilmentLine, LockKey, Money, SellableDTO
 from shared.contracts.errors import SoldOut, Unavailable
 from shared.errors import DomainError, NotFound
-from shared.infrastructure.locking import LockKey, lock_objects, require_locked
+from shared.infrastructure.locking import lock_objects, require_locked
 from shared.models import Product, ProductImage
 
 KIND = "product"
@@ -40,7 +40,7 @@ async def set_stock(session: AsyncSession, product_id: int, stock: int | None) -
 
 
 class SellableSide:
-    """What the cart sells: :class:`shared.contracts.protocols.SellableProvider` for kind
+    """What the cart sells: :class:`shared.contracts.SellableProvider` for kind
     ``"product"``, and staff's stock counts."""
 
     # The market's address as buyers see it: cart lines link back to the product there.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import SupplierDTO, SupplierInput
+from shared.contracts import SupplierDTO, SupplierInput
 from shared.contracts.errors import InvalidCatalogInput
 from shared.errors import Conflict, NotFound
 from shared.infrastructure.sanitize import clean_text
@@ -15,7 +15,7 @@ from shared.services.market.queries import supplier_dto
 
 
 class SupplierEditing:
-    """The supplier part of :class:`shared.contracts.protocols.CatalogService`'s staff side."""
+    """The supplier part of :class:`shared.contracts.CatalogService`'s staff side."""
 
     async def get_supplier(self, session: AsyncSession, supplier_id: int) -> SupplierDTO:
         """A supplier by id."""

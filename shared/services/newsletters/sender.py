@@ -32,13 +32,13 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from shared.config import Settings
-from shared.contracts.dtos import EventSummaryDTO, OutgoingDTO, PostDTO
+from shared.contracts import EventSummaryDTO, OutgoingDTO, PostDTO
 from shared.infrastructure.mail import Mailer
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from shared.contracts.protocols import NewsletterService
+    from shared.contracts import NewsletterService
 
 log = logging.getLogger("rose_ash.newsletters")
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import ConfigError, NewsletterSettings, Settings
-from shared.contracts.dtos import (
+from shared.contracts import (
     DeliveryFailureDTO,
     IssueDTO,
     IssueInput,
@@ -107,7 +107,7 @@ def clean_email(email: str) -> str:
 
 
 class SqlNewsletterService:
-    """Implements :class:`shared.contracts.protocols.NewsletterService`."""
+    """Implements :class:`shared.contracts.NewsletterService`."""
 
     def __init__(
         self, secret: bytes | None = None, newsletters: NewsletterSettings | None = None

@@ -14,7 +14,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
-from shared.contracts.dtos import AttachmentDTO, SocialAccountDTO, SocialStatusDTO
+from shared.contracts import AttachmentDTO, SocialAccountDTO, SocialStatusDTO
 from shared.infrastructure.activitypub import members
 from shared.infrastructure.activitypub.actors import AS_CONTEXT, actor_urls
 from shared.infrastructure.activitypub.fetch import Fetcher, guarded_client

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import ApObjectDTO, SocialAccountDTO, SocialProfileInput
+from shared.contracts import ApObjectDTO, SocialAccountDTO, SocialProfileInput
 from shared.errors import Conflict, DomainError, NotFound
 from shared.infrastructure import media
 from shared.infrastructure.activitypub import members

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import RelationshipDTO, SocialAccountDTO
+from shared.contracts import RelationshipDTO, SocialAccountDTO
 from shared.errors import DomainError, Forbidden, NotFound
 from shared.infrastructure.activitypub import members
 from shared.models import SocialAccount, SocialBlock, SocialFollow

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import ApObjectDTO, ReceivedDTO, RemoteActorDTO
+from shared.contracts import ApObjectDTO, ReceivedDTO, RemoteActorDTO
 from shared.errors import DomainError
 from shared.infrastructure.activitypub import members, remote
 from shared.infrastructure.activitypub.actors import PUBLIC

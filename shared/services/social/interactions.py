@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import SocialStatusDTO
+from shared.contracts import SocialStatusDTO
 from shared.errors import DomainError, Forbidden
 from shared.infrastructure.activitypub import members
 from shared.infrastructure.activitypub.actors import PUBLIC

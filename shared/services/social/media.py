@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import MediaUpload
+from shared.contracts import MediaUpload
 from shared.contracts.errors import InvalidUpload
 from shared.db import after_commit
 from shared.infrastructure import media

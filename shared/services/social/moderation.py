@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import RelationshipDTO, SocialAccountDTO, SocialReportDTO
+from shared.contracts import RelationshipDTO, SocialAccountDTO, SocialReportDTO
 from shared.errors import DomainError, NotFound
 from shared.models import (
     ApFollower,

@@ -6,7 +6,7 @@ from quart import has_app_context
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import NotificationPageDTO, SocialNotificationDTO
+from shared.contracts import NotificationPageDTO, SocialNotificationDTO
 from shared.infrastructure.fragments import invalidate_after_commit
 from shared.infrastructure.visitor import Visitor
 from shared.models import SocialAccount, SocialNotification, SocialStatus

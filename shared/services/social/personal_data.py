@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import PersonalDataDTO
+from shared.contracts import PersonalDataDTO
 from shared.infrastructure.activitypub import members
 from shared.infrastructure.activitypub.actors import PUBLIC
 from shared.models import (

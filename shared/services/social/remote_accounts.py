@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import APP_NAMES
-from shared.contracts.dtos import RemoteActorDTO, SocialAccountDTO
+from shared.contracts import RemoteActorDTO, SocialAccountDTO
 from shared.errors import DomainError, Forbidden, NotFound
 from shared.infrastructure.activitypub import members, remote
 from shared.infrastructure.activitypub.actors import actor_document as app_actor_document

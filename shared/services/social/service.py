@@ -1,4 +1,4 @@
-"""The social hub (implements :class:`shared.contracts.protocols.SocialService`): members'
+"""The social hub (implements :class:`shared.contracts.SocialService`): members'
 fediverse accounts, follows, timelines, posts, likes, boosts and notifications.
 
 Every member has an account here (made with its keypair on first need). What a member does
@@ -42,4 +42,4 @@ class SqlSocialService(
     SocialModeration,
     SocialPersonalData,
 ):
-    """Implements :class:`shared.contracts.protocols.SocialService` on PostgreSQL."""
+    """Implements :class:`shared.contracts.SocialService` on PostgreSQL."""

@@ -13,7 +13,7 @@ import nh3
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import SOCIAL_VISIBILITIES, ApObjectDTO, ComposeInput, SocialStatusDTO
+from shared.contracts import SOCIAL_VISIBILITIES, ApObjectDTO, ComposeInput, SocialStatusDTO
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.activitypub import members
 from shared.infrastructure.activitypub.actors import PUBLIC

@@ -7,7 +7,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.contracts.dtos import ApObjectDTO, SocialOutboxPageDTO, SocialStatusDTO, TimelinePageDTO
+from shared.contracts import ApObjectDTO, SocialOutboxPageDTO, SocialStatusDTO, TimelinePageDTO
 from shared.errors import NotFound
 from shared.models import ApActivity, SocialFollow, SocialStatus
 from shared.services.social._common import mentions, not_hidden, visible_status, visible_to

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
-from shared.contracts.protocols import FederationService
+from shared.contracts import FederationService
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
 from tests.ap_support import LoopbackServer, RemoteActor, make_actor

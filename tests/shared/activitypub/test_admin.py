@@ -11,8 +11,7 @@ from quart.typing import TestClientProtocol as QuartClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts.dtos import ApObjectDTO
-from shared.contracts.protocols import FederationService
+from shared.contracts import ApObjectDTO, FederationService
 from shared.infrastructure.factory import RoseQuart
 from shared.models import ApDelivery, ApFollower
 from shared.services.federation.outbox import OutboxProcessor

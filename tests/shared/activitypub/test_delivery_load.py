@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.config import Settings
-from shared.contracts.dtos import ArticleDTO
+from shared.contracts import ArticleDTO
 from shared.infrastructure.activitypub import keys
 from shared.infrastructure.activitypub.signatures import parse_signature, verify_request
 from shared.models import ApDelivery, ApDeliveryAttempt, ApFollower

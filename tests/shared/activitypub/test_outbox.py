@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
-from shared.contracts.dtos import ApObjectDTO, ArticleDTO
-from shared.contracts.protocols import FederationService
+from shared.contracts import ApObjectDTO, ArticleDTO, FederationService
 from shared.errors import DomainError
 from tests.conftest import AppMaker
 

@@ -10,7 +10,7 @@ from typing import Any
 from tqdm import tqdm
 
 from shared.config import Settings
-from shared.contracts.dtos import ScrapeRunDTO, ScrapeSourceDTO
+from shared.contracts import ScrapeRunDTO, ScrapeSourceDTO
 from shared.db import create_engine, create_session_factory
 from shared.errors import DomainError
 from shared.services.market.importing import SqlCatalogImportService

@@ -4,7 +4,7 @@ A ``page`` source starts at a catalogue page and follows links within the suppli
 (breadth first, so listing pages come before the depths of the site); a ``sitemap`` source
 fetches the pages its sitemap (or sitemap index) lists on that host. Either way robots.txt is
 obeyed before every fetch, at most the page limit is fetched, and nothing is written: the
-result (:class:`~shared.contracts.dtos.CrawlResult`) is stored afterwards in one transaction
+result (:class:`~shared.contracts.CrawlResult`) is stored afterwards in one transaction
 (``CatalogImportService.finish_scrape_run``), so a crawl that dies writes no product at all.
 """
 
@@ -21,7 +21,7 @@ import lxml.etree
 import lxml.html
 
 from shared.config import Settings
-from shared.contracts.dtos import (
+from shared.contracts import (
     CrawledPage,
     CrawlResult,
     KnownPage,

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import extruct
 from extruct.jsonld import HTML_OR_JS_COMMENTLINE, JsonLdExtractor
 
-from shared.contracts.dtos import ScrapedProduct
+from shared.contracts import ScrapedProduct
 from shared.infrastructure.sanitize import clean_text, html_to_text, sanitize_html
 
 SCHEMA_PREFIXES = ("http://schema.org/", "https://schema.org/", "schema:")

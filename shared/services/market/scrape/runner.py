@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import Settings
-from shared.contracts.dtos import ScrapeRunDTO
+from shared.contracts import ScrapeRunDTO
 from shared.infrastructure.locking import advisory_key
 from shared.services.market.importing import SqlCatalogImportService
 from shared.services.market.scrape.crawler import Progress, crawl
