@@ -10,7 +10,7 @@ from shared.config import Settings
 from shared.infrastructure import media
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart, create_base_app
-from shared.infrastructure.oidc_provider import Provider
+from shared.services.identity.oidc import Provider
 from shared.services.registry import build_services
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

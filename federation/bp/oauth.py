@@ -8,16 +8,19 @@ response. Errors that cannot be sent back to a verified client are shown here as
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from quart import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
 
 from shared.infrastructure import auth
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.csrf import csrf_exempt
 from shared.infrastructure.fragments import render_page
-from shared.infrastructure.oidc_provider import (
+from shared.services.identity.oidc import (
     EndUser,
     ErrorPage,
     NeedsConfirmation,
@@ -25,9 +28,9 @@ from shared.infrastructure.oidc_provider import (
     Provider,
     RawResponse,
     Redirect,
+    RoseOAuth2Request,
     SignedOut,
     bearer_user,
-    read_request,
     user_claims,
 )
 
@@ -38,6 +41,35 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 def provider() -> Provider:
     return current_app.extensions["oidc_provider"]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class IncomingRequest:
+    """What the views read from Quart before going synchronous."""
+
+    method: str
+    uri: str
+    headers: dict[str, str]
+    args: MultiDict[str, str]
+    form: MultiDict[str, str]
+
+    def bind(self, db: Session) -> RoseOAuth2Request:
+        return RoseOAuth2Request(self.method, self.uri, self.headers, self.args, self.form, db)
+
+
+async def read_request(issuer: str) -> IncomingRequest:
+    """Read the current Quart request (the form must be awaited before going synchronous).
+
+    The URI is rebuilt on the configured issuer URL rather than trusted from the Host and
+    scheme the proxy passed on."""
+    form = await request.form if request.method == "POST" else MultiDict()
+    return IncomingRequest(
+        method=request.method,
+        uri=issuer + request.full_path.rstrip("?"),
+        headers=dict(request.headers),
+        args=MultiDict(request.args),
+        form=MultiDict(form),
+    )
 
 
 def _raw(raw: RawResponse) -> Response:

@@ -12,7 +12,7 @@ from joserfc.jwk import KeySet, RSAKey
 
 from shared.config import Settings
 from shared.infrastructure.oauth import OIDCClient, SignInFailed, client_secret, pkce_pair
-from shared.infrastructure.oidc_provider import load_signing_key, registered_clients
+from shared.services.identity.oidc import load_signing_key, registered_clients
 
 ISSUER = "http://127.0.0.1:8005"
 
