@@ -20,6 +20,7 @@ from shared.contracts.errors import CheckoutInvalid, Unavailable
 from shared.errors import DomainError
 from shared.infrastructure.locking import lock_objects
 from shared.models import CartItem, Order, OrderLine
+from shared.models.cart import FULFILMENTS
 from shared.services import audit
 from shared.services.cart._common import line_total, now_utc, owner_filter, total_of
 from shared.services.cart.carts import CartLines
@@ -47,7 +48,7 @@ class CartCheckout(CartLines, CartOrders):
             raise CheckoutInvalid(
                 "invalid_phone", "That phone number does not look right.", "phone"
             )
-        if details.fulfilment not in ("collection", "delivery"):
+        if details.fulfilment not in FULFILMENTS:
             raise CheckoutInvalid(
                 "invalid_fulfilment", "Choose collection or delivery.", "fulfilment"
             )

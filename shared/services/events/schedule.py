@@ -17,6 +17,7 @@ from shared.contracts.errors import InvalidEvent
 from shared.errors import NotFound
 from shared.infrastructure.sanitize import SLUG_RE, clean_text, sanitize_html, slugify
 from shared.models import Event, EventCalendar, EventException
+from shared.models.events import EVENT_STATUSES
 from shared.services import audit
 from shared.services.events import recurrence as rec
 from shared.services.events.common import PUBLIC_STATUSES, row_dto
@@ -24,7 +25,6 @@ from shared.services.events.core import EventServiceCore
 
 # The actor that announces events, and the statuses an event may have.
 ACTOR = "events"
-EVENT_STATUSES = ("draft", "published", "cancelled")
 
 
 class Schedule(EventServiceCore):

@@ -20,6 +20,7 @@ from shared.models import (
     SocialReport,
     SocialStatus,
 )
+from shared.models.social import BLOCK_KINDS
 from shared.services import audit
 from shared.services.social._common import clean_text, domain_is_blocked, now, visible_status
 from shared.services.social.follows import SocialFollows
@@ -39,7 +40,7 @@ class SocialModeration(SocialFollows):
     ) -> RelationshipDTO:
         """Block (no follows either way, nothing from them) or mute (nothing from them in
         timelines or notifications) an account, or undo it."""
-        if kind not in ("block", "mute"):
+        if kind not in BLOCK_KINDS:
             raise DomainError("social_bad_block", "Block or mute.")
         me = await self._local_row(session, user_id)
         target = await session.get(SocialAccount, account_id)
