@@ -15,6 +15,7 @@ from typing import Any
 from quart import Blueprint, Response, redirect, request
 from werkzeug.datastructures import MultiDict
 
+from market.bp.fragments import FEATURED, PRODUCT_CARD
 from shared.contracts.dtos import (
     CategoryDTO,
     CategoryInput,
@@ -48,8 +49,8 @@ def _actor() -> int | None:
 def _products_changed() -> None:
     """Cached product cards and featured lists (in blog posts, on other apps' pages) are
     outdated once the change commits (a rolled-back change bumps nothing)."""
-    invalidate_after_commit(db_session(), "market/product-card")
-    invalidate_after_commit(db_session(), "market/featured")
+    invalidate_after_commit(db_session(), PRODUCT_CARD)
+    invalidate_after_commit(db_session(), FEATURED)
 
 
 async def _refused(template: str, err: DomainError, **context: Any) -> Any:

@@ -376,13 +376,6 @@ class FragmentClient:
 
     # -- the page's entry point --
 
-    async def fetch_all(
-        self, refs: Iterable[FragmentRef], actor: Visitor, request_id: str | None = None
-    ) -> dict[str, Markup]:
-        """Every fragment's HTML by slot: cached, fetched, last good, or empty; never raises."""
-        results, _found = await self.fetch_page(refs, actor, request_id)
-        return results
-
     async def fetch_page(
         self,
         refs: Iterable[FragmentRef],
@@ -390,8 +383,9 @@ class FragmentClient:
         request_id: str | None = None,
         also: Iterable[str] = (),
     ) -> tuple[dict[str, Markup], dict[str, Any] | None]:
-        """:meth:`fetch_all`, and the values of the Redis keys ``also`` read in the same
-        ``MGET`` (None when Redis did not answer)."""
+        """Every fragment's HTML by slot (cached, fetched, last good, or empty; never raises),
+        and the values of the Redis keys ``also`` read in the same ``MGET`` (None when Redis
+        did not answer)."""
         refs = list(refs)
         plans, found = await self._read_cache(refs, actor, also)
         # A cached page is only as fresh as its fragments: it records their versions.
