@@ -38,7 +38,6 @@ from shared.db import (
 )
 from shared.errors import DomainError
 from shared.infrastructure import (
-    activitypub,
     auth,
     cart_web,
     csrf,
@@ -48,6 +47,7 @@ from shared.infrastructure import (
     oauth,
     pagecache,
 )
+from shared.infrastructure.activitypub import routes as activitypub_routes
 from shared.infrastructure.context import (
     PLATFORM_EXTENSION,
     SERVICES_EXTENSION,
@@ -197,7 +197,7 @@ def create_base_app(
     cart_web.install(app)
     oauth.install(app)
     # Every app is a fediverse actor: discovery, its actor, inbox and outbox (ActivityPub).
-    activitypub.install(app)
+    activitypub_routes.install(app)
 
     @app.after_serving
     async def _close_resources() -> None:

@@ -49,6 +49,7 @@ from werkzeug.wrappers.response import Response
 from shared.config import Settings
 from shared.errors import DomainError
 from shared.infrastructure import auth
+from shared.infrastructure.context import current_platform
 from shared.infrastructure.fragments import render_page
 
 log = logging.getLogger(__name__)
@@ -282,8 +283,6 @@ def oidc_client() -> OIDCClient:
 
 
 def _origins() -> list[str]:
-    from shared.infrastructure.context import current_platform
-
     return [a.public_url for a in current_platform().settings.apps.values()]
 
 
@@ -309,8 +308,6 @@ def wants_silent_sign_on() -> bool:
 
 
 def _set_marker(response: Response) -> Response:
-    from shared.infrastructure.context import current_platform
-
     rose = current_platform()
     # No max-age: a browser-session cookie, so the silent check happens once per session.
     response.set_cookie(
@@ -325,8 +322,6 @@ def _set_marker(response: Response) -> Response:
 
 
 async def _silent_sign_on() -> Response | None:
-    from shared.infrastructure.context import current_platform
-
     rose = current_platform()
     if auth.current_user() is not None or not wants_silent_sign_on():
         return None
