@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.protocols import PersonalData, implements
+from shared.contracts.services import Services
 from shared.errors import NotFound
-from shared.services.registry import Services
 
 EXPORT_FORMAT = "rose-ash-export/1"
 

@@ -236,7 +236,7 @@ async def import_products() -> Any:
     try:
         if upload is None or not upload.filename:
             raise CsvImportRefused("Choose a CSV file to import.")
-        data = upload.read(MAX_CSV_BYTES + 1)
+        data = upload.stream.read(MAX_CSV_BYTES + 1)
         if len(data) > MAX_CSV_BYTES:
             raise CsvImportRefused(
                 f"The file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB: split it."
