@@ -250,7 +250,7 @@ def _install_request_plumbing(
     async def _headers(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "-")
         if response.mimetype == "text/html":
-            # base.html answers a boosted navigation with #content only (fragments.py).
+            # base.html answers a boosted navigation with #content only (fragments/page.py).
             response.vary.update(BOOST_HEADERS)
         _redirect_out_of_boost(response)
         for header, value in security_headers.items():
