@@ -279,7 +279,8 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
 
 
 def oidc_client() -> OIDCClient:
-    return current_app.extensions["oidc_client"]  # type: ignore[no-any-return]
+    client: OIDCClient = current_app.extensions["oidc_client"]
+    return client
 
 
 def _origins() -> list[str]:
