@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, redirect, request
@@ -46,11 +46,12 @@ async def index() -> Any:
     reg = services()
     account = await reg.identity.get_account(db, user.id)
     orders = tickets = None
+    # Capabilities a domain may offer (implements checks their methods).
     if implements(reg.cart, MemberOrders):
-        cart: MemberOrders = reg.cart  # type: ignore[assignment]
+        cart = cast(MemberOrders, reg.cart)
         orders = await cart.dashboard_orders(db, user.id, limit=DASHBOARD_ROWS)
     if implements(reg.events, MemberTickets):
-        events: MemberTickets = reg.events  # type: ignore[assignment]
+        events = cast(MemberTickets, reg.events)
         tickets = await events.upcoming_for_member(db, user.id, limit=DASHBOARD_ROWS)
     # Display name, avatar and bio: the member's fediverse profile (the social contract).
     profile = await reg.social.member_profile(db, user.id)

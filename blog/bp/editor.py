@@ -228,7 +228,7 @@ async def _upload() -> bytes | None:
     upload = (await request.files).get("feature_image_file")
     if upload is None or not upload.filename:
         return None
-    return upload.read()
+    return upload.stream.read()
 
 
 async def _save(post: PostDTO | None) -> Any:
@@ -240,7 +240,8 @@ async def _save(post: PostDTO | None) -> Any:
         data = await _upload()
         if data is not None:
             media.check_image(data, settings)
-        keep = None if form.get("remove_feature_image") == "on" else (post and post.feature_image)
+        removed = form.get("remove_feature_image") == "on"
+        keep = None if removed or post is None else post.feature_image
         blog = services().blog
         if post is None:
             saved = await blog.create_post(db_session(), _post_input(form, keep))

@@ -46,7 +46,7 @@ async def ghost() -> Any:
     secret = settings.secrets.ghost_webhook_secret
     if not (settings.ghost.url and secret and settings.secrets.ghost_content_key):
         raise NotFound("ghost_not_configured", "No Ghost site is configured here.")
-    body = await request.get_data(cache=False)
+    body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
     try:
         verify_webhook(
             secret,

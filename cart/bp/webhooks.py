@@ -25,7 +25,7 @@ MAX_BODY = 4096
 @bp.post("/webhooks/sumup")
 @csrf_exempt("SumUp's webhook: unsigned, it only triggers a re-read of the checkout from SumUp")
 async def sumup_webhook() -> Any:
-    raw = await request.get_data(cache=False)
+    raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
     if len(raw) > MAX_BODY:
         return jsonify({"status": "ignored"}), 413
     try:

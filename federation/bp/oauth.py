@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from quart import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from quart.typing import ResponseTypes
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -101,7 +102,7 @@ async def jwks() -> Response:
 
 
 @bp.get("/oauth/authorize")
-async def authorize() -> Response:
+async def authorize() -> ResponseTypes:
     """The authorization endpoint: a code for a signed-in person, else sign in first."""
     prov = provider()
     incoming = await read_request(prov.issuer)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Blueprint, Response, abort, redirect, request
+from quart.typing import ResponseTypes
 
 from shared.contracts import (
     ComposeInput,
@@ -284,7 +285,7 @@ async def _upload(name: str, description: str = "") -> MediaUpload | None:
     upload = (await request.files).get(name)
     if upload is None or not upload.filename:
         return None
-    return MediaUpload(upload.read(), description)
+    return MediaUpload(upload.stream.read(), description)
 
 
 @bp.post("/social/statuses")
@@ -380,7 +381,7 @@ async def act(status_id: int, action: str) -> Any:
 
 @bp.get("/social/search")
 @auth.login_required
-async def search() -> Response:
+async def search() -> ResponseTypes:
     query = request.args.get("q", "").strip()
     found: SocialAccountDTO | None = None
     error: DomainError | None = None
@@ -402,7 +403,7 @@ async def search() -> Response:
             )
             status = 404 if remote_trouble or err.status == 404 else err.status
     if found is not None:
-        return redirect(f"/social/accounts/{found.id}", 303)  # type: ignore[return-value]
+        return redirect(f"/social/accounts/{found.id}", 303)
     html = await render_page("social/search.html", query=query, error=error)
     return _private(html, status)
 

@@ -15,6 +15,7 @@ from typing import Any
 from quart import Blueprint, Response, redirect, request
 from werkzeug.datastructures import MultiDict
 
+from market.bp.fragments import FEATURED, PRODUCT_CARD
 from shared.contracts import (
     CategoryDTO,
     CategoryInput,
@@ -48,8 +49,8 @@ def _actor() -> int | None:
 def _products_changed() -> None:
     """Cached product cards and featured lists (in blog posts, on other apps' pages) are
     outdated once the change commits (a rolled-back change bumps nothing)."""
-    invalidate_after_commit(db_session(), "market/product-card")
-    invalidate_after_commit(db_session(), "market/featured")
+    invalidate_after_commit(db_session(), PRODUCT_CARD)
+    invalidate_after_commit(db_session(), FEATURED)
 
 
 async def _refused(template: str, err: DomainError, **context: Any) -> Any:
@@ -235,7 +236,7 @@ async def import_products() -> Any:
     try:
         if upload is None or not upload.filename:
             raise CsvImportRefused("Choose a CSV file to import.")
-        data = upload.read(MAX_CSV_BYTES + 1)
+        data = upload.stream.read(MAX_CSV_BYTES + 1)
         if len(data) > MAX_CSV_BYTES:
             raise CsvImportRefused(
                 f"The file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB: split it."

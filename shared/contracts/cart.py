@@ -304,6 +304,11 @@ class CartService(Protocol):
         Refuses (``order_not_payable``, ``too_many_attempts``) for an order it cannot pay."""
         ...
 
+    def order_url(self, order_id: int, *, token: bool = True) -> str:
+        """The order's page in the cart app (where it is paid); ``token`` adds the link token
+        that lets a guest open it."""
+        ...
+
     def member_order_url(self, order_id: int) -> str:
         """Where a member reads their order: its page in the account app."""
         ...

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from shared.contracts import UserDTO
 from shared.errors import DomainError, Forbidden
-from shared.infrastructure.context import services
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit
 from shared.infrastructure.visitor import Visitor, set_current_user
 
@@ -68,8 +68,6 @@ def _set_user(user: UserDTO | None) -> None:
 
 def menu_changed(user_id: int) -> None:
     """Outdate the member's cached ``account/menu`` once this request's work is committed."""
-    from shared.infrastructure.context import db_session
-
     invalidate_after_commit(db_session(), MENU_FRAGMENT, Visitor(user_id=user_id))
 
 
@@ -119,8 +117,6 @@ def _cache_key(sid: str) -> str:
 
 async def session_user(sid: str) -> UserDTO | None:
     """The member signed in under ``sid``: the cached answer if it is fresh, else PostgreSQL."""
-    from shared.infrastructure.context import current_platform, db_session
-
     rose = current_platform()
     ttl = rose.settings.oauth.session_check_cache_s
     if ttl > 0:
@@ -146,8 +142,6 @@ async def session_user(sid: str) -> UserDTO | None:
 
 async def forget_sessions(sids: Iterable[str]) -> None:
     """Drop cached answers for ended sessions, so every app sees the end at once."""
-    from shared.infrastructure.context import current_platform
-
     keys = [_cache_key(s) for s in sids]
     if not keys:
         return
@@ -160,8 +154,6 @@ async def forget_sessions(sids: Iterable[str]) -> None:
 
 async def end_sign_in(sid: str, reason: str = "signed_out") -> None:
     """End a sign-in everywhere (PostgreSQL first, then the cache), committing at once."""
-    from shared.infrastructure.context import db_session
-
     db = db_session()
     await services().identity.end_session(db, sid, reason)
     await db.commit()

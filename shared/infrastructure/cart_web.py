@@ -31,7 +31,7 @@ from werkzeug.datastructures import MultiDict
 
 from shared.contracts import CartOwner
 from shared.errors import DomainError
-from shared.infrastructure.context import services
+from shared.infrastructure.context import app_secret, current_platform, db_session, services
 from shared.infrastructure.csrf import csrf_token_optional
 from shared.infrastructure.fragments import invalidate_after_commit
 from shared.infrastructure.ratelimit import rate_limited
@@ -47,8 +47,6 @@ bp = Blueprint("cart_add", __name__)
 
 
 def _key() -> bytes:
-    from shared.infrastructure.context import app_secret, current_platform
-
     # The same key in every app (derived for "cart"), so any app can verify the cookie.
     return app_secret(current_platform().settings, "cart", "cart-key-cookie")
 
@@ -90,16 +88,12 @@ def visitor_of(owner: CartOwner) -> Visitor:
 
 def cart_changed(owner: CartOwner) -> None:
     """Outdate ``owner``'s cached mini cart once this request's work is committed."""
-    from shared.infrastructure.context import db_session
-
     invalidate_after_commit(db_session(), MINI_FRAGMENT, visitor_of(owner))
 
 
 async def _load_cart_key() -> None:
     """Before every request (after the member is loaded): verify the cart cookie; merge an
     anonymous cart into a signed-in member's."""
-    from shared.infrastructure.context import db_session
-
     cart_key = verify_cart_cookie(request.cookies.get(COOKIE))
     user_id = current_user_id()
     if cart_key is None:
@@ -115,8 +109,6 @@ async def _load_cart_key() -> None:
 
 
 async def _store_cart_key(response: Response) -> Response:
-    from shared.infrastructure.context import current_platform
-
     settings = current_platform().settings
     domain = settings.cart.cookie_domain or None
     new_key = g.get("new_cart_key")
@@ -154,8 +146,6 @@ def _positive_int(form: MultiDict[str, str], name: str, default: int | None = No
 
 async def add_from_form(form: MultiDict[str, str]) -> tuple[str, str, int]:
     """Parse and apply an add-to-cart form; returns (kind, message, item_id)."""
-    from shared.infrastructure.context import db_session
-
     kind = form.get("kind", "")
     if kind not in KINDS:
         raise DomainError("unknown_kind", "That cannot be bought here.")
@@ -182,8 +172,6 @@ ADD_CSRF_REASON = (
 @csrf_token_optional(ADD_CSRF_REASON)
 @rate_limited("cart")
 async def cart_add() -> Any:
-    from shared.infrastructure.context import current_platform, db_session
-
     form = await request.form
     htmx = request.headers.get("HX-Request") == "true"
     cart_url = current_platform().settings.apps["cart"].public_url

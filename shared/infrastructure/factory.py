@@ -38,7 +38,6 @@ from shared.db import (
 )
 from shared.errors import DomainError
 from shared.infrastructure import (
-    activitypub,
     auth,
     cart_web,
     csrf,
@@ -48,6 +47,7 @@ from shared.infrastructure import (
     oauth,
     pagecache,
 )
+from shared.infrastructure.activitypub import routes as activitypub_routes
 from shared.infrastructure.context import (
     PLATFORM_EXTENSION,
     SERVICES_EXTENSION,
@@ -197,7 +197,7 @@ def create_base_app(
     cart_web.install(app)
     oauth.install(app)
     # Every app is a fediverse actor: discovery, its actor, inbox and outbox (ActivityPub).
-    activitypub.install(app)
+    activitypub_routes.install(app)
 
     @app.after_serving
     async def _close_resources() -> None:
@@ -250,7 +250,7 @@ def _install_request_plumbing(
     async def _headers(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "-")
         if response.mimetype == "text/html":
-            # base.html answers a boosted navigation with #content only (fragments.py).
+            # base.html answers a boosted navigation with #content only (fragments/page.py).
             response.vary.update(BOOST_HEADERS)
         _redirect_out_of_boost(response)
         for header, value in security_headers.items():

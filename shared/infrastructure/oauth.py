@@ -49,6 +49,7 @@ from werkzeug.wrappers.response import Response
 from shared.config import Settings
 from shared.errors import DomainError
 from shared.infrastructure import auth
+from shared.infrastructure.context import current_platform
 from shared.infrastructure.fragments import render_page
 
 log = logging.getLogger(__name__)
@@ -278,12 +279,11 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
 
 
 def oidc_client() -> OIDCClient:
-    return current_app.extensions["oidc_client"]  # type: ignore[no-any-return]
+    client: OIDCClient = current_app.extensions["oidc_client"]
+    return client
 
 
 def _origins() -> list[str]:
-    from shared.infrastructure.context import current_platform
-
     return [a.public_url for a in current_platform().settings.apps.values()]
 
 
@@ -309,8 +309,6 @@ def wants_silent_sign_on() -> bool:
 
 
 def _set_marker(response: Response) -> Response:
-    from shared.infrastructure.context import current_platform
-
     rose = current_platform()
     # No max-age: a browser-session cookie, so the silent check happens once per session.
     response.set_cookie(
@@ -325,8 +323,6 @@ def _set_marker(response: Response) -> Response:
 
 
 async def _silent_sign_on() -> Response | None:
-    from shared.infrastructure.context import current_platform
-
     rose = current_platform()
     if auth.current_user() is not None or not wants_silent_sign_on():
         return None

@@ -41,7 +41,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from quart import current_app, g, has_request_context, make_response, request
+from quart import g, has_request_context, make_response, request
 from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
@@ -521,7 +521,3 @@ def install(app: Any, settings: Any, redis: aioredis.Redis, marker_cookie: str) 
         marker_cookie=marker_cookie,
         retry_after_s=settings.fragments.retry_after_s,
     )
-
-
-def current_page_cache() -> PageCache | None:
-    return getattr(current_app, "page_cache", None)

@@ -30,6 +30,8 @@ from redis.exceptions import RedisError
 
 from shared.config import Limit, Settings
 from shared.errors import DomainError
+from shared.infrastructure.auth import current_user
+from shared.infrastructure.context import current_platform
 from shared.infrastructure.csrf import SAFE_METHODS
 
 log = logging.getLogger(__name__)
@@ -123,15 +125,11 @@ def rate_limited(scope: str, *, account_field: str | None = None) -> Callable[[F
         @functools.wraps(view)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             if request.method not in SAFE_METHODS:
-                from shared.infrastructure.context import current_platform
-
                 rose = current_platform()
                 account = None
                 if account_field is not None:
                     account = (await request.form).get(account_field) or None
                 else:
-                    from shared.infrastructure.auth import current_user
-
                     user = current_user()
                     account = f"user:{user.id}" if user is not None else None
                 await check(

@@ -340,6 +340,8 @@ def _check(args: argparse.Namespace) -> int:
         ("ruff check", [py, "-m", "ruff", "check", "."]),
         ("ruff format", [py, "-m", "ruff", "format", "--check", "."]),
         ("mypy", [py, "-m", "mypy"]),
+        # The import contracts in pyproject.toml (import-linter has no `python -m` entry).
+        ("lint-imports", [py, "-c", "from importlinter.cli import lint_imports_command as c; c()"]),
         ("pytest", [py, "-m", "pytest", *args.pytest_args]),
     ]
     for label, cmd in steps:

@@ -110,21 +110,6 @@ async def fetch_actor(session: AsyncSession, fetcher: Fetcher, uri: str) -> Remo
     return await _store(session, doc)
 
 
-async def get_actor(
-    session: AsyncSession,
-    fetcher: Fetcher,
-    uri: str,
-    *,
-    max_age: timedelta,
-    refresh: bool = False,
-) -> RemoteActorDTO:
-    """The cached actor, fetched when missing, stale or ``refresh`` is asked for."""
-    row = await session.scalar(select(ApRemoteActor).where(ApRemoteActor.uri == uri))
-    if row is not None and not refresh and datetime.now(UTC) - row.fetched_at < max_age:
-        return _dto(row)
-    return await fetch_actor(session, fetcher, uri)
-
-
 async def get_key(
     session: AsyncSession,
     fetcher: Fetcher,

@@ -253,7 +253,7 @@ async def _receive(recipient_app: str | None) -> Response:
         raise inbox_handler.BodyTooLarge(
             "body_too_large", "That activity is larger than we accept."
         )
-    body: bytes = await request.get_data(as_text=False)  # type: ignore[assignment]
+    body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     path = request.full_path if request.query_string else request.path
     received = await inbox_handler.handle(
         db_session(),

@@ -1,53 +1,7 @@
-"""Fragments: the parts of a page that another app renders (the header's navigation, cart, menu).
-
-**Providing.** An app declares each fragment with its cache TTL and whether it varies per user
-(both required), and installs them at ``GET /internal/fragments/<type>``::
-
-    fragments = FragmentSet("cart")
-
-    @fragments.fragment("mini", ttl_s=60, per_user=True)
-    async def mini(req: FragmentRequest) -> str:
-        ...  # req.actor: the signed acting user; req.args: the query arguments
-
-    fragments.install(app)
-
-Requests must be signed (:mod:`shared.infrastructure.internal_auth`). A fragment that does
-not vary per user is always rendered for an anonymous actor, whoever asked, so a copy shared
-by everyone can never contain anyone's data. The answer carries the declaration to the
-consumer: ``Cache-Control: max-age=<ttl>`` and, for per-user fragments, ``Vary: X-Rose-Visitor``.
-
-**Consuming.** A page asks for all its fragments at once — :func:`render_page` does it for the
-shared header — and templates place them with ``{{ fragment("cart/mini") }}``:
-
-* one ``MGET`` reads every cached copy *and* the version keys they must match, so a page whose
-  fragments are cached costs exactly one Redis round trip;
-* the missing ones are fetched concurrently over each app's internal URL with one
-  ``httpx.AsyncClient`` per process, each fetch bounded by ``fragments.timeout_s``;
-* one fetch per key at a time: concurrent pages in a process share one fetch, and across
-  processes a short Redis lock (``SET NX PX``) elects one fetcher while the others show the
-  last good copy (or wait for the fresh one, within the same budget);
-* fresh copies are stored for their declared TTL inside an entry Redis keeps much longer
-  (``fragments.last_good_ttl_s``): the stale remainder is the "last good copy" shown while the
-  providing app is down, slow or failing. Failures are logged once per outage, and the failing
-  app is left alone for ``fragments.retry_after_s`` so a hung app does not slow every page;
-* when Redis is down pages still render: fragments are fetched directly (Redis is left alone
-  for ``retry_after_s`` too).
-
-**Shared parts** (:class:`SharedPart`) are the page's own pieces that are the same for everyone
-of an audience — the blog home's listing for signed-in members, say, which is what costs the
-page its queries. The page names them with its fragments; their stored copies and the domain
-versions they must match (``rose:pagever:<domain>``, as the page cache uses) are read in the
-same ``MGET``, so a member's page whose parts and fragments are cached costs that one round trip
-(besides the sign-in check) and no SQL. A missing or outdated part is rendered — once per
-process at a time — and stored for at most ``pagecache.ttl_s``; with Redis down it is simply
-rendered. Its template gets no ``request``, ``session`` or ``g`` (:func:`render_part`), and its
-key names its audience, never a person: editors, who may see more, get theirs rendered alone.
-
-**Invalidation** is by version, never by scanning keys: a cached copy records the versions it
-was rendered under (the fragment's, plus the owner's for per-user fragments); a domain change
-increments the version (:func:`invalidate_after_commit`) and every older copy stops matching.
-The versions travel in the page's one ``MGET``, so checking them costs no extra round trip.
-"""
+"""The consuming side of one app process (:class:`FragmentClient`): one ``MGET`` for a page's
+fragments, their versions and its shared parts; concurrent fetches over the apps' internal
+URLs; one fetch per key across processes; last good copies; Redis and failing apps behind
+short circuit breakers (see the package's docstring)."""
 
 from __future__ import annotations
 
@@ -59,202 +13,36 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
 from markupsafe import Markup
-from quart import (
-    Quart,
-    Response,
-    abort,
-    current_app,
-    g,
-    has_app_context,
-    has_request_context,
-    render_template,
-    request,
-)
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.config import APP_NAMES, Settings
-from shared.db import after_commit
+from shared.config import Settings
 from shared.errors import DomainError
 from shared.infrastructure import internal_auth, pagecache
-from shared.infrastructure.visitor import ANONYMOUS, Visitor, current_visitor
+from shared.infrastructure.fragments.refs import (
+    KEY_PREFIX,
+    LOCK_PREFIX,
+    ROUTE,
+    FragmentRef,
+    SharedPart,
+    version_key,
+)
+from shared.infrastructure.visitor import ANONYMOUS, Visitor
 
 log = logging.getLogger(__name__)
 
-ROUTE = "/internal/fragments/<type>"
-KEY_PREFIX = "rose:frag:"
-PART_PREFIX = "rose:part:"
-VERSION_PREFIX = "rose:fragver:"
-LOCK_PREFIX = "rose:fraglock:"
-EXTENSION = "rose_fragments"
-PROVIDER_EXTENSION = "rose_fragment_set"
 POLL_INTERVAL_S = 0.05
-_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _MAX_AGE_RE = re.compile(r"(?:^|[,\s])max-age=(\d{1,9})(?:$|[,\s])")
 # Delete a lock only if it is still ours (it may have expired and been taken by another).
 _RELEASE_LOCK = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
-
-
-# --- providing ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FragmentRequest:
-    """What a fragment handler gets: the signed actor (anonymous unless it varies per user)."""
-
-    actor: Visitor
-    args: Mapping[str, str]
-
-
-Handler = Callable[[FragmentRequest], Awaitable[str]]
-
-
-@dataclass(frozen=True)
-class FragmentSpec:
-    app: str
-    type: str
-    ttl_s: int
-    per_user: bool
-    handler: Handler
-
-    @property
-    def id(self) -> str:
-        return f"{self.app}/{self.type}"
-
-
-class FragmentSet:
-    """The fragments one app provides."""
-
-    def __init__(self, app: str) -> None:
-        if app not in APP_NAMES:
-            raise ValueError(f"unknown app {app!r}")
-        self.app = app
-        self.specs: dict[str, FragmentSpec] = {}
-
-    def fragment(self, type: str, *, ttl_s: int, per_user: bool) -> Callable[[Handler], Handler]:
-        """Declare the handler of ``/internal/fragments/<type>``, its TTL and user-variance."""
-        if not _TYPE_RE.match(type):
-            raise ValueError(f"fragment type {type!r} must match {_TYPE_RE.pattern}")
-        if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or ttl_s < 0:
-            raise ValueError(f"{self.app}/{type}: ttl_s must be a whole number of seconds >= 0")
-        if not isinstance(per_user, bool):
-            raise ValueError(f"{self.app}/{type}: per_user must be True or False")
-        if type in self.specs:
-            raise ValueError(f"{self.app}/{type} is declared twice")
-
-        def register(handler: Handler) -> Handler:
-            self.specs[type] = FragmentSpec(self.app, type, ttl_s, per_user, handler)
-            return handler
-
-        return register
-
-    def install(self, app: Quart) -> None:
-        """Serve these fragments at ``GET /internal/fragments/<type>``."""
-        if app.name != self.app:
-            raise ValueError(f"{self.app}'s fragments installed on {app.name}")
-        app.extensions[PROVIDER_EXTENSION] = self
-        app.add_url_rule(ROUTE, "internal_fragment", self._serve, methods=["GET"])
-
-    async def _serve(self, type: str) -> Response:
-        actor = internal_auth.internal_visitor()  # the signature was checked before routing
-        spec = self.specs.get(type)
-        if spec is None:
-            abort(404)
-        args = {key: request.args.get(key, "") for key in request.args}
-        html = await spec.handler(FragmentRequest(actor if spec.per_user else ANONYMOUS, args))
-        response = Response(html, mimetype="text/html")
-        response.headers["Cache-Control"] = f"max-age={spec.ttl_s}"
-        if spec.per_user:
-            response.headers["Vary"] = internal_auth.VISITOR_HEADER
-        return response
-
-
-def provided_fragments(app: Quart) -> FragmentSet | None:
-    fragment_set = app.extensions.get(PROVIDER_EXTENSION)
-    return fragment_set if isinstance(fragment_set, FragmentSet) else None
-
-
-def is_fragment_view(view: Callable[..., Any]) -> bool:
-    """Whether ``view`` is a FragmentSet's dispatcher (checked for every internal route)."""
-    owner = getattr(view, "__self__", None)
-    return isinstance(owner, FragmentSet) and getattr(view, "__func__", None) is FragmentSet._serve
-
-
-# --- consuming ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FragmentRef:
-    """One fragment a page asks for; ``name`` is its slot in the template (default: its id)."""
-
-    app: str
-    type: str
-    args: tuple[tuple[str, str], ...] = ()
-    name: str = ""
-
-    @classmethod
-    def of(cls, fragment_id: str, *, name: str = "", **args: str) -> FragmentRef:
-        app, _, type = fragment_id.partition("/")
-        return cls(app, type, tuple(sorted(args.items())), name)
-
-    def __post_init__(self) -> None:
-        if self.app not in APP_NAMES or not _TYPE_RE.match(self.type):
-            raise ValueError(f"not a fragment: {self.app}/{self.type}")
-
-    @property
-    def id(self) -> str:
-        return f"{self.app}/{self.type}"
-
-    @property
-    def slot(self) -> str:
-        return self.name or self.id
-
-
-def header_fragments(app_name: str) -> tuple[FragmentRef, ...]:
-    """The fragments of the header every app shows (shared/templates/_header.html)."""
-    return (
-        FragmentRef.of("blog/nav", current=app_name),
-        FragmentRef.of("cart/mini"),
-        FragmentRef.of("account/menu"),
-        FragmentRef.of("federation/notifications"),
-    )
-
-
-@dataclass(frozen=True)
-class SharedPart:
-    """A part of a page that the page's own app renders and that is the same for everyone in
-    one audience (the blog home's listing for signed-in members, say): rendered once, kept in
-    Redis until a domain it shows changes, and read in the page's one ``MGET`` with the
-    fragments, so a page whose parts and fragments are cached runs no query for them.
-
-    ``key`` names the part *and its audience* (``blog/home:member:page=2``); None renders it
-    for this request alone (an editor, who may be shown what others are not). Whoever builds a
-    part vouches that ``render`` puts nothing personal in it: no name, no CSRF token, no cart.
-    A copy records the versions of ``domains`` (``rose:pagever:<domain>``, bumped on commit,
-    see :mod:`shared.infrastructure.pagecache`) read *before* it was rendered, and lives at
-    most ``pagecache.ttl_s`` (for writes no version sees); parts are off with the page cache.
-    """
-
-    slot: str
-    key: str | None
-    domains: tuple[str, ...]
-    render: Callable[[], Awaitable[str]]
-
-    @property
-    def storage_key(self) -> str:
-        return f"{PART_PREFIX}{self.key}"
-
-    def redis_keys(self) -> list[str]:
-        return [self.storage_key, *(pagecache.version_key(d) for d in self.domains)]
 
 
 @dataclass
@@ -290,11 +78,6 @@ class _Keys:
     lock_personal: str
 
 
-def _version_key(fragment_id: str, owner: Visitor | None = None) -> str:
-    base = VERSION_PREFIX + fragment_id
-    return base if owner is None else f"{base}:{owner.scope()}"
-
-
 @functools.lru_cache(maxsize=1024)
 def _base_key(ref: FragmentRef) -> str:
     # Every page asks for the same few refs: their canonical query and its hash once each.
@@ -309,8 +92,8 @@ def _keys(ref: FragmentRef, actor: Visitor) -> _Keys:
     return _Keys(
         shared=f"{KEY_PREFIX}{base}:shared",
         personal=f"{KEY_PREFIX}{base}:{scope}",
-        version=_version_key(ref.id),
-        personal_version=_version_key(ref.id, actor),
+        version=version_key(ref.id),
+        personal_version=version_key(ref.id, actor),
         lock_shared=f"{LOCK_PREFIX}{base}:shared",
         lock_personal=f"{LOCK_PREFIX}{base}:{scope}",
     )
@@ -376,13 +159,6 @@ class FragmentClient:
 
     # -- the page's entry point --
 
-    async def fetch_all(
-        self, refs: Iterable[FragmentRef], actor: Visitor, request_id: str | None = None
-    ) -> dict[str, Markup]:
-        """Every fragment's HTML by slot: cached, fetched, last good, or empty; never raises."""
-        results, _found = await self.fetch_page(refs, actor, request_id)
-        return results
-
     async def fetch_page(
         self,
         refs: Iterable[FragmentRef],
@@ -390,8 +166,9 @@ class FragmentClient:
         request_id: str | None = None,
         also: Iterable[str] = (),
     ) -> tuple[dict[str, Markup], dict[str, Any] | None]:
-        """:meth:`fetch_all`, and the values of the Redis keys ``also`` read in the same
-        ``MGET`` (None when Redis did not answer)."""
+        """Every fragment's HTML by slot (cached, fetched, last good, or empty; never raises),
+        and the values of the Redis keys ``also`` read in the same ``MGET`` (None when Redis
+        did not answer)."""
         refs = list(refs)
         plans, found = await self._read_cache(refs, actor, also)
         # A cached page is only as fresh as its fragments: it records their versions.
@@ -742,148 +519,3 @@ def _consume(task: asyncio.Future[Any]) -> None:
     # A fetch that outlived its page: its result (or error) was wanted only for the cache.
     if not task.cancelled():
         task.exception()
-
-
-# --- in a request ---------------------------------------------------------------------
-
-
-def install(app: Quart, settings: Settings, redis: aioredis.Redis) -> None:
-    """Give ``app`` its fragment client (opened and closed with the app) and ``fragment()``."""
-    client = FragmentClient(app.name, settings, redis)
-    app.extensions[EXTENSION] = client
-    app.before_serving(client.start)
-    app.after_serving(client.close)
-    app.jinja_env.globals["fragment"] = fragment
-    app.jinja_env.globals["partial_page_requested"] = partial_page_requested
-
-
-def client() -> FragmentClient:
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
-
-
-async def page_fragments(*refs: FragmentRef, parts: Iterable[SharedPart] = ()) -> dict[str, Markup]:
-    """Fetch the page's fragments (all at once) for the acting user; templates read them.
-
-    ``parts`` are read in the same ``MGET`` and rendered where missing; their HTML is in the
-    answer under their slots (it is not something ``fragment()`` shows)."""
-    parts = list(parts)
-    fragment_client = client()
-    also = (
-        [k for p in parts if p.key is not None for k in p.redis_keys()]
-        if fragment_client.caches_parts()
-        else []
-    )
-    try:
-        results, found = await fragment_client.fetch_page(
-            refs, current_visitor(), g.get("request_id"), also
-        )
-    except Exception:
-        # A bug, not an outage (those are handled inside): the page renders without them.
-        log.exception("composing the page's fragments failed")
-        results, found = {}, None
-    slots: dict[str, Markup] = g.setdefault("rose_fragments", {})
-    slots.update(results)
-    for part in parts:
-        html = await fragment_client.resolve_part(part, found)
-        results[part.slot] = Markup(html)  # noqa: S704 - HTML rendered by our own app
-    return results
-
-
-def fragment(slot: str) -> Markup:
-    """The fragment fetched for ``slot`` in this request (empty when it was not, or failed)."""
-    slots: dict[str, Markup] = g.get("rose_fragments") or {}
-    return slots.get(slot, Markup(""))
-
-
-def partial_page_requested() -> bool:
-    """Whether this request is a boosted navigation (htmx) that wants only the page's title
-    and ``#content``: the header stays in place, so its fragments are not even fetched.
-
-    A history restore (back/forward) swaps the whole body, so it gets the full page. The
-    answer depends on these headers: responses say so (``Vary``, set by the factory).
-    """
-    if not has_request_context():
-        return False
-    # Asked several times per page (render_page, base.html); werkzeug's lookup of a missing
-    # header raises and catches an exception, so the answer is kept for the request.
-    partial: bool | None = g.get("_partial_page")
-    if partial is None:
-        partial = g._partial_page = (
-            request.headers.get("HX-Request") == "true"
-            and request.headers.get("HX-History-Restore-Request") != "true"
-        )
-    return partial
-
-
-async def render_page(
-    template: str,
-    *,
-    fragments: Iterable[FragmentRef] = (),
-    parts: Iterable[SharedPart] = (),
-    **context: Any,
-) -> str:
-    """Render a page of the site: the header's fragments and ``fragments`` first, in one go
-    (for a boosted navigation, only ``fragments``: the header is already on the screen), with
-    each of ``parts`` read in the same round trip and given to the template by its slot."""
-    parts = list(parts)
-    header = () if partial_page_requested() else header_fragments(current_app.name)
-    found = await page_fragments(*header, *fragments, parts=parts)
-    context.update({part.slot: found[part.slot] for part in parts})
-    return await render_template(template, **context)
-
-
-async def render_part(template: str, **context: Any) -> str:
-    """Render a template for a :class:`SharedPart`: without the request's template context
-    (no ``request``, ``session`` or ``g``), so nothing of this visitor can slip into a copy
-    that others are shown."""
-    return await current_app.jinja_env.get_template(template).render_async(context)
-
-
-# --- invalidation ---------------------------------------------------------------------
-
-
-async def invalidate(
-    redis: aioredis.Redis,
-    fragment_id: str,
-    owner: Visitor | None = None,
-    *,
-    keep_s: int,
-) -> None:
-    """Outdate every cached copy of ``fragment_id`` (or only ``owner``'s, if it varies per user).
-
-    ``keep_s`` (at least ``fragments.last_good_ttl_s``) is how long an owner's version is kept:
-    longer than any copy rendered under it can live, so it may then be forgotten safely.
-    """
-    key = _version_key(fragment_id, owner)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
-        if owner is not None:
-            pipe.expire(key, keep_s)
-        await pipe.execute()
-
-
-def invalidate_after_commit(
-    session: AsyncSession, fragment_id: str, owner: Visitor | None = None
-) -> None:
-    """Invalidate once ``session``'s transaction commits (the data is then visible to readers).
-
-    Needs an app context (a request, or ``app.app_context()`` in a worker). A failure to reach
-    Redis is logged: the outdated copy then lives at most its TTL.
-    """
-    if not has_app_context():
-        raise RuntimeError("invalidate_after_commit needs an app context")
-    rose = current_app.extensions["rose"]
-    redis = rose.redis
-    keep_s = rose.settings.fragments.last_good_ttl_s
-
-    async def bump() -> None:
-        try:
-            await invalidate(redis, fragment_id, owner, keep_s=keep_s)
-        except (RedisError, OSError, TimeoutError) as err:
-            log.error(
-                "could not invalidate fragment %s (%r): it may be stale until its TTL",
-                fragment_id,
-                err,
-            )
-
-    after_commit(session, bump)
