@@ -189,7 +189,7 @@ class NewsletterSettings:
 
 @dataclass(frozen=True)
 class FragmentSettings:
-    """How pages fetch and cache other apps' fragments (shared/infrastructure/fragments.py)."""
+    """How pages fetch and cache other apps' fragments (shared/infrastructure/fragments/)."""
 
     # Whole budget of one fragment fetch (connect, request, response), so a slow app costs a
     # page at most this long.
