@@ -18,7 +18,7 @@ from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.csrf import csrf_exempt
 from shared.infrastructure.fragments import render_page
-from shared.infrastructure.mail import Email, send_later
+from shared.infrastructure.mail import Email, build_email, send_later
 from shared.infrastructure.ratelimit import rate_limited
 from shared.services.newsletters.sender import confirm_url
 
@@ -38,16 +38,12 @@ def _newsletter_id(raw: str | None) -> int:
 
 
 def _confirmation_email(to: str, newsletter_name: str, token: str) -> Email:
-    site = current_platform().settings.site_name
-    return Email(
-        to=to,
-        subject=f"Confirm your subscription to {newsletter_name}",
-        text=(
-            f"Someone (we hope you) asked to receive {newsletter_name} from {site} at this "
-            f"address.\n\nTo confirm, open this link:\n"
-            f"{confirm_url(current_platform().settings, token)}"
-            "\n\nIf it was not you, ignore this email: nothing will be sent to you.\n"
-        ),
+    settings = current_platform().settings
+    return build_email(
+        settings,
+        "newsletter_confirm",
+        to,
+        {"newsletter_name": newsletter_name, "link": confirm_url(settings, token)},
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from quart import Blueprint, current_app, redirect, request
+from quart import Blueprint, redirect, request
 
 from shared.contracts import (
     EventSummaryDTO,
@@ -24,12 +24,8 @@ from shared.errors import DomainError
 from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
-from shared.services.newsletters.sender import (
-    build_message,
-    digest_html,
-    render_issue_html,
-    send_now,
-)
+from shared.infrastructure.mail import send_later
+from shared.services.newsletters.sender import digest_html, issue_preview_html, issue_test_email
 
 bp = Blueprint("newsletter_desk", __name__, url_prefix="/editor/newsletters")
 
@@ -191,13 +187,7 @@ async def update_issue(issue_id: int) -> Any:
 async def preview(issue_id: int) -> Any:
     """The email exactly as subscribers will see it (its own document, never cached)."""
     issue = await services().newsletters.get_issue(db_session(), issue_id)
-    html = render_issue_html(
-        site_name=current_platform().settings.site_name,
-        newsletter_name=issue.newsletter_name,
-        subject=issue.subject,
-        html=issue.html,
-        unsubscribe_url="#unsubscribe",
-    )
+    html = issue_preview_html(current_platform().settings, issue)
     return html, 200, {"Cache-Control": "private, no-store"}
 
 
@@ -209,17 +199,7 @@ async def send_test(issue_id: int) -> Any:
     issue = await services().newsletters.get_issue(db, issue_id)
     account = await services().identity.get_account(db, _staff().id)
     assert account is not None  # signed in
-    msg = build_message(
-        current_platform().settings,
-        to=account.email,
-        subject=f"[Test] {issue.subject}",
-        html=issue.html,
-        newsletter_slug=issue.newsletter_slug,
-        newsletter_name=issue.newsletter_name,
-        unsubscribe_url=None,
-        message_key=f"issue{issue.id}.test",
-    )
-    current_app.add_background_task(send_now, current_platform().settings, msg)
+    send_later(issue_test_email(current_platform().settings, issue, account.email))
     return redirect(f"/editor/newsletters/issues/{issue_id}?test=sent")
 
 

@@ -15,7 +15,7 @@ from shared.errors import DomainError
 from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
-from shared.infrastructure.mail import Email, send_later
+from shared.infrastructure.mail import Email, build_email, send_later
 from shared.infrastructure.ratelimit import rate_limited
 
 bp = Blueprint("accounts", __name__)
@@ -39,17 +39,17 @@ async def _notice(title: str, message: str, *, status: int = 200, **links: str) 
     return await _page("accounts/notice.html", status, title=title, message=message, links=links)
 
 
+def _email(email: str, to: str, /, **context: str) -> Email:
+    """The email named ``email`` (``shared/templates/email/<email>/``) to ``to``."""
+    return build_email(current_platform().settings, email, to, context)
+
+
 def _verification_email(account: AccountDTO) -> Email:
-    link = _url("/verify", token=services().identity.verification_token(account))
-    site = current_platform().settings.site_name
-    return Email(
-        to=account.email,
-        subject=f"Confirm your email address for {site}",
-        text=(
-            f"Hello {account.display_name or account.username},\n\n"
-            f"Please confirm your email address by opening this link:\n\n{link}\n\n"
-            "The link works for a day. If you did not sign up, ignore this email.\n"
-        ),
+    return _email(
+        "verify_email",
+        account.email,
+        name=account.display_name or account.username,
+        link=_url("/verify", token=services().identity.verification_token(account)),
     )
 
 
@@ -110,16 +110,12 @@ async def signup() -> Any:
         send_later(_verification_email(result.account))
     elif result.existing is not None:
         # Same answer as for a new account (no enumeration); the owner hears about it.
-        site = current_platform().settings.site_name
         send_later(
-            Email(
-                to=result.existing.email,
-                subject=f"You already have an account at {site}",
-                text=(
-                    "Someone, perhaps you, tried to sign up with this email address, which "
-                    f"already has an account.\n\nSign in: {_url('/signin')}\n"
-                    f"Forgotten your password? {_url('/reset')}\n"
-                ),
+            _email(
+                "account_exists",
+                result.existing.email,
+                signin_link=_url("/signin"),
+                reset_link=_url("/reset"),
             )
         )
     return await _notice(
@@ -152,17 +148,7 @@ async def reset_request() -> Any:
     found = await services().identity.reset_token(db_session(), email) if email else None
     if found is not None:
         account, token = found
-        send_later(
-            Email(
-                to=account.email,
-                subject=f"Reset your {current_platform().settings.site_name} password",
-                text=(
-                    "Open this link to choose a new password:\n\n"
-                    f"{_url('/reset/' + token)}\n\n"
-                    "It works once, for an hour. If you did not ask for it, ignore this email.\n"
-                ),
-            )
-        )
+        send_later(_email("password_reset", account.email, link=_url("/reset/" + token)))
     return await _notice(
         "Check your email",
         "If an account uses that address, we have sent it a link to choose a new password.",
@@ -274,27 +260,19 @@ async def change_email() -> Any:
         )
     except DomainError as err:
         return await _page("accounts/email.html", 400, new_email=new_email, error=err)
-    site = current_platform().settings.site_name
     send_later(
-        Email(
-            to=change.new_email,
-            subject=f"Confirm your new email address for {site}",
-            text=(
-                "Open this link to use this address for your account:\n\n"
-                f"{_url('/settings/email/confirm', token=token)}\n\n"
-                "The link works for a day. If you did not ask for it, ignore this email.\n"
-            ),
+        _email(
+            "email_change_confirm",
+            change.new_email,
+            link=_url("/settings/email/confirm", token=token),
         )
     )
     send_later(
-        Email(
-            to=change.old_email,
-            subject=f"Your {site} email address is being changed",
-            text=(
-                f"Someone signed in to your account asked to change its address to "
-                f"{change.new_email}. Nothing changes until that address confirms it.\n"
-                f"If this was not you, change your password: {_url('/reset')}\n"
-            ),
+        _email(
+            "email_change_notice",
+            change.old_email,
+            new_email=change.new_email,
+            reset_link=_url("/reset"),
         )
     )
     return await _notice(

@@ -91,7 +91,7 @@ async def test_guest_adds_from_a_market_page_checks_out_and_pays_on_the_stand_in
     await shop.standin.delivered()
     assert (await order_status(shop, order.id))[0] == "paid"
     receipt = await smtp_sink.wait_for("rowan@guests.rose-ash.test")
-    body = receipt.get_content()
+    body = receipt.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert f"Order {order.id}" in body
     assert "£13.50" in body
     assert "/orders/" in body

@@ -1,9 +1,10 @@
-"""The receipt a buyer is sent once their order is paid."""
+"""The receipt a buyer is sent once their order is paid (its words are in
+``shared/templates/email/order_receipt/``)."""
 
 from __future__ import annotations
 
 from shared.contracts import OrderDTO
-from shared.infrastructure.mail import Email
+from shared.infrastructure.mail import Email, build_email
 from shared.services.cart._base import CartBase
 
 
@@ -11,20 +12,10 @@ class CartReceipt(CartBase):
     """The receipt email (part of ``SqlCartService``)."""
 
     def receipt_email(self, order: OrderDTO) -> Email:
-        site = self.settings.site_name if self.settings else "Rose Ash"
-        lines = [f"Thank you for your order at {site}.", "", f"Order {order.id}", ""]
-        for line in order.lines:
-            lines.append(
-                f"  {line.quantity} x {line.title}  {line.unit_price}  = {line.line_total}"
-            )
-        lines += ["", f"Total paid: {order.total}"]
-        if order.payment and order.payment.transaction_code:
-            lines.append(f"SumUp transaction: {order.payment.transaction_code}")
-        if order.fulfilment == "delivery":
-            lines += ["", "Delivery to:", order.address]
-        else:
-            lines += ["", "Collection at the cooperative: we will tell you when it is ready."]
+        # The registry always builds the cart with settings (without them there is no mailer).
+        assert self.settings is not None, "a cart without settings writes no receipts"
         # A member reads it in their account; a guest through the signed link.
         link = self.member_order_url(order.id) if order.user_id else self.order_url(order.id)
-        lines += ["", f"Your order: {link}", ""]
-        return Email(order.email, f"Your {site} order {order.id}", "\n".join(lines))
+        return build_email(
+            self.settings, "order_receipt", order.email, {"order": order, "link": link}
+        )

@@ -23,17 +23,15 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiosmtplib
-from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from shared.config import Settings
-from shared.contracts import EventSummaryDTO, OutgoingDTO, PostDTO
-from shared.infrastructure.mail import Mailer
+from shared.contracts import EventSummaryDTO, IssueDTO, OutgoingDTO, PostDTO
+from shared.infrastructure.mail import Email, build_email, render_email, render_template
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -41,34 +39,6 @@ if TYPE_CHECKING:
     from shared.contracts import NewsletterService
 
 log = logging.getLogger("rose_ash.newsletters")
-
-_ENV = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parents[2] / "templates" / "email"),
-    autoescape=True,
-    keep_trailing_newline=True,
-)
-
-EMAIL_TEMPLATE = _ENV.get_template("newsletter_issue.html")
-
-DIGEST_TEMPLATE = _ENV.get_template("newsletter_digest.html")
-
-
-def render_issue_html(
-    *,
-    site_name: str,
-    newsletter_name: str,
-    subject: str,
-    html: str,
-    unsubscribe_url: str | None,
-) -> str:
-    """The HTML document of an issue (the staff preview shows exactly this)."""
-    return EMAIL_TEMPLATE.render(
-        site_name=site_name,
-        newsletter_name=newsletter_name,
-        subject=subject,
-        body=Markup(html),  # noqa: S704 - sanitized by the account service before storing
-        unsubscribe_url=unsubscribe_url,
-    )
 
 
 def digest_html(
@@ -84,7 +54,10 @@ def digest_html(
     def post_url(post: PostDTO) -> str:
         return f"{blog_url}/{'pages' if post.kind == 'page' else 'posts'}/{post.slug}"
 
-    return DIGEST_TEMPLATE.render(posts=posts, events=events, intro=intro, post_url=post_url)
+    return render_template(
+        "_newsletter_digest.html",
+        {"posts": posts, "events": events, "intro": intro, "post_url": post_url},
+    )
 
 
 class _PlainText(HTMLParser):
@@ -141,7 +114,20 @@ def html_to_plain(html: str) -> str:
     return "\n".join(text).strip() + "\n"
 
 
-def build_message(
+def _issue_context(
+    *, subject: str, html: str, newsletter_name: str, unsubscribe_url: str | None, test: bool
+) -> dict[str, object]:
+    return {
+        "issue_subject": subject,
+        "newsletter_name": newsletter_name,
+        "body": Markup(html),  # noqa: S704 - sanitized by the account service before storing
+        "plain": html_to_plain(html),
+        "unsubscribe_url": unsubscribe_url,
+        "test": test,
+    }
+
+
+def issue_email(
     settings: Settings,
     *,
     to: str,
@@ -151,34 +137,54 @@ def build_message(
     newsletter_name: str,
     unsubscribe_url: str | None,
     message_key: str,
-) -> EmailMessage:
-    """One recipient's message: plain text and HTML, the list headers and a Message-ID
-    made from ``message_key`` (stable per delivery, so a repeat would be recognisable)."""
+    test: bool = False,
+) -> Email:
+    """One recipient's issue: plain text and HTML, the list headers and a Message-ID made
+    from ``message_key`` (stable per delivery, so a repeat would be recognisable). A
+    ``test`` goes to its author alone, without an unsubscribe link."""
     host = urlsplit(settings.apps["account"].public_url).hostname or "localhost"
-    msg = EmailMessage()
-    msg["From"] = settings.smtp.from_address
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Message-ID"] = make_msgid(idstring=message_key, domain=host)
-    msg["List-Id"] = formataddr((newsletter_name, f"{newsletter_slug}.{host}"))
+    headers = {
+        "Message-ID": make_msgid(idstring=message_key, domain=host),
+        "List-Id": formataddr((newsletter_name, f"{newsletter_slug}.{host}")),
+    }
     if unsubscribe_url:
-        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    plain = html_to_plain(html)
-    if unsubscribe_url:
-        plain += f"\n--\nUnsubscribe: {unsubscribe_url}\n"
-    msg.set_content(f"{subject}\n\n{plain}")
-    msg.add_alternative(
-        render_issue_html(
-            site_name=settings.site_name,
-            newsletter_name=newsletter_name,
-            subject=subject,
-            html=html,
-            unsubscribe_url=unsubscribe_url,
-        ),
-        subtype="html",
+        headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    context = _issue_context(
+        subject=subject,
+        html=html,
+        newsletter_name=newsletter_name,
+        unsubscribe_url=unsubscribe_url,
+        test=test,
     )
-    return msg
+    return build_email(settings, "newsletter_issue", to, context, headers=headers)
+
+
+def issue_test_email(settings: Settings, issue: IssueDTO, to: str) -> Email:
+    """The issue sent to its author only (no unsubscribe link: there is no subscription)."""
+    return issue_email(
+        settings,
+        to=to,
+        subject=issue.subject,
+        html=issue.html,
+        newsletter_slug=issue.newsletter_slug,
+        newsletter_name=issue.newsletter_name,
+        unsubscribe_url=None,
+        message_key=f"issue{issue.id}.test",
+        test=True,
+    )
+
+
+def issue_preview_html(settings: Settings, issue: IssueDTO) -> str:
+    """The HTML part of an issue exactly as subscribers will see it."""
+    context = _issue_context(
+        subject=issue.subject,
+        html=issue.html,
+        newsletter_name=issue.newsletter_name,
+        unsubscribe_url="#unsubscribe",
+        test=False,
+    )
+    return render_email(settings, "newsletter_issue", context).html
 
 
 def unsubscribe_url(settings: Settings, token: str) -> str:
@@ -189,8 +195,8 @@ def confirm_url(settings: Settings, token: str) -> str:
     return f"{settings.apps['account'].public_url}/newsletters/confirm/{token}"
 
 
-def message_for(settings: Settings, account: NewsletterService, out: OutgoingDTO) -> EmailMessage:
-    return build_message(
+def message_for(settings: Settings, account: NewsletterService, out: OutgoingDTO) -> Email:
+    return issue_email(
         settings,
         to=out.email,
         subject=out.subject,
@@ -305,9 +311,3 @@ def _classify(code: int, message: str) -> tuple[str, str]:
     """5xx is permanent (the address is suppressed), anything else is worth retrying."""
     reason = f"{code} {message}".strip()
     return ("bounced" if 500 <= code < 600 else "retry"), reason
-
-
-async def send_now(settings: Settings, msg: EmailMessage) -> None:
-    """Send one message outside the queue (a test issue to its author), logging a failure:
-    for background tasks."""
-    await Mailer(settings).send_message_quietly(msg)
