@@ -104,12 +104,18 @@ def test_the_package_exports_every_contract() -> None:
         assert getattr(contracts, name) is getattr(module, name), f"{module.__name__}.{name}"
 
 
+def _is_protocol(obj: object) -> bool:
+    """A class declared as a typing.Protocol. (Not ``issubclass(obj, Protocol)``: that answer
+    depends on who asked before, since ABCs cache it, and functools asks recklessly.)"""
+    return inspect.isclass(obj) and bool(obj.__dict__.get("_is_protocol", False))
+
+
 def test_every_domain_protocol_is_in_the_registry() -> None:
     declared = {
         obj
         for module in contract_modules()
         for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, Protocol) and obj.__module__ == module.__name__
+        if _is_protocol(obj) and obj.__module__ == module.__name__
     }
     # Capabilities a domain takes on as it grows are checked where implemented (below).
     declared -= set(CAPABILITIES)
