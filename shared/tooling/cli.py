@@ -305,10 +305,11 @@ def _worker(args: argparse.Namespace) -> int:
 
     from shared.infrastructure.logs import configure_logging
     from shared.tooling import worker
+    from shared.tooling.heartbeat import DEFAULT_HEARTBEAT, HEARTBEAT_ENV
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    heartbeat = Path(os.environ.get(worker.HEARTBEAT_ENV) or worker.DEFAULT_HEARTBEAT)
+    heartbeat = Path(os.environ.get(HEARTBEAT_ENV) or DEFAULT_HEARTBEAT)
     return asyncio.run(worker.run(settings, heartbeat=heartbeat, once=args.once))
 
 

@@ -33,7 +33,7 @@ from shared.tooling.devservers import (
     EmbeddedPostgres,
     EmbeddedValkey,
 )
-from shared.tooling.worker import HEARTBEAT_ENV
+from shared.tooling.heartbeat import HEARTBEAT_ENV
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ It checks its settings, then runs the processor until SIGTERM or SIGINT and stop
 rolling update or ``docker service scale`` never has to kill it (a delivery in flight when it is
 killed anyway is retried when its lease ends). While it runs it keeps a heartbeat file fresh for
 the container's health check (worker/Dockerfile: ``python -m shared.tooling.container
-heartbeat``) and for ``rose-ash up``; it removes the file when it stops, so a stopped worker
+heartbeat``, which reads it through shared/tooling/heartbeat.py and never imports this module)
+and for ``rose-ash up``; it removes the file when it stops, so a stopped worker
 never looks healthy. ``once`` works until nothing is due and exits (tests, one-off catch-up).
 
 Besides delivering, each cycle publishes the blog's scheduled posts whose time has come
@@ -24,13 +25,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.config import Settings
 from shared.errors import DomainError
+from shared.tooling.heartbeat import DEFAULT_HEARTBEAT
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rose_ash.worker")
 
-HEARTBEAT_ENV = "ROSE_WORKER_HEARTBEAT"
-DEFAULT_HEARTBEAT = Path("/tmp/rose-ash-worker.heartbeat")  # noqa: S108 - the container's own /tmp
 HEARTBEAT_INTERVAL_S = 10.0
 
 # Checked before anything starts: a worker missing one fails at once with one line, not later.
@@ -207,12 +206,3 @@ async def _keep_heartbeat(path: Path, interval_s: float, stop: asyncio.Event) ->
         await asyncio.to_thread(path.touch)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
-
-
-def heartbeat_is_fresh(path: Path, max_age_s: float, now: float | None = None) -> bool:
-    """True when the worker touched ``path`` within ``max_age_s`` seconds."""
-    try:
-        age = (time.time() if now is None else now) - path.stat().st_mtime
-    except FileNotFoundError:
-        return False
-    return age <= max_age_s

@@ -17,6 +17,7 @@ import pytest
 
 from shared.config import Settings
 from shared.tooling import worker
+from shared.tooling.heartbeat import heartbeat_is_fresh
 from tests.conftest import TEST_INTERNAL_SECRET, TEST_SECRET_KEY, ap_private_key_for_tests
 
 
@@ -28,7 +29,7 @@ async def test_run_touches_the_heartbeat_until_stopped(settings: Settings, tmp_p
         if beat.exists():
             break
         await asyncio.sleep(0.02)
-    assert worker.heartbeat_is_fresh(beat, max_age_s=5)
+    assert heartbeat_is_fresh(beat, max_age_s=5)
     stop.set()
     assert await asyncio.wait_for(task, 5) == 0
     assert not beat.exists(), "a stopped worker must not look healthy"
@@ -36,11 +37,24 @@ async def test_run_touches_the_heartbeat_until_stopped(settings: Settings, tmp_p
 
 def test_heartbeat_freshness(tmp_path: Path) -> None:
     beat = tmp_path / "beat"
-    assert not worker.heartbeat_is_fresh(beat, 60)
+    assert not heartbeat_is_fresh(beat, 60)
     beat.touch()
     mtime = beat.stat().st_mtime
-    assert worker.heartbeat_is_fresh(beat, 60, now=mtime + 59)
-    assert not worker.heartbeat_is_fresh(beat, 60, now=mtime + 61)
+    assert heartbeat_is_fresh(beat, 60, now=mtime + 59)
+    assert not heartbeat_is_fresh(beat, 60, now=mtime + 61)
+
+
+def test_the_health_check_never_imports_the_worker() -> None:
+    # The container runs it every 30 s: it reads the heartbeat and nothing of the processor.
+    probe = (
+        "import sys, shared.tooling.container; "
+        "print(sorted(m for m in sys.modules if m.startswith('shared.services') "
+        "or m == 'shared.tooling.worker'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def _env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
