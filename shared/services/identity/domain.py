@@ -1,0 +1,21 @@
+"""The identity domain's parts: accounts, sign-in and the OIDC provider's storage."""
+
+from __future__ import annotations
+
+from shared.config import Settings
+from shared.services.domain import Domain, ServiceParts
+from shared.services.identity.commands import add_commands
+from shared.services.identity.demo import seed_identity
+from shared.services.identity.service import SqlIdentityService
+
+
+def build(settings: Settings, _built: ServiceParts) -> ServiceParts:
+    return {"identity": SqlIdentityService.from_settings(settings)}
+
+
+DOMAIN = Domain(
+    name="identity",
+    build=build,
+    commands=add_commands,
+    demo_seeders=(seed_identity,),
+)
