@@ -6,15 +6,22 @@ how its services are built, the stages it adds to each cycle of ``rose-ash worke
 in the order their services are built; the app factory (through ``build_services``), the worker,
 the CLI and ``rose-ash demo`` iterate over it and hold no list of domains of their own.
 (STYLE.md item 13; Warehouse's ``includeme(config)``, pretix's periodic-task receivers.)
+
+Only ``build`` is imported with the declaration. The other parts are named (:class:`Lazy`, like
+an entry point) and imported by the process that runs them: every app imports the registry, and
+the stages alone would bring the scraper's stack (extruct, rdflib, requests: ~400 modules) into
+each of them (measured: 1,164 modules after ``import shared.services.registry`` with the parts
+named, 1,574 with them imported).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias, TypedDict
+from typing import Any, Generic, TypeAlias, TypedDict, TypeVar, cast
 
 import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -85,12 +92,27 @@ class WorkerStage:
     close: Callable[[], Awaitable[None]] | None = None
 
 
-def _no_stages(_worker: WorkerContext) -> Sequence[WorkerStage]:
-    return ()
+# A domain's stages for one worker, built from what the worker gives.
+StagesOf = Callable[[WorkerContext], Sequence[WorkerStage]]
+
+# Adds a domain's `rose-ash` subcommands; each sets ``func`` (``outdates_pages=True`` for one
+# that writes what pages show, ``needs_services=True`` for one that calls services()).
+AddCommands = Callable[[Subcommands], None]
+
+T = TypeVar("T")
 
 
-def _no_commands(_sub: Subcommands) -> None:
-    return None
+@dataclass(frozen=True)
+class Lazy(Generic[T]):
+    """A part of a domain named ``"module:attribute"``, imported when :meth:`load` is called
+    (as an entry point is). The type is declared where it is named; tests/shared/test_domains.py
+    loads every one and checks it."""
+
+    target: str
+
+    def load(self) -> T:
+        module, _, attribute = self.target.partition(":")
+        return cast(T, getattr(importlib.import_module(module), attribute))
 
 
 @dataclass(frozen=True)
@@ -99,12 +121,10 @@ class Domain:
 
     name: str
     build: Build
-    worker_stages: Callable[[WorkerContext], Sequence[WorkerStage]] = _no_stages
-    # Adds the domain's `rose-ash` subcommands (each sets ``func``; ``outdates_pages=True``
-    # for one that writes what pages show).
-    commands: Callable[[Subcommands], None] = _no_commands
+    worker_stages: Lazy[StagesOf] | None = None
+    commands: Lazy[AddCommands] | None = None
     # Run in this order, after the seeders of the domains before it.
-    demo_seeders: tuple[Seeder, ...] = ()
+    demo_seeders: tuple[Lazy[Seeder], ...] = ()
 
 
 class CommandError(Exception):

@@ -210,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # The domains' own commands (each domain's commands.py), in the registry's order.
     for domain in DOMAINS:
-        domain.commands(sub)
+        if domain.commands is not None:
+            domain.commands.load()(sub)
 
     p = sub.add_parser("schema", help="the reference schema (schema.sql)")
     schema_sub = p.add_subparsers(dest="schema_command", required=True)

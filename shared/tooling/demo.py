@@ -39,7 +39,10 @@ from shared.models import (
 from shared.services.domain import Seeder
 from shared.services.registry import DOMAINS, build_services
 
-SEEDERS: tuple[Seeder, ...] = tuple(seeder for domain in DOMAINS for seeder in domain.demo_seeders)
+
+def seeders() -> list[Seeder]:
+    """Every domain's seeders, in the order of the domains."""
+    return [seeder.load() for domain in DOMAINS for seeder in domain.demo_seeders]
 
 
 async def _seed(settings: Settings) -> None:
@@ -49,7 +52,7 @@ async def _seed(settings: Settings) -> None:
     engine = create_engine(settings)
     try:
         async with create_session_factory(engine)() as session, session.begin():
-            for seeder in SEEDERS:
+            for seeder in seeders():
                 await seeder(session)
     finally:
         await engine.dispose()

@@ -72,7 +72,8 @@ async def run(
     try:
         worker = WorkerContext(settings, engine, factory, wired)
         for domain in DOMAINS:
-            stages.extend(domain.worker_stages(worker))
+            if domain.worker_stages is not None:
+                stages.extend(domain.worker_stages.load()(worker))
         async with OutboxProcessor(
             settings, factory, stages=[stage.run for stage in stages]
         ) as processor:

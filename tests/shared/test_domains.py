@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import subprocess
+import sys
 import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import shared.services
 from shared.config import Settings
 from shared.contracts.services import Services
-from shared.services.domain import ServiceParts, demo_content
+from shared.services.domain import Lazy, ServiceParts, demo_content
 from shared.services.registry import DOMAINS, build_services
 from shared.tooling import demo
 from shared.tooling.cli import build_parser
@@ -27,6 +30,30 @@ def test_every_domain_package_declares_itself_once() -> None:
     assert sorted(domain.name for domain in DOMAINS) == packages
     for name in packages:
         assert (SERVICES_DIR / name / "domain.py").is_file()
+
+
+def test_every_named_part_is_the_domains_own_and_loads() -> None:
+    for domain in DOMAINS:
+        named: list[Lazy[Any]] = [*domain.demo_seeders]
+        named += [part for part in (domain.worker_stages, domain.commands) if part is not None]
+        for part in named:
+            assert part.target.startswith(f"shared.services.{domain.name}."), part
+            assert callable(part.load()), part
+    assert {d.name for d in DOMAINS if d.worker_stages} == {"blog", "market", "cart", "newsletters"}
+    assert {d.name for d in DOMAINS if d.commands} == {"identity", "federation", "blog", "market"}
+
+
+def test_apps_import_the_domains_but_not_their_worker_cli_or_demo_parts() -> None:
+    # Every app imports the registry; the scraper's stack and the commands stay out of it.
+    probe = (
+        "import sys, shared.services.registry; "
+        "print(sorted(m for m in sys.modules if m in ('extruct', 'tqdm') or "
+        "m.startswith('shared.services.') and m.split('.')[-1] in ('stages', 'commands', 'demo')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_the_parts_being_built_are_typed_as_the_services() -> None:
@@ -119,8 +146,7 @@ def test_what_a_command_asks_of_the_cli(
 
 
 def test_the_demo_runs_every_domains_seeders_in_domain_order() -> None:
-    assert tuple(s for domain in DOMAINS for s in domain.demo_seeders) == demo.SEEDERS
-    names = [seeder.__name__ for seeder in demo.SEEDERS]
+    names = [seeder.__name__ for seeder in demo.seeders()]
     # Members first (everything else refers to them); the market's catalogue before the cart,
     # which adds products only to an empty one; the blog's posts before the newsletter digest.
     assert names[0] == "seed_identity"

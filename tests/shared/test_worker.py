@@ -11,14 +11,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from shared.config import Settings
-from shared.services.domain import WorkerContext, WorkerStage
+from shared.services.domain import Lazy, StagesOf, WorkerContext, WorkerStage
 from shared.tooling import worker
 from shared.tooling.heartbeat import heartbeat_is_fresh
 from tests.conftest import TEST_INTERNAL_SECRET, TEST_SECRET_KEY, ap_private_key_for_tests
@@ -60,40 +60,41 @@ def test_the_health_check_never_imports_the_worker() -> None:
     assert result.stdout.strip() == "[]"
 
 
+# What the stages below did, by the number of the domain (in the order they were asked).
+_CALLS: dict[str, list[int]] = {"built": [], "ran": [], "drained": [], "closed": []}
+
+
+def _recording_stages(worker: WorkerContext) -> Sequence[WorkerStage]:
+    n = len(_CALLS["built"])
+    _CALLS["built"].append(n)
+
+    async def run() -> int:
+        _CALLS["ran"].append(n)
+        return 0
+
+    async def drain() -> None:
+        _CALLS["drained"].append(n)
+
+    async def close() -> None:
+        _CALLS["closed"].append(n)
+
+    return [WorkerStage(run, drain=drain, close=close)]
+
+
 async def test_each_cycle_runs_every_domains_stages(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ran: list[str] = []
-    drained: list[str] = []
-    closed: list[str] = []
-
-    def stages_of(name: str) -> Callable[[WorkerContext], Sequence[WorkerStage]]:
-        def stages(context: WorkerContext) -> Sequence[WorkerStage]:
-            assert context.settings is settings
-
-            async def run() -> int:
-                ran.append(name)
-                return 0
-
-            async def drain() -> None:
-                drained.append(name)
-
-            async def close() -> None:
-                closed.append(name)
-
-            return [WorkerStage(run, drain=drain, close=close)]
-
-        return stages
-
-    domains = tuple(
-        replace(domain, worker_stages=stages_of(domain.name)) for domain in worker.DOMAINS
-    )
+    for calls in _CALLS.values():
+        calls.clear()
+    recording: Lazy[StagesOf] = Lazy(f"{__name__}:_recording_stages")
+    domains = tuple(replace(domain, worker_stages=recording) for domain in worker.DOMAINS)
     monkeypatch.setattr(worker, "DOMAINS", domains)
     assert await worker.run(settings, heartbeat=tmp_path / "beat", once=True) == 0
-    names = [domain.name for domain in domains]
-    assert ran[: len(names)] == names  # a cycle repeats while the outbox has work
-    assert drained == names
-    assert closed == names
+    every = list(range(len(domains)))
+    assert _CALLS["built"] == every
+    assert _CALLS["ran"][: len(every)] == every  # a cycle repeats while the outbox has work
+    assert _CALLS["drained"] == every
+    assert _CALLS["closed"] == every
 
 
 def _env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:

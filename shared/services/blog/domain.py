@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.services.blog.commands import add_commands
-from shared.services.blog.demo import seed_blog
 from shared.services.blog.service import SqlBlogService
-from shared.services.blog.stages import worker_stages
-from shared.services.domain import Domain, ServiceParts
+from shared.services.domain import Domain, Lazy, ServiceParts
 
 
 def build(settings: Settings, built: ServiceParts) -> ServiceParts:
@@ -21,7 +18,7 @@ def build(settings: Settings, built: ServiceParts) -> ServiceParts:
 DOMAIN = Domain(
     name="blog",
     build=build,
-    worker_stages=worker_stages,
-    commands=add_commands,
-    demo_seeders=(seed_blog,),
+    worker_stages=Lazy("shared.services.blog.stages:worker_stages"),
+    commands=Lazy("shared.services.blog.commands:add_commands"),
+    demo_seeders=(Lazy("shared.services.blog.demo:seed_blog"),),
 )

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.services.cart.demo import seed_cart
 from shared.services.cart.service import SqlCartService
-from shared.services.cart.stages import worker_stages
-from shared.services.domain import Domain, ServiceParts
+from shared.services.domain import Domain, Lazy, ServiceParts
 
 
 def build(settings: Settings, built: ServiceParts) -> ServiceParts:
@@ -18,7 +16,7 @@ def build(settings: Settings, built: ServiceParts) -> ServiceParts:
 DOMAIN = Domain(
     name="cart",
     build=build,
-    worker_stages=worker_stages,
+    worker_stages=Lazy("shared.services.cart.stages:worker_stages"),
     # After the market's: it adds products only to an empty catalogue.
-    demo_seeders=(seed_cart,),
+    demo_seeders=(Lazy("shared.services.cart.demo:seed_cart"),),
 )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.services.domain import Domain, ServiceParts
-from shared.services.events.demo import seed_events
+from shared.services.domain import Domain, Lazy, ServiceParts
 from shared.services.events.service import SqlEventService
 
 
@@ -15,4 +14,8 @@ def build(settings: Settings, built: ServiceParts) -> ServiceParts:
     return {"events": events}
 
 
-DOMAIN = Domain(name="events", build=build, demo_seeders=(seed_events,))
+DOMAIN = Domain(
+    name="events",
+    build=build,
+    demo_seeders=(Lazy("shared.services.events.demo:seed_events"),),
+)

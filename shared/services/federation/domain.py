@@ -7,8 +7,7 @@ stages run in each of its cycles.
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.services.domain import Domain, ServiceParts
-from shared.services.federation.commands import add_commands
+from shared.services.domain import Domain, Lazy, ServiceParts
 from shared.services.federation.service import SqlFederationService
 
 
@@ -17,4 +16,8 @@ def build(settings: Settings, built: ServiceParts) -> ServiceParts:
     return {"federation": SqlFederationService(settings, social=built["social"])}
 
 
-DOMAIN = Domain(name="federation", build=build, commands=add_commands)
+DOMAIN = Domain(
+    name="federation",
+    build=build,
+    commands=Lazy("shared.services.federation.commands:add_commands"),
+)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.services.domain import Domain, ServiceParts
-from shared.services.identity.commands import add_commands
-from shared.services.identity.demo import seed_identity
+from shared.services.domain import Domain, Lazy, ServiceParts
 from shared.services.identity.service import SqlIdentityService
 
 
@@ -16,6 +14,6 @@ def build(settings: Settings, _built: ServiceParts) -> ServiceParts:
 DOMAIN = Domain(
     name="identity",
     build=build,
-    commands=add_commands,
-    demo_seeders=(seed_identity,),
+    commands=Lazy("shared.services.identity.commands:add_commands"),
+    demo_seeders=(Lazy("shared.services.identity.demo:seed_identity"),),
 )

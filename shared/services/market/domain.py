@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.services.domain import Domain, ServiceParts
+from shared.services.domain import Domain, Lazy, ServiceParts
 from shared.services.market.catalog import SqlCatalogService
-from shared.services.market.commands import add_commands
-from shared.services.market.demo import seed_market, seed_scrape_source
 from shared.services.market.importing import SqlCatalogImportService
-from shared.services.market.stages import worker_stages
 
 
 def build(settings: Settings, _built: ServiceParts) -> ServiceParts:
@@ -21,8 +18,11 @@ def build(settings: Settings, _built: ServiceParts) -> ServiceParts:
 DOMAIN = Domain(
     name="market",
     build=build,
-    worker_stages=worker_stages,
-    commands=add_commands,
+    worker_stages=Lazy("shared.services.market.stages:worker_stages"),
+    commands=Lazy("shared.services.market.commands:add_commands"),
     # The demo supplier's site comes after the catalogue.
-    demo_seeders=(seed_market, seed_scrape_source),
+    demo_seeders=(
+        Lazy("shared.services.market.demo:seed_market"),
+        Lazy("shared.services.market.demo:seed_scrape_source"),
+    ),
 )

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.services.domain import Domain, ServiceParts
-from shared.services.newsletters.demo import seed_newsletters
+from shared.services.domain import Domain, Lazy, ServiceParts
 from shared.services.newsletters.service import SqlNewsletterService
-from shared.services.newsletters.stages import worker_stages
 
 
 def build(settings: Settings, _built: ServiceParts) -> ServiceParts:
@@ -16,6 +14,6 @@ def build(settings: Settings, _built: ServiceParts) -> ServiceParts:
 DOMAIN = Domain(
     name="newsletters",
     build=build,
-    worker_stages=worker_stages,
-    demo_seeders=(seed_newsletters,),
+    worker_stages=Lazy("shared.services.newsletters.stages:worker_stages"),
+    demo_seeders=(Lazy("shared.services.newsletters.demo:seed_newsletters"),),
 )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.services.domain import Domain, ServiceParts
-from shared.services.social.demo import seed_social
+from shared.services.domain import Domain, Lazy, ServiceParts
 from shared.services.social.service import SqlSocialService
 
 
@@ -12,4 +11,8 @@ def build(settings: Settings, _built: ServiceParts) -> ServiceParts:
     return {"social": SqlSocialService(settings)}
 
 
-DOMAIN = Domain(name="social", build=build, demo_seeders=(seed_social,))
+DOMAIN = Domain(
+    name="social",
+    build=build,
+    demo_seeders=(Lazy("shared.services.social.demo:seed_social"),),
+)
