@@ -19,28 +19,23 @@ import time
 from pathlib import Path
 
 from shared.config import load_settings
+from shared.services.registry import DOMAINS
 from shared.tooling import worker
 
-# What worker.run imports as it starts (lazily, for the container's health check), imported
-# before the start signal: the benchmark times delivering, not a process booting (on a slow
-# machine these imports were 3 s of a 37 s one-worker run).
-WORKER_IMPORTS = (
-    "asyncpg",
-    "shared.db",
-    "shared.infrastructure.activitypub.keys",
-    "shared.services.federation.outbox",
-    "shared.infrastructure.factory",
-    "shared.services.newsletters.sender",
-    "shared.infrastructure.pagecache",
-    "shared.services.market.scrape.schedule",
-    "shared.services.registry",
-)
+# What worker.run imports as it starts, imported before the start signal: the benchmark times
+# delivering, not a process booting (on a slow machine these imports were 3 s of a 37 s
+# one-worker run). The worker module imports the rest at its top, except the domains' stages
+# (loaded below) and the database driver (imported when the engine is created).
+WORKER_IMPORTS = ("asyncpg",)
 
 
 def main() -> int:
     settings = load_settings()
     for module in WORKER_IMPORTS:
         importlib.import_module(module)
+    for domain in DOMAINS:
+        if domain.worker_stages is not None:
+            domain.worker_stages.load()
     heartbeat = Path(tempfile.mkdtemp(prefix="bench-worker-")) / "heartbeat"
     print("ready", flush=True)
     sys.stdin.readline()

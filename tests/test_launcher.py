@@ -21,7 +21,7 @@ import pytest
 
 from shared.config import APP_NAMES
 from shared.tooling.devservers import free_port
-from shared.tooling.worker import heartbeat_is_fresh
+from shared.tooling.heartbeat import heartbeat_is_fresh
 from tests.support import Up
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,11 @@
-"""Builds the domain services from the settings: one implementation per domain protocol.
+"""The domains, in one place, and the services built from them.
+
+:data:`DOMAINS` is the one list of the domains (each declares itself in
+``shared/services/<domain>/domain.py``, see :mod:`shared.services.domain`). Its order is the
+order they are built in, each from what the domains before it built: social before federation
+(members' actors receive through federation's inbox), federation before blog and events (they
+publish through it), the market's catalogue and events before the cart (it sells what they
+offer). Worker stages, commands and demo seeders are collected in the same order.
 
 Nothing here is wired on first use. An app installs its set at start-up
 (``create_base_app(name, services=build_services)``); the worker, the CLI and the tests install
@@ -12,38 +19,33 @@ from __future__ import annotations
 
 from shared.config import Settings, load_settings
 from shared.contracts.services import Services
-from shared.services.blog.service import SqlBlogService
-from shared.services.cart.service import SqlCartService
-from shared.services.events.service import SqlEventService
-from shared.services.federation.service import SqlFederationService
-from shared.services.identity.service import SqlIdentityService
-from shared.services.market.catalog import SqlCatalogService
-from shared.services.market.importing import SqlCatalogImportService
-from shared.services.newsletters.service import SqlNewsletterService
-from shared.services.social.service import SqlSocialService
+from shared.services.blog.domain import DOMAIN as BLOG
+from shared.services.cart.domain import DOMAIN as CART
+from shared.services.domain import Domain, ServiceParts
+from shared.services.events.domain import DOMAIN as EVENTS
+from shared.services.federation.domain import DOMAIN as FEDERATION
+from shared.services.identity.domain import DOMAIN as IDENTITY
+from shared.services.market.domain import DOMAIN as MARKET
+from shared.services.newsletters.domain import DOMAIN as NEWSLETTERS
+from shared.services.social.domain import DOMAIN as SOCIAL
+
+# Identity first: the demo's other seeders need its members.
+DOMAINS: tuple[Domain, ...] = (
+    IDENTITY,
+    SOCIAL,
+    FEDERATION,
+    BLOG,
+    MARKET,
+    EVENTS,
+    CART,
+    NEWSLETTERS,
+)
 
 
 def build_services(settings: Settings | None = None) -> Services:
     """The implementations, configured by ``settings`` (the environment's when None)."""
     settings = settings or load_settings()
-    # The blog announces its posts through federation, in the same transaction.
-    # Members' actors (the social hub) receive through the same inbox as the app actors.
-    social = SqlSocialService(settings)
-    federation = SqlFederationService(settings, social=social)
-    catalog = SqlCatalogService(settings.apps["market"].public_url)
-    events = SqlEventService(settings.apps["events"].public_url, federation, settings=settings)
-    # The cart sells what the domains offer through their SellableProvider side, by kind.
-    cart = SqlCartService(settings, {"product": catalog, "ticket": events})
-    return Services(
-        identity=SqlIdentityService.from_settings(settings),
-        blog=SqlBlogService(
-            federation, settings.apps["blog"].public_url, settings.apps["market"].public_url
-        ),
-        catalog=catalog,
-        cart=cart,
-        events=events,
-        newsletters=SqlNewsletterService.from_settings(settings),
-        federation=federation,
-        catalog_import=SqlCatalogImportService(),
-        social=social,
-    )
+    parts: ServiceParts = {}
+    for domain in DOMAINS:
+        parts.update(domain.build(settings, parts))
+    return Services(**parts)

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.db import async_url
-from shared.tooling.worker import DEFAULT_HEARTBEAT, HEARTBEAT_ENV, heartbeat_is_fresh
+from shared.tooling.heartbeat import DEFAULT_HEARTBEAT, HEARTBEAT_ENV, heartbeat_is_fresh
 
 DEFAULT_BIND = "0.0.0.0:8000"
 

@@ -26,14 +26,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
+from joserfc.jwk import RSAKey
+
 from shared.config import APP_NAMES, Settings, load_settings
+from shared.infrastructure.activitypub.keys import generate_private_key_pem
+from shared.tooling import migrate
+from shared.tooling.demo import seed_demo
 from shared.tooling.devservers import (
     DataDirLock,
     DevServerError,
     EmbeddedPostgres,
     EmbeddedValkey,
 )
-from shared.tooling.worker import HEARTBEAT_ENV
+from shared.tooling.heartbeat import HEARTBEAT_ENV
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +50,10 @@ STOP_TIMEOUT_S = 15.0
 
 
 def _oidc_private_key() -> str:
-    from joserfc.jwk import RSAKey
-
     return RSAKey.generate_key(2048).as_pem(private=True).decode()
 
 
 def _ap_private_key() -> str:
-    from shared.infrastructure.activitypub.keys import generate_private_key_pem
-
     return generate_private_key_pem()
 
 
@@ -154,8 +155,6 @@ class Launcher:
         self._stopping = True
 
     def _prepare(self) -> dict[str, str]:
-        from shared.tooling import migrate
-
         self.lock.acquire()
         env = dict(os.environ)
         # No SumUp key of the developer's own: payments go to the stand-in (TEST PAYMENTS).
@@ -177,8 +176,6 @@ class Launcher:
         self.settings = load_settings(environ=env)
         migrate.upgrade(self.settings)
         if self.demo:
-            from shared.tooling.demo import seed_demo
-
             seed_demo(self.settings)
             self.out("Demo content seeded.")
         return env

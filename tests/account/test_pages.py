@@ -459,12 +459,14 @@ async def test_the_demo_has_newsletters_subscribers_and_a_draft_and_seeding_is_i
     app: RoseQuart, db: AsyncSession
 ) -> None:
     from shared.models import Newsletter
-    from shared.tooling.demo import seed_account, seed_blog, seed_identity
+    from shared.services.blog.demo import seed_blog
+    from shared.services.identity.demo import seed_identity
+    from shared.services.newsletters.demo import seed_newsletters
 
     await seed_identity(db)
     await seed_blog(db)
-    await seed_account(db)
-    await seed_account(db)
+    await seed_newsletters(db)
+    await seed_newsletters(db)
     await db.commit()
     assert await db.scalar(select(func.count()).select_from(Newsletter)) == 2
     weekly = await db.scalar(select(Newsletter).where(Newsletter.slug == "weekly-market"))

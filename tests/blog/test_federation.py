@@ -14,9 +14,9 @@ from shared.config import Settings
 from shared.contracts import BlogService, PostInput
 from shared.contracts.errors import InvalidPost
 from shared.models import ApActivity, BlogPost
+from shared.services.blog.stages import scheduled_posts
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
-from shared.tooling.worker import scheduled_posts
 from tests.blog.factories import BASE_TIME
 
 BLOG = "http://127.0.0.1:8001"

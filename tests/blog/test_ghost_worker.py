@@ -17,6 +17,7 @@ from shared.config import ConfigError, Settings
 from shared.db import create_engine, create_session_factory
 from shared.models import BlogPost, GhostState, NavItem
 from shared.services.blog.ghost_sync import SCHEDULE_KEY, load_cursor, periodic_configured
+from shared.services.blog.stages import ghost_stages
 from shared.services.federation.outbox import OutboxProcessor
 from shared.tooling import worker
 from tests.conftest import make_settings
@@ -53,7 +54,7 @@ async def engines(worker_settings: Settings) -> AsyncIterator[list[AsyncEngine]]
 
 def _processor(settings: Settings, engine: AsyncEngine) -> OutboxProcessor:
     factory = create_session_factory(engine)
-    return OutboxProcessor(settings, factory, stages=worker.ghost_stages(settings, factory))
+    return OutboxProcessor(settings, factory, stages=ghost_stages(settings, factory))
 
 
 async def _posts(engine: AsyncEngine) -> int:
@@ -204,5 +205,5 @@ def test_the_stage_runs_only_when_ghost_is_configured_and_the_interval_is_on(
     keyless = make_settings(database_url, redis_url, ROSE_GHOST__URL=ghost.url)
     assert not periodic_configured(keyless)
     factory: async_sessionmaker[AsyncSession] = async_sessionmaker()
-    assert worker.ghost_stages(off, factory) == []
-    assert len(worker.ghost_stages(on, factory)) == 1
+    assert ghost_stages(off, factory) == []
+    assert len(ghost_stages(on, factory)) == 1

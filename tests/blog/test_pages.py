@@ -18,7 +18,8 @@ from shared.infrastructure import auth
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import BlogPost
-from shared.tooling.demo import seed_blog, seed_identity
+from shared.services.blog.demo import seed_blog
+from shared.services.identity.demo import seed_identity
 from tests.blog import factories
 from tests.conftest import AppMaker, make_member
 from tests.support import count_statements

@@ -12,8 +12,8 @@ import httpx
 from sqlalchemy import select
 
 from shared.models import Order, Payment
+from shared.services.cart.stages import cart_payments
 from shared.services.registry import build_services
-from shared.tooling.worker import cart_payments
 from tests.cart.conftest import Shop
 from tests.support import Browser, SmtpSink, csrf_in
 

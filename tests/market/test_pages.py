@@ -244,7 +244,9 @@ async def test_the_demo_market_is_real_and_seeding_is_idempotent(
     from sqlalchemy import func, select
 
     from shared.models import BlogPost, Product
-    from shared.tooling.demo import seed_blog, seed_identity, seed_market
+    from shared.services.blog.demo import seed_blog
+    from shared.services.identity.demo import seed_identity
+    from shared.services.market.demo import seed_market
 
     await seed_identity(db)
     await seed_blog(db)

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from shared.config import APP_NAMES, Settings
 from shared.models import Product, ScrapeSource, Supplier
+from shared.services.market.demo import seed_scrape_source
 from shared.services.market.scrape.demo_site import PRODUCTS, make_server
 from shared.services.market.scrape.runner import run_source
-from shared.tooling.demo import seed_scrape_source
 from shared.tooling.devservers import free_port
 from tests.conftest import make_settings
 from tests.market.scrape_support import committed, make_source

@@ -16,16 +16,10 @@ from shared.models import (
     ProductCategory,
     ProductImage,
 )
-from shared.tooling.demo import (
-    SCALE_EVENTS,
-    SCALE_POSTS,
-    SCALE_PREFIX,
-    SCALE_PRODUCTS,
-    seed_blog,
-    seed_identity,
-    seed_market,
-    seed_scale,
-)
+from shared.services.blog.demo import seed_blog
+from shared.services.identity.demo import seed_identity
+from shared.services.market.demo import seed_market
+from shared.tooling.demo import SCALE_EVENTS, SCALE_POSTS, SCALE_PREFIX, SCALE_PRODUCTS, seed_scale
 from tests.conftest import AppMaker
 from tests.support import count_statements
 

@@ -11,12 +11,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from shared.config import Settings
+from shared.services.domain import Lazy, StagesOf, WorkerContext, WorkerStage
 from shared.tooling import worker
+from shared.tooling.heartbeat import heartbeat_is_fresh
 from tests.conftest import TEST_INTERNAL_SECRET, TEST_SECRET_KEY, ap_private_key_for_tests
 
 
@@ -28,7 +32,7 @@ async def test_run_touches_the_heartbeat_until_stopped(settings: Settings, tmp_p
         if beat.exists():
             break
         await asyncio.sleep(0.02)
-    assert worker.heartbeat_is_fresh(beat, max_age_s=5)
+    assert heartbeat_is_fresh(beat, max_age_s=5)
     stop.set()
     assert await asyncio.wait_for(task, 5) == 0
     assert not beat.exists(), "a stopped worker must not look healthy"
@@ -36,11 +40,61 @@ async def test_run_touches_the_heartbeat_until_stopped(settings: Settings, tmp_p
 
 def test_heartbeat_freshness(tmp_path: Path) -> None:
     beat = tmp_path / "beat"
-    assert not worker.heartbeat_is_fresh(beat, 60)
+    assert not heartbeat_is_fresh(beat, 60)
     beat.touch()
     mtime = beat.stat().st_mtime
-    assert worker.heartbeat_is_fresh(beat, 60, now=mtime + 59)
-    assert not worker.heartbeat_is_fresh(beat, 60, now=mtime + 61)
+    assert heartbeat_is_fresh(beat, 60, now=mtime + 59)
+    assert not heartbeat_is_fresh(beat, 60, now=mtime + 61)
+
+
+def test_the_health_check_never_imports_the_worker() -> None:
+    # The container runs it every 30 s: it reads the heartbeat and nothing of the processor.
+    probe = (
+        "import sys, shared.tooling.container; "
+        "print(sorted(m for m in sys.modules if m.startswith('shared.services') "
+        "or m == 'shared.tooling.worker'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# What the stages below did, by the number of the domain (in the order they were asked).
+_CALLS: dict[str, list[int]] = {"built": [], "ran": [], "drained": [], "closed": []}
+
+
+def _recording_stages(worker: WorkerContext) -> Sequence[WorkerStage]:
+    n = len(_CALLS["built"])
+    _CALLS["built"].append(n)
+
+    async def run() -> int:
+        _CALLS["ran"].append(n)
+        return 0
+
+    async def drain() -> None:
+        _CALLS["drained"].append(n)
+
+    async def close() -> None:
+        _CALLS["closed"].append(n)
+
+    return [WorkerStage(run, drain=drain, close=close)]
+
+
+async def test_each_cycle_runs_every_domains_stages(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for calls in _CALLS.values():
+        calls.clear()
+    recording: Lazy[StagesOf] = Lazy(f"{__name__}:_recording_stages")
+    domains = tuple(replace(domain, worker_stages=recording) for domain in worker.DOMAINS)
+    monkeypatch.setattr(worker, "DOMAINS", domains)
+    assert await worker.run(settings, heartbeat=tmp_path / "beat", once=True) == 0
+    every = list(range(len(domains)))
+    assert _CALLS["built"] == every
+    assert _CALLS["ran"][: len(every)] == every  # a cycle repeats while the outbox has work
+    assert _CALLS["drained"] == every
+    assert _CALLS["closed"] == every
 
 
 def _env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:

@@ -749,7 +749,8 @@ async def test_the_demo_social_hub_is_alive_and_seeding_is_idempotent(
     db: AsyncSession, settings: Settings
 ) -> None:
     from shared.infrastructure.context import use_services
-    from shared.tooling.demo import seed_identity, seed_social
+    from shared.services.identity.demo import seed_identity
+    from shared.services.social.demo import seed_social
 
     # The seeders use the process's services (those of `rose-ash up`): these settings here.
     previous = use_services(build_services(settings))

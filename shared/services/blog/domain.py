@@ -1,0 +1,24 @@
+"""The blog's parts: posts and pages, their Ghost sync, and the scheduled publishing."""
+
+from __future__ import annotations
+
+from shared.config import Settings
+from shared.services.blog.service import SqlBlogService
+from shared.services.domain import Domain, Lazy, ServiceParts
+
+
+def build(settings: Settings, built: ServiceParts) -> ServiceParts:
+    # The blog announces its posts through federation, in the same transaction.
+    blog = SqlBlogService(
+        built["federation"], settings.apps["blog"].public_url, settings.apps["market"].public_url
+    )
+    return {"blog": blog}
+
+
+DOMAIN = Domain(
+    name="blog",
+    build=build,
+    worker_stages=Lazy("shared.services.blog.stages:worker_stages"),
+    commands=Lazy("shared.services.blog.commands:add_commands"),
+    demo_seeders=(Lazy("shared.services.blog.demo:seed_blog"),),
+)

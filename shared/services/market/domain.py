@@ -1,0 +1,28 @@
+"""The market's parts: the catalogue, supplier catalogue imports (CSV and scraping)."""
+
+from __future__ import annotations
+
+from shared.config import Settings
+from shared.services.domain import Domain, Lazy, ServiceParts
+from shared.services.market.catalog import SqlCatalogService
+from shared.services.market.importing import SqlCatalogImportService
+
+
+def build(settings: Settings, _built: ServiceParts) -> ServiceParts:
+    return {
+        "catalog": SqlCatalogService(settings.apps["market"].public_url),
+        "catalog_import": SqlCatalogImportService(),
+    }
+
+
+DOMAIN = Domain(
+    name="market",
+    build=build,
+    worker_stages=Lazy("shared.services.market.stages:worker_stages"),
+    commands=Lazy("shared.services.market.commands:add_commands"),
+    # The demo supplier's site comes after the catalogue.
+    demo_seeders=(
+        Lazy("shared.services.market.demo:seed_market"),
+        Lazy("shared.services.market.demo:seed_scrape_source"),
+    ),
+)
