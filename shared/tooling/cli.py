@@ -5,9 +5,10 @@
     rose-ash migrate [--check]  upgrade the database to head; --check compares models and migrations
     rose-ash demo [--scale]     seed the demo content into the configured database
                                 (--scale: the benchmark's 1,000 posts, 2,000 products, 200 events)
-    rose-ash worker [--once]    the OutboxProcessor: fan out and deliver the ActivityPub outbox
+    rose-ash worker [--once]    every domain's worker stages, the ActivityPub outbox among them
     rose-ash schema dump        regenerate schema.sql from the migrations; --check compares
-    rose-ash check [-- ARGS]    the lint (ruff, mypy) and the whole test suite (ARGS go to pytest)
+    rose-ash check [-- ARGS]    the lint (ruff, mypy, import-linter) and the whole test suite
+                                (ARGS go to pytest)
 
 and the commands the domains declare (``Domain.commands``, in each domain's ``commands.py``):
 
