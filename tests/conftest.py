@@ -172,13 +172,14 @@ def make_settings(database_url: str, redis_url: str, **env: str) -> Settings:
         "ROSE_ACTIVITYPUB__ALLOW_PRIVATE_ADDRESSES": "true",
         "ROSE_OIDC_PRIVATE_KEY": TEST_OIDC_PRIVATE_KEY,
         # Real argon2id, at a cost that keeps hundreds of sign-ins quick (the default
-        # cost is checked in tests/shared/test_identity_service.py).
+        # cost is checked in tests/identity/test_service.py).
         "ROSE_ACCOUNTS__ARGON2_TIME_COST": "1",
         "ROSE_ACCOUNTS__ARGON2_MEMORY_KIB": "8192",
         "ROSE_ACCOUNTS__ARGON2_PARALLELISM": "1",
         # Tests write through their own sessions and read pages right after: the full-page
-        # cache is switched on by the tests that are about it (tests/shared/test_pagecache.py)
-        # and in every test that runs the platform as `rose-ash up` does (browser journeys).
+        # cache is switched on by the tests that are about it
+        # (tests/infrastructure/test_pagecache.py) and in every test that runs the platform as
+        # `rose-ash up` does (browser journeys).
         "ROSE_PAGECACHE__ENABLED": "false",
         **unreachable_internal_urls(),
         # SumUp keys, and an address where nothing answers: tests that take payments start
@@ -360,8 +361,9 @@ async def signed_in(
 
 @pytest.fixture
 async def live(database_url: str, redis_url: str, redis: aioredis.Redis) -> AsyncIterator[Any]:
-    """Apps served for real (Hypercorn on free loopback ports) in this test; see tests/live.py."""
-    from tests.live import Platform
+    """Apps served for real (Hypercorn on free loopback ports) in this test; see
+    tests/support/live.py."""
+    from tests.support.live import Platform
 
     platform = Platform(database_url, redis_url)
     try:
@@ -372,7 +374,7 @@ async def live(database_url: str, redis_url: str, redis: aioredis.Redis) -> Asyn
 
 @pytest.fixture
 def sso(live: Any, smtp_sink: SmtpSink) -> Any:
-    """The live platform with its emails going to the test's SMTP sink (tests/live.py)."""
+    """The live platform with its emails going to the test's SMTP sink (tests/support/live.py)."""
     live.env.update(ROSE_SMTP__HOST="127.0.0.1", ROSE_SMTP__PORT=str(smtp_sink.port))
     return live
 

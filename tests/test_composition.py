@@ -29,8 +29,8 @@ from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.fragments import invalidate, invalidate_after_commit
 from shared.infrastructure.visitor import Visitor, set_cart_key, set_current_user
 from shared.models import CartItem, NavItem, User
-from tests.live import Platform, hanging_server, private_valkey
 from tests.support import BROWSER_ACCEPT, closed_port, csrf_in
+from tests.support.live import Platform, hanging_server, private_valkey
 
 BROWSER = {"Accept": BROWSER_ACCEPT}
 

@@ -7,8 +7,8 @@ import pytest
 
 from shared.config import APP_NAMES
 from tests.conftest import MEMBER_PASSWORD
-from tests.live import Platform
 from tests.support import Browser, csrf_in, query_of
+from tests.support.live import Platform
 
 pytestmark = pytest.mark.slow
 

@@ -27,8 +27,8 @@ from shared.services.blog.navigation import MAX_NAV_ITEMS
 from tests.blog.conftest import WEBHOOK_SECRET
 from tests.blog.test_navigation import nav_fragment, page, signed_in
 from tests.conftest import AppMaker
-from tests.live import Platform
 from tests.standins.ghost import GhostStandIn
+from tests.support.live import Platform
 from tests.test_composition import nav_labels, slot
 from tests.test_composition import page as app_page
 

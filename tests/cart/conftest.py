@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from shared.models import AuditLog, Order, Product
 from shared.services.cart.sumup_standin import SumUpStandIn
-from tests.live import Platform
 from tests.support import Browser, csrf_in
+from tests.support.live import Platform
 
 
 @dataclass

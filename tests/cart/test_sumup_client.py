@@ -117,7 +117,7 @@ async def test_webhooks_are_retried_until_answered(standin: SumUpStandIn) -> Non
         seen.append(await request.get_json())
         return "", next(answers)
 
-    from tests.live import serve_app
+    from tests.support.live import serve_app
 
     port = closed_port()
     live = await serve_app(receiver, port)  # type: ignore[arg-type]

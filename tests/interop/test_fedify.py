@@ -171,7 +171,7 @@ async def test_the_peer_really_refuses_what_it_cannot_verify(
     from shared.infrastructure.activitypub import keys
     from shared.infrastructure.activitypub.actors import actor_urls
     from shared.infrastructure.activitypub.signatures import sign_request
-    from tests.ap_support import peer_key
+    from tests.support.activitypub import peer_key
 
     urls = actor_urls(blog_https, "blog")
     inbox = f"{peer.origin}/users/peer/inbox"

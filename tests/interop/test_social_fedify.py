@@ -26,8 +26,8 @@ from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
 from tests.conftest import make_member, make_settings
 from tests.interop.conftest import Peer, Tls
-from tests.shared.activitypub.committed import truncate
 from tests.support import closed_port
+from tests.support.committed import truncate
 
 SOCIAL_TABLES = "social_accounts, users"
 

@@ -28,9 +28,8 @@ from shared.infrastructure.factory import RoseQuart
 from shared.models import ApActivity, SocialAccount, SocialFollow, SocialStatus, User
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
-from tests.ap_support import LoopbackServer, RemoteActor, make_actor
 from tests.conftest import AppMaker, make_member, make_settings
-from tests.social.test_social import (
+from tests.social.test_statuses import (
     AS,
     FED,
     HTML,
@@ -42,6 +41,7 @@ from tests.social.test_social import (
     signed_in,
     token,
 )
+from tests.support.activitypub import LoopbackServer, RemoteActor, make_actor
 
 MAX_BYTES = 200_000
 MAX_DIMENSION = 512

@@ -115,7 +115,7 @@ async def test_the_worker_delivers_for_the_running_apps_and_its_death_leaves_the
     import asyncio
     import json
 
-    from tests.ap_support import LoopbackServer, make_actor
+    from tests.support.activitypub import LoopbackServer, make_actor
 
     remote = LoopbackServer()
     await remote.start()

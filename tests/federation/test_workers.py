@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from shared.config import Settings
 from shared.models import ApActivity, ApDelivery, ApDeliveryAttempt, ApFollower
 from shared.services.federation.outbox import OutboxProcessor
-from tests.ap_support import LoopbackServer, federation_for, note
 from tests.conftest import ap_private_key_for_tests, make_settings
-from tests.shared.activitypub.committed import engine_for, truncate
+from tests.support.activitypub import LoopbackServer, federation_for, note
+from tests.support.committed import engine_for, truncate
 
 
 @pytest.fixture

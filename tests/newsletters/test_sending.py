@@ -23,7 +23,6 @@ from shared.errors import Conflict
 from shared.models import EmailSuppression, NewsletterDelivery, NewsletterSubscription
 from shared.services.newsletters.sender import NewsletterSender, html_to_plain
 from shared.services.newsletters.service import SqlNewsletterService
-from tests.account.conftest import ListServer, draft, list_settings, newsletter_with
 from tests.conftest import (
     TEST_INTERNAL_SECRET,
     TEST_SECRET_KEY,
@@ -31,6 +30,7 @@ from tests.conftest import (
     ap_private_key_for_tests,
     make_member,
 )
+from tests.newsletters.conftest import ListServer, draft, list_settings, newsletter_with
 
 
 def parts(msg: EmailMessage) -> tuple[str, str]:

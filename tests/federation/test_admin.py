@@ -1,7 +1,7 @@
 """Staff pages for the delivery queue at federation: admins see the queue, failures and dead
 letters and can retry; members are refused (403) and anonymous visitors are sent to sign in.
-(tests/shared/test_auth.py checks that every /admin route of every app requires the admin
-role.)"""
+(tests/infrastructure/test_auth.py checks that every /admin route of every app requires the
+admin role.)"""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from shared.infrastructure.factory import RoseQuart
 from shared.models import ApDelivery, ApFollower
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.identity.service import SqlIdentityService
-from tests.ap_support import LoopbackServer
 from tests.conftest import AppMaker, make_member
 from tests.support import BROWSER_ACCEPT, csrf_in
+from tests.support.activitypub import LoopbackServer
 
 HTML = {"Accept": BROWSER_ACCEPT}
 PAGES = ("/admin/federation/", "/admin/federation/?view=dead", "/admin/federation/deliveries/1")

@@ -1,6 +1,6 @@
 """Loopback inbox sinks in a process of their own, so a load test measures the worker alone.
 
-    python -m tests.sink_process COUNT
+    python -m tests.support.sink_process COUNT
 
 prints one JSON line with the ports it listens on, then obeys commands on stdin, one per line:
 ``stop PORT`` (close one sink: that host is down), ``dump FILE`` (write what was received as
@@ -16,11 +16,11 @@ import json
 import sys
 from pathlib import Path
 
-from tests.ap_support import LoopbackServer, Received
+from tests.support.activitypub import LoopbackServer, Received
 
 
 class Sinks:
-    """``tests.sink_process`` driven over its stdin."""
+    """``tests.support.sink_process`` driven over its stdin."""
 
     def __init__(self, proc: asyncio.subprocess.Process, ports: list[int]) -> None:
         self.proc = proc
@@ -31,7 +31,7 @@ class Sinks:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.sink_process",
+            "tests.support.sink_process",
             str(count),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

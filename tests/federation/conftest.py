@@ -11,7 +11,7 @@ from shared.config import Settings
 from shared.contracts import FederationService
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
-from tests.ap_support import LoopbackServer, RemoteActor, make_actor
+from tests.support.activitypub import LoopbackServer, RemoteActor, make_actor
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.config import Settings
 from shared.models import ApDelivery, ApDeliveryAttempt, ApFollower, ApHost
 from shared.services.federation.outbox import OutboxProcessor
-from tests.ap_support import LoopbackServer, federation_for, note
 from tests.conftest import make_settings
+from tests.support.activitypub import LoopbackServer, federation_for, note
 
 
 def follower(n: int, port: int, *, shared: bool = True, app: str = "blog") -> ApFollower:

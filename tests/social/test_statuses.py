@@ -33,9 +33,9 @@ from shared.models import (
 )
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
-from tests.ap_support import LoopbackServer, RemoteActor, make_actor
 from tests.conftest import TEST_INTERNAL_SECRET, AppMaker, make_member, make_settings
 from tests.support import BROWSER_ACCEPT, count_statements, csrf_in
+from tests.support.activitypub import LoopbackServer, RemoteActor, make_actor
 
 FED = "http://127.0.0.1:8005"
 AS = {"Accept": "application/activity+json"}
