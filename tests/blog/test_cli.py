@@ -17,9 +17,10 @@ from sqlalchemy.engine import make_url
 
 from shared.infrastructure import pagecache
 from shared.tooling import migrate
-from tests.conftest import _asyncpg_dsn, make_settings
 from tests.standins.ghost import GhostStandIn
 from tests.support import run_cli
+from tests.support.settings import asyncpg_dsn as _asyncpg_dsn
+from tests.support.settings import make_settings
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from shared.models import BlogPost, GhostState, NavItem
 from shared.services.blog.ghost_sync import SCHEDULE_KEY, load_cursor, periodic_configured
 from shared.services.federation.outbox import OutboxProcessor
 from shared.tooling import worker
-from tests.conftest import make_settings
 from tests.standins.ghost import GhostStandIn
+from tests.support.settings import make_settings
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.config import Settings
 from shared.contracts import FederationService
 from shared.services.federation.outbox import OutboxProcessor
-from shared.services.registry import build_services
+from tests.federation.factories import federation_for
 from tests.support.activitypub import LoopbackServer, RemoteActor, make_actor
 
 
@@ -39,4 +39,4 @@ async def processor(
 @pytest.fixture
 def federation(settings: Settings) -> FederationService:
     """The federation service as the registry wires it for these settings."""
-    return build_services(settings).federation
+    return federation_for(settings)

@@ -16,9 +16,10 @@ from shared.infrastructure.factory import RoseQuart
 from shared.models import ApDelivery, ApFollower
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.identity.service import SqlIdentityService
-from tests.conftest import AppMaker, make_member
+from tests.identity.factories import make_member
 from tests.support import BROWSER_ACCEPT, csrf_in
 from tests.support.activitypub import LoopbackServer
+from tests.support.settings import AppMaker
 
 HTML = {"Accept": BROWSER_ACCEPT}
 PAGES = ("/admin/federation/", "/admin/federation/?view=dead", "/admin/federation/deliveries/1")

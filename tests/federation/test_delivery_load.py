@@ -23,9 +23,9 @@ from shared.infrastructure.activitypub import keys
 from shared.infrastructure.activitypub.signatures import parse_signature, verify_request
 from shared.models import ApDelivery, ApDeliveryAttempt, ApFollower
 from shared.services.federation.outbox import OutboxProcessor
-from tests.conftest import make_settings
-from tests.support.activitypub import federation_for
+from tests.federation.factories import federation_for
 from tests.support.committed import engine_for, truncate
+from tests.support.settings import make_settings
 from tests.support.sink_process import Sinks
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 
 from shared.config import APP_NAMES, Settings
 from shared.infrastructure.activitypub import keys
-from tests.conftest import AppMaker
+from tests.support.settings import AppMaker, make_settings
 
 AS = {"Accept": "application/activity+json"}
 LD = {"Accept": 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'}
@@ -158,7 +158,6 @@ async def test_an_app_refuses_to_start_without_the_signing_key(
 ) -> None:
     from blog.app import create_app
     from shared.config import ConfigError
-    from tests.conftest import make_settings
 
     settings = make_settings(database_url, redis_url, ROSE_AP_PRIVATE_KEY="")
     with pytest.raises(ConfigError, match="ROSE_AP_PRIVATE_KEY"):

@@ -17,8 +17,8 @@ from shared.infrastructure.activitypub.fetch import (
     address_allowed,
     guarded_client,
 )
-from tests.conftest import make_settings
 from tests.support.activitypub import LoopbackServer, Received
+from tests.support.settings import make_settings
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,8 @@ from shared.infrastructure.activitypub.signatures import (
 )
 from shared.models import ApActivity, ApFollower, ApInboundActivity, ApRemoteActor
 from shared.services.federation.outbox import OutboxProcessor
-from tests.conftest import AppMaker
 from tests.support.activitypub import LoopbackServer, RemoteActor, make_actor, peer_key
+from tests.support.settings import AppMaker
 
 BLOG_INBOX = "http://127.0.0.1:8001/ap/users/blog/inbox"
 BLOG_ACTOR = "http://127.0.0.1:8001/ap/users/blog"

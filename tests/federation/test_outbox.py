@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.config import Settings
 from shared.contracts import ApObjectDTO, ArticleDTO, FederationService
 from shared.errors import DomainError
-from tests.conftest import AppMaker
+from tests.support.settings import AppMaker
 
 AS = {"Accept": "application/activity+json"}
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.config import Settings
 from shared.models import ApDelivery, ApDeliveryAttempt, ApFollower, ApHost
 from shared.services.federation.outbox import OutboxProcessor
-from tests.conftest import make_settings
-from tests.support.activitypub import LoopbackServer, federation_for, note
+from tests.federation.factories import federation_for, note
+from tests.support import closed_port
+from tests.support.activitypub import LoopbackServer
+from tests.support.settings import make_settings
 
 
 def follower(n: int, port: int, *, shared: bool = True, app: str = "blog") -> ApFollower:
@@ -189,8 +191,6 @@ async def test_transient_answers_are_retried(
 async def test_an_unreachable_inbox_is_retried(
     db: AsyncSession, settings: Settings, processor: OutboxProcessor
 ) -> None:
-    from tests.support import closed_port
-
     db.add(follower(1, closed_port()))
     await publish_note(db, settings)
     done = await processor.run_once()

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from shared.config import Settings
 from shared.models import ApActivity, ApDelivery, ApDeliveryAttempt, ApFollower
 from shared.services.federation.outbox import OutboxProcessor
-from tests.conftest import ap_private_key_for_tests, make_settings
-from tests.support.activitypub import LoopbackServer, federation_for, note
+from tests.federation.factories import federation_for, note
+from tests.support.activitypub import LoopbackServer
 from tests.support.committed import engine_for, truncate
+from tests.support.settings import ap_private_key_for_tests, make_settings
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from werkzeug.datastructures import Headers
 
 from shared.config import Settings
 from shared.models import AuditLog, AuthSession, User
-from tests.conftest import MEMBER_PASSWORD, AppMaker, make_member, make_settings
+from tests.identity.factories import MEMBER_PASSWORD, make_member
 from tests.support import SmtpSink, csrf_in, link_in
+from tests.support.settings import AppMaker, make_settings
 
 NEW_PASSWORD = "a brand new passphrase"
 

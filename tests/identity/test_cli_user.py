@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from shared.models import User
 from shared.services.identity.service import SqlIdentityService
-from tests.conftest import TEST_SECRET_KEY, make_settings
+from tests.support.settings import TEST_SECRET_KEY, make_settings
 
 DOMAIN = "cli.rose-ash.test"
 

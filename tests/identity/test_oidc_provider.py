@@ -27,9 +27,10 @@ from shared.config import Settings
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.oauth import client_secret, pkce_pair
 from shared.models import AuthSession, OAuthAuthorizationCode, OAuthToken
-from tests.conftest import MEMBER_PASSWORD, AppMaker, make_member, make_settings
+from tests.identity.factories import MEMBER_PASSWORD, make_member
 from tests.support import csrf_in, query_of
 from tests.support.live import Platform
+from tests.support.settings import AppMaker, make_settings
 
 BLOG_CALLBACK = "http://127.0.0.1:8001/auth/callback"
 

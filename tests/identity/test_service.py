@@ -14,7 +14,7 @@ from shared.contracts import SignUpRequest
 from shared.errors import DomainError
 from shared.models import User
 from shared.services.identity.service import Passwords, SqlIdentityService
-from tests.conftest import MEMBER_PASSWORD, make_member
+from tests.identity.factories import MEMBER_PASSWORD, make_member
 
 SECRET = b"identity-test-secret"
 

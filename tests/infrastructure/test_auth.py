@@ -22,8 +22,9 @@ from shared.infrastructure.ratelimit import rate_limit_mark
 from shared.infrastructure.visitor import ANONYMOUS, current_visitor
 from shared.models import AuthSession
 from shared.services.identity.service import SqlIdentityService
-from tests.conftest import AppMaker, make_member, make_settings
+from tests.identity.factories import make_member
 from tests.support import BROWSER_ACCEPT, closed_port, csrf_in, query_of
+from tests.support.settings import AppMaker, make_settings
 
 HTML = {"Accept": BROWSER_ACCEPT}
 

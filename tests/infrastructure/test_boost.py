@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.infrastructure.factory import RoseQuart
 from tests.blog import factories
-from tests.conftest import AppMaker
+from tests.support.settings import AppMaker
 
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 RESTORE = {"HX-Request": "true", "HX-History-Restore-Request": "true"}

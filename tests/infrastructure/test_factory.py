@@ -16,7 +16,8 @@ from shared.infrastructure.context import db_session
 from shared.infrastructure.csrf import SAFE_METHODS, csrf_exempt, exemption, token_optional
 from shared.infrastructure.factory import RoseQuart
 from shared.models import User
-from tests.conftest import AppMaker, make_settings
+from tests.support import closed_port
+from tests.support.settings import AppMaker, make_settings
 
 
 async def test_healthz_answers_without_touching_dependencies(make_app: AppMaker) -> None:
@@ -36,8 +37,6 @@ async def test_readyz_is_ready_when_postgres_and_redis_answer(make_app: AppMaker
 async def test_readyz_names_postgresql_when_the_database_is_unreachable(
     make_app: AppMaker, redis_url: str
 ) -> None:
-    from tests.support import closed_port
-
     broken = make_settings(
         f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/nowhere",
         redis_url,
@@ -52,8 +51,6 @@ async def test_readyz_names_postgresql_when_the_database_is_unreachable(
 async def test_readyz_names_redis_when_redis_is_unreachable(
     make_app: AppMaker, database_url: str
 ) -> None:
-    from tests.support import closed_port
-
     broken = make_settings(database_url, f"redis://127.0.0.1:{closed_port()}/0")
     app = await make_app("account", app_settings=broken)
     resp = await app.test_client().get("/readyz")

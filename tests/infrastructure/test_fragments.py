@@ -22,7 +22,7 @@ from shared.infrastructure.fragments import (
 from shared.infrastructure.visitor import Visitor
 from shared.models import NavItem
 from shared.services.registry import build_services
-from tests.conftest import TEST_INTERNAL_SECRET, AppMaker
+from tests.support.settings import TEST_INTERNAL_SECRET, AppMaker
 
 # What the header needs; the meta-test below also proves each of them is really served.
 HEADER = {

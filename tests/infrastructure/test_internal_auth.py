@@ -10,7 +10,7 @@ from quart.typing import TestClientProtocol as Client
 
 from shared.infrastructure import internal_auth
 from shared.infrastructure.visitor import InvalidVisitor, Visitor
-from tests.conftest import TEST_INTERNAL_SECRET, AppMaker, make_settings
+from tests.support.settings import TEST_INTERNAL_SECRET, AppMaker, make_settings
 
 NAV = "/internal/fragments/nav"
 MINI = "/internal/fragments/mini"

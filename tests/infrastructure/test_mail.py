@@ -24,7 +24,7 @@ from shared.infrastructure.mail import TEMPLATES, Email, InlineImage, build_emai
 from shared.services.cart.service import SqlCartService
 from shared.services.events import mail as event_mail
 from shared.services.newsletters.sender import issue_email, issue_preview_html, issue_test_email
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("blog", "market", "cart", "events", "federation", "account")

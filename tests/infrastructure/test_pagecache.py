@@ -20,8 +20,9 @@ from shared.infrastructure.fragments import invalidate
 from shared.infrastructure.oauth import marker_cookie_name
 from shared.models import BlogPost, Product
 from tests.blog import factories
-from tests.conftest import AppMaker, make_member, make_settings
+from tests.identity.factories import make_member
 from tests.support import BROWSER_ACCEPT, closed_port, csrf_in
+from tests.support.settings import AppMaker, make_settings
 
 BROWSER = {"Accept": BROWSER_ACCEPT, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
 

@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 
 from shared.config import Settings
 from shared.infrastructure.ratelimit import RateLimited, check, client_address, hit
-from tests.conftest import AppMaker, make_settings
 from tests.support import closed_port
+from tests.support.settings import AppMaker, make_settings
 
 
 async def test_a_window_allows_the_limit_then_refuses_until_it_ends(

@@ -23,14 +23,15 @@ from shared.errors import Conflict
 from shared.models import EmailSuppression, NewsletterDelivery, NewsletterSubscription
 from shared.services.newsletters.sender import NewsletterSender, html_to_plain
 from shared.services.newsletters.service import SqlNewsletterService
-from tests.conftest import (
+from tests.identity.factories import make_member
+from tests.newsletters.factories import draft, list_settings, newsletter_with
+from tests.support import ListServer
+from tests.support.settings import (
     TEST_INTERNAL_SECRET,
     TEST_SECRET_KEY,
     AppMaker,
     ap_private_key_for_tests,
-    make_member,
 )
-from tests.newsletters.conftest import ListServer, draft, list_settings, newsletter_with
 
 
 def parts(msg: EmailMessage) -> tuple[str, str]:

@@ -1,4 +1,12 @@
-"""Small helpers shared by the tests."""
+"""Small helpers shared by the tests: free ports, a `rose-ash up` process, SMTP servers on
+loopback, a browser-like HTTP client, reading forms and emails, counting SQL statements.
+
+Beside them in this package: ``settings`` (the tests' settings and secrets), ``live`` (apps
+served for real in the test process), ``composition`` (reading composed pages), ``activitypub``
+(stand-ins for other fediverse servers), ``sink_process`` (inbox sinks in a process of their
+own) and ``committed`` (for tests whose work really commits). Each domain's small factories are
+in ``tests/<domain>/factories.py``.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import psutil
+from aiosmtpd.smtp import SMTP
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -149,8 +158,6 @@ class SmtpSink:
 @contextlib.asynccontextmanager
 async def smtp_sink_server() -> AsyncIterator[SmtpSink]:
     """A real SMTP server (aiosmtpd) on a free loopback port that keeps what it receives."""
-    from aiosmtpd.smtp import SMTP
-
     sink = SmtpSink()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
@@ -160,6 +167,62 @@ async def smtp_sink_server() -> AsyncIterator[SmtpSink]:
     try:
         yield sink
     finally:
+        server.close()
+        await server.wait_closed()
+
+
+# --- an SMTP server that answers as the test says (the newsletter tests) -------------------
+
+
+class ListServer(SmtpSink):
+    """An SMTP sink whose answers a test chooses: ``refuse`` maps a recipient to the reply
+    to RCPT TO (``550 ...`` a bounce, ``451 ...`` a temporary failure); ``hold_from`` makes
+    the N-th message (counting from 1) and later ones wait before the final reply, and never
+    be kept (as when the sender dies before the server accepted it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse: dict[str, str] = {}
+        self.hold_from: int | None = None
+        self.held = 0
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+        self.seen = 0
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.seen += 1
+        if self.hold_from is not None and self.seen >= self.hold_from:
+            self.held += 1
+            self.holding.set()
+            await self.release.wait()
+            return "451 4.3.0 the sender went away"
+        return await super().handle_DATA(server, session, envelope)
+
+    def count(self, address: str) -> int:
+        return len(self.to(address))
+
+
+@contextlib.asynccontextmanager
+async def list_server() -> AsyncIterator[ListServer]:
+    """A :class:`ListServer` on a free loopback port."""
+    sink = ListServer()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(sink, hostname="smtp.rose-ash.test"), "127.0.0.1", 0
+    )
+    sink.port = int(server.sockets[0].getsockname()[1])
+    try:
+        yield sink
+    finally:
+        sink.release.set()
         server.close()
         await server.wait_closed()
 

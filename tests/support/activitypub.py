@@ -18,20 +18,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.config import Settings
-from shared.contracts import ApObjectDTO, FederationService
 from shared.infrastructure.activitypub.keys import generate_private_key_pem
 from shared.infrastructure.activitypub.signatures import sign_request
-from shared.services.registry import build_services
-
-
-def federation_for(settings: Settings) -> FederationService:
-    """The federation service as the registry wires it for ``settings``."""
-    return build_services(settings).federation
-
-
-def note(content: str) -> ApObjectDTO:
-    return ApObjectDTO({"type": "Note", "content": content})
 
 
 @dataclass

@@ -28,7 +28,8 @@ from shared.config import APP_NAMES, Settings
 from shared.contracts import AccountDTO
 from shared.infrastructure.factory import RoseQuart
 from shared.tooling.devservers import EmbeddedValkey, free_port
-from tests.conftest import make_member, make_settings
+from tests.identity.factories import make_member
+from tests.support.settings import make_settings
 
 
 def _noop(_app: RoseQuart) -> None:

@@ -26,8 +26,8 @@ from shared.tooling.demo import (
     seed_market,
     seed_scale,
 )
-from tests.conftest import AppMaker
 from tests.support import count_statements
+from tests.support.settings import AppMaker
 
 
 async def _count(db: AsyncSession, model: type, *where: object) -> int:

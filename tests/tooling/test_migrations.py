@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import AuditLog
 from shared.tooling import migrate
-from tests.conftest import _asyncpg_dsn, make_settings
+from tests.support.settings import asyncpg_dsn, make_settings
 
 
 @pytest.fixture
 async def empty_database(server_urls: tuple[str, str]) -> AsyncIterator[str]:
     base_url, _ = server_urls
     name = f"rose_ash_empty_{secrets.token_hex(4)}"
-    dsn, kwargs = _asyncpg_dsn(base_url)
+    dsn, kwargs = asyncpg_dsn(base_url)
     admin = await asyncpg.connect(dsn, **kwargs)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:

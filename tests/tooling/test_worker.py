@@ -17,7 +17,7 @@ import pytest
 
 from shared.config import Settings
 from shared.tooling import worker
-from tests.conftest import TEST_INTERNAL_SECRET, TEST_SECRET_KEY, ap_private_key_for_tests
+from tests.support.settings import TEST_INTERNAL_SECRET, TEST_SECRET_KEY, ap_private_key_for_tests
 
 
 async def test_run_touches_the_heartbeat_until_stopped(settings: Settings, tmp_path: Path) -> None:
