@@ -1,6 +1,6 @@
 """ActivityPub fan-out: one post to many followers on many hosts, delivered by N workers.
 
-The followers' servers are loopback sinks in a process of their own (``tests.sink_process``,
+The followers' servers are loopback sinks in a process of their own (``tests.support.sink_process``,
 the delivery load test's), one port per host. The blog publishes one ``Create{Article}``; the
 fan-out into one delivery per inbox is timed on its own; then N worker processes
 (``bench.apworker``, the worker's own code) start together and deliver until nothing is due.
@@ -32,7 +32,7 @@ from shared.infrastructure.activitypub.signatures import parse_signature, verify
 from shared.models import ApFollower
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
-from tests.sink_process import Sinks
+from tests.support.sink_process import Sinks
 
 HERE = Path(__file__).resolve().parent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.config import APP_NAMES
-from tests.conftest import AppMaker
+from tests.support.settings import AppMaker
 
 TITLES = {
     "blog": "Blog",

@@ -9,7 +9,6 @@ import asyncio
 import logging
 import re
 import secrets
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -29,8 +28,9 @@ from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.fragments import invalidate, invalidate_after_commit
 from shared.infrastructure.visitor import Visitor, set_cart_key, set_current_user
 from shared.models import CartItem, NavItem, User
-from tests.live import Platform, hanging_server, private_valkey
 from tests.support import BROWSER_ACCEPT, closed_port, csrf_in
+from tests.support.composition import nav_labels, page, slot
+from tests.support.live import Platform, hanging_server, private_valkey
 
 BROWSER = {"Accept": BROWSER_ACCEPT}
 
@@ -76,34 +76,9 @@ async def start_providers(live: Platform, **setups: Callable[[RoseQuart], None])
             await live.start(name)
 
 
-async def page(
-    app: RoseQuart, user: int | None = None, cart_key: str | None = None
-) -> tuple[str, float]:
-    headers = {}
-    if user is not None:
-        headers["X-Test-User"] = str(user)
-    if cart_key is not None:
-        headers["X-Test-Cart-Key"] = cart_key
-    started = time.monotonic()
-    resp = await app.test_client().get("/", headers=headers)
-    elapsed = time.monotonic() - started
-    assert resp.status_code == 200
-    return await resp.get_data(as_text=True), elapsed
-
-
-def slot(html: str, name: str) -> str:
-    match = re.search(rf'<div class="slot slot-{name}">(.*?)</div>\n', html, re.S)
-    assert match, f"no {name} slot"
-    return match.group(1)
-
-
 def cart_count(html: str) -> int | None:
     match = re.search(r'class="cart-count" data-count="(\d+)"', slot(html, "cart"))
     return int(match.group(1)) if match else None
-
-
-def nav_labels(html: str) -> list[str]:
-    return re.findall(r"<li><a [^>]*>([^<]+)</a></li>", slot(html, "nav"))
 
 
 @pytest.fixture

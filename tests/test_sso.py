@@ -6,28 +6,11 @@ from __future__ import annotations
 import pytest
 
 from shared.config import APP_NAMES
-from tests.conftest import MEMBER_PASSWORD
-from tests.live import Platform
+from tests.identity.factories import MEMBER_PASSWORD, sign_in_at
 from tests.support import Browser, csrf_in, query_of
+from tests.support.live import Platform
 
 pytestmark = pytest.mark.slow
-
-
-async def sign_in_at(browser: Browser, app_url: str, login: str, password: str) -> str:
-    """Click "Sign in" at an app and fill in federation's form; returns the final page."""
-    page = await browser.get(f"{app_url}/auth/login?next=/%3Fcame%3Dback")
-    assert "/signin" in str(page.url), browser.hops
-    resp = await browser.post(
-        str(page.url).split("?")[0],
-        {
-            "login": login,
-            "password": password,
-            "next": query_of(str(page.url))["next"],
-            "csrf_token": csrf_in(page.text),
-        },
-    )
-    assert resp.status_code == 200, resp.text
-    return resp.text
 
 
 async def test_sign_in_once_then_signed_in_everywhere_and_signed_out_everywhere(

@@ -2,7 +2,7 @@
 issues written with the blog's editor or built from recent posts and upcoming events, a
 preview, a test to oneself, sending, and the progress of a send.
 
-Every route needs the editor role (tests/shared/test_auth.py checks it for every ``/editor``
+Every route needs the editor role (tests/infrastructure/test_auth.py checks it for every ``/editor``
 route). Sending only queues the deliveries; the worker sends them (``rose-ash worker``).
 """
 

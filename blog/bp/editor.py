@@ -1,7 +1,7 @@
 """The editor's desk at ``/editor`` (editors and admins): posts and pages, and the site
 navigation.
 
-Every route needs the editor role (admins hold every role); tests/shared/test_auth.py checks
+Every route needs the editor role (admins hold every role); tests/infrastructure/test_auth.py checks
 it for every ``/editor`` route. A refused change re-renders its form with the error and
 writes nothing (the service checks everything before it writes, and the request's
 transaction is rolled back besides).

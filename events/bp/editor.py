@@ -1,6 +1,6 @@
 """Staff manage events at ``/editor`` (editors and admins): calendars, events and their
 repeat rules, cancelled or moved occurrences, ticket types, attendee lists (CSV too) and the
-check-in page. tests/shared/test_auth.py checks the editor role on every ``/editor`` route.
+check-in page. tests/infrastructure/test_auth.py checks the editor role on every ``/editor`` route.
 A refused change re-renders its form with the error and writes nothing."""
 
 from __future__ import annotations

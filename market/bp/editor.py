@@ -1,7 +1,7 @@
 """The market's staff desk at ``/editor`` (editors and admins): products, suppliers, the
 category tree, market pages, and the CSV import and export of products.
 
-Every route needs the editor role (admins hold every role); tests/shared/test_auth.py checks
+Every route needs the editor role (admins hold every role); tests/infrastructure/test_auth.py checks
 it for every ``/editor`` route, and every form carries the CSRF token. A refused change
 re-renders its form with each field's error and writes nothing (the service checks
 everything before it writes, and the request's transaction is rolled back besides). Changes

@@ -2,8 +2,8 @@
 each supplier's scrape sources, adding one, "run now" (queued for the worker), and the report
 of every run (pages fetched, created, updated, unchanged, unavailable, errors with URLs).
 
-Every route needs the editor role (tests/shared/test_auth.py checks every ``/editor`` route).
-A refused form is shown again with its error and nothing written.
+Every route needs the editor role (tests/infrastructure/test_auth.py checks every ``/editor``
+route). A refused form is shown again with its error and nothing written.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ class SellableProvider(Protocol):
 #
 # The account app's dashboard, data export and erasure, and newsletter digests ask other
 # domains for these. A domain offers one by implementing its methods (exactly these
-# signatures; tests/shared/test_contracts.py checks any implementation it finds); callers
+# signatures; tests/contracts/test_contracts.py checks any implementation it finds); callers
 # check with :func:`implements` and leave their part out until then, so they work before and
 # after the domain lands.
 

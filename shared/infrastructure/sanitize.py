@@ -4,7 +4,7 @@ Editor output and Ghost content go through :func:`sanitize_html` before they are
 what is in the database can be rendered as-is. It is an allow-list (nh3, i.e. Rust's
 ammonia, which parses like a browser): anything not listed below is dropped.
 
-Deliberate refusals, each tested in tests/shared/test_sanitize.py:
+Deliberate refusals, each tested in tests/infrastructure/test_sanitize.py:
 
 - ``<script>``/``<style>`` go with their content; every ``on*`` handler and ``style``
   attribute goes (our CSP also forbids inline script and style).

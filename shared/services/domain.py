@@ -105,7 +105,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Lazy(Generic[T]):
     """A part of a domain named ``"module:attribute"``, imported when :meth:`load` is called
-    (as an entry point is). The type is declared where it is named; tests/shared/test_domains.py
+    (as an entry point is). The type is declared where it is named; tests/services/test_domains.py
     loads every one and checks it."""
 
     target: str

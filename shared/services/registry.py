@@ -12,7 +12,7 @@ Nothing here is wired on first use. An app installs its set at start-up
 the process's with ``shared.infrastructure.context.use_services(build_services(settings))``.
 Code reaches them through ``shared.infrastructure.context.services()``, typed by the protocols
 (:class:`shared.contracts.Services`), so mypy checks every implementation where it is built and
-tests/shared/test_contracts.py checks it again at run time.
+tests/contracts/test_contracts.py checks it again at run time.
 """
 
 from __future__ import annotations

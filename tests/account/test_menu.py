@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from shared.contracts import AccountDTO
 from shared.infrastructure.factory import RoseQuart
 from shared.services.identity.service import SqlIdentityService
-from tests.conftest import MEMBER_PASSWORD
-from tests.live import Platform
+from tests.identity.factories import MEMBER_PASSWORD
 from tests.support import csrf_in
+from tests.support.live import Platform
 
 pytestmark = pytest.mark.slow
 

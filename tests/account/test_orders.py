@@ -31,8 +31,9 @@ from shared.infrastructure.factory import RoseQuart
 from shared.models import AuditLog, CartItem, Order, OrderLine, Product
 from shared.services.cart.service import SqlCartService
 from shared.services.cart.sumup_standin import SumUpStandIn
-from tests.conftest import AppMaker, make_member, make_settings
+from tests.identity.factories import make_member
 from tests.support import BROWSER_ACCEPT, SmtpSink
+from tests.support.settings import AppMaker, make_settings
 
 
 @pytest.fixture

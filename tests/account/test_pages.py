@@ -22,9 +22,10 @@ from shared.infrastructure.visitor import Visitor
 from shared.models import NewsletterDelivery, NewsletterIssue, NewsletterSubscription, Product
 from shared.services.cart.service import SqlCartService
 from tests.blog import factories
-from tests.conftest import TEST_INTERNAL_SECRET, AppMaker, make_member, signed_in
 from tests.events import factories as event_factories
+from tests.identity.factories import make_member, signed_in
 from tests.support import BROWSER_ACCEPT, SmtpSink, count_statements, csrf_in, link_in
+from tests.support.settings import TEST_INTERNAL_SECRET, AppMaker
 
 BROWSER = {"Accept": BROWSER_ACCEPT}
 

@@ -24,8 +24,9 @@ from shared.models import (
     User,
 )
 from tests.blog import factories
-from tests.conftest import MEMBER_PASSWORD, AppMaker, make_member
+from tests.identity.factories import MEMBER_PASSWORD, make_member
 from tests.support import csrf_in
+from tests.support.settings import AppMaker
 
 
 @pytest.fixture

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from shared.config import Settings
-from tests.conftest import make_settings
+from tests.blog.factories import WEBHOOK_SECRET
 from tests.standins.ghost import GhostStandIn
-
-WEBHOOK_SECRET = "ghost-webhook-secret-" + "z" * 20
+from tests.support.settings import make_settings
 
 
 @pytest.fixture

@@ -17,16 +17,16 @@ from sqlalchemy.engine import make_url
 
 from shared.infrastructure import pagecache
 from shared.tooling import migrate
-from tests.conftest import _asyncpg_dsn, make_settings
 from tests.standins.ghost import GhostStandIn
 from tests.support import run_cli
+from tests.support.settings import asyncpg_dsn, make_settings
 
 
 @pytest.fixture
 async def cli_database(server_urls: tuple[str, str]) -> AsyncIterator[str]:
     base_url, redis_url = server_urls
     name = f"rose_ash_cli_{secrets.token_hex(4)}"
-    dsn, kwargs = _asyncpg_dsn(base_url)
+    dsn, kwargs = asyncpg_dsn(base_url)
     admin = await asyncpg.connect(dsn, **kwargs)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
@@ -41,7 +41,7 @@ async def cli_database(server_urls: tuple[str, str]) -> AsyncIterator[str]:
 
 
 async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
-    dsn, kwargs = _asyncpg_dsn(url)
+    dsn, kwargs = asyncpg_dsn(url)
     conn = await asyncpg.connect(dsn, **kwargs)
     try:
         return await conn.fetch(sql)
@@ -110,7 +110,7 @@ async def test_publish_due_publishes_scheduled_posts_whose_time_has_come(
     cli_database: str, redis_url: str
 ) -> None:
     now = datetime.now(UTC)
-    dsn, kwargs = _asyncpg_dsn(cli_database)
+    dsn, kwargs = asyncpg_dsn(cli_database)
     conn = await asyncpg.connect(dsn, **kwargs)
     try:
         for slug, when in (("due", now - timedelta(minutes=1)), ("later", now + timedelta(days=1))):

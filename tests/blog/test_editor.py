@@ -18,8 +18,9 @@ from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.media import sniff_image
 from shared.models import BlogPost
 from tests.blog import factories
-from tests.conftest import AppMaker, make_settings, signed_in
+from tests.identity.factories import signed_in
 from tests.support import BROWSER_ACCEPT, csrf_in
+from tests.support.settings import AppMaker, make_settings
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 BROWSER = {"Accept": BROWSER_ACCEPT}

@@ -28,11 +28,11 @@ from shared.services.blog.ghost import (
     parse_admin_key,
 )
 from shared.services.blog.ghost_sync import WEBHOOK_EVENTS, GhostSync, register_webhooks
-from tests.blog.conftest import WEBHOOK_SECRET
-from tests.conftest import make_settings
-from tests.live import Platform
+from tests.blog.factories import WEBHOOK_SECRET
 from tests.standins.ghost import GhostStandIn
 from tests.support import run_cli
+from tests.support.live import Platform
+from tests.support.settings import make_settings
 
 BLOG_PUBLIC = "https://blog.rose-ash.test"
 

@@ -24,13 +24,13 @@ from shared.models import BlogPost, GhostState, NavItem
 from shared.services.blog.ghost import GhostContentClient
 from shared.services.blog.ghost_sync import GhostSync, nav_invalidator
 from shared.services.blog.navigation import MAX_NAV_ITEMS
-from tests.blog.conftest import WEBHOOK_SECRET
-from tests.blog.test_navigation import nav_fragment, page, signed_in
-from tests.conftest import AppMaker
-from tests.live import Platform
+from tests.blog.factories import WEBHOOK_SECRET, nav_fragment, navigation_page
+from tests.identity.factories import signed_in
 from tests.standins.ghost import GhostStandIn
-from tests.test_composition import nav_labels, slot
-from tests.test_composition import page as app_page
+from tests.support.composition import nav_labels, slot
+from tests.support.composition import page as app_page
+from tests.support.live import Platform
+from tests.support.settings import AppMaker
 
 DEFAULT = ["Home", "Market", "Events", "Community"]
 
@@ -271,7 +271,7 @@ async def test_editors_see_ghost_links_marked_without_controls_and_cannot_change
     await _sync(session_factory, ghost_settings)
     app = await make_app("blog", app_settings=ghost_settings)
     client = await signed_in(app, db, "eddie", "editor")
-    html, token = await page(client)
+    html, token = await navigation_page(client)
     home = (await services().blog.navigation(db))[0]
     row = re.search(rf'<li data-nav-id="{home.id}" class="from-ghost">(.*?)</li>', html, re.S)
     assert row is not None

@@ -19,9 +19,9 @@ from shared.infrastructure.context import services
 from shared.models import BlogPost, BlogTag
 from shared.services.blog.ghost import GhostContentClient
 from shared.services.blog.ghost_sync import GhostSync
-from tests.blog.conftest import WEBHOOK_SECRET
-from tests.conftest import AppMaker
+from tests.blog.factories import WEBHOOK_SECRET
 from tests.standins.ghost import GhostStandIn
+from tests.support.settings import AppMaker
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from shared.services.blog.ghost_sync import SCHEDULE_KEY, load_cursor, periodic_
 from shared.services.blog.stages import ghost_stages
 from shared.services.federation.outbox import OutboxProcessor
 from shared.tooling import worker
-from tests.conftest import make_settings
 from tests.standins.ghost import GhostStandIn
+from tests.support.settings import make_settings
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from shared.infrastructure import pagecache
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.fragments import PART_PREFIX
 from tests.blog import factories
-from tests.conftest import AppMaker, make_settings, signed_in
+from tests.identity.factories import signed_in
 from tests.support import BROWSER_ACCEPT, closed_port, count_statements, csrf_in
+from tests.support.settings import AppMaker, make_settings
 
 MEMBER_COPY = f"{PART_PREFIX}blog/home:member:page=1"
 PUBLIC_COPY = f"{PART_PREFIX}blog/home:public:page=1"

@@ -7,21 +7,20 @@ import re
 
 import pytest
 import redis.asyncio as aioredis
-from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import NavItemInput
 from shared.contracts.errors import InvalidNavItem
 from shared.errors import NotFound
-from shared.infrastructure import internal_auth
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
-from shared.infrastructure.visitor import ANONYMOUS
 from shared.models import NavItem
 from shared.services.blog.navigation import MAX_NAV_ITEMS
-from tests.conftest import TEST_INTERNAL_SECRET, AppMaker, signed_in
-from tests.support import BROWSER_ACCEPT, csrf_in
+from tests.blog.factories import nav_fragment, navigation_page
+from tests.identity.factories import signed_in
+from tests.support import BROWSER_ACCEPT
+from tests.support.settings import AppMaker
 
 DEFAULT = ["Home", "Market", "Events", "Community"]
 
@@ -138,21 +137,6 @@ async def app(make_app: AppMaker) -> RoseQuart:
     return await make_app("blog")
 
 
-async def page(client: Client, path: str = "/editor/navigation") -> tuple[str, str]:
-    resp = await client.get(path, headers={"Accept": BROWSER_ACCEPT})
-    assert resp.status_code == 200, path
-    html = await resp.get_data(as_text=True)
-    return html, csrf_in(html)
-
-
-async def nav_fragment(app: RoseQuart) -> str:
-    path = "/internal/fragments/nav"
-    query, headers = internal_auth.sign(TEST_INTERNAL_SECRET, "GET", path, [], ANONYMOUS)
-    resp = await app.test_client().get(f"{path}?{query}", headers=headers)
-    assert resp.status_code == 200
-    return await resp.get_data(as_text=True)
-
-
 def header_labels(html: str) -> list[str]:
     nav = re.search(r'<nav class="site-nav".*?</nav>', html, re.S)
     return re.findall(r"<a [^>]*>([^<]+)</a>", nav.group(0)) if nav else []
@@ -162,7 +146,7 @@ async def test_an_editor_adds_edits_moves_and_deletes_links(
     app: RoseQuart, db: AsyncSession, redis: aioredis.Redis
 ) -> None:
     client = await signed_in(app, db, "eddie", "editor")
-    html, token = await page(client)
+    html, token = await navigation_page(client)
     assert "<h1>Site navigation</h1>" in html
     resp = await client.post(
         "/editor/navigation",
@@ -199,7 +183,7 @@ async def test_an_editor_adds_edits_moves_and_deletes_links(
     html = await nav_fragment(app)
     assert header_labels(html) == ["Market", "Front", "Zines", "Events", "Community"]
     assert re.search(r">Front</a>\s*<ul class=\"sub-nav\">\s*<li><a href=\"https://zines", html)
-    confirm, _ = await page(client, f"/editor/navigation/{home.id}/delete")
+    confirm, _ = await navigation_page(client, f"/editor/navigation/{home.id}/delete")
     assert "Delete “Front”?" in confirm
     assert "Zines" in confirm
     resp = await client.post(f"/editor/navigation/{home.id}/delete", form={"csrf_token": token})
@@ -220,7 +204,7 @@ async def test_a_refused_change_shows_the_error_and_writes_nothing(
     app: RoseQuart, db: AsyncSession, redis: aioredis.Redis, form: dict[str, str], code: str
 ) -> None:
     client = await signed_in(app, db, "eddie", "editor")
-    _html, token = await page(client)
+    _html, token = await navigation_page(client)
     before = await services().blog.navigation(db)
     resp = await client.post("/editor/navigation", form={"csrf_token": token, **form})
     assert resp.status_code == 400
@@ -247,7 +231,7 @@ async def test_members_and_strangers_are_refused_and_csrf_is_required(
         form = {"csrf_token": "member-token-" + "m" * 20, "label": "Z", "app": "blog", "path": "/"}
         assert (await member.post(path, form=form)).status_code == 403, path
     admin = await signed_in(app, db, "ada", "admin")
-    await page(admin)  # admins hold every role
+    await navigation_page(admin)  # admins hold every role
     resp = await admin.post(
         "/editor/navigation", form={"label": "Nope", "app": "blog", "path": "/"}
     )

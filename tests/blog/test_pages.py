@@ -21,8 +21,9 @@ from shared.models import BlogPost
 from shared.services.blog.demo import seed_blog
 from shared.services.identity.demo import seed_identity
 from tests.blog import factories
-from tests.conftest import AppMaker, make_member
+from tests.identity.factories import make_member
 from tests.support import count_statements
+from tests.support.settings import AppMaker
 
 BLOG_URL = "http://127.0.0.1:8001"
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.infrastructure.context import current_platform
 from shared.models import CartItem, Product
-from tests.conftest import AppMaker
+from tests.support.settings import AppMaker
 
 
 async def test_add_to_cart_needs_its_origin_and_no_token(

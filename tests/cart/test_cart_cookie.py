@@ -9,7 +9,7 @@ from shared.contracts import CartOwner
 from shared.infrastructure.cart_web import COOKIE, sign_cart_key, verify_cart_cookie
 from shared.infrastructure.context import services
 from shared.models import Product
-from tests.conftest import AppMaker
+from tests.support.settings import AppMaker
 
 
 async def test_only_a_correctly_signed_cart_cookie_names_a_cart(

@@ -10,11 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared.contracts import CartOwner, CheckoutDetails, Money
 from shared.infrastructure.context import services
 from shared.models import Order, Product
-from tests.cart.conftest import Shop
-from tests.cart.test_shop import checkout_id, order_status
-from tests.conftest import MEMBER_PASSWORD
+from tests.cart.factories import Shop, checkout_id, order_status
+from tests.identity.factories import MEMBER_PASSWORD, make_member, sign_in_at
 from tests.support import Browser, SmtpSink, count_statements, csrf_in
-from tests.test_sso import sign_in_at
 
 
 async def test_guest_cart_merges_at_sign_in_and_the_member_sees_only_their_orders(
@@ -152,8 +150,6 @@ async def test_staff_fulfil_cancel_and_refund_part_then_all(shop: Shop, browser:
 async def test_order_listings_and_the_cart_cost_the_same_queries_for_3_or_30(
     db: AsyncSession, engine: AsyncEngine
 ) -> None:
-    from tests.conftest import make_member
-
     cart = services().cart
     member = await make_member(db, "listing_member")
     products = []

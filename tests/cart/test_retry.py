@@ -19,8 +19,7 @@ from shared.services.cart.payments import MAX_PAYMENT_ATTEMPTS
 from shared.services.cart.service import SqlCartService
 from shared.services.cart.stages import cart_payments
 from shared.services.registry import build_services
-from tests.cart.conftest import Shop
-from tests.cart.test_shop import order_status, place_order
+from tests.cart.factories import Shop, order_status, place_order
 from tests.support import Browser, SmtpSink, csrf_in
 
 

@@ -9,35 +9,12 @@ import re
 from decimal import Decimal
 
 import httpx
-from sqlalchemy import select
 
 from shared.models import Order, Payment
 from shared.services.cart.stages import cart_payments
 from shared.services.registry import build_services
-from tests.cart.conftest import Shop
+from tests.cart.factories import Shop, checkout_id, order_status, place_order
 from tests.support import Browser, SmtpSink, csrf_in
-
-
-async def checkout_id(shop: Shop, order_id: int) -> str:
-    async with shop.sessions() as db:
-        found = await db.scalar(select(Payment.checkout_id).where(Payment.order_id == order_id))
-    assert found
-    return found
-
-
-async def order_status(shop: Shop, order_id: int) -> tuple[str, bool]:
-    async with shop.sessions() as db:
-        order = await db.get(Order, order_id)
-        assert order is not None
-        return order.status, order.needs_attention
-
-
-async def place_order(shop: Shop, browser: Browser, product: int, quantity: int = 1) -> int:
-    await shop.add(browser, product, quantity)
-    resp = await shop.checkout(browser)
-    assert resp.status_code == 302, resp.text
-    orders = await shop.orders(product)
-    return orders[-1].id
 
 
 async def test_guest_adds_from_a_market_page_checks_out_and_pays_on_the_stand_in(

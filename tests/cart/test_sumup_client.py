@@ -11,8 +11,9 @@ from shared.config import ConfigError
 from shared.contracts import Money
 from shared.services.cart.sumup import SumUpClient, SumUpRefused, SumUpUnavailable, to_minor
 from shared.services.cart.sumup_standin import SumUpStandIn, refuse_in_production
-from tests.conftest import make_settings
 from tests.support import closed_port
+from tests.support.live import serve_app
+from tests.support.settings import make_settings
 
 
 @pytest.fixture
@@ -116,8 +117,6 @@ async def test_webhooks_are_retried_until_answered(standin: SumUpStandIn) -> Non
     async def receive() -> tuple[str, int]:
         seen.append(await request.get_json())
         return "", next(answers)
-
-    from tests.live import serve_app
 
     port = closed_port()
     live = await serve_app(receiver, port)  # type: ignore[arg-type]

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import APP_NAMES
+from shared.config import APP_NAMES, REPO_ROOT
 from shared.tooling.devservers import free_port
-from tests.conftest import REPO_ROOT
 
 CADDYFILE = REPO_ROOT / "Caddyfile"
 CADDY = Path(sys.executable).parent / "caddy"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from shared.config import REPO_ROOT
 
 WORKFLOW = REPO_ROOT / ".gitea" / "workflows" / "ci.yml"
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import APP_NAMES
-from tests.conftest import REPO_ROOT
+from shared.config import APP_NAMES, REPO_ROOT
 
 SERVICES = [*APP_NAMES, "worker"]
 REGISTRY = "registry.rose-ash.com:5000"

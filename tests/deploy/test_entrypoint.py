@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import APP_NAMES, SECRET_ENV
+from shared.config import APP_NAMES, REPO_ROOT, SECRET_ENV
 from shared.tooling.devservers import free_port
-from tests.conftest import (
-    REPO_ROOT,
+from tests.support import closed_port
+from tests.support.settings import (
     TEST_INTERNAL_SECRET,
+    TEST_OIDC_PRIVATE_KEY,
     TEST_SECRET_KEY,
     ap_private_key_for_tests,
 )
-from tests.support import closed_port
 
 COMMON = REPO_ROOT / "docker" / "entrypoint.sh"
 PRODUCTION_CONFIG = REPO_ROOT / "_config" / "app-config.production.yaml"
@@ -99,8 +99,6 @@ def test_secret_files_are_read_into_the_environment(tmp_path: Path) -> None:
 )
 def test_a_multi_line_key_file_is_read_whole(tmp_path: Path, service: str, var: str) -> None:
     """The signing keys are PEM files: every line arrives, newlines included."""
-    from tests.conftest import TEST_OIDC_PRIVATE_KEY
-
     key = TEST_OIDC_PRIVATE_KEY if var == "ROSE_OIDC_PRIVATE_KEY" else ap_private_key_for_tests()
     pem = key.strip()
     env = _base_env(**_secret_files(tmp_path, {var: pem}))

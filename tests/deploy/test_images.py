@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from shared.config import APP_NAMES
+from shared.config import APP_NAMES, REPO_ROOT
 from shared.tooling import lockfile
-from tests.conftest import REPO_ROOT
 
 SERVICES = (*APP_NAMES, "worker")
 

@@ -16,9 +16,8 @@ import pytest
 import redis
 import yaml
 
-from shared.config import APP_NAMES, SECRET_ENV, ConfigError, load_settings
+from shared.config import APP_NAMES, REPO_ROOT, SECRET_ENV, ConfigError, load_settings
 from shared.tooling.devservers import free_port
-from tests.conftest import REPO_ROOT
 
 STACK_FILE = REPO_ROOT / "docker-compose.yml"
 SERVICES = (*APP_NAMES, "worker")

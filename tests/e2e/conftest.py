@@ -29,8 +29,8 @@ from sqlalchemy.engine import make_url
 
 from shared.config import APP_NAMES
 from shared.tooling.devservers import EmbeddedValkey, free_port
-from tests.conftest import _asyncpg_dsn
 from tests.support import SmtpSink, Up, smtp_sink_server
+from tests.support.settings import asyncpg_dsn
 
 CHROMIUM = Path(os.environ.get("ROSE_E2E_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [
@@ -112,7 +112,7 @@ async def site(
 ) -> AsyncIterator[Site]:
     base_url, _ = server_urls
     name = f"rose_ash_e2e_{secrets.token_hex(4)}"
-    dsn, kwargs = _asyncpg_dsn(base_url)
+    dsn, kwargs = asyncpg_dsn(base_url)
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(dsn, **kwargs)

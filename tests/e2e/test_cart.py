@@ -14,7 +14,8 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.cart.conftest import Shop, shop  # noqa: F401 - the fixture
+from tests.cart.conftest import shop  # noqa: F401 - the fixture
+from tests.cart.factories import Shop
 from tests.support import SmtpSink
 
 

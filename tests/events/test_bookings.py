@@ -20,9 +20,9 @@ from shared.contracts.errors import SoldOut
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.locking import LockingError, lock_objects
 from shared.models import AuditLog, EventBooking, EventTicket
-from tests.conftest import make_member
 from tests.events import factories
 from tests.events.factories import events
+from tests.identity.factories import make_member
 
 SOON = datetime.now(UTC).replace(microsecond=0, second=0, minute=0) + timedelta(days=20)
 

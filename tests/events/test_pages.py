@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import (
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import Event, EventCalendar
-from tests.conftest import AppMaker, make_member
 from tests.events import factories
+from tests.identity.factories import make_member
 from tests.support import count_statements
+from tests.support.settings import TEST_INTERNAL_SECRET, AppMaker
 
 NEXT_WEEK = (datetime.now(UTC) + timedelta(days=7)).replace(
     hour=0, minute=0, second=0, microsecond=0
@@ -311,7 +312,6 @@ async def test_the_blog_home_shows_the_upcoming_events_widget(
 async def test_the_widgets_render_for_other_apps(app: RoseQuart, db: AsyncSession) -> None:
     from shared.infrastructure import internal_auth
     from shared.infrastructure.visitor import Visitor
-    from tests.conftest import TEST_INTERNAL_SECRET
 
     today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     local = today.replace(tzinfo=None) + timedelta(days=1)

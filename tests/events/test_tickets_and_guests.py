@@ -39,9 +39,10 @@ from shared.infrastructure.locking import lock_objects
 from shared.models import EventBooking, EventTicket
 from shared.services.events.mail import qr_png
 from shared.services.events.service import SqlEventService
-from tests.conftest import AppMaker, make_member, make_settings
 from tests.events import factories
+from tests.identity.factories import make_member
 from tests.support import SmtpSink, csrf_in
+from tests.support.settings import AppMaker, make_settings
 
 SOON = (datetime.now(UTC) + timedelta(days=9)).replace(minute=0, second=0, microsecond=0)
 

@@ -28,9 +28,9 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from shared.config import Settings
-from tests.conftest import make_settings
-from tests.shared.activitypub.committed import truncate
 from tests.support import closed_port
+from tests.support.committed import truncate
+from tests.support.settings import make_settings
 
 PEER_DIR = Path(__file__).resolve().parent / "peer"
 # The interop test publishes through the real BlogService into the module's scratch database.

@@ -20,6 +20,7 @@ from shared.models import ApDelivery, ApFollower
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
 from tests.interop.conftest import Peer
+from tests.support.activitypub import peer_key
 
 PUBLIC = ("https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public")
 PUBLISHED = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
@@ -171,7 +172,6 @@ async def test_the_peer_really_refuses_what_it_cannot_verify(
     from shared.infrastructure.activitypub import keys
     from shared.infrastructure.activitypub.actors import actor_urls
     from shared.infrastructure.activitypub.signatures import sign_request
-    from tests.ap_support import peer_key
 
     urls = actor_urls(blog_https, "blog")
     inbox = f"{peer.origin}/users/peer/inbox"

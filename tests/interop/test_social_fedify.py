@@ -24,10 +24,11 @@ from shared.contracts import ComposeInput
 from shared.db import create_engine, create_session_factory
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
-from tests.conftest import make_member, make_settings
+from tests.identity.factories import make_member
 from tests.interop.conftest import Peer, Tls
-from tests.shared.activitypub.committed import truncate
 from tests.support import closed_port
+from tests.support.committed import truncate
+from tests.support.settings import make_settings
 
 SOCIAL_TABLES = "social_accounts, users"
 

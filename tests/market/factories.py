@@ -1,9 +1,11 @@
-"""Small factories for the catalogue, going through the real CatalogService."""
+"""Small factories for the catalogue, going through the real CatalogService, and the staff
+desk's forms as the tests read them."""
 
 from __future__ import annotations
 
 from itertools import count
 
+from quart.typing import TestClientProtocol as Client
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import (
@@ -16,8 +18,10 @@ from shared.contracts import (
     SupplierInput,
 )
 from shared.infrastructure.context import services
+from tests.support import BROWSER_ACCEPT, csrf_in
 
 _seq = count(1)
+BROWSER = {"Accept": BROWSER_ACCEPT}
 
 
 async def supplier(db: AsyncSession, name: str = "", **fields: object) -> SupplierDTO:
@@ -51,3 +55,10 @@ async def product(
         db,
         ProductInput(title=title or f"Product number {n}", price_minor=price_minor, **fields),  # type: ignore[arg-type]
     )
+
+
+async def token_of(client: Client, path: str = "/editor/products/new") -> str:
+    """The CSRF token of the staff desk's form at ``path``, as ``client`` sees it."""
+    resp = await client.get(path, headers=BROWSER)
+    assert resp.status_code == 200, path
+    return csrf_in(await resp.get_data(as_text=True))

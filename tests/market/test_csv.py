@@ -16,9 +16,10 @@ from shared.contracts.errors import CsvImportRefused
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import PriceChange, Product
-from tests.conftest import AppMaker
+from tests.identity.factories import signed_in
 from tests.market import factories
-from tests.market.test_editor import BROWSER, signed_in, token_of
+from tests.market.factories import BROWSER, token_of
+from tests.support.settings import AppMaker
 
 HEADER = "slug,title,price,stock,supplier,categories,available\n"
 

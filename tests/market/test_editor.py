@@ -14,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import AuditLog, Category, MarketPage, PriceChange, Product, Supplier
-from tests.conftest import AppMaker, signed_in
+from tests.identity.factories import signed_in
 from tests.market import factories
-from tests.support import BROWSER_ACCEPT, csrf_in
-
-BROWSER = {"Accept": BROWSER_ACCEPT}
+from tests.market.factories import BROWSER, token_of
+from tests.support.settings import AppMaker
 
 
 @pytest.fixture
@@ -29,12 +28,6 @@ async def app(make_app: AppMaker) -> RoseQuart:
 @pytest.fixture
 async def editor(app: RoseQuart, db: AsyncSession) -> Client:
     return await signed_in(app, db, "marta", "editor")
-
-
-async def token_of(client: Client, path: str = "/editor/products/new") -> str:
-    resp = await client.get(path, headers=BROWSER)
-    assert resp.status_code == 200, path
-    return csrf_in(await resp.get_data(as_text=True))
 
 
 async def count(db: AsyncSession, model: type) -> int:

@@ -20,9 +20,9 @@ from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.visitor import Visitor
 from shared.models import BlogPost, Product, Supplier
-from tests.conftest import TEST_INTERNAL_SECRET, AppMaker
-from tests.live import Platform
 from tests.market import factories
+from tests.support.live import Platform
+from tests.support.settings import TEST_INTERNAL_SECRET, AppMaker
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared.contracts import MarketPageInput
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
-from tests.conftest import AppMaker
 from tests.market import factories
 from tests.support import count_statements
+from tests.support.settings import AppMaker
 
 
 @pytest.fixture

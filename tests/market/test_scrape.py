@@ -18,7 +18,6 @@ from shared.config import Settings
 from shared.contracts import ScrapeRunDTO, ScrapeSourceDTO
 from shared.models import PriceChange, Product, ProductImage, ScrapeRun, ScrapeSource
 from shared.services.market.scrape.runner import run_source
-from tests.conftest import make_settings
 from tests.market.scrape_support import (
     committed,
     jsonld_page,
@@ -29,6 +28,7 @@ from tests.market.scrape_support import (
     rdfa_page,
 )
 from tests.standins.supplier_site import Page, SupplierSite
+from tests.support.settings import make_settings
 
 PRODUCTS = ("/p/apple-juice", "/p/honey", "/p/eggs", "/p/jam")
 

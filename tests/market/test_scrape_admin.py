@@ -15,8 +15,9 @@ from shared.contracts import ScrapeSourceInput
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import AuditLog, ScrapeRequest, ScrapeRun, ScrapeSource, Supplier
-from tests.conftest import AppMaker, signed_in
+from tests.identity.factories import signed_in
 from tests.support import BROWSER_ACCEPT, count_statements, csrf_in
+from tests.support.settings import AppMaker
 
 BROWSER = {"Accept": BROWSER_ACCEPT}
 

@@ -23,9 +23,9 @@ from shared.services.market.demo import seed_scrape_source
 from shared.services.market.scrape.demo_site import PRODUCTS, make_server
 from shared.services.market.scrape.runner import run_source
 from shared.tooling.devservers import free_port
-from tests.conftest import make_settings
 from tests.market.scrape_support import committed, make_source
 from tests.support import Up
+from tests.support.settings import make_settings
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from shared.models import Product, ScrapeRequest, ScrapeRun, ScrapeSource
 from shared.services.market.importing import SqlCatalogImportService
 from shared.services.market.scrape.schedule import ScrapeScheduler
 from shared.tooling import worker
-from tests.conftest import make_settings
 from tests.market.scrape_support import committed, jsonld_page, listing, make_source
 from tests.standins.supplier_site import SupplierSite
 from tests.support import run_cli
+from tests.support.settings import make_settings
 
 
 @pytest.fixture

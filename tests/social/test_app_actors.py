@@ -23,8 +23,8 @@ from shared.infrastructure.activitypub.actors import actor_urls
 from shared.models import ApFollower, SocialFollow
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
-from tests.live import Platform
 from tests.support import BROWSER_ACCEPT, csrf_in
+from tests.support.live import Platform
 
 HTML = {"Accept": BROWSER_ACCEPT}
 

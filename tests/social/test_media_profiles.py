@@ -28,9 +28,8 @@ from shared.infrastructure.factory import RoseQuart
 from shared.models import ApActivity, SocialAccount, SocialFollow, SocialStatus, User
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
-from tests.ap_support import LoopbackServer, RemoteActor, make_actor
-from tests.conftest import AppMaker, make_member, make_settings
-from tests.social.test_social import (
+from tests.identity.factories import signed_in
+from tests.social.factories import (
     AS,
     FED,
     HTML,
@@ -39,9 +38,11 @@ from tests.social.test_social import (
     home_html,
     note,
     send,
-    signed_in,
+    social_member,
     token,
 )
+from tests.support.activitypub import LoopbackServer, RemoteActor, make_actor
+from tests.support.settings import AppMaker, make_settings
 
 MAX_BYTES = 200_000
 MAX_DIMENSION = 512
@@ -61,25 +62,6 @@ def settings(database_url: str, redis_url: str, media_root: Path) -> Settings:
         ROSE_MEDIA__MAX_BYTES=str(MAX_BYTES),
         ROSE_MEDIA__MAX_DIMENSION=str(MAX_DIMENSION),
     )
-
-
-@pytest.fixture
-async def app(make_app: AppMaker) -> RoseQuart:
-    return await make_app("federation")
-
-
-@pytest.fixture
-async def remote() -> Any:
-    server = LoopbackServer()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def processor(settings: Settings, session_factory: Any) -> Any:
-    async with OutboxProcessor(settings, session_factory, worker_id="media-test") as proc:
-        yield proc
 
 
 def image(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), **save: Any) -> bytes:
@@ -135,7 +117,7 @@ async def test_a_post_with_images_reaches_the_peer_as_attachments(
     processor: OutboxProcessor,
     media_root: Path,
 ) -> None:
-    ash = await signed_in(app, db, "ash")
+    ash = await social_member(app, db, "ash")
     await remote_follower(app, remote, processor, "ash")
 
     resp = await multipart(
@@ -207,7 +189,7 @@ async def test_bad_uploads_are_refused_and_nothing_is_written(
     status: int | None,
     code: str | None,
 ) -> None:
-    ash = await signed_in(app, db, "ash")
+    ash = await social_member(app, db, "ash")
     resp = await multipart(
         ash, "/social/statuses", {"media_0": upload(data, name, "image/png")}, text=""
     )
@@ -223,7 +205,7 @@ async def test_bad_uploads_are_refused_and_nothing_is_written(
 async def test_at_most_four_images_and_alt_text_has_a_limit(
     app: RoseQuart, db: AsyncSession, media_root: Path
 ) -> None:
-    ash = await signed_in(app, db, "ash")
+    ash = await social_member(app, db, "ash")
     five = {
         f"media_{i}": upload(image("PNG", (8 + i, 8)), f"{i}.png", "image/png") for i in range(5)
     }
@@ -262,7 +244,7 @@ async def test_four_images_at_the_size_limit_fit_in_one_post(
     images = [noise_png(990 + i) for i in range(4)]
     assert all(2_900_000 < len(data) < limit for data in images)
     assert sum(map(len, images)) > 10 * 1024 * 1024
-    ash = await signed_in(app, db, "ash")
+    ash = await social_member(app, db, "ash")
     files = {f"media_{i}": upload(data, f"{i}.png", "image/png") for i, data in enumerate(images)}
     resp = await multipart(ash, "/social/statuses", files, text="The whole harvest")
     assert resp.status_code == 303, await resp.get_data(as_text=True)
@@ -280,7 +262,7 @@ async def test_four_images_at_the_size_limit_fit_in_one_post(
 async def test_remote_attachments_are_linked_never_loaded(
     app: RoseQuart, db: AsyncSession, remote: LoopbackServer
 ) -> None:
-    ash = await signed_in(app, db, "ash")
+    ash = await social_member(app, db, "ash")
     alice = make_actor(remote, "alice")
     # ash follows alice (accepted), then her post with an image on a private address arrives.
     social = build_services(app.extensions["rose"].settings).social
@@ -319,7 +301,7 @@ async def test_a_member_uploads_an_avatar_and_header_and_followers_get_the_updat
     processor: OutboxProcessor,
     media_root: Path,
 ) -> None:
-    ash = await signed_in(app, db, "ash")
+    ash = await social_member(app, db, "ash")
     await remote_follower(app, remote, processor, "ash")
     resp = await multipart(
         ash,
@@ -409,8 +391,8 @@ async def test_a_member_uploads_an_avatar_and_header_and_followers_get_the_updat
 async def test_a_suspended_member_is_gone_for_other_servers(
     app: RoseQuart, db: AsyncSession
 ) -> None:
-    await signed_in(app, db, "ash")
-    admin = await signed_in(app, db, "root", "admin")
+    await social_member(app, db, "ash")
+    admin = await social_member(app, db, "root", "admin")
     client = app.test_client()
     webfinger = "/.well-known/webfinger?resource=acct:ash@127.0.0.1:8005"
     paths = ["/users/ash", "/users/ash/outbox", "/users/ash/followers", "/@ash"]
@@ -448,8 +430,8 @@ async def test_export_and_erasure_of_a_members_social_data(
     assert implements(registry.social, PersonalData)
     assert "social" in [name for name, _ in personal.providers(registry)]
 
-    ash = await signed_in(app, db, "ash")
-    bea = await signed_in(app, db, "bea")
+    ash = await social_member(app, db, "ash")
+    bea = await social_member(app, db, "bea")
     carol = await remote_follower(app, remote, processor, "ash")
     ash_id = ash.user_id  # type: ignore[attr-defined]
     resp = await multipart(
@@ -519,7 +501,7 @@ async def test_export_and_erasure_of_a_members_social_data(
     # with the erased account: nobody can sign up as ash again.
     assert user.username == "ash"
     with pytest.raises(Conflict) as taken:
-        await signed_in_without_page(app, db, "ash")
+        await signed_in(app, db, "ash")
     assert taken.value.code == "username_taken"
     assert (await client.get("/users/ash", headers=AS)).status_code == 410
 
@@ -568,13 +550,3 @@ def test_each_image_type_is_re_encoded_without_its_metadata(settings: Settings) 
     with pytest.raises(InvalidUpload) as refused:
         media.prepare_upload(bomb.getvalue(), settings.media, "media")
     assert refused.value.code == "upload_dimensions"
-
-
-async def signed_in_without_page(app: RoseQuart, db: AsyncSession, username: str) -> Client:
-    account = await make_member(db, username)
-    sign_in = await build_services().identity.start_session(db, account.id)
-    await db.commit()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
-    return client

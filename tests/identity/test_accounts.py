@@ -1,0 +1,450 @@
+"""Accounts at federation, through its pages: sign-up and verification by email, sign-in,
+password reset, change of email and password, roles; CSRF and rate limits on every form.
+Emails go over SMTP to a real server on loopback and are read from there."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import redis.asyncio as aioredis
+from quart.typing import TestClientProtocol as QuartClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.datastructures import Headers
+
+from shared.config import Settings
+from shared.models import AuditLog, AuthSession, User
+from tests.identity.factories import MEMBER_PASSWORD, make_member
+from tests.support import SmtpSink, csrf_in, link_in
+from tests.support.settings import AppMaker, make_settings
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+async def submit(
+    client: QuartClient, path: str, data: dict[str, str], *, page: str | None = None
+) -> tuple[int, str, Headers]:
+    """GET the form's page (for its CSRF token), POST the form; (status, body, headers)."""
+    html = await (await client.get(page or path)).get_data(as_text=True)
+    resp = await client.post(path, form={**data, "csrf_token": csrf_in(html)})
+    return resp.status_code, await resp.get_data(as_text=True), resp.headers
+
+
+def error_code(html: str) -> str | None:
+    found = re.search(r'data-error-code="([^"]+)"', html)
+    return found.group(1) if found else None
+
+
+def local(link: str) -> str:
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+async def sign_in(client: QuartClient, login: str, password: str = MEMBER_PASSWORD) -> int:
+    status, _, _ = await submit(client, "/signin", {"login": login, "password": password})
+    return status
+
+
+async def users_named(db: AsyncSession, username: str) -> int:
+    return int(
+        await db.scalar(select(func.count()).select_from(User).where(User.username == username))
+        or 0
+    )
+
+
+@pytest.fixture
+async def federation(make_app: AppMaker, mail_settings: Settings) -> QuartClient:
+    app = await make_app("federation", app_settings=mail_settings)
+    return app.test_client()
+
+
+# --- sign-up and verification ---------------------------------------------------------------
+
+
+async def test_sign_up_verify_by_email_then_sign_in(
+    federation: QuartClient, smtp_sink: SmtpSink, db: AsyncSession
+) -> None:
+    status, body, _ = await submit(
+        federation,
+        "/signup",
+        {
+            "email": "hazel@example.test",
+            "username": "hazel",
+            "display_name": "Hazel Nut",
+            "password": MEMBER_PASSWORD,
+        },
+    )
+    assert status == 200
+    assert "Check your email" in body
+    link = link_in(await smtp_sink.wait_for("hazel@example.test"))
+    assert link.startswith("http://127.0.0.1:8005/verify?token=")
+
+    # Not verified yet: the right password is not enough, and a fresh link goes out.
+    status, body, _ = await submit(
+        federation, "/signin", {"login": "hazel", "password": MEMBER_PASSWORD}
+    )
+    assert (status, error_code(body)) == (400, "email_unverified")
+    await smtp_sink.wait_for("hazel@example.test", count=2)
+
+    resp = await federation.get(local(link))
+    assert resp.status_code == 200
+    assert "confirmed" in await resp.get_data(as_text=True)
+    user = await db.scalar(select(User).where(User.username == "hazel"))
+    assert user is not None
+    assert user.email_verified_at is not None
+    assert user.roles == ["member"]
+    assert user.password_hash is not None
+    assert user.password_hash.startswith("$argon2id$")
+
+    assert await sign_in(federation, "hazel@EXAMPLE.test") == 302
+    resp = await federation.get("/settings")  # only for a signed-in member
+    assert resp.status_code == 200
+    assert "Hazel Nut" in await resp.get_data(as_text=True)
+
+
+async def test_signing_up_with_a_registered_email_answers_the_same_and_tells_the_owner(
+    federation: QuartClient, smtp_sink: SmtpSink, db: AsyncSession
+) -> None:
+    await make_member(db, "holly", email="holly@example.test")
+    status, body, _ = await submit(
+        federation,
+        "/signup",
+        {"email": "Holly@example.test", "username": "other", "password": MEMBER_PASSWORD},
+    )
+    assert status == 200
+    assert "Check your email" in body
+    msg = await smtp_sink.wait_for("holly@example.test")
+    assert "already has an account" in msg.get_body().get_content()  # type: ignore[union-attr]
+    assert await users_named(db, "other") == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"username": "taken"}, "username_taken"),
+        ({"username": "no spaces"}, "invalid_username"),
+        ({"email": "not-an-address"}, "invalid_email"),
+        ({"password": "short"}, "weak_password"),
+    ],
+)
+async def test_a_bad_sign_up_is_refused_and_creates_nothing(
+    federation: QuartClient, db: AsyncSession, fields: dict[str, str], code: str
+) -> None:
+    await make_member(db, "taken")
+    data = {"email": "fern@example.test", "username": "fern", "password": MEMBER_PASSWORD}
+    status, body, _ = await submit(federation, "/signup", {**data, **fields})
+    assert (status, error_code(body)) == (400, code)
+    assert await db.scalar(select(func.count()).select_from(User)) == 1
+
+
+async def test_a_forged_verification_link_is_refused(federation: QuartClient) -> None:
+    resp = await federation.get("/verify?token=not.a.token")
+    assert resp.status_code == 400
+    assert 'data-error-code="token_invalid"' in await resp.get_data(as_text=True)
+
+
+# --- CSRF on the forms ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+async def test_forms_without_the_right_csrf_token_are_refused_and_change_nothing(
+    federation: QuartClient, db: AsyncSession, token: str | None
+) -> None:
+    await make_member(db, "ivy")
+    await federation.get("/signup")  # the session has a token; the form does not send it
+    extra = {"csrf_token": token} if token else {}
+    resp = await federation.post(
+        "/signup",
+        form={"email": "x@example.test", "username": "newbie", "password": MEMBER_PASSWORD} | extra,
+    )
+    assert resp.status_code == 400
+    resp = await federation.post(
+        "/signin", form={"login": "ivy", "password": MEMBER_PASSWORD} | extra
+    )
+    assert resp.status_code == 400
+    assert await users_named(db, "newbie") == 0
+    assert await db.scalar(select(func.count()).select_from(AuthSession)) == 0
+
+
+# --- sign-in --------------------------------------------------------------------------------
+
+
+async def test_a_wrong_password_and_an_unknown_account_get_the_same_answer_in_the_same_time(
+    make_app: AppMaker, database_url: str, redis_url: str, db: AsyncSession
+) -> None:
+    # The production argon2 cost, so that the hash dominates the time as it would for real.
+    real_cost = make_settings(
+        database_url,
+        redis_url,
+        ROSE_ACCOUNTS__ARGON2_TIME_COST="3",
+        ROSE_ACCOUNTS__ARGON2_MEMORY_KIB="65536",
+        ROSE_ACCOUNTS__ARGON2_PARALLELISM="4",
+    )
+    app = await make_app("federation", app_settings=real_cost)
+    client = app.test_client()
+    await make_member(db, "juniper", settings=real_cost)
+    token = csrf_in(await (await client.get("/signin")).get_data(as_text=True))
+
+    async def attempt(login: str) -> tuple[float, int, str]:
+        start = time.perf_counter()
+        resp = await client.post(
+            "/signin", form={"login": login, "password": "wrong password!", "csrf_token": token}
+        )
+        elapsed = time.perf_counter() - start
+        body = (await resp.get_data(as_text=True)).replace(login, "LOGIN")
+        return elapsed, resp.status_code, body
+
+    wrong, unknown = [], []
+    for _ in range(3):
+        wrong.append(await attempt("juniper"))
+        unknown.append(await attempt("nobody-at-all"))
+    assert {(s, b) for _, s, b in wrong} == {(s, b) for _, s, b in unknown}
+    assert wrong[0][1] == 400
+    ratio = statistics.median(t for t, _, _ in unknown) / statistics.median(t for t, _, _ in wrong)
+    assert 0.5 < ratio < 2.0, ratio
+
+
+async def test_sign_in_is_rate_limited_per_account(
+    make_app: AppMaker, database_url: str, redis_url: str, db: AsyncSession
+) -> None:
+    limited = make_settings(database_url, redis_url, ROSE_RATE_LIMITS__SIGNIN__PER_ACCOUNT="3")
+    client = (await make_app("federation", app_settings=limited)).test_client()
+    await make_member(db, "kale")
+    for _ in range(3):
+        assert await sign_in(client, "kale", "wrong password!") == 400
+    # Over the limit even the right password is refused, before it is checked.
+    status, body, headers = await submit(
+        client, "/signin", {"login": "KALE", "password": MEMBER_PASSWORD}
+    )
+    assert (status, error_code(body)) == (429, "rate_limited")
+    assert int(headers["Retry-After"]) > 0
+    assert await db.scalar(select(func.count()).select_from(AuthSession)) == 0
+    # Another account from the same address is not affected.
+    await make_member(db, "leek")
+    assert await sign_in(client, "leek") == 302
+
+
+async def test_sign_in_is_rate_limited_per_address(
+    make_app: AppMaker, database_url: str, redis_url: str
+) -> None:
+    limited = make_settings(database_url, redis_url, ROSE_RATE_LIMITS__SIGNIN__PER_ADDRESS="3")
+    client = (await make_app("federation", app_settings=limited)).test_client()
+    for name in ("a", "b", "c"):
+        assert await sign_in(client, name, "whatever it is") == 400
+    assert await sign_in(client, "d", "whatever it is") == 429
+
+
+# --- forgotten password ---------------------------------------------------------------------
+
+
+async def test_password_reset_by_email(
+    make_app: AppMaker, mail_settings: Settings, smtp_sink: SmtpSink, db: AsyncSession
+) -> None:
+    app = await make_app("federation", app_settings=mail_settings)
+    signed_in_elsewhere = app.test_client()
+    await make_member(db, "mint", email="mint@example.test")
+    assert await sign_in(signed_in_elsewhere, "mint") == 302
+
+    client = app.test_client()
+    status, body, _ = await submit(client, "/reset", {"email": "MINT@example.test"})
+    assert status == 200
+    assert "If an account uses that address" in body
+    link = link_in(await smtp_sink.wait_for("mint@example.test"))
+    resp = await client.get(local(link))
+    assert resp.status_code == 200
+    status, body, _ = await submit(
+        client, local(link), {"password": NEW_PASSWORD}, page=local(link)
+    )
+    assert status == 200
+    assert "signed out everywhere" in body
+
+    assert await sign_in(client, "mint") == 400
+    assert await sign_in(client, "mint", NEW_PASSWORD) == 302
+    # The other browser was signed out.
+    home = await (await signed_in_elsewhere.get("/settings")).get_data(as_text=True)
+    assert "Your sign-in details" not in home
+    # The link works once.
+    resp = await client.get(local(link))
+    assert resp.status_code == 400
+    assert await db.scalar(
+        select(func.count()).select_from(AuditLog).where(AuditLog.action == "user.password_reset")
+    )
+
+
+async def test_a_reset_for_an_unknown_address_answers_the_same_and_sends_nothing(
+    federation: QuartClient, smtp_sink: SmtpSink, db: AsyncSession
+) -> None:
+    await make_member(db, "nettle", email="nettle@example.test")
+    _, unknown, _ = await submit(federation, "/reset", {"email": "nobody@example.test"})
+    _, known, _ = await submit(federation, "/reset", {"email": "nettle@example.test"})
+    assert unknown == known
+    await smtp_sink.wait_for("nettle@example.test")
+    assert smtp_sink.to("nobody@example.test") == []
+
+
+async def test_reset_requests_are_rate_limited(
+    make_app: AppMaker, database_url: str, redis_url: str
+) -> None:
+    limited = make_settings(database_url, redis_url, ROSE_RATE_LIMITS__RESET__PER_ACCOUNT="2")
+    client = (await make_app("federation", app_settings=limited)).test_client()
+    for _ in range(2):
+        status, _, _ = await submit(client, "/reset", {"email": "oak@example.test"})
+        assert status == 200
+    status, _, _ = await submit(client, "/reset", {"email": "oak@example.test"})
+    assert status == 429
+
+
+# --- changing the password and the address (signed in) --------------------------------------
+
+
+async def test_changing_the_password_keeps_this_sign_in_and_ends_the_others(
+    make_app: AppMaker, db: AsyncSession
+) -> None:
+    app = await make_app("federation")
+    here, elsewhere = app.test_client(), app.test_client()
+    await make_member(db, "pine")
+    assert await sign_in(here, "pine") == 302
+    assert await sign_in(elsewhere, "pine") == 302
+
+    status, body, _ = await submit(
+        here,
+        "/settings/password",
+        {"current_password": "not it at all", "new_password": NEW_PASSWORD},
+    )
+    assert (status, error_code(body)) == (400, "wrong_password")
+    status, body, _ = await submit(
+        here,
+        "/settings/password",
+        {"current_password": MEMBER_PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert status == 200
+    assert (await here.get("/settings")).status_code == 200
+    resp = await elsewhere.get("/settings", headers={"Accept": "text/html"})
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith("/auth/login?next=")
+
+
+async def test_changing_the_email_address_is_confirmed_from_the_new_inbox(
+    make_app: AppMaker, mail_settings: Settings, smtp_sink: SmtpSink, db: AsyncSession
+) -> None:
+    app = await make_app("federation", app_settings=mail_settings)
+    federation = app.test_client()
+    await make_member(db, "quince", email="quince@example.test")
+    assert await sign_in(federation, "quince") == 302
+    status, _, _ = await submit(
+        federation,
+        "/settings/email",
+        {"new_email": "quince@new.example.test", "password": MEMBER_PASSWORD},
+    )
+    assert status == 200
+    link = link_in(await smtp_sink.wait_for("quince@new.example.test"))
+    await smtp_sink.wait_for("quince@example.test")  # the old address hears about it
+    user = await db.scalar(select(User).where(User.username == "quince"))
+    assert user is not None
+    assert user.email == "quince@example.test", "nothing changes before confirming"
+
+    resp = await federation.get(local(link))
+    assert resp.status_code == 200
+    await db.refresh(user)
+    assert user.email == "quince@new.example.test"
+    assert await sign_in(app.test_client(), "quince@new.example.test") == 302
+
+
+async def test_changing_to_an_address_in_use_is_refused(
+    federation: QuartClient, db: AsyncSession
+) -> None:
+    await make_member(db, "rue", email="rue@example.test")
+    await make_member(db, "sage", email="sage@example.test")
+    assert await sign_in(federation, "rue") == 302
+    status, body, _ = await submit(
+        federation,
+        "/settings/email",
+        {"new_email": "SAGE@example.test", "password": MEMBER_PASSWORD},
+    )
+    assert (status, error_code(body)) == (400, "email_taken")
+
+
+async def test_changing_the_name_outdates_the_members_header_menu(
+    federation: QuartClient, db: AsyncSession, redis: aioredis.Redis
+) -> None:
+    """The name shows in every app's header (account/menu, cached per member): renaming bumps
+    that member's version of it, and no one else's; a bad name changes nothing."""
+    member = await make_member(db, "sorrel", display_name="Sorrel Leaf")
+    other = await make_member(db, "tansy")
+    assert await sign_in(federation, "sorrel") == 302
+    mine = f"rose:fragver:account/menu:u{member.id}"
+    theirs = f"rose:fragver:account/menu:u{other.id}"
+    before = int(await redis.get(mine) or 0)
+
+    status, body, _ = await submit(federation, "/settings/profile", {"display_name": "x" * 101})
+    assert (status, error_code(body)) == (400, "invalid_display_name")
+    assert int(await redis.get(mine) or 0) == before
+    user = await db.get(User, member.id)
+    assert user is not None
+    await db.refresh(user)
+    assert user.display_name == "Sorrel Leaf"
+
+    status, _, headers = await submit(
+        federation, "/settings/profile", {"display_name": "  Sorrel   Green "}
+    )
+    assert (status, headers["Location"]) == (302, "/settings")
+    await db.refresh(user)
+    assert user.display_name == "Sorrel Green"
+    assert int(await redis.get(mine) or 0) == before + 1
+    assert await redis.get(theirs) is None
+    assert "Sorrel Green" in await (await federation.get("/settings")).get_data(as_text=True)
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+
+async def test_only_admins_manage_roles(make_app: AppMaker, db: AsyncSession) -> None:
+    app = await make_app("federation")
+    await make_member(db, "tansy", roles=("admin",))
+    member = await make_member(db, "umbel")
+
+    anonymous = app.test_client()
+    resp = await anonymous.get("/admin/users", headers={"Accept": "text/html"})
+    assert resp.status_code == 302
+    assert resp.headers["Location"] == "/auth/login?next=%2Fadmin%2Fusers"
+
+    as_member = app.test_client()
+    assert await sign_in(as_member, "umbel") == 302
+    assert (await as_member.get("/admin/users")).status_code == 403
+    status, _, _ = await submit(
+        as_member, f"/admin/users/{member.id}/roles", {"roles": "admin"}, page="/settings/password"
+    )
+    assert status == 403
+
+    admin = app.test_client()
+    assert await sign_in(admin, "tansy") == 302
+    page = await (await admin.get("/admin/users")).get_data(as_text=True)
+    assert "umbel" in page
+    status, _, _ = await submit(
+        admin, f"/admin/users/{member.id}/roles", {"roles": "editor"}, page="/admin/users"
+    )
+    assert status == 302
+    user = await db.get(User, member.id)
+    assert user is not None
+    await db.refresh(user)
+    assert user.roles == ["member", "editor"]
+    audit = await db.scalar(select(AuditLog).where(AuditLog.action == "user.roles_changed"))
+    assert audit is not None
+    assert audit.after == {"roles": ["member", "editor"]}
+
+
+async def test_an_admin_cannot_take_the_admin_role_from_themselves(
+    make_app: AppMaker, db: AsyncSession
+) -> None:
+    app = await make_app("federation")
+    admin = await make_member(db, "vetch", roles=("admin",))
+    client = app.test_client()
+    assert await sign_in(client, "vetch") == 302
+    status, body, _ = await submit(
+        client, f"/admin/users/{admin.id}/roles", {"roles": "editor"}, page="/admin/users"
+    )
+    assert (status, error_code(body)) == (400, "cannot_demote_self")

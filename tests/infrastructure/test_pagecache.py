@@ -1,0 +1,286 @@
+"""The anonymous full-page cache: hits in one Redis call, ETag/304, and never a stale or
+somebody else's page — invalidated by the writes of requests and of the worker, by fragment
+changes, bypassed for anyone with an identity, and harmless when Redis is gone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from quart import Response, make_response
+from quart.typing import TestClientProtocol as Client
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.infrastructure import pagecache
+from shared.infrastructure.context import services
+from shared.infrastructure.factory import RoseQuart
+from shared.infrastructure.fragments import invalidate
+from shared.infrastructure.oauth import marker_cookie_name
+from shared.models import BlogPost, Product
+from tests.blog import factories
+from tests.identity.factories import make_member
+from tests.support import BROWSER_ACCEPT, closed_port, csrf_in
+from tests.support.settings import AppMaker, make_settings
+
+BROWSER = {"Accept": BROWSER_ACCEPT, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+
+
+@pytest.fixture
+async def app(make_app: AppMaker, database_url: str, redis_url: str) -> RoseQuart:
+    settings = make_settings(database_url, redis_url, ROSE_PAGECACHE__ENABLED="true")
+    return await make_app("blog", app_settings=settings)
+
+
+@pytest.fixture
+async def worker_redis(redis: aioredis.Redis) -> AsyncIterator[aioredis.Redis]:
+    """What `rose-ash worker` does: its commits outdate pages through this client."""
+    pagecache.use_redis(redis)
+    yield redis
+    await pagecache.flush_pending()
+    pagecache.use_redis(None)
+
+
+def anonymous(app: RoseQuart) -> Client:
+    client = app.test_client()
+    client.cookie_jar = None  # type: ignore[assignment]  # a visitor with no cookies at all
+    return client
+
+
+async def get(client: Client, path: str = "/", **headers: str) -> tuple[Response, str]:
+    resp = await client.get(path, headers=headers)
+    return resp, await resp.get_data(as_text=True)
+
+
+async def test_a_second_anonymous_visit_is_a_hit_with_an_etag_and_a_304(
+    app: RoseQuart, db: AsyncSession
+) -> None:
+    await factories.post(db, "Bread week")
+    await db.commit()
+    client = anonymous(app)
+    first, html = await get(client)
+    assert first.status_code == 200
+    assert "x-rose-cache" not in first.headers
+    assert "Bread week" in html
+    etag = first.headers["ETag"]
+    second, again = await get(client)
+    assert second.headers["x-rose-cache"] == "hit"
+    assert again == html
+    assert second.headers["ETag"] == etag
+    assert second.headers["Content-Type"].startswith("text/html")
+    assert second.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+    assert "x-rose-page-deps" not in second.headers
+    assert "x-rose-page-deps" not in first.headers
+    not_modified = await client.get("/", headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert await not_modified.get_data() == b""
+    # Other pages and a boosted (partial) load are cached apart.
+    partial, fragment_html = await get(client, "/", **{"HX-Request": "true"})
+    assert "x-rose-cache" not in partial.headers
+    assert "<!doctype html>" not in fragment_html
+    assert "<!doctype html>" in (await get(client))[1]
+
+
+async def test_an_editors_request_outdates_the_page_before_it_answers(
+    app: RoseQuart, db: AsyncSession
+) -> None:
+    post = await factories.post(db, "Old title")
+    account = await make_member(db, "eddie", roles=("editor",))
+    sign_in = await services().identity.start_session(db, account.id)
+    await db.commit()
+    visitor = anonymous(app)
+    await get(visitor, f"/posts/{post.slug}")
+    assert (await get(visitor, f"/posts/{post.slug}"))[0].headers["x-rose-cache"] == "hit"
+
+    editor = app.test_client()
+    async with editor.session_transaction() as cookie:
+        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
+    token = csrf_in((await get(editor, f"/editor/posts/{post.id}", Accept=BROWSER_ACCEPT))[1])
+    resp = await editor.post(
+        f"/editor/posts/{post.id}",
+        form={
+            "csrf_token": token,
+            "kind": "post",
+            "visibility": "public",
+            "title": "New title",
+            "html": "<p>Changed</p>",
+            "slug": post.slug,
+        },
+    )
+    assert resp.status_code == 302
+    page, html = await get(visitor, f"/posts/{post.slug}")
+    assert "x-rose-cache" not in page.headers
+    assert "New title" in html
+    assert "Changed" in html
+
+
+async def test_the_workers_commits_outdate_pages_too(
+    app: RoseQuart, db: AsyncSession, worker_redis: aioredis.Redis
+) -> None:
+    await factories.post(db, "First")
+    await db.commit()
+    await pagecache.flush_pending()
+    visitor = anonymous(app)
+    await get(visitor)
+    assert (await get(visitor))[0].headers["x-rose-cache"] == "hit"
+    await factories.post(db, "Published by the worker")
+    await db.commit()
+    await pagecache.flush_pending()
+    page, html = await get(visitor)
+    assert "x-rose-cache" not in page.headers
+    assert "Published by the worker" in html
+
+
+async def test_bulk_orm_statements_are_attributed_to_their_domain(
+    app: RoseQuart, db: AsyncSession, worker_redis: aioredis.Redis
+) -> None:
+    post = await factories.post(db, "Before")
+    await db.commit()
+    await pagecache.flush_pending()
+    blog_before = int(await worker_redis.get(pagecache.version_key("blog")) or 0)
+    await db.execute(update(BlogPost).where(BlogPost.id == post.id).values(title="After"))
+    await db.commit()
+    await pagecache.flush_pending()
+    assert int(await worker_redis.get(pagecache.version_key("blog")) or 0) == blog_before + 1
+    market_before = int(await worker_redis.get(pagecache.version_key("market")) or 0)
+    product = Product(slug="loaf", title="Loaf", price_minor=300, stock=5)
+    db.add(product)
+    await db.commit()
+    await db.execute(update(Product).where(Product.id == product.id).values(stock=4))
+    await db.commit()
+    await pagecache.flush_pending()
+    market_after = int(await worker_redis.get(pagecache.version_key("market")) or 0)
+    assert market_after == market_before + 2
+    # Statements that change nothing outdate nothing (the worker runs some every cycle).
+    await db.execute(update(BlogPost).where(BlogPost.id == -1).values(title="Nobody"))
+    await db.scalars(
+        update(BlogPost).where(BlogPost.id == -1).values(title="x").returning(BlogPost.id)
+    )
+    await services().blog.publish_due_scheduled(db)
+    await db.commit()
+    await pagecache.flush_pending()
+    assert int(await worker_redis.get(pagecache.version_key("blog")) or 0) == blog_before + 1
+    # A rolled-back write outdates nothing.
+    await db.execute(update(BlogPost).where(BlogPost.id == post.id).values(title="Never"))
+    await db.rollback()
+    await pagecache.flush_pending()
+    assert int(await worker_redis.get(pagecache.version_key("blog")) or 0) == blog_before + 1
+
+
+async def test_a_changed_fragment_outdates_the_pages_that_show_it(
+    app: RoseQuart, db: AsyncSession, redis: aioredis.Redis
+) -> None:
+    await factories.post(db)
+    await db.commit()
+    visitor = anonymous(app)
+    await get(visitor)
+    assert (await get(visitor))[0].headers["x-rose-cache"] == "hit"
+    await invalidate(redis, "blog/nav", keep_s=60)
+    assert "x-rose-cache" not in (await get(visitor))[0].headers
+
+
+async def test_anyone_with_an_identity_is_never_served_nor_stored(
+    app: RoseQuart, db: AsyncSession, redis: aioredis.Redis
+) -> None:
+    await factories.post(db)
+    account = await make_member(db, "mira")
+    sign_in = await services().identity.start_session(db, account.id)
+    await db.commit()
+    member = app.test_client()
+    async with member.session_transaction() as cookie:
+        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
+    for _ in range(2):
+        page, _ = await get(member)
+        assert page.status_code == 200
+        assert "x-rose-cache" not in page.headers
+    assert await redis.keys(f"{pagecache.ENTRY_PREFIX}*") == []
+    visitor = anonymous(app)
+    await get(visitor)
+    for headers in (
+        {"Cookie": "blog_session=anything"},
+        {"Cookie": "rose_cart=0123456789abcdef0123"},
+        {"Authorization": "Bearer x"},
+        {"Accept": "application/activity+json"},
+        {"Cookie": "not a cookie;;=="},
+    ):
+        assert "x-rose-cache" not in (await get(visitor, "/", **headers))[0].headers, headers
+    # The sign-on marker alone is anonymous.
+    marker = marker_cookie_name(app.extensions["rose"].settings, "blog")
+    hit = await get(visitor, "/", Cookie=f"{marker}=1")
+    assert hit[0].headers["x-rose-cache"] == "hit"
+
+
+async def test_a_browsers_first_visit_still_gets_silent_sign_on(app: RoseQuart) -> None:
+    visitor = anonymous(app)
+    await get(visitor)  # cached by a non-browser
+    first = await visitor.get("/", headers=BROWSER)
+    assert first.status_code == 302  # to federation, prompt=none
+    marker = marker_cookie_name(app.extensions["rose"].settings, "blog")
+    back = await visitor.get("/", headers={**BROWSER, "Cookie": f"{marker}=1"})
+    assert back.headers["x-rose-cache"] == "hit"
+
+
+async def test_responses_that_set_cookies_or_are_private_are_not_stored(
+    make_app: AppMaker, database_url: str, redis_url: str, redis: aioredis.Redis
+) -> None:
+    settings = make_settings(database_url, redis_url, ROSE_PAGECACHE__ENABLED="true")
+    app = await make_app("market", app_settings=settings)
+
+    @app.get("/test/cookie")
+    @pagecache.cacheable_page("market")
+    async def sets_cookie() -> Response:
+        resp = await make_response("<p>hello</p>")
+        resp.set_cookie("x", "1")
+        return resp
+
+    @app.get("/test/private")
+    @pagecache.cacheable_page("market")
+    async def private() -> Response:
+        resp = await make_response("<p>mine</p>")
+        resp.headers["Cache-Control"] = "private"
+        return resp
+
+    @app.get("/test/missing")
+    @pagecache.cacheable_page("market")
+    async def missing() -> Response:
+        return await make_response("<p>gone</p>", 404)
+
+    @app.get("/test/plain")
+    async def not_opted_in() -> str:
+        return "<p>plain</p>"
+
+    visitor = anonymous(app)
+    for path in ("/test/cookie", "/test/private", "/test/missing", "/test/plain"):
+        for _ in range(2):
+            assert "x-rose-cache" not in (await get(visitor, path))[0].headers, path
+    assert await redis.keys(f"{pagecache.ENTRY_PREFIX}*") == []
+
+
+async def test_pages_render_when_the_cache_is_unreachable(
+    make_app: AppMaker, database_url: str, db: AsyncSession
+) -> None:
+    await factories.post(db, "Still here")
+    await db.commit()
+    settings = make_settings(
+        database_url, f"redis://127.0.0.1:{closed_port()}/0", ROSE_PAGECACHE__ENABLED="true"
+    )
+    app = await make_app("blog", app_settings=settings)
+    for _ in range(2):
+        page, html = await get(anonymous(app))
+        assert page.status_code == 200
+        assert "Still here" in html
+
+
+async def test_visitors_missing_a_page_being_rendered_wait_for_that_one_render(
+    app: RoseQuart, db: AsyncSession
+) -> None:
+    import asyncio
+
+    await factories.post(db, "Stampede soup")
+    await db.commit()
+    answers = await asyncio.gather(*(get(anonymous(app)) for _ in range(8)))
+    assert all(resp.status_code == 200 for resp, _ in answers)
+    assert all("Stampede soup" in html for _, html in answers)
+    rendered = [resp for resp, _ in answers if "x-rose-cache" not in resp.headers]
+    assert len(rendered) == 1, "one render; the others waited for it and were served its copy"

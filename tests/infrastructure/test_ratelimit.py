@@ -1,0 +1,73 @@
+"""The Redis rate-limit helper: fixed windows, per address and account, failing open."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from shared.config import Settings
+from shared.infrastructure.ratelimit import RateLimited, check, client_address, hit
+from tests.support import closed_port
+from tests.support.settings import AppMaker, make_settings
+
+
+async def test_a_window_allows_the_limit_then_refuses_until_it_ends(
+    redis: aioredis.Redis,
+) -> None:
+    assert [await hit(redis, "t:a", 2, 1) for _ in range(2)] == [None, None]
+    wait = await hit(redis, "t:a", 2, 1)
+    assert wait is not None
+    assert wait == 1
+    assert await hit(redis, "t:b", 2, 1) is None, "another key has its own window"
+    await asyncio.sleep(1.1)
+    assert await hit(redis, "t:a", 2, 1) is None
+
+
+async def test_account_keys_ignore_case_and_never_hold_the_address(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    limited = make_settings(
+        "postgresql://unused", "redis://unused", ROSE_RATE_LIMITS__RESET__PER_ACCOUNT="1"
+    )
+    await check(redis, limited, "reset", address="10.0.0.1", account="Ann@Example.test")
+    with pytest.raises(RateLimited):
+        await check(redis, limited, "reset", address="10.0.0.2", account="ann@example.TEST")
+    keys = [k.decode() for k in await redis.keys("*")]
+    assert keys
+    assert not any("example" in k.lower() for k in keys)
+
+
+async def test_without_redis_the_limit_is_not_enforced_and_nothing_breaks(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = aioredis.Redis.from_url(
+        f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=0.2
+    )
+    try:
+        for _ in range(50):
+            await check(down, settings, "signin", address="10.0.0.1", account="x")
+    finally:
+        await down.aclose()
+    assert "not enforced" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "peer", "expected"),
+    [
+        (0, "203.0.113.9", "10.0.0.5", "10.0.0.5"),  # no proxy: the header is not trusted
+        (1, "203.0.113.9", "10.0.0.5", "203.0.113.9"),  # behind Caddy
+        (1, "6.6.6.6, 203.0.113.9", "10.0.0.5", "203.0.113.9"),  # a client-forged entry
+        (2, "203.0.113.9, 10.0.0.7", "10.0.0.5", "203.0.113.9"),
+        (1, "", "10.0.0.5", "10.0.0.5"),
+    ],
+)
+async def test_the_client_address_trusts_only_our_own_proxies(
+    make_app: AppMaker, hops: int, forwarded: str, peer: str, expected: str
+) -> None:
+    app = await make_app("federation")
+    # Quart's ASGI layer puts the peer address in Remote-Addr (replacing any sent).
+    headers = {"Remote-Addr": peer} | ({"X-Forwarded-For": forwarded} if forwarded else {})
+    async with app.test_request_context("/", headers=headers):
+        assert client_address(hops) == expected
