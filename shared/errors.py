@@ -1,4 +1,5 @@
-"""Domain errors carry a stable machine ``code`` and a message a person can read.
+"""Domain errors carry a stable machine ``code`` and a message a person can read; a command's
+error (:class:`CommandError`) is one line `rose-ash` prints.
 
 Services raise them; each app's error handler turns them into an HTML page, a form
 error or JSON. Tests assert on ``code``, never on the wording.
@@ -30,3 +31,8 @@ class Conflict(DomainError):
 
 class Forbidden(DomainError):
     status = 403
+
+
+class CommandError(Exception):
+    """A command could not do what was asked; the message is one line for a person
+    (``rose-ash`` prints it and exits with status 2)."""

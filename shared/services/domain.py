@@ -127,11 +127,6 @@ class Domain:
     demo_seeders: tuple[Lazy[Seeder], ...] = ()
 
 
-class CommandError(Exception):
-    """A command could not do what was asked; the message is one line for a person
-    (``rose-ash`` prints it and exits with status 2)."""
-
-
 def demo_content(module_file: str) -> dict[str, Any]:
     """The demo content beside a domain's ``demo.py``: its ``demo.yaml``."""
     path = Path(module_file).with_name("demo.yaml")

@@ -22,6 +22,8 @@ from typing import IO, Any
 
 import psutil
 
+from shared.errors import CommandError
+
 log = logging.getLogger(__name__)
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); the embedded server
@@ -31,7 +33,7 @@ warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 DATABASE_NAME = "rose_ash"
 
 
-class DevServerError(Exception):
+class DevServerError(CommandError):
     """An embedded server could not be started; the message is one line for a person."""
 
 

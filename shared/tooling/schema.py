@@ -18,6 +18,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 
 from shared.config import REPO_ROOT, load_settings
+from shared.errors import CommandError
 from shared.tooling import migrate
 from shared.tooling.devservers import DATABASE_NAME, EmbeddedPostgres
 
@@ -37,7 +38,7 @@ _DROP_LINE = re.compile(
 )
 
 
-class SchemaError(Exception):
+class SchemaError(CommandError):
     """The schema could not be dumped; the message is one line for a person."""
 
 

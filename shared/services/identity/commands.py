@@ -11,9 +11,9 @@ import sys
 
 from shared.config import load_settings
 from shared.db import create_engine, create_session_factory
-from shared.errors import DomainError
+from shared.errors import CommandError, DomainError
 from shared.infrastructure.context import services
-from shared.services.domain import CommandError, Subcommands
+from shared.services.domain import Subcommands
 
 
 def add_commands(sub: Subcommands) -> None:

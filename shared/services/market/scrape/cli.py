@@ -3,13 +3,14 @@ bar on stderr, and print what each run did."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from typing import Any
 
 from tqdm import tqdm
 
-from shared.config import Settings
+from shared.config import Settings, load_settings
 from shared.contracts import ScrapeRunDTO, ScrapeSourceDTO
 from shared.db import create_engine, create_session_factory
 from shared.errors import DomainError
@@ -17,6 +18,11 @@ from shared.services.market.importing import SqlCatalogImportService
 from shared.services.market.scrape.runner import run_source
 
 MAX_ERRORS_SHOWN = 10
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """`rose-ash scrape SUPPLIER [--source ID] [--quiet]` (declared in market/commands.py)."""
+    return scrape_command(load_settings(), args.supplier, source_id=args.source, quiet=args.quiet)
 
 
 def scrape_command(
