@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run the OutboxProcessor (ActivityPub delivery)")
     p.add_argument("--once", action="store_true", help="work until nothing is due, then exit")
-    p.set_defaults(func=Lazy("shared.tooling.commands:worker_command"))
+    p.set_defaults(func=Lazy("shared.tooling.worker:command"))
 
     p = sub.add_parser("check", help="lint and run the whole test suite")
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")

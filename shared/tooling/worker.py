@@ -18,21 +18,24 @@ the cart's payment follow-up, the newsletters' sending. Each is described in its
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from pathlib import Path
 
-from shared.config import Settings
+from shared.config import Settings, load_settings
 from shared.db import create_engine, create_session_factory
 from shared.infrastructure import pagecache
 from shared.infrastructure.activitypub import keys
 from shared.infrastructure.context import create_redis, use_services
+from shared.infrastructure.logs import configure_logging
 from shared.services.domain import WorkerContext, WorkerStage
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import DOMAINS, build_services
-from shared.tooling.heartbeat import DEFAULT_HEARTBEAT
+from shared.tooling.heartbeat import DEFAULT_HEARTBEAT, HEARTBEAT_ENV
 
 log = logging.getLogger("rose_ash.worker")
 
@@ -41,6 +44,14 @@ HEARTBEAT_INTERVAL_S = 10.0
 # Checked before anything starts: a worker missing one fails at once with one line, not later.
 # Redis is for the processor's internal reactions (cache invalidation) as they join it.
 REQUIRED_SECRETS = ("database_url", "redis_url", "ap_private_key")
+
+
+def command(args: argparse.Namespace) -> int:
+    """`rose-ash worker [--once]` (declared in shared/tooling/cli.py)."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    heartbeat = Path(os.environ.get(HEARTBEAT_ENV) or DEFAULT_HEARTBEAT)
+    return asyncio.run(run(settings, heartbeat=heartbeat, once=args.once))
 
 
 async def run(
