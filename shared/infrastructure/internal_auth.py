@@ -9,7 +9,7 @@ over five lines::
     unix timestamp (seconds)
     acting user: "u:<id>", "c:<anonymous cart key>" or "-"
 
-and sends the timestamp, the actor and the hex signature in ``X-Rose-Timestamp``,
+and sends the timestamp, the visitor and the hex signature in ``X-Rose-Timestamp``,
 ``X-Rose-Visitor`` and ``X-Rose-Signature``. The receiving app recomputes the signature from the
 request it actually got, compares in constant time and refuses timestamps outside a short clock
 window (``internal.clock_window_s``), which bounds replays: internal requests are reads, so a
@@ -65,9 +65,9 @@ def canonical_query_string(raw: bytes | str) -> str | None:
 
 
 def signature(
-    secret: str, method: str, path: str, query: str, timestamp: int | str, actor: str
+    secret: str, method: str, path: str, query: str, timestamp: int | str, visitor: str
 ) -> str:
-    message = "\n".join((method.upper(), path, query, str(timestamp), actor))
+    message = "\n".join((method.upper(), path, query, str(timestamp), visitor))
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
@@ -76,18 +76,18 @@ def sign(
     method: str,
     path: str,
     params: Iterable[tuple[str, str]] = (),
-    actor: Visitor | None = None,
+    visitor: Visitor | None = None,
     *,
     now: float | None = None,
 ) -> tuple[str, dict[str, str]]:
     """(query string to send, headers to send) for a signed request to ``path``."""
     query = canonical_query(params)
     timestamp = int(time.time() if now is None else now)
-    actor_header = (actor or Visitor()).header()
+    visitor_header = (visitor or Visitor()).header()
     return query, {
         TIMESTAMP_HEADER: str(timestamp),
-        VISITOR_HEADER: actor_header,
-        SIGNATURE_HEADER: signature(secret, method, path, query, timestamp, actor_header),
+        VISITOR_HEADER: visitor_header,
+        SIGNATURE_HEADER: signature(secret, method, path, query, timestamp, visitor_header),
     }
 
 
@@ -101,25 +101,25 @@ def verify(
     window_s: float,
     now: float | None = None,
 ) -> Visitor | None:
-    """The signed actor when the request's signature is valid and fresh, else None."""
+    """The signed visitor when the request's signature is valid and fresh, else None."""
     if not secret:
         return None
     sent = headers.get(SIGNATURE_HEADER, "")
     timestamp = headers.get(TIMESTAMP_HEADER, "")
-    actor_header = headers.get(VISITOR_HEADER, "")
+    visitor_header = headers.get(VISITOR_HEADER, "")
     if not (_HEX_SIGNATURE.match(sent) and _TIMESTAMP.match(timestamp)):
         return None
     query = canonical_query_string(query_string)
     if query is None:
         return None
-    expected = signature(secret, method, path, query, timestamp, actor_header)
+    expected = signature(secret, method, path, query, timestamp, visitor_header)
     # Compare before looking at the clock, so timing says nothing about which check failed.
     valid = hmac.compare_digest(expected, sent)
     fresh = abs((time.time() if now is None else now) - int(timestamp)) <= window_s
     if not (valid and fresh):
         return None
     try:
-        return Visitor.from_header(actor_header)
+        return Visitor.from_header(visitor_header)
     except InvalidVisitor:
         return None
 
@@ -143,7 +143,7 @@ def install(app: Quart, settings: Settings) -> None:
     async def _verify_internal_request() -> None:
         if not is_internal_path(request.path):
             return
-        actor = verify(
+        visitor = verify(
             secret,
             request.method,
             request.path,
@@ -151,14 +151,14 @@ def install(app: Quart, settings: Settings) -> None:
             request.headers,
             window_s=window,
         )
-        if actor is None:
+        if visitor is None:
             abort(404)
-        g.internal_visitor = actor
+        g.internal_visitor = visitor
 
 
 def internal_visitor() -> Visitor:
-    """The actor signed into the current internal request (404 if the request is not one)."""
-    actor = g.get("internal_visitor")
-    if not isinstance(actor, Visitor):
+    """The visitor signed into the current internal request (404 if the request is not one)."""
+    visitor = g.get("internal_visitor")
+    if not isinstance(visitor, Visitor):
         abort(404)
-    return actor
+    return visitor

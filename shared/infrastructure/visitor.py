@@ -11,7 +11,7 @@ Until those land nothing sets them, so every visitor is anonymous. Everything el
 fragment consumer, which signs the acting user into internal requests, and per-user fragments
 — asks :func:`current_visitor` and never reads a session or cookie itself.
 
-On the providing side of an internal request the actor comes from the request's signature,
+On the providing side of an internal request the visitor comes from the request's signature,
 never from ``g.user_id`` (see :mod:`shared.infrastructure.internal_auth`).
 """
 
@@ -29,7 +29,7 @@ CART_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
 
 class InvalidVisitor(ValueError):
-    """A user id or cart key that cannot be an actor."""
+    """A user id or cart key that cannot be a visitor."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Visitor:
             if self.user_id <= 0:
                 raise InvalidVisitor(f"user id must be positive, got {self.user_id}")
             if self.cart_key is not None:
-                raise InvalidVisitor("an actor is a member or a cart key, not both")
+                raise InvalidVisitor("a visitor is a member or a cart key, not both")
         if self.cart_key is not None and not CART_KEY_RE.match(self.cart_key):
             raise InvalidVisitor("malformed cart key")
 
@@ -59,7 +59,7 @@ class Visitor:
         return self.user_id is None and self.cart_key is None
 
     def header(self) -> str:
-        """The actor as carried (and signed) in an internal request."""
+        """The visitor as carried (and signed) in an internal request."""
         if self.user_id is not None:
             return f"u:{self.user_id}"
         if self.cart_key is not None:
@@ -76,7 +76,7 @@ class Visitor:
             return cls(user_id=int(rest))
         if sep and kind == "c":
             return cls(cart_key=rest)
-        raise InvalidVisitor(f"malformed actor {value[:40]!r}")
+        raise InvalidVisitor(f"malformed visitor {value[:40]!r}")
 
     def scope(self) -> str:
         """A short name for cache keys; a cart key (a bearer secret) is hashed, never stored."""

@@ -118,21 +118,21 @@ def test_an_undeclared_internal_route_fails_the_meta_check() -> None:
     assert undeclared_internal_routes(app) == ["/internal/debug"]
 
 
-async def test_a_fragment_that_does_not_vary_per_user_never_sees_the_actor(
+async def test_a_fragment_that_does_not_vary_per_user_never_sees_the_visitor(
     settings: Settings,
 ) -> None:
-    """A copy shared by everyone is rendered anonymously, whoever the signed actor is."""
+    """A copy shared by everyone is rendered anonymously, whoever the signed visitor is."""
     # The bare platform app (every real app now provides fragments of its own).
     app = create_base_app("federation", settings=settings, services=build_services)
     fragments = FragmentSet("federation")
 
     @fragments.fragment("who-shared", ttl_s=60, per_user=False)
     async def shared(req: FragmentRequest) -> str:
-        return req.actor.header()
+        return req.visitor.header()
 
     @fragments.fragment("who-personal", ttl_s=60, per_user=True)
     async def personal(req: FragmentRequest) -> str:
-        return req.actor.header() + "|" + ",".join(f"{k}={v}" for k, v in req.args.items())
+        return req.visitor.header() + "|" + ",".join(f"{k}={v}" for k, v in req.args.items())
 
     fragments.install(app)
     client = app.test_client()

@@ -21,12 +21,12 @@ def signed(
     path: str,
     params: list[tuple[str, str]] | None = None,
     *,
-    actor: Visitor | None = None,
+    visitor: Visitor | None = None,
     method: str = "GET",
     secret: str = TEST_INTERNAL_SECRET,
     now: float | None = None,
 ) -> tuple[str, dict[str, str]]:
-    query, headers = internal_auth.sign(secret, method, path, params or [], actor, now=now)
+    query, headers = internal_auth.sign(secret, method, path, params or [], visitor, now=now)
     return (f"{path}?{query}" if query else path), {**headers, "X-Request-ID": RID}
 
 
@@ -68,7 +68,7 @@ async def test_unsigned_requests_get_the_same_404_as_a_missing_page(make_app: Ap
         "dropped_query",
         "other_path",
         "other_method",
-        "tampered_actor",
+        "tampered_visitor",
         "garbage_signature",
         "missing_timestamp",
     ],
@@ -78,13 +78,15 @@ async def test_a_bad_signature_gets_the_same_404(make_app: AppMaker, case: str) 
     missing = await not_found_body(client)
     now = time.time()
     params, method = [("a", "1")], "GET"
-    url, headers = signed(MINI, params, actor=Visitor(user_id=7))
+    url, headers = signed(MINI, params, visitor=Visitor(user_id=7))
     if case == "wrong_secret":
-        url, headers = signed(MINI, params, actor=Visitor(user_id=7), secret="another-secret-" * 3)
+        url, headers = signed(
+            MINI, params, visitor=Visitor(user_id=7), secret="another-secret-" * 3
+        )
     elif case == "too_late":
-        url, headers = signed(MINI, params, actor=Visitor(user_id=7), now=now - 31)
+        url, headers = signed(MINI, params, visitor=Visitor(user_id=7), now=now - 31)
     elif case == "too_early":
-        url, headers = signed(MINI, params, actor=Visitor(user_id=7), now=now + 31)
+        url, headers = signed(MINI, params, visitor=Visitor(user_id=7), now=now + 31)
     elif case == "tampered_query":
         url = url.replace("a=1", "a=2")
     elif case == "added_query":
@@ -95,7 +97,7 @@ async def test_a_bad_signature_gets_the_same_404(make_app: AppMaker, case: str) 
         url = url.replace(MINI, "/internal/fragments/other")
     elif case == "other_method":
         method = "POST"
-    elif case == "tampered_actor":
+    elif case == "tampered_visitor":
         headers[internal_auth.VISITOR_HEADER] = "u:8"
     elif case == "garbage_signature":
         headers[internal_auth.SIGNATURE_HEADER] = "0" * 64
@@ -112,7 +114,7 @@ async def test_the_untampered_request_of_those_cases_is_served(  # so each chang
     client = (await make_app("cart")).test_client()
     for offset in (-29, 0, 29):  # inside the clock window either way
         url, headers = signed(
-            MINI, [("a", "1")], actor=Visitor(user_id=7), now=time.time() + offset
+            MINI, [("a", "1")], visitor=Visitor(user_id=7), now=time.time() + offset
         )
         assert (await client.get(url, headers=headers)).status_code == 200
 
@@ -132,27 +134,29 @@ def test_the_query_is_signed_in_canonical_order() -> None:
     _, two = internal_auth.sign("s" * 40, "GET", NAV, [("a", "x y"), ("b", "2")], now=now)
     assert one == two
     for raw in ("b=2&a=x%20y", "a=x+y&b=2"):
-        actor = internal_auth.verify("s" * 40, "GET", NAV, raw.encode(), one, window_s=30, now=now)
-        assert actor == Visitor()
+        visitor = internal_auth.verify(
+            "s" * 40, "GET", NAV, raw.encode(), one, window_s=30, now=now
+        )
+        assert visitor == Visitor()
 
 
 @pytest.mark.parametrize(
-    ("header", "actor"),
+    ("header", "visitor"),
     [
         ("-", Visitor()),
         ("u:42", Visitor(user_id=42)),
         ("c:" + "k" * 24, Visitor(cart_key="k" * 24)),
     ],
 )
-def test_actor_header_round_trip(header: str, actor: Visitor) -> None:
-    assert Visitor.from_header(header) == actor
-    assert actor.header() == header
+def test_visitor_header_round_trip(header: str, visitor: Visitor) -> None:
+    assert Visitor.from_header(header) == visitor
+    assert visitor.header() == header
 
 
 @pytest.mark.parametrize(
     "header", ["", "u:", "u:0", "u:-1", "u:01", "u:x", "c:short", "x:1", "u:٣"]
 )
-def test_malformed_actors_are_refused(header: str) -> None:
+def test_malformed_visitors_are_refused(header: str) -> None:
     with pytest.raises(InvalidVisitor):
         Visitor.from_header(header)
 

@@ -16,7 +16,7 @@ fragments = FragmentSet("account")
 # member's copy (shared/infrastructure/auth.py).
 @fragments.fragment("menu", ttl_s=300, per_user=True)
 async def menu(req: FragmentRequest) -> str:
-    user_id = req.actor.user_id
+    user_id = req.visitor.user_id
     user = await services().identity.get_user(db_session(), user_id) if user_id else None
     return await render_template("fragments/menu.html", user=user)
 

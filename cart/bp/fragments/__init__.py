@@ -14,11 +14,11 @@ fragments = FragmentSet("cart")
 # Per user: the count of the acting member's cart, or of the anonymous visitor's cart key.
 @fragments.fragment("mini", ttl_s=60, per_user=True)
 async def mini(req: FragmentRequest) -> str:
-    actor = req.actor
-    if actor.user_id is not None:
-        owner: CartOwner | None = CartOwner(user_id=actor.user_id)
-    elif actor.cart_key is not None:
-        owner = CartOwner(cart_key=actor.cart_key)
+    visitor = req.visitor
+    if visitor.user_id is not None:
+        owner: CartOwner | None = CartOwner(user_id=visitor.user_id)
+    elif visitor.cart_key is not None:
+        owner = CartOwner(cart_key=visitor.cart_key)
     else:
         owner = None  # nobody to own a cart yet: it is empty
     summary = (

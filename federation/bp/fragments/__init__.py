@@ -15,6 +15,6 @@ fragments = FragmentSet("federation")
 # them does too; the TTL only bounds what a missed invalidation could leave behind.
 @fragments.fragment("notifications", ttl_s=300, per_user=True)
 async def notifications(req: FragmentRequest) -> str:
-    user_id = req.actor.user_id
+    user_id = req.visitor.user_id
     unread = await services().social.unread_count(db_session(), user_id) if user_id else 0
     return await render_template("fragments/notifications.html", user_id=user_id, unread=unread)

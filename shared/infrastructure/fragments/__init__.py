@@ -7,12 +7,12 @@
 
     @fragments.fragment("mini", ttl_s=60, per_user=True)
     async def mini(req: FragmentRequest) -> str:
-        ...  # req.actor: the signed acting user; req.args: the query arguments
+        ...  # req.visitor: the signed acting user; req.args: the query arguments
 
     fragments.install(app)
 
 Requests must be signed (:mod:`shared.infrastructure.internal_auth`). A fragment that does
-not vary per user is always rendered for an anonymous actor, whoever asked, so a copy shared
+not vary per user is always rendered for an anonymous visitor, whoever asked, so a copy shared
 by everyone can never contain anyone's data. The answer carries the declaration to the
 consumer: ``Cache-Control: max-age=<ttl>`` and, for per-user fragments, ``Vary: X-Rose-Visitor``.
 

@@ -86,14 +86,14 @@ def _base_key(ref: FragmentRef) -> str:
     return f"{ref.id}:{arg_hash}"
 
 
-def _keys(ref: FragmentRef, actor: Visitor) -> _Keys:
+def _keys(ref: FragmentRef, visitor: Visitor) -> _Keys:
     base = _base_key(ref)
-    scope = actor.scope()
+    scope = visitor.scope()
     return _Keys(
         shared=f"{KEY_PREFIX}{base}:shared",
         personal=f"{KEY_PREFIX}{base}:{scope}",
         version=version_key(ref.id),
-        personal_version=version_key(ref.id, actor),
+        personal_version=version_key(ref.id, visitor),
         lock_shared=f"{LOCK_PREFIX}{base}:shared",
         lock_personal=f"{LOCK_PREFIX}{base}:{scope}",
     )
@@ -162,7 +162,7 @@ class FragmentClient:
     async def fetch_page(
         self,
         refs: Iterable[FragmentRef],
-        actor: Visitor,
+        visitor: Visitor,
         request_id: str | None = None,
         also: Iterable[str] = (),
     ) -> tuple[dict[str, Markup], dict[str, Any] | None]:
@@ -170,7 +170,7 @@ class FragmentClient:
         and the values of the Redis keys ``also`` read in the same ``MGET`` (None when Redis
         did not answer)."""
         refs = list(refs)
-        plans, found = await self._read_cache(refs, actor, also)
+        plans, found = await self._read_cache(refs, visitor, also)
         # A cached page is only as fresh as its fragments: it records their versions.
         pagecache.record_fragment_versions(
             None
@@ -185,7 +185,7 @@ class FragmentClient:
             if fresh is not None:
                 results[plan.ref.slot] = Markup(fresh)  # noqa: S704 - HTML rendered by our own app
             else:
-                refresh[plan.ref.slot] = self._refresh(plan, actor, request_id)
+                refresh[plan.ref.slot] = self._refresh(plan, visitor, request_id)
         if refresh:
             # The budget of the whole page: each fetch is bounded already; this also bounds the
             # Redis calls around them. Fetches that outlive it finish in the background and fill
@@ -228,12 +228,12 @@ class FragmentClient:
         return True, value
 
     async def _read_cache(
-        self, refs: list[FragmentRef], actor: Visitor, also: Iterable[str] = ()
+        self, refs: list[FragmentRef], visitor: Visitor, also: Iterable[str] = ()
     ) -> tuple[list[_Plan], dict[str, Any] | None]:
         plans: list[_Plan] = []
         wanted: dict[str, None] = dict.fromkeys(also)  # ordered and unique
         for ref in refs:
-            keys = _keys(ref, actor)
+            keys = _keys(ref, visitor)
             per_user = self._per_user.get(ref.id)
             plans.append(_Plan(ref, keys, per_user))
             if per_user is not True:
@@ -284,7 +284,7 @@ class FragmentClient:
     # -- fetching --
 
     def _refresh(
-        self, plan: _Plan, actor: Visitor, request_id: str | None
+        self, plan: _Plan, visitor: Visitor, request_id: str | None
     ) -> Awaitable[str | None]:
         """One fetch per key at a time in this process; the result is shared by all waiters."""
         personal = plan.per_user is not False
@@ -292,14 +292,14 @@ class FragmentClient:
         flight = (storage, tuple(sorted((plan.versions or {}).items())))
         task = self._inflight.get(flight)
         if task is None:
-            task = asyncio.ensure_future(self._fetch_and_store(plan, actor, request_id))
+            task = asyncio.ensure_future(self._fetch_and_store(plan, visitor, request_id))
             self._inflight[flight] = task
             task.add_done_callback(lambda _t: self._inflight.pop(flight, None))
         # Shielded: a page that gives up (or is cancelled) never cancels a fetch others await.
         return asyncio.shield(task)
 
     async def _fetch_and_store(
-        self, plan: _Plan, actor: Visitor, request_id: str | None
+        self, plan: _Plan, visitor: Visitor, request_id: str | None
     ) -> str | None:
         ref = plan.ref
         if time.monotonic() < self._app_down_until.get(ref.app, 0.0):
@@ -320,8 +320,8 @@ class FragmentClient:
                 return await self._wait_for(plan)
             locked = bool(ok)
         try:
-            sent_actor = actor if personal else ANONYMOUS
-            html, ttl_s, per_user = await self._fetch(ref, sent_actor, request_id)
+            sent_visitor = visitor if personal else ANONYMOUS
+            html, ttl_s, per_user = await self._fetch(ref, sent_visitor, request_id)
         except _FetchFailed as err:
             if err.transport:
                 self._app_down_until[ref.app] = time.monotonic() + (
@@ -348,14 +348,14 @@ class FragmentClient:
         return html
 
     async def _fetch(
-        self, ref: FragmentRef, actor: Visitor, request_id: str | None
+        self, ref: FragmentRef, visitor: Visitor, request_id: str | None
     ) -> tuple[str, int, bool]:
         """(HTML, TTL, per-user) from the provider, or :class:`_FetchFailed`."""
         secret = self.settings.secrets.internal_secret
         if self.http is None or not secret:
             raise _FetchFailed("fragments are not set up in this process", transport=False)
         path = ROUTE.replace("<type>", ref.type)
-        query, headers = internal_auth.sign(secret, "GET", path, ref.args, actor)
+        query, headers = internal_auth.sign(secret, "GET", path, ref.args, visitor)
         if request_id:
             headers["X-Request-ID"] = request_id
         url = self.settings.apps[ref.app].internal_url + path + (f"?{query}" if query else "")

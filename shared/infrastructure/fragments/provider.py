@@ -19,9 +19,9 @@ PROVIDER_EXTENSION = "rose_fragment_set"
 
 @dataclass(frozen=True)
 class FragmentRequest:
-    """What a fragment handler gets: the signed actor (anonymous unless it varies per user)."""
+    """What a fragment handler gets: the signed visitor (anonymous unless it varies per user)."""
 
-    actor: Visitor
+    visitor: Visitor
     args: Mapping[str, str]
 
 
@@ -75,12 +75,12 @@ class FragmentSet:
         app.add_url_rule(ROUTE, "internal_fragment", self._serve, methods=["GET"])
 
     async def _serve(self, type: str) -> Response:
-        actor = internal_auth.internal_visitor()  # the signature was checked before routing
+        visitor = internal_auth.internal_visitor()  # the signature was checked before routing
         spec = self.specs.get(type)
         if spec is None:
             abort(404)
         args = {key: request.args.get(key, "") for key in request.args}
-        html = await spec.handler(FragmentRequest(actor if spec.per_user else ANONYMOUS, args))
+        html = await spec.handler(FragmentRequest(visitor if spec.per_user else ANONYMOUS, args))
         response = Response(html, mimetype="text/html")
         response.headers["Cache-Control"] = f"max-age={spec.ttl_s}"
         if spec.per_user:
