@@ -26,27 +26,27 @@ def list_settings(database_url: str, redis_url: str, port: int, **env: str) -> S
 
 async def newsletter_with(
     db: AsyncSession,
-    account: SqlNewsletterService,
+    newsletters: SqlNewsletterService,
     addresses: list[str],
     *,
     name: str = "Weekly market",
     actor_id: int = 1,
 ) -> NewsletterDTO:
     """A newsletter with these addresses subscribed and confirmed."""
-    newsletter = await account.create_newsletter(db, name, actor_id=actor_id)
+    newsletter = await newsletters.create_newsletter(db, name, actor_id=actor_id)
     for address in addresses:
-        await account.subscribe(db, newsletter.id, address, confirmed=True)
+        await newsletters.subscribe(db, newsletter.id, address, confirmed=True)
     return newsletter
 
 
 async def draft(
     db: AsyncSession,
-    account: SqlNewsletterService,
+    newsletters: SqlNewsletterService,
     newsletter_id: int,
     actor_id: int,
     subject: str = "Apples are in",
 ) -> IssueDTO:
-    return await account.create_issue(
+    return await newsletters.create_issue(
         db,
         newsletter_id,
         IssueInput(

@@ -58,24 +58,24 @@ async def test_an_issue_reaches_every_confirmed_subscriber_once_with_both_parts_
     smtp_list: ListServer,
     make_app: AppMaker,
 ) -> None:
-    account = SqlNewsletterService.from_settings(list_mail_settings)
+    newsletters = SqlNewsletterService.from_settings(list_mail_settings)
     staff = await make_member(db, "editor_nl", roles=("editor",))
-    newsletter = await newsletter_with(db, account, ["ann@example.test", "bob@example.test"])
+    newsletter = await newsletter_with(db, newsletters, ["ann@example.test", "bob@example.test"])
     # Neither a pending address nor an unsubscribed one receives it.
-    await account.subscribe(db, newsletter.id, "pending@example.test")
-    gone = await account.subscribe(db, newsletter.id, "gone@example.test", confirmed=True)
-    await account.unsubscribe(db, account.unsubscribe_token(gone.subscription.id))
-    issue = await draft(db, account, newsletter.id, staff.id)
-    progress = await account.start_sending(db, issue.id, actor_id=staff.id)
+    await newsletters.subscribe(db, newsletter.id, "pending@example.test")
+    gone = await newsletters.subscribe(db, newsletter.id, "gone@example.test", confirmed=True)
+    await newsletters.unsubscribe(db, newsletters.unsubscribe_token(gone.subscription.id))
+    issue = await draft(db, newsletters, newsletter.id, staff.id)
+    progress = await newsletters.start_sending(db, issue.id, actor_id=staff.id)
     assert (progress.pending, progress.total) == (2, 2)
     await db.commit()
 
-    sender = NewsletterSender(list_mail_settings, session_factory, account)
+    sender = NewsletterSender(list_mail_settings, session_factory, newsletters)
     assert await sender() == 2
     assert await sender() == 0
     assert {m["To"] for m in smtp_list.messages} == {"ann@example.test", "bob@example.test"}
     assert len(smtp_list.messages) == 2
-    report = await account.issue_progress(db, issue.id)
+    report = await newsletters.issue_progress(db, issue.id)
     assert (report.sent, report.pending, report.issue.status) == (2, 0, "sent")
     assert report.issue.sent_at is not None
 
@@ -116,16 +116,16 @@ async def test_an_issue_reaches_every_confirmed_subscriber_once_with_both_parts_
 async def test_sending_again_adds_no_one_and_a_sent_issue_cannot_change(
     db: AsyncSession, settings: Settings
 ) -> None:
-    account = SqlNewsletterService.from_settings(settings)
+    newsletters = SqlNewsletterService.from_settings(settings)
     staff = await make_member(db, "editor_again", roles=("editor",))
-    newsletter = await newsletter_with(db, account, ["a@example.test"])
-    issue = await draft(db, account, newsletter.id, staff.id)
-    await account.start_sending(db, issue.id, actor_id=staff.id)
+    newsletter = await newsletter_with(db, newsletters, ["a@example.test"])
+    issue = await draft(db, newsletters, newsletter.id, staff.id)
+    await newsletters.start_sending(db, issue.id, actor_id=staff.id)
     with pytest.raises(Conflict) as refused:
-        await account.start_sending(db, issue.id, actor_id=staff.id)
+        await newsletters.start_sending(db, issue.id, actor_id=staff.id)
     assert refused.value.code == "issue_already_sent"
     with pytest.raises(Conflict) as frozen:
-        await account.update_issue(db, issue.id, IssueInput("Changed", "<p>x</p>"))
+        await newsletters.update_issue(db, issue.id, IssueInput("Changed", "<p>x</p>"))
     assert frozen.value.code == "issue_not_draft"
     assert await statuses(db, issue.id) == {"pending": 1}
 
@@ -136,16 +136,16 @@ async def test_a_permanent_refusal_fails_the_delivery_and_suppresses_the_address
     list_mail_settings: Settings,
     smtp_list: ListServer,
 ) -> None:
-    account = SqlNewsletterService.from_settings(list_mail_settings)
+    newsletters = SqlNewsletterService.from_settings(list_mail_settings)
     staff = await make_member(db, "editor_bounce", roles=("editor",))
     smtp_list.refuse["nobody@example.test"] = "550 5.1.1 No such user"
-    newsletter = await newsletter_with(db, account, ["nobody@example.test", "ok@example.test"])
-    issue = await draft(db, account, newsletter.id, staff.id)
-    await account.start_sending(db, issue.id, actor_id=staff.id)
+    newsletter = await newsletter_with(db, newsletters, ["nobody@example.test", "ok@example.test"])
+    issue = await draft(db, newsletters, newsletter.id, staff.id)
+    await newsletters.start_sending(db, issue.id, actor_id=staff.id)
     await db.commit()
-    await NewsletterSender(list_mail_settings, session_factory, account)()
+    await NewsletterSender(list_mail_settings, session_factory, newsletters)()
 
-    report = await account.issue_progress(db, issue.id)
+    report = await newsletters.issue_progress(db, issue.id)
     assert (report.sent, report.failed, report.issue.status) == (1, 1, "sent")
     assert report.failures[0].email == "nobody@example.test"
     assert report.failures[0].error.startswith("550")
@@ -156,13 +156,13 @@ async def test_a_permanent_refusal_fails_the_delivery_and_suppresses_the_address
     assert sub is not None
     assert sub.status == "bounced"
     # The next issue does not even queue the suppressed address.
-    second = await draft(db, account, newsletter.id, staff.id, subject="Pears")
-    progress = await account.start_sending(db, second.id, actor_id=staff.id)
+    second = await draft(db, newsletters, newsletter.id, staff.id, subject="Pears")
+    progress = await newsletters.start_sending(db, second.id, actor_id=staff.id)
     assert progress.total == 1
     # Confirming the address again (double opt-in) lifts the suppression.
-    again = await account.subscribe(db, newsletter.id, "nobody@example.test")
+    again = await newsletters.subscribe(db, newsletter.id, "nobody@example.test")
     assert again.confirm_token is not None
-    await account.confirm_subscription(db, again.confirm_token)
+    await newsletters.confirm_subscription(db, again.confirm_token)
     assert await db.get(EmailSuppression, "nobody@example.test") is None
 
 
@@ -176,14 +176,14 @@ async def test_a_temporary_failure_is_retried_later_then_given_up(
     settings = list_settings(
         database_url, redis_url, smtp_list.port, ROSE_NEWSLETTERS__MAX_ATTEMPTS="2"
     )
-    account = SqlNewsletterService.from_settings(settings)
+    newsletters = SqlNewsletterService.from_settings(settings)
     staff = await make_member(db, "editor_retry", roles=("editor",))
     smtp_list.refuse["busy@example.test"] = "451 4.2.1 Mailbox busy, try later"
-    newsletter = await newsletter_with(db, account, ["busy@example.test"])
-    issue = await draft(db, account, newsletter.id, staff.id)
-    await account.start_sending(db, issue.id, actor_id=staff.id)
+    newsletter = await newsletter_with(db, newsletters, ["busy@example.test"])
+    issue = await draft(db, newsletters, newsletter.id, staff.id)
+    await newsletters.start_sending(db, issue.id, actor_id=staff.id)
     await db.commit()
-    sender = NewsletterSender(settings, session_factory, account)
+    sender = NewsletterSender(settings, session_factory, newsletters)
     assert await sender() == 1
     assert await statuses(db, issue.id) == {"pending": 1}
     assert await db.get(EmailSuppression, "busy@example.test") is None
@@ -192,7 +192,7 @@ async def test_a_temporary_failure_is_retried_later_then_given_up(
     await db.execute(update(NewsletterDelivery).values(next_attempt_at=func.now()))
     await db.commit()
     assert await sender() == 1
-    report = await account.issue_progress(db, issue.id)
+    report = await newsletters.issue_progress(db, issue.id)
     assert (report.failed, report.issue.status) == (1, "sent")
     assert report.failures[0].attempts == 2
     assert report.failures[0].error.startswith("451")
@@ -206,20 +206,20 @@ async def test_an_address_unsubscribed_after_the_send_started_is_skipped(
     list_mail_settings: Settings,
     smtp_list: ListServer,
 ) -> None:
-    account = SqlNewsletterService.from_settings(list_mail_settings)
+    newsletters = SqlNewsletterService.from_settings(list_mail_settings)
     staff = await make_member(db, "editor_skip", roles=("editor",))
-    newsletter = await newsletter_with(db, account, ["stay@example.test", "leave@example.test"])
-    issue = await draft(db, account, newsletter.id, staff.id)
-    await account.start_sending(db, issue.id, actor_id=staff.id)
+    newsletter = await newsletter_with(db, newsletters, ["stay@example.test", "leave@example.test"])
+    issue = await draft(db, newsletters, newsletter.id, staff.id)
+    await newsletters.start_sending(db, issue.id, actor_id=staff.id)
     leaving = await db.scalar(
         select(NewsletterSubscription.id).where(
             NewsletterSubscription.email == "leave@example.test"
         )
     )
     assert leaving is not None
-    await account.unsubscribe(db, account.unsubscribe_token(leaving))
+    await newsletters.unsubscribe(db, newsletters.unsubscribe_token(leaving))
     await db.commit()
-    await NewsletterSender(list_mail_settings, session_factory, account)()
+    await NewsletterSender(list_mail_settings, session_factory, newsletters)()
     assert [m["To"] for m in smtp_list.messages] == ["stay@example.test"]
     assert await statuses(db, issue.id) == {"sent": 1, "skipped": 1}
 
@@ -234,14 +234,14 @@ async def test_sending_keeps_to_the_configured_rate(
     settings = list_settings(
         database_url, redis_url, smtp_list.port, ROSE_NEWSLETTERS__RATE_PER_S="20"
     )
-    account = SqlNewsletterService.from_settings(settings)
+    newsletters = SqlNewsletterService.from_settings(settings)
     staff = await make_member(db, "editor_rate", roles=("editor",))
-    newsletter = await newsletter_with(db, account, [f"r{i}@example.test" for i in range(6)])
-    issue = await draft(db, account, newsletter.id, staff.id)
-    await account.start_sending(db, issue.id, actor_id=staff.id)
+    newsletter = await newsletter_with(db, newsletters, [f"r{i}@example.test" for i in range(6)])
+    issue = await draft(db, newsletters, newsletter.id, staff.id)
+    await newsletters.start_sending(db, issue.id, actor_id=staff.id)
     await db.commit()
     started = time.monotonic()
-    assert await NewsletterSender(settings, session_factory, account)() == 6
+    assert await NewsletterSender(settings, session_factory, newsletters)() == 6
     # Six messages at 20 a second: at least five intervals of 50 ms.
     assert time.monotonic() - started >= 0.25
     assert len(smtp_list.messages) == 6
@@ -266,14 +266,17 @@ async def scratch(scratch_database_url: str) -> async_sessionmaker[AsyncSession]
 
 
 async def _queued_issue(
-    factory: async_sessionmaker[AsyncSession], account: SqlNewsletterService, name: str, count: int
+    factory: async_sessionmaker[AsyncSession],
+    newsletters: SqlNewsletterService,
+    name: str,
+    count: int,
 ) -> tuple[int, list[str]]:
     addresses = [f"{name}{i}@example.test" for i in range(count)]
     async with factory() as db, db.begin():
         staff = await make_member(db, f"staff_{name}", roles=("editor",))
-        newsletter = await newsletter_with(db, account, addresses, name=f"List {name}")
-        issue = await draft(db, account, newsletter.id, staff.id)
-        await account.start_sending(db, issue.id, actor_id=staff.id)
+        newsletter = await newsletter_with(db, newsletters, addresses, name=f"List {name}")
+        issue = await draft(db, newsletters, newsletter.id, staff.id)
+        await newsletters.start_sending(db, issue.id, actor_id=staff.id)
     return issue.id, addresses
 
 
@@ -284,16 +287,16 @@ async def test_two_workers_side_by_side_send_each_message_once(
     smtp_list: ListServer,
 ) -> None:
     settings = list_settings(scratch_database_url, redis_url, smtp_list.port)
-    account = SqlNewsletterService.from_settings(settings)
-    issue_id, addresses = await _queued_issue(scratch, account, "pair", 30)
-    one = NewsletterSender(settings, scratch, account)
-    two = NewsletterSender(settings, scratch, account)
+    newsletters = SqlNewsletterService.from_settings(settings)
+    issue_id, addresses = await _queued_issue(scratch, newsletters, "pair", 30)
+    one = NewsletterSender(settings, scratch, newsletters)
+    two = NewsletterSender(settings, scratch, newsletters)
     handled = await asyncio.gather(one(), two())
     assert sum(handled) == 30
     assert all(n > 0 for n in handled), handled  # both really took part
     assert sorted(m["To"] for m in smtp_list.messages) == sorted(addresses)
     async with scratch() as db:
-        assert (await account.issue_progress(db, issue_id)).sent == 30
+        assert (await newsletters.issue_progress(db, issue_id)).sent == 30
 
 
 @pytest.mark.slow
@@ -305,8 +308,8 @@ async def test_a_worker_killed_mid_send_resumes_without_repeating_or_skipping_an
     tmp_path: Path,
 ) -> None:
     settings = list_settings(scratch_database_url, redis_url, smtp_list.port)
-    account = SqlNewsletterService.from_settings(settings)
-    issue_id, addresses = await _queued_issue(scratch, account, "crash", 12)
+    newsletters = SqlNewsletterService.from_settings(settings)
+    issue_id, addresses = await _queued_issue(scratch, newsletters, "crash", 12)
     # The 6th message is held at the end of DATA: the server has not said "250" when the
     # worker dies, so it is not delivered, and must be sent again after the restart.
     smtp_list.hold_from = 6
@@ -346,7 +349,7 @@ async def test_a_worker_killed_mid_send_resumes_without_repeating_or_skipping_an
     smtp_list.hold_from = None
     smtp_list.release.set()
     # Restarted: it takes up exactly where the dead one stopped.
-    sender = NewsletterSender(settings, scratch, account)
+    sender = NewsletterSender(settings, scratch, newsletters)
     deadline = time.monotonic() + 30
     while len(smtp_list.messages) < 12 and time.monotonic() < deadline:
         await sender()  # the dead worker's row lock goes once PostgreSQL sees it gone
@@ -354,7 +357,7 @@ async def test_a_worker_killed_mid_send_resumes_without_repeating_or_skipping_an
     delivered = sorted(m["To"] for m in smtp_list.messages)
     assert delivered == sorted(addresses), delivered
     async with scratch() as db:
-        report = await account.issue_progress(db, issue_id)
+        report = await newsletters.issue_progress(db, issue_id)
     assert (report.sent, report.pending, report.issue.status) == (12, 0, "sent")
 
 
@@ -362,17 +365,17 @@ async def test_send_pressed_twice_at_once_queues_everyone_once(
     scratch: async_sessionmaker[AsyncSession], scratch_database_url: str, redis_url: str
 ) -> None:
     settings = list_settings(scratch_database_url, redis_url, 25)
-    account = SqlNewsletterService.from_settings(settings)
+    newsletters = SqlNewsletterService.from_settings(settings)
     addresses = [f"twice{i}@example.test" for i in range(20)]
     async with scratch() as db, db.begin():
         staff = await make_member(db, "staff_twice", roles=("editor",))
-        newsletter = await newsletter_with(db, account, addresses, name="Twice")
-        issue = await draft(db, account, newsletter.id, staff.id)
+        newsletter = await newsletter_with(db, newsletters, addresses, name="Twice")
+        issue = await draft(db, newsletters, newsletter.id, staff.id)
 
     async def press() -> str:
         async with scratch() as db, db.begin():
             try:
-                await account.start_sending(db, issue.id, actor_id=staff.id)
+                await newsletters.start_sending(db, issue.id, actor_id=staff.id)
             except Conflict as err:
                 return err.code
             await asyncio.sleep(0.2)  # hold the transaction open while the other waits
@@ -387,14 +390,16 @@ async def test_send_pressed_twice_at_once_queues_everyone_once(
 async def test_the_same_address_subscribing_twice_at_once_makes_one_subscription(
     scratch: async_sessionmaker[AsyncSession], scratch_database_url: str, redis_url: str
 ) -> None:
-    account = SqlNewsletterService.from_settings(list_settings(scratch_database_url, redis_url, 25))
+    newsletters = SqlNewsletterService.from_settings(
+        list_settings(scratch_database_url, redis_url, 25)
+    )
     async with scratch() as db, db.begin():
         staff = await make_member(db, "staff_race", roles=("editor",))
-        newsletter = await account.create_newsletter(db, "Race", actor_id=staff.id)
+        newsletter = await newsletters.create_newsletter(db, "Race", actor_id=staff.id)
 
     async def subscribe(address: str) -> str | None:
         async with scratch() as db, db.begin():
-            result = await account.subscribe(db, newsletter.id, address)
+            result = await newsletters.subscribe(db, newsletter.id, address)
             await asyncio.sleep(0.1)
             return result.confirm_token
 

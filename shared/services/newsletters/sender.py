@@ -49,7 +49,7 @@ def digest_html(
     intro: str = "",
 ) -> str:
     """The body of an issue built from recent posts and upcoming events (escaped text and
-    our own markup only; the account service sanitizes it again when storing)."""
+    our own markup only; the newsletters service sanitizes it again when storing)."""
 
     def post_url(post: PostDTO) -> str:
         return f"{blog_url}/{'pages' if post.kind == 'page' else 'posts'}/{post.slug}"
@@ -120,7 +120,7 @@ def _issue_context(
     return {
         "issue_subject": subject,
         "newsletter_name": newsletter_name,
-        "body": Markup(html),  # noqa: S704 - sanitized by the account service before storing
+        "body": Markup(html),  # noqa: S704 - sanitized by the newsletters service before storing
         "plain": html_to_plain(html),
         "unsubscribe_url": unsubscribe_url,
         "test": test,
@@ -195,7 +195,7 @@ def confirm_url(settings: Settings, token: str) -> str:
     return f"{settings.apps['account'].public_url}/newsletters/confirm/{token}"
 
 
-def message_for(settings: Settings, account: NewsletterService, out: OutgoingDTO) -> Email:
+def message_for(settings: Settings, newsletters: NewsletterService, out: OutgoingDTO) -> Email:
     return issue_email(
         settings,
         to=out.email,
@@ -203,7 +203,9 @@ def message_for(settings: Settings, account: NewsletterService, out: OutgoingDTO
         html=out.html,
         newsletter_slug=out.newsletter_slug,
         newsletter_name=out.newsletter_name,
-        unsubscribe_url=unsubscribe_url(settings, account.unsubscribe_token(out.subscription_id)),
+        unsubscribe_url=unsubscribe_url(
+            settings, newsletters.unsubscribe_token(out.subscription_id)
+        ),
         message_key=f"issue{out.issue_id}.delivery{out.delivery_id}",
     )
 
@@ -215,11 +217,11 @@ class NewsletterSender:
         self,
         settings: Settings,
         session_factory: async_sessionmaker[AsyncSession],
-        account: NewsletterService,
+        newsletters: NewsletterService,
     ) -> None:
         self.settings = settings
         self.factory = session_factory
-        self.account = account
+        self.newsletters = newsletters
         self._smtp: aiosmtplib.SMTP | None = None
         self._next_send = 0.0
 
@@ -232,19 +234,21 @@ class NewsletterSender:
                     break
                 handled += 1
             async with self.factory() as session, session.begin():
-                await self.account.finish_issues(session)
+                await self.newsletters.finish_issues(session)
         finally:
             await self._close()
         return handled
 
     async def _one(self) -> bool:
         async with self.factory() as session, session.begin():
-            out = await self.account.claim_delivery(session)
+            out = await self.newsletters.claim_delivery(session)
             if out is None:
                 return False
             await self._throttle()
-            outcome, error = await self._deliver(message_for(self.settings, self.account, out))
-            status = await self.account.record_delivery(session, out.delivery_id, outcome, error)
+            outcome, error = await self._deliver(message_for(self.settings, self.newsletters, out))
+            status = await self.newsletters.record_delivery(
+                session, out.delivery_id, outcome, error
+            )
         log.info("newsletter issue %s to %s: %s %s", out.issue_id, out.email, status, error)
         return True
 
