@@ -28,6 +28,7 @@ from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.fragments import invalidate, invalidate_after_commit
 from shared.infrastructure.visitor import Visitor, set_cart_key, set_current_user
 from shared.models import CartItem, NavItem, User
+from tests.identity.factories import client_signed_in
 from tests.support import BROWSER_ACCEPT, closed_port, csrf_in
 from tests.support.composition import nav_labels, page, slot
 from tests.support.live import Platform, hanging_server, private_valkey
@@ -285,9 +286,7 @@ async def test_the_editors_navigation_change_shows_on_every_apps_next_page(
     async with async_sessionmaker(engine)() as db, db.begin():
         sign_in = await services().identity.start_session(db, editor.id)
     desk = await live.consumer("blog")  # the editor's browser at the blog (same DB and Redis)
-    client = desk.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": editor.id, "sid": sign_in.sid}
+    client = await client_signed_in(desk, editor.id, sign_in.sid)
     try:
         for app in (market, events):
             assert label not in nav_labels((await page(app))[0])  # cached now

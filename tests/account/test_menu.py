@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from shared.contracts import AccountDTO
 from shared.infrastructure.factory import RoseQuart
 from shared.services.identity.service import SqlIdentityService
-from tests.identity.factories import MEMBER_PASSWORD
+from tests.identity.factories import MEMBER_PASSWORD, client_signed_in
 from tests.support import csrf_in
 from tests.support.live import Platform
 
@@ -44,9 +44,7 @@ async def signed_in_at(live: Platform, app: RoseQuart, account: AccountDTO) -> Q
             sign_in = await SqlIdentityService().start_session(db, account.id)
     finally:
         await engine.dispose()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
+    client = await client_signed_in(app, account.id, sign_in.sid)
     return client
 
 

@@ -31,7 +31,7 @@ from shared.infrastructure.factory import RoseQuart
 from shared.models import AuditLog, CartItem, Order, OrderLine, Product
 from shared.services.cart.service import SqlCartService
 from shared.services.cart.sumup_standin import SumUpStandIn
-from tests.identity.factories import make_member
+from tests.identity.factories import client_signed_in, make_member
 from tests.support import BROWSER_ACCEPT, SmtpSink
 from tests.support.settings import AppMaker, make_settings
 
@@ -111,9 +111,7 @@ async def pay(db: AsyncSession, cart: SqlCartService, standin: SumUpStandIn, ord
 async def signed_in(app: RoseQuart, db: AsyncSession, member: AccountDTO) -> Client:
     sign_in = await services().identity.start_session(db, member.id)
     await db.commit()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": member.id, "sid": sign_in.sid}
+    client = await client_signed_in(app, member.id, sign_in.sid)
     return client
 
 

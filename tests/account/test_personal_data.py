@@ -24,7 +24,7 @@ from shared.models import (
     User,
 )
 from tests.blog import factories
-from tests.identity.factories import MEMBER_PASSWORD, make_member
+from tests.identity.factories import MEMBER_PASSWORD, client_signed_in, make_member
 from tests.support import csrf_in
 from tests.support.settings import AppMaker
 
@@ -59,9 +59,7 @@ async def member_with_data(db: AsyncSession, username: str) -> AccountDTO:
 async def signed_in(app: RoseQuart, db: AsyncSession, member: AccountDTO) -> tuple[Client, str]:
     sign_in = await services().identity.start_session(db, member.id)
     await db.commit()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": member.id, "sid": sign_in.sid}
+    client = await client_signed_in(app, member.id, sign_in.sid)
     return client, sign_in.sid
 
 

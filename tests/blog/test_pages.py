@@ -21,7 +21,7 @@ from shared.models import BlogPost
 from shared.services.blog.demo import seed_blog
 from shared.services.identity.demo import seed_identity
 from tests.blog import factories
-from tests.identity.factories import make_member
+from tests.identity.factories import client_signed_in, make_member
 from tests.support import count_statements
 from tests.support.settings import AppMaker
 
@@ -44,9 +44,7 @@ async def signed_in(app: RoseQuart, db: AsyncSession, username: str = "mira") ->
     account = await make_member(db, username, display_name="Mira Member")
     sign_in = await services().identity.start_session(db, account.id)
     await db.commit()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
+    client = await client_signed_in(app, account.id, sign_in.sid)
     return client, sign_in.sid
 
 

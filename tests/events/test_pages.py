@@ -22,7 +22,7 @@ from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import Event, EventCalendar
 from tests.events import factories
-from tests.identity.factories import make_member
+from tests.identity.factories import client_signed_in, make_member
 from tests.support import count_statements
 from tests.support.settings import TEST_INTERNAL_SECRET, AppMaker
 
@@ -42,9 +42,7 @@ async def signed_in(
     account = await make_member(db, username, roles=roles, display_name=username.title())
     sign_in = await services().identity.start_session(db, account.id)
     await db.commit()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
+    client = await client_signed_in(app, account.id, sign_in.sid)
     return client, account.id
 
 

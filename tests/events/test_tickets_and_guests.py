@@ -40,7 +40,7 @@ from shared.models import EventBooking, EventTicket
 from shared.services.events.mail import qr_png
 from shared.services.events.service import SqlEventService
 from tests.events import factories
-from tests.identity.factories import make_member
+from tests.identity.factories import client_signed_in, make_member
 from tests.support import SmtpSink, csrf_in
 from tests.support.settings import AppMaker, make_settings
 
@@ -68,9 +68,7 @@ async def signed_in(app: RoseQuart, db: AsyncSession, username: str) -> tuple[Cl
     account = await make_member(db, username)
     sign_in = await services().identity.start_session(db, account.id)
     await db.commit()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
+    client = await client_signed_in(app, account.id, sign_in.sid)
     return client, account.id
 
 

@@ -16,7 +16,7 @@ from shared.infrastructure.factory import RoseQuart
 from shared.models import ApDelivery, ApFollower
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.identity.service import SqlIdentityService
-from tests.identity.factories import make_member
+from tests.identity.factories import client_signed_in, make_member
 from tests.support import BROWSER_ACCEPT, csrf_in
 from tests.support.activitypub import LoopbackServer
 from tests.support.settings import AppMaker
@@ -33,9 +33,7 @@ async def signed_in_as(
     account = await make_member(db, username, roles=roles)
     session = await SqlIdentityService(b"k").start_session(db, account.id)
     await db.flush()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": session.sid}
+    client = await client_signed_in(app, account.id, session.sid)
     return client
 
 

@@ -51,9 +51,7 @@ async def signed_in(
     account = await make_member(db, username, roles=roles, display_name=display_name)
     sign_in = await services().identity.start_session(db, account.id)
     await db.commit()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
+    client = await client_signed_in(app, account.id, sign_in.sid)
     client.user_id = account.id  # type: ignore[attr-defined]
     return client
 
@@ -73,3 +71,12 @@ async def sign_in_at(browser: Browser, app_url: str, login: str, password: str) 
     )
     assert resp.status_code == 200, resp.text
     return resp.text
+
+
+async def client_signed_in(app: RoseQuart, user_id: int, sid: str) -> TestClientProtocol:
+    """A test client of ``app`` whose session carries the sign-in ``sid`` of ``user_id``, as
+    after single sign-on's callback."""
+    client = app.test_client()
+    async with client.session_transaction() as cookie:
+        cookie["_auth"] = {"uid": user_id, "sid": sid}
+    return client

@@ -22,7 +22,7 @@ from shared.infrastructure.ratelimit import rate_limit_mark
 from shared.infrastructure.visitor import ANONYMOUS, current_visitor
 from shared.models import AuthSession
 from shared.services.identity.service import SqlIdentityService
-from tests.identity.factories import make_member
+from tests.identity.factories import client_signed_in, make_member
 from tests.support import BROWSER_ACCEPT, closed_port, csrf_in, query_of
 from tests.support.settings import AppMaker, make_settings
 
@@ -36,9 +36,7 @@ async def signed_in(
     account = await make_member(db, username, display_name=username.title() + " Person")
     session = await SqlIdentityService(b"k").start_session(db, account.id)
     await db.flush()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": session.sid}
+    client = await client_signed_in(app, account.id, session.sid)
     return client, account, session
 
 
@@ -501,9 +499,7 @@ async def test_roles_decorator_answers_401_403_or_redirects(
     editor = await make_member(db, "ivy", roles=("editor",))
     session = await SqlIdentityService(b"k").start_session(db, editor.id)
     await db.flush()
-    client = app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": editor.id, "sid": session.sid}
+    client = await client_signed_in(app, editor.id, session.sid)
     assert (await client.get("/_editors")).status_code == 200
     assert await db.scalar(select(func.count()).select_from(AuthSession)) == 2
 

@@ -20,7 +20,7 @@ from shared.infrastructure.fragments import invalidate
 from shared.infrastructure.oauth import marker_cookie_name
 from shared.models import BlogPost, Product
 from tests.blog import factories
-from tests.identity.factories import make_member
+from tests.identity.factories import client_signed_in, make_member
 from tests.support import BROWSER_ACCEPT, closed_port, csrf_in
 from tests.support.settings import AppMaker, make_settings
 
@@ -93,9 +93,7 @@ async def test_an_editors_request_outdates_the_page_before_it_answers(
     await get(visitor, f"/posts/{post.slug}")
     assert (await get(visitor, f"/posts/{post.slug}"))[0].headers["x-rose-cache"] == "hit"
 
-    editor = app.test_client()
-    async with editor.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
+    editor = await client_signed_in(app, account.id, sign_in.sid)
     token = csrf_in((await get(editor, f"/editor/posts/{post.id}", Accept=BROWSER_ACCEPT))[1])
     resp = await editor.post(
         f"/editor/posts/{post.id}",
@@ -187,9 +185,7 @@ async def test_anyone_with_an_identity_is_never_served_nor_stored(
     account = await make_member(db, "mira")
     sign_in = await services().identity.start_session(db, account.id)
     await db.commit()
-    member = app.test_client()
-    async with member.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
+    member = await client_signed_in(app, account.id, sign_in.sid)
     for _ in range(2):
         page, _ = await get(member)
         assert page.status_code == 200

@@ -23,6 +23,7 @@ from shared.infrastructure.activitypub.actors import actor_urls
 from shared.models import ApFollower, SocialFollow
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
+from tests.identity.factories import client_signed_in
 from tests.support import BROWSER_ACCEPT, csrf_in
 from tests.support.live import Platform
 
@@ -50,9 +51,7 @@ async def signed_in(platform: Platform, sessions: Any, username: str) -> Client:
     account = await platform.member(username, display_name=username.title())
     async with sessions() as db, db.begin():
         sign_in = await build_services(platform.settings()).identity.start_session(db, account.id)
-    client = platform.running["federation"].app.test_client()
-    async with client.session_transaction() as cookie:
-        cookie["_auth"] = {"uid": account.id, "sid": sign_in.sid}
+    client = await client_signed_in(platform.running["federation"].app, account.id, sign_in.sid)
     return client
 
 
