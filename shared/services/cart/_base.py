@@ -55,8 +55,7 @@ class CartBase:
         return base + path
 
     def order_url(self, order_id: int, *, token: bool = True) -> str:
-        base = self.settings.apps["cart"].public_url if self.settings else ""
-        url = f"{base}/orders/{order_id}"
+        url = self._cart_url(f"/orders/{order_id}")
         return f"{url}?t={self.order_token(order_id)}" if token else url
 
     def member_order_url(self, order_id: int) -> str:
