@@ -391,7 +391,8 @@ def load_settings(
             raise ConfigError(
                 f"{name}: secrets must not be in {file}; set {SECRET_ENV[name]} in the environment"
             )
-    overrides = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and v != ""}
+    # An empty override is a value: ROSE_SCRAPE__ALLOW_ADDRESSES="" clears the file's list.
+    overrides = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX)}
     raw["secrets"] = {name: env[var] for name, var in SECRET_ENV.items() if env.get(var)}
     settings: Settings = _build(Settings, raw, (), file, overrides)
     _validate(settings, file)

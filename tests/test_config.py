@@ -35,6 +35,14 @@ def test_environment_overrides_nested_settings() -> None:
     assert settings.log_level == "DEBUG"
 
 
+def test_an_empty_override_sets_the_setting_to_empty() -> None:
+    assert load_settings(environ={}).scrape.allow_addresses == "127.0.0.1/32"
+    settings = load_settings(environ={"ROSE_SCRAPE__ALLOW_ADDRESSES": ""})
+    assert settings.scrape.allow_addresses == ""
+    with pytest.raises(ConfigError, match="ROSE_APPS__BLOG__PORT"):
+        load_settings(environ={"ROSE_APPS__BLOG__PORT": ""})
+
+
 def test_fragment_settings_come_from_the_file_and_the_environment() -> None:
     settings = load_settings(environ={"ROSE_FRAGMENTS__TIMEOUT_S": "0.25"})
     assert settings.fragments.timeout_s == 0.25
