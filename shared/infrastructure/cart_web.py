@@ -31,6 +31,7 @@ from werkzeug.datastructures import MultiDict
 
 from shared.contracts import CartOwner
 from shared.errors import DomainError
+from shared.infrastructure.boost import is_htmx
 from shared.infrastructure.context import app_secret, current_platform, db_session, services
 from shared.infrastructure.csrf import csrf_token_optional
 from shared.infrastructure.fragments import invalidate_after_commit
@@ -173,7 +174,7 @@ ADD_CSRF_REASON = (
 @rate_limited("cart")
 async def cart_add() -> Any:
     form = await request.form
-    htmx = request.headers.get("HX-Request") == "true"
+    htmx = is_htmx(request.headers.get("HX-Request"))
     cart_url = current_platform().settings.apps["cart"].public_url
     kind, item_id = form.get("kind", ""), form.get("item_id", "")
     try:

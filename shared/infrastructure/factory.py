@@ -48,6 +48,7 @@ from shared.infrastructure import (
     pagecache,
 )
 from shared.infrastructure.activitypub import routes as activitypub_routes
+from shared.infrastructure.boost import BOOST_HEADERS, is_htmx
 from shared.infrastructure.context import (
     PLATFORM_EXTENSION,
     SERVICES_EXTENSION,
@@ -264,15 +265,12 @@ def _install_request_plumbing(
             await session.close()
 
 
-BOOST_HEADERS = ("HX-Request", "HX-History-Restore-Request")
-
-
 def _redirect_out_of_boost(response: Response) -> None:
     """A boosted request (XMLHttpRequest) follows redirects itself and cannot follow one to
     another origin (single sign-on at federation, another app): tell htmx to navigate there
     with the whole page instead (``HX-Redirect``)."""
     location = response.headers.get("Location")
-    if request.headers.get("HX-Request") != "true" or location is None:
+    if not is_htmx(request.headers.get("HX-Request")) or location is None:
         return
     if not 300 <= response.status_code < 400:
         return

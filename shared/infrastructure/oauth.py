@@ -49,6 +49,7 @@ from werkzeug.wrappers.response import Response
 from shared.config import Settings
 from shared.errors import DomainError
 from shared.infrastructure import auth
+from shared.infrastructure.boost import is_htmx
 from shared.infrastructure.context import current_platform
 from shared.infrastructure.fragments import render_page
 
@@ -289,7 +290,7 @@ def _origins() -> list[str]:
 
 def wants_silent_sign_on() -> bool:
     """Whether this request may be answered with a silent sign-on redirect."""
-    if request.method != "GET" or request.headers.get("HX-Request"):
+    if request.method != "GET" or is_htmx(request.headers.get("HX-Request")):
         return False
     if request.routing_exception is not None:
         return False

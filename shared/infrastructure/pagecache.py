@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from shared.infrastructure.boost import BOOST_HEADERS, is_htmx, wants_partial
 from shared.infrastructure.context import REQUEST_SESSION, redis_client
 from shared.infrastructure.logs import new_request_id
 
@@ -306,6 +307,8 @@ class PageCache:
             name = name.lower()
             if name in self.identity_headers:
                 return None
+            if name in _BOOST and name in headers:
+                return None  # a repeated boost header: which one the app reads is its business
             headers[name] = value
         cookies = headers.get(b"cookie")
         has_marker = False
@@ -322,11 +325,11 @@ class PageCache:
         accept = headers.get(b"accept", b"").decode("latin-1")
         if "json" in accept or any(h in accept for h in ACTIVITYPUB_HINTS):
             return None
-        hx = headers.get(b"hx-request") == b"true"
-        restore = b"hx-history-restore-request" in headers
-        if not hx and not has_marker and self._browser_navigation(headers, accept):
+        hx, restore = (_text(headers[name]) if name in headers else None for name in _BOOST)
+        if not is_htmx(hx) and not has_marker and self._browser_navigation(headers, accept):
             return None  # silent single sign-on gets its chance first
-        variant = "partial" if hx and not restore else "full"
+        # The page varies on the boost headers only through this (the renderer asks the same).
+        variant = "partial" if wants_partial(hx, restore) else "full"
         target = scope["path"] + "?" + scope.get("query_string", b"").decode("latin-1")
         digest = hashlib.sha256(target.encode()).hexdigest()[:32]
         return f"{ENTRY_PREFIX}{self.app_name}:{variant}:{digest}"
@@ -483,6 +486,13 @@ class PageCache:
         except (RedisError, OSError, TimeoutError) as err:
             self._down_until = time.monotonic() + self.retry_after_s
             log.warning("page cache unreachable (%r): page not stored", err)
+
+
+_BOOST = tuple(name.lower().encode() for name in BOOST_HEADERS)
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str:

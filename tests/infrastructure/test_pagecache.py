@@ -207,6 +207,47 @@ async def test_anyone_with_an_identity_is_never_served_nor_stored(
     assert hit[0].headers["x-rose-cache"] == "hit"
 
 
+# Each value htmx sends, and values it never sends (which mean what no header means).
+BOOST_VALUES = (None, "true", "false", "", "TRUE", "1")
+
+
+async def test_every_boost_header_combination_is_cached_as_what_it_renders(
+    app: RoseQuart, db: AsyncSession, redis: aioredis.Redis
+) -> None:
+    """The cache's idea of a partial request is the renderer's: no combination of the two
+    headers stores a partial page where a whole one is looked up, or the other way round."""
+    await factories.post(db, "Bread week")
+    await db.commit()
+    visitor = anonymous(app)
+    for hx in BOOST_VALUES:
+        for restore in BOOST_VALUES:
+            combination = {
+                name: value
+                for name, value in (("HX-Request", hx), ("HX-History-Restore-Request", restore))
+                if value is not None
+            }
+            for key in await redis.keys(f"{pagecache.ENTRY_PREFIX}*"):
+                await redis.delete(key)
+            partial = hx == "true" and restore != "true"
+            for _ in range(2):  # rendered and stored, then served from the cache
+                page, html = await get(visitor, "/", **combination)
+                assert page.status_code == 200, combination
+                assert html.startswith("<!doctype html>") is not partial, combination
+                assert "Bread week" in html
+            assert page.headers["x-rose-cache"] == "hit", combination
+            # The next cookie-less visitor still gets the whole page.
+            page, html = await get(visitor, "/")
+            assert html.startswith("<!doctype html>"), combination
+            assert '<header class="site-header">' in html, combination
+    # A repeated boost header is not cached at all: which copy the app reads is its business.
+    repeated = await visitor.get(
+        "/",
+        headers=[("HX-Request", "true"), ("HX-Request", "false")],  # type: ignore[arg-type]
+    )
+    assert repeated.status_code == 200
+    assert "x-rose-cache" not in repeated.headers
+
+
 async def test_a_browsers_first_visit_still_gets_silent_sign_on(app: RoseQuart) -> None:
     visitor = anonymous(app)
     await get(visitor)  # cached by a non-browser

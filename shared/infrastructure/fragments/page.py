@@ -12,6 +12,7 @@ from markupsafe import Markup
 from quart import Quart, current_app, g, has_request_context, render_template, request
 
 from shared.config import Settings
+from shared.infrastructure.boost import BOOST_HEADERS, wants_partial
 from shared.infrastructure.fragments.client import FragmentClient
 from shared.infrastructure.fragments.refs import FragmentRef, SharedPart, header_fragments
 from shared.infrastructure.visitor import current_visitor
@@ -84,10 +85,8 @@ def partial_page_requested() -> bool:
     # header raises and catches an exception, so the answer is kept for the request.
     partial: bool | None = g.get("_partial_page")
     if partial is None:
-        partial = g._partial_page = (
-            request.headers.get("HX-Request") == "true"
-            and request.headers.get("HX-History-Restore-Request") != "true"
-        )
+        hx, restore = (request.headers.get(name) for name in BOOST_HEADERS)
+        partial = g._partial_page = wants_partial(hx, restore)
     return partial
 
 
