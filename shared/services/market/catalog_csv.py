@@ -33,6 +33,7 @@ from shared.contracts import (
     parse_amount_minor,
 )
 from shared.contracts.errors import CsvImportRefused, InvalidCatalogInput
+from shared.infrastructure.csvfile import read_cell, write_csv
 from shared.infrastructure.locking import lock_objects
 from shared.models import Product
 from shared.services.market.editing import record_audit
@@ -68,12 +69,10 @@ _SPLIT = re.compile(r"[\s,]+")
 
 
 def write(products: list[ProductDTO]) -> str:
-    """The products as CSV text, header first."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for p in products:
-        writer.writerow(
+    """The products as CSV text, header first (cells escaped against formulas)."""
+    return write_csv(
+        COLUMNS,
+        (
             [
                 p.slug,
                 p.title,
@@ -90,8 +89,9 @@ def write(products: list[ProductDTO]) -> str:
                 "yes" if p.featured else "no",
                 "\n".join(f"{i.url} {i.alt}".strip() for i in p.images),
             ]
-        )
-    return out.getvalue()
+            for p in products
+        ),
+    )
 
 
 def _parse_bool(value: str, column: str, problems: list[str]) -> bool | None:
@@ -167,7 +167,7 @@ async def import_rows(
                     CsvRowError(line, f"a cell is longer than {MAX_CELL_CHARS:,} characters.")
                 )
                 continue
-            rows.append((line, dict(zip(columns, raw, strict=True))))
+            rows.append((line, dict(zip(columns, map(read_cell, raw), strict=True))))
     except csv.Error as err:
         errors.append(CsvRowError(previous_end + 1, f"unreadable CSV ({err})."))
     if not rows and not errors:
