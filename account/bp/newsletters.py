@@ -84,7 +84,10 @@ async def subscribe() -> Any:
                 result.confirm_token,
             )
         )
-    if result.confirm_token is None and result.subscription.user_id is not None:
+    # Only who is asking decides the answer, never what is known of the address: a member
+    # subscribing their own verified address is subscribed at once; everyone else hears the
+    # same, whether the address is a member's, subscribed, pending or unknown.
+    if own and account is not None and account.email_verified:
         return redirect("/")
     return redirect("/newsletters/check-your-email")
 

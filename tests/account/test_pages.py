@@ -116,6 +116,41 @@ async def test_subscribing_an_address_again_answers_the_same_and_mails_no_one_tw
     assert rows == 1
 
 
+async def test_every_address_gets_the_same_answer_whoever_it_belongs_to(
+    app: RoseQuart, db: AsyncSession
+) -> None:
+    """Whether an address is a member's, subscribed, pending or unknown is nobody's business:
+    the answer to subscribing it is the same (issue: a member's address redirected elsewhere)."""
+    nid = await newsletter(db)
+    member = await make_member(db, "subscribed_member", email="member@example.test")
+    await services().newsletters.subscribe(
+        db, nid, "member@example.test", user_id=member.id, confirmed=True
+    )
+    await make_member(db, "unsubscribed_member", email="other-member@example.test")
+    await services().newsletters.subscribe(db, nid, "active@example.test", confirmed=True)
+    await services().newsletters.subscribe(db, nid, "pending@example.test")
+    await db.commit()
+    stranger = app.test_client()
+    member_client = await signed_in(app, db, "someone_else")
+    answers = set()
+    for client in (stranger, member_client):
+        for email in (
+            "member@example.test",
+            "other-member@example.test",
+            "active@example.test",
+            "pending@example.test",
+            "nobody@example.test",
+        ):
+            resp = await client.post(
+                "/newsletters/subscribe", form={"email": email, "newsletter": str(nid)}
+            )
+            answers.add(
+                (resp.status_code, resp.headers.get("Location"), await resp.get_data(as_text=True))
+            )
+    assert len(answers) == 1, answers
+    assert answers.pop()[:2] == (302, "/newsletters/check-your-email")
+
+
 @pytest.mark.parametrize(
     ("form", "status", "code"),
     [
