@@ -1,6 +1,6 @@
 -- Rose Ash reference schema, generated from the migrations by `rose-ash schema dump`.
 -- Do not edit: write a migration, then run `rose-ash schema dump`.
--- Migration head: 0016
+-- Migration head: 0018
 
 CREATE FUNCTION public.audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql
@@ -248,6 +248,11 @@ CREATE TABLE public.blog_posts (
     ghost_updated_at timestamp with time zone,
     search tsvector GENERATED ALWAYS AS (((setweight(to_tsvector('english'::regconfig, translate((COALESCE(title, ''::character varying))::text, '<>'::text, '  '::text)), 'A'::"char") || setweight(to_tsvector('english'::regconfig, translate(COALESCE(excerpt, ''::text), '<>'::text, '  '::text)), 'B'::"char")) || setweight(to_tsvector('english'::regconfig, translate(COALESCE(plaintext, ''::text), '<>'::text, '  '::text)), 'C'::"char"))) STORED,
     ap_object_uri character varying(500),
+    visitor_search tsvector GENERATED ALWAYS AS (((setweight(to_tsvector('english'::regconfig, translate((COALESCE(title, ''::character varying))::text, '<>'::text, '  '::text)), 'A'::"char") || setweight(to_tsvector('english'::regconfig, translate(COALESCE(excerpt, ''::text), '<>'::text, '  '::text)), 'B'::"char")) || setweight(to_tsvector('english'::regconfig, translate(COALESCE(
+CASE
+    WHEN ((visibility)::text = 'public'::text) THEN plaintext
+    ELSE NULL::text
+END, ''::text), '<>'::text, '  '::text)), 'C'::"char"))) STORED,
     CONSTRAINT ck_blog_posts_dated_when_live CHECK ((((status)::text = 'draft'::text) OR (published_at IS NOT NULL))),
     CONSTRAINT ck_blog_posts_kind_known CHECK (((kind)::text = ANY ((ARRAY['post'::character varying, 'page'::character varying])::text[]))),
     CONSTRAINT ck_blog_posts_status_known CHECK (((status)::text = ANY ((ARRAY['draft'::character varying, 'scheduled'::character varying, 'published'::character varying])::text[]))),
@@ -1472,6 +1477,8 @@ CREATE INDEX ix_blog_post_tags_tag_id ON public.blog_post_tags USING btree (tag_
 CREATE INDEX ix_blog_posts_listing ON public.blog_posts USING btree (kind, status, published_at DESC);
 
 CREATE INDEX ix_blog_posts_search ON public.blog_posts USING gin (search);
+
+CREATE INDEX ix_blog_posts_visitor_search ON public.blog_posts USING gin (visitor_search);
 
 CREATE INDEX ix_blog_slug_redirects_post_id ON public.blog_slug_redirects USING btree (post_id);
 

@@ -200,20 +200,37 @@ async def test_search_ranks_highlights_and_escapes(db: AsyncSession) -> None:
     assert (await services().blog.search(db, "<mark>")).total == 1
 
 
-async def test_search_snippets_never_reveal_members_only_bodies(db: AsyncSession) -> None:
-    await factories.post(
-        db,
-        "Members meeting",
-        html="<p>The treasurer reported a confidential budget.</p>",
-        visibility="members",
-        excerpt="Minutes of the meeting.",
-    )
+async def test_a_visitors_search_looks_only_at_what_a_visitor_may_read(
+    db: AsyncSession,
+) -> None:
+    """A members-only body is not searched for a visitor: neither matching nor ranking may
+    tell whether it holds a phrase; members search it and see it quoted."""
+    for title, body in (("Members meeting", "a confidential budget"), ("Members tea", "scones")):
+        await factories.post(
+            db,
+            title,
+            html=f"<p>The treasurer reported {body}.</p>",
+            visibility="members",
+            excerpt="Minutes of the meeting.",
+        )
+    await factories.post(db, "Open day", html="<p>Our public budget, line by line.</p>")
     anonymous = await services().blog.search(db, "budget")
+    assert [h.post.title for h in anonymous.hits] == ["Open day"]
     assert anonymous.total == 1
-    assert "confidential" not in anonymous.hits[0].snippet
-    assert anonymous.hits[0].post.html == ""
+    assert (await services().blog.search(db, '"confidential budget"')).total == 0
+    # Title and excerpt are what a visitor sees in the listing: those are searched, and the
+    # two members-only items rank the same whatever their bodies hold.
+    minutes = await services().blog.search(db, "minutes treasurer")
+    assert minutes.total == 0
+    minutes = await services().blog.search(db, "minutes")
+    assert {h.post.title for h in minutes.hits} == {"Members meeting", "Members tea"}
+    assert len({h.rank for h in minutes.hits}) == 1
+    for hit in minutes.hits:
+        assert "treasurer" not in hit.snippet
+        assert hit.post.html == ""
     member = await services().blog.search(db, "budget", viewer_is_member=True)
-    assert "<mark>budget</mark>" in member.hits[0].snippet
+    assert {h.post.title for h in member.hits} == {"Members meeting", "Open day"}
+    assert any("confidential <mark>budget</mark>" in h.snippet for h in member.hits)
 
 
 async def test_search_column_is_generated_and_indexed(db: AsyncSession) -> None:
@@ -232,6 +249,15 @@ async def test_search_column_is_generated_and_indexed(db: AsyncSession) -> None:
         )
     )
     assert "ix_blog_posts_search" in plan
+    plan = "\n".join(
+        await db.scalars(
+            text(
+                "EXPLAIN SELECT id FROM blog_posts "
+                "WHERE visitor_search @@ websearch_to_tsquery('english', 'grove')"
+            )
+        )
+    )
+    assert "ix_blog_posts_visitor_search" in plan
 
 
 async def test_publish_schedule_unpublish_delete(db: AsyncSession) -> None:
@@ -292,7 +318,7 @@ async def test_sitemap_lists_public_urls(db: AsyncSession) -> None:
 
 async def test_the_generated_search_column_matches_the_model(db: AsyncSession) -> None:
     """`alembic check` does not compare generated expressions: compare them here."""
-    from shared.models.blog import SEARCH_EXPRESSION
+    from shared.models.blog import SEARCH_EXPRESSION, VISITOR_SEARCH_EXPRESSION
 
     in_database = await db.scalar(
         text(
@@ -307,3 +333,13 @@ async def test_the_generated_search_column_matches_the_model(db: AsyncSession) -
         assert f"COALESCE({column}, ''" in in_database
         assert f"'{weight}'::\"char\"" in in_database
     assert in_database.count("translate(") == SEARCH_EXPRESSION.count("translate(") == 3
+    visitor = await db.scalar(
+        text(
+            "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d "
+            "JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+            "WHERE d.adrelid = 'blog_posts'::regclass AND a.attname = 'visitor_search'"
+        )
+    )
+    assert "WHEN ((visibility)::text = 'public'::text) THEN plaintext" in visitor
+    assert "CASE WHEN visibility = 'public' THEN plaintext END" in VISITOR_SEARCH_EXPRESSION
+    assert visitor.count("translate(") == VISITOR_SEARCH_EXPRESSION.count("translate(") == 3

@@ -45,21 +45,24 @@ class BlogSearch(BlogBase):
     ) -> SearchResults:
         """Published posts and pages matching ``query`` (web-search syntax), best first.
 
-        Snippets of members-only items come from their excerpt unless the viewer is a
-        member, so search never reveals what the paywall hides.
+        Unless the viewer is a member, members-only items match, rank and are quoted by their
+        title and excerpt only, so search never reveals what the paywall hides.
         """
         check_paging(page, per_page)
         query = clean_text(query)[:MAX_QUERY_CHARS]
         if not query:
             return SearchResults(query="", hits=(), page=1, per_page=per_page, total=0)
         tsquery = func.websearch_to_tsquery(literal("english", type_=REGCONFIG), query)
-        matches = [*published(kind=None), BlogPost.search.op("@@")(tsquery)]
+        # Match and rank only on what the viewer may read: a visitor's search never looks
+        # at a members-only body (whether a phrase matched would show it word by word).
+        vector = BlogPost.search if viewer_is_member else BlogPost.visitor_search
+        matches = [*published(kind=None), vector.op("@@")(tsquery)]
         total = int(
             await session.scalar(select(func.count()).select_from(BlogPost).where(*matches)) or 0
         )
         if total == 0:
             return SearchResults(query=query, hits=(), page=page, per_page=per_page, total=0)
-        rank = func.ts_rank(BlogPost.search, tsquery)
+        rank = func.ts_rank(vector, tsquery)
         source = case(
             (
                 or_(BlogPost.visibility == "public", literal(viewer_is_member)),
