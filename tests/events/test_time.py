@@ -125,6 +125,10 @@ async def test_an_all_day_event_covers_whole_local_days(db: AsyncSession) -> Non
     assert ev.end == datetime(2026, 10, 26, 0, tzinfo=UTC)  # GMT midnight after the 25th
 
 
+EVERY_HOUR = ",".join(str(h) for h in range(24))
+EVERY_MINUTE = ",".join(str(m) for m in range(60))
+
+
 @pytest.mark.parametrize(
     ("fields", "code"),
     [
@@ -133,6 +137,17 @@ async def test_an_all_day_event_covers_whole_local_days(db: AsyncSession) -> Non
         ({"rrule": "FREQ=DAILY;UNTIL=20400101"}, "invalid_rrule"),
         ({"rrule": "<script>"}, "invalid_rrule"),
         ({"rrule": "FREQ=WEEKLY;BYDAY=XX"}, "invalid_rrule"),
+        # 1,440 a day: the rule that made the events pages take seconds.
+        (
+            {"rrule": f"FREQ=DAILY;BYHOUR={EVERY_HOUR};BYMINUTE={EVERY_MINUTE}"},
+            "rrule_too_frequent",
+        ),
+        ({"rrule": "FREQ=WEEKLY;BYDAY=SA;BYHOUR=9,10,11,12,13"}, "rrule_too_frequent"),
+        ({"rrule": "FREQ=DAILY;BYHOUR=9,13,19"}, "rrule_too_frequent"),  # 93 in 31 days
+        ({"rrule": "FREQ=YEARLY;BYYEARDAY=-1;BYMONTHDAY=31;BYMONTH=2"}, "rrule_never"),
+        ({"rrule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30;COUNT=3"}, "rrule_never"),
+        ({"rrule": "FREQ=WEEKLY;BYMONTH=4;BYMONTHDAY=31;BYDAY=MO"}, "rrule_never"),
+        ({"rrule": "FREQ=DAILY;UNTIL=20260430"}, "rrule_never"),  # ends before it starts
         ({"tz": "Mars/Olympus"}, "invalid_timezone"),
         ({"end": datetime(2026, 5, 1, 9)}, "ends_before_start"),
         ({"title": "  "}, "title_required"),
@@ -155,6 +170,27 @@ async def test_bad_event_input_is_refused_with_a_code(
     with pytest.raises(InvalidEvent) as refused:
         await factories.event(db, **values)  # type: ignore[arg-type]
     assert refused.value.code == code
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29",  # next in 2028
+        "FREQ=DAILY;BYHOUR=10,18",  # 62 in 31 days: the most a rule may make
+        "FREQ=WEEKLY;BYDAY=SA;BYHOUR=9,11,14,16",  # four on one day
+        "FREQ=MONTHLY;BYDAY=-1FR",
+    ],
+)
+async def test_rules_within_the_caps_are_kept(db: AsyncSession, rule: str) -> None:
+    calendar = await factories.calendar(db)
+    ev = await factories.event(
+        db,
+        start=datetime(2026, 5, 1, 10),
+        end=datetime(2026, 5, 1, 11),
+        calendar_id=calendar.id,
+        rrule=rule,
+    )
+    assert ev.rrule == rule
 
 
 async def test_descriptions_are_sanitized_and_tags_normalised(db: AsyncSession) -> None:

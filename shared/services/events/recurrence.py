@@ -11,12 +11,14 @@ ends at midnight). Nothing is expanded outside the window asked for.
 from __future__ import annotations
 
 import re
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import MAXYEAR, UTC, date, datetime, timedelta
+from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import YEARLY, rrule, rrulestr
 
 from shared.contracts.errors import InvalidEvent
 
@@ -24,6 +26,16 @@ from shared.contracts.errors import InvalidEvent
 ALLOWED_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 # A finite rule is walked once on save to find its last occurrence: keep that bounded.
 MAX_OCCURRENCES = 2000
+# What one event may put on the calendar: a rule that makes more is refused when it is saved
+# (FREQ=DAILY;BYHOUR=0,...,23;BYMINUTE=0,...,59 is 1,440 a day and made the pages take seconds).
+MAX_PER_DAY = 4
+MAX_PER_WINDOW = 62  # in any WINDOW: twice a day on average, a month view stays readable
+WINDOW = timedelta(days=31)
+# A rule must start occurring within this many years of the event's start (every 29 February
+# does, across the 2100 gap too); later than that is taken for a rule that never occurs.
+HORIZON_YEARS = 10
+# The Gregorian calendar repeats itself exactly every 400 years (146,097 days, whole weeks).
+_CYCLE_YEARS = 400
 _UNTIL_RE = re.compile(r"UNTIL=(\d{8}(?:T\d{6}Z?)?)", re.IGNORECASE)
 _RULE_RE = re.compile(r"^[A-Z0-9=;,+\-]+$")
 
@@ -109,6 +121,65 @@ def build_rule(rule: str, local_start: datetime, tz: ZoneInfo) -> rrule:
     if not isinstance(parsed, rrule):
         raise InvalidEvent("invalid_rrule", "Give one repeat rule.", "rrule")
     return parsed
+
+
+def check_rule(rule: str, local_start: datetime, tz: ZoneInfo) -> None:
+    """Refuse a rule that never occurs, or that makes more than ``MAX_PER_DAY`` occurrences
+    on a day or ``MAX_PER_WINDOW`` in ``WINDOW``, within its first ``HORIZON_YEARS``.
+
+    dateutil looks for the next occurrence of a rule until the year 9999, which takes it many
+    seconds when there is none (``BYMONTH=2;BYMONTHDAY=30``). So the rule is walked as it will
+    be a multiple of 400 years later, in a calendar identical day for day and weekday for
+    weekday, close enough to 9999 that a rule with no occurrence ends within a few hundred years.
+    """
+    parsed = build_rule(rule, local_start, tz)
+    shift = _CYCLE_YEARS * ((MAXYEAR - HORIZON_YEARS - local_start.year) // _CYCLE_YEARS)
+
+    def moved(moment: datetime) -> datetime:
+        return moment.replace(year=moment.year + shift)
+
+    until: datetime | None = getattr(parsed, "_until", None)  # dateutil keeps it private
+    probe = parsed.replace(dtstart=moved(local_start), until=moved(until) if until else None)
+    horizon = moved(local_start).replace(year=moved(local_start).year + HORIZON_YEARS)
+    # A daily or weekly rule with no occurrence is still walked day by day or week by week,
+    # which is long even for 400 years: the same filters read yearly hold every day the rule
+    # could take, and find none in a few hundred steps.
+    freq = dict(part.partition("=")[::2] for part in rule.split(";")).get("FREQ")
+    if freq in ("DAILY", "WEEKLY"):
+        coarse = probe.replace(freq=YEARLY, interval=1)
+        if next((o for o in coarse if o < horizon), None) is None:
+            _never()
+    per_day: Counter[date] = Counter()
+    recent: deque[datetime] = deque()
+    for occurrence in probe:
+        if occurrence >= horizon:
+            break
+        per_day[occurrence.date()] += 1
+        if per_day[occurrence.date()] > MAX_PER_DAY:
+            raise InvalidEvent(
+                "rrule_too_frequent",
+                f"That rule repeats more than {MAX_PER_DAY} times on one day.",
+                "rrule",
+            )
+        recent.append(occurrence)
+        while recent[0] <= occurrence - WINDOW:
+            recent.popleft()
+        if len(recent) > MAX_PER_WINDOW:
+            raise InvalidEvent(
+                "rrule_too_frequent",
+                f"That rule repeats more than {MAX_PER_WINDOW} times in {WINDOW.days} days.",
+                "rrule",
+            )
+    if not per_day:
+        _never()
+
+
+def _never() -> NoReturn:
+    raise InvalidEvent(
+        "rrule_never",
+        f"That rule has no occurrence in the {HORIZON_YEARS} years from the event's start.",
+        "rrule",
+    )
 
 
 def last_start(rule: str, local_start: datetime, tz: ZoneInfo) -> datetime | None:

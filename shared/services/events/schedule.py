@@ -155,6 +155,7 @@ class Schedule(EventServiceCore):
         rule = rec.normalise_rule(data.rrule)
         if rule:
             rule = _until_in_utc(rule, start_local, tz)
+            rec.check_rule(rule, start_local, tz)
             recur_until = rec.last_start(rule, start_local, tz)
         else:
             recur_until = start
