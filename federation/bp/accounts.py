@@ -16,7 +16,14 @@ from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.mail import Email, build_email, send_later
-from shared.infrastructure.ratelimit import rate_limited
+from shared.infrastructure.ratelimit import (
+    RateLimited,
+    SignInThrottle,
+    known_device,
+    rate_limited,
+    remember_device,
+    signin_subject,
+)
 
 bp = Blueprint("accounts", __name__)
 
@@ -57,7 +64,7 @@ def _verification_email(account: AccountDTO) -> Email:
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@rate_limited("signin", account_field="login")
+@rate_limited("signin")  # per address; per account below, on failures (decision 0059)
 async def signin() -> Any:
     """Sign in with email or username and password; then back to ``next``."""
     form = await request.form
@@ -69,16 +76,28 @@ async def signin() -> Any:
     login = form.get("login", "")
     service = services().identity
     db = db_session()
+    rose = current_platform()
+    throttle = SignInThrottle(rose.redis, rose.settings)
+    named = await service.find_account(db, login) if login.strip() else None
+    subject = signin_subject(named.id if named else None, login)
+    device = known_device(rose.settings)
+    wait = await throttle.wait_s(subject, device)
+    if wait is not None:
+        raise RateLimited(wait)
     try:
         account = await service.authenticate(db, login, form.get("password", ""))
     except EmailUnverified as err:
         send_later(_verification_email(err.account))
         return await _page("accounts/signin.html", 400, next=next_url, login=login, error=err)
     except DomainError as err:
+        await throttle.failed(subject, device)
         return await _page("accounts/signin.html", 400, next=next_url, login=login, error=err)
+    await throttle.succeeded(subject, device)
     signed_in = await service.start_session(db, account.id)
     auth.sign_in(signed_in.sid, account.id)
-    return redirect(next_url)
+    response = redirect(next_url)
+    remember_device(response, rose.settings, account.id)
+    return response
 
 
 # --- sign up and verification ---------------------------------------------------------------

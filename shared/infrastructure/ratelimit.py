@@ -1,8 +1,8 @@
 """Rate limits kept in Redis: fixed windows per account and per client address.
 
-    @bp.post("/signin")
-    @rate_limited("signin", account_field="login")
-    async def signin(): ...
+    @bp.post("/reset")
+    @rate_limited("reset", account_field="email")
+    async def reset(): ...
 
 The decorator counts every unsafe request to the view (GET renders the form freely) against
 ``rate_limits.<scope>`` in the settings, once under the client address and once under the
@@ -13,6 +13,9 @@ sign-in and reset endpoint carries the decorator, which leaves a mark it can see
 
 If Redis is down the limit is not enforced (logged): the site stays usable, and argon2 keeps
 a password guess expensive anyway.
+
+Sign-in adds :class:`SignInThrottle`: failed passwords counted per account, with a growing delay
+that a device which signed in to the account before does not wait for (decision 0059).
 """
 
 from __future__ import annotations
@@ -20,18 +23,23 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from itsdangerous import BadSignature, URLSafeSerializer
 from quart import request
 from redis.exceptions import RedisError
+from werkzeug.sansio.response import Response
 
 from shared.config import Limit, Settings
 from shared.errors import DomainError
 from shared.infrastructure.auth import current_user
-from shared.infrastructure.context import current_platform
+from shared.infrastructure.context import app_secret, current_platform
 from shared.infrastructure.csrf import SAFE_METHODS
 
 log = logging.getLogger(__name__)
@@ -149,3 +157,136 @@ def rate_limited(scope: str, *, account_field: str | None = None) -> Callable[[F
 
 def rate_limit_mark(view: Callable[..., Any]) -> RateLimitMark | None:
     return getattr(view, "_rate_limit", None)
+
+
+# --- sign-in throttling per account (decision 0059) ----------------------------------------
+
+# After the free failures (rate_limits.signin.per_account), each further failed password for an
+# account makes that account wait before the next attempt from a device not known to it:
+# 30 s, 60 s, 120 s ... never more than 15 minutes, so a stranger cannot lock the owner out
+# for long, and forgotten a day after the last failure. A device the account signed in from
+# before (a signed cookie) is not made to wait: it has its own count of failures instead.
+DELAY_BASE_S = 30
+DELAY_MAX_S = 15 * 60
+FORGET_AFTER_S = 24 * 3600
+DEVICE_COOKIE = "rose_signin_device"
+DEVICE_COOKIE_MAX_AGE_S = 365 * 24 * 3600
+
+
+def signin_subject(account_id: int | None, login: str) -> str:
+    """What sign-in failures are counted against: the account, however it was named (email
+    or username, any case), or what was typed when it names no account."""
+    return f"user:{account_id}" if account_id is not None else f"login:{account_key(login)}"
+
+
+@dataclass(frozen=True)
+class SignInDevice:
+    """A device that signed in to ``account_id`` before (from its cookie)."""
+
+    account_id: int
+    device_id: str
+
+
+def _device_serializer(settings: Settings) -> URLSafeSerializer:
+    return URLSafeSerializer(app_secret(settings, "federation", "signin-device"))
+
+
+def known_device(settings: Settings) -> SignInDevice | None:
+    """The device this request's cookie proves, or None."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return None
+    try:
+        value = _device_serializer(settings).loads(raw)
+    except BadSignature:
+        return None
+    if not (isinstance(value, list) and len(value) == 2):
+        return None
+    account_id, device_id = value
+    if not isinstance(account_id, int) or not isinstance(device_id, str):
+        return None
+    return SignInDevice(account_id, device_id)
+
+
+def remember_device(response: Response, settings: Settings, account_id: int) -> None:
+    """Give the browser that has just signed in a device cookie for ``account_id``."""
+    value = _device_serializer(settings).dumps([account_id, secrets.token_urlsafe(16)])
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        max_age=DEVICE_COOKIE_MAX_AGE_S,
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="Lax",
+        path="/signin",
+    )
+
+
+class SignInThrottle:
+    """Failures counted per account; see the comment above and decision 0059."""
+
+    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.free = settings.rate_limits.signin.per_account
+
+    def _trusted(self, subject: str, device: SignInDevice | None) -> SignInDevice | None:
+        return device if device is not None and subject == f"user:{device.account_id}" else None
+
+    async def wait_s(self, subject: str, device: SignInDevice | None) -> int | None:
+        """Seconds this attempt must wait (refused before the password is checked), or None."""
+        if self.free <= 0:
+            return None
+        trusted = self._trusted(subject, device)
+        try:
+            if trusted is not None:
+                failures = int(await self.redis.get(_device_key(trusted)) or 0)
+                if failures < self.free:
+                    return None
+            until = await self.redis.get(_account_key(subject))
+        except RedisError as err:
+            log.warning("sign-in throttle not enforced: Redis unavailable (%r)", err)
+            return None
+        wait = float(until or 0) - time.time()
+        return max(1, math.ceil(wait)) if wait > 0 else None
+
+    async def failed(self, subject: str, device: SignInDevice | None) -> None:
+        """Count a wrong password for ``subject`` (or for the known device it came from)."""
+        if self.free <= 0:
+            return
+        trusted = self._trusted(subject, device)
+        try:
+            if trusted is not None:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.incr(_device_key(trusted))
+                    pipe.expire(_device_key(trusted), FORGET_AFTER_S)
+                    await pipe.execute()
+                return
+            count_key = _account_key(subject) + ":n"
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(count_key)
+                pipe.expire(count_key, FORGET_AFTER_S)
+                failures = int((await pipe.execute())[0])
+            if failures > self.free:
+                delay = min(DELAY_MAX_S, DELAY_BASE_S * 2 ** min(failures - self.free - 1, 20))
+                await self.redis.set(_account_key(subject), time.time() + delay, ex=delay)
+        except RedisError as err:
+            log.warning("sign-in failure not counted: Redis unavailable (%r)", err)
+
+    async def succeeded(self, subject: str, device: SignInDevice | None) -> None:
+        """The right password: the account's (and the device's) failures are forgotten."""
+        keys = [_account_key(subject), _account_key(subject) + ":n"]
+        trusted = self._trusted(subject, device)
+        if trusted is not None:
+            keys.append(_device_key(trusted))
+        try:
+            await self.redis.delete(*keys)
+        except RedisError as err:
+            log.warning("sign-in failures not cleared: Redis unavailable (%r)", err)
+
+
+def _account_key(subject: str) -> str:
+    return f"{KEY_PREFIX}signin:fail:{subject}"
+
+
+def _device_key(device: SignInDevice) -> str:
+    return f"{KEY_PREFIX}signin:device:{device.device_id}"

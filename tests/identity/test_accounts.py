@@ -208,24 +208,78 @@ async def test_a_wrong_password_and_an_unknown_account_get_the_same_answer_in_th
     assert 0.5 < ratio < 2.0, ratio
 
 
-async def test_sign_in_is_rate_limited_per_account(
+async def test_sign_in_failures_count_against_the_account_however_it_is_named(
     make_app: AppMaker, database_url: str, redis_url: str, db: AsyncSession
 ) -> None:
     limited = make_settings(database_url, redis_url, ROSE_RATE_LIMITS__SIGNIN__PER_ACCOUNT="3")
     client = (await make_app("federation", app_settings=limited)).test_client()
-    await make_member(db, "kale")
-    for _ in range(3):
-        assert await sign_in(client, "kale", "wrong password!") == 400
-    # Over the limit even the right password is refused, before it is checked.
+    kale = await make_member(db, "kale")
+    # Username and email, in any case, are one account: four failures, one bucket.
+    for login in ("kale", kale.email, "KALE", kale.email.upper()):
+        assert await sign_in(client, login, "wrong password!") == 400
+    # Past the free failures the account waits, even with the right password, which is not
+    # checked: an answer to it would be an oracle.
     status, body, headers = await submit(
-        client, "/signin", {"login": "KALE", "password": MEMBER_PASSWORD}
+        client, "/signin", {"login": "Kale", "password": MEMBER_PASSWORD}
     )
     assert (status, error_code(body)) == (429, "rate_limited")
-    assert int(headers["Retry-After"]) > 0
+    assert 0 < int(headers["Retry-After"]) <= 30
     assert await db.scalar(select(func.count()).select_from(AuthSession)) == 0
     # Another account from the same address is not affected.
     await make_member(db, "leek")
     assert await sign_in(client, "leek") == 302
+
+
+async def test_a_stranger_cannot_lock_the_owner_out_for_long(
+    make_app: AppMaker, database_url: str, redis_url: str, db: AsyncSession
+) -> None:
+    """OWASP's device cookies and NIST SP 800-63B's throttling (decision 0059): the owner's
+    browser, which signed in before, is never made to wait for a stranger's failures, and a
+    new device waits at most fifteen minutes however many there were."""
+    limited = make_settings(
+        database_url,
+        redis_url,
+        ROSE_RATE_LIMITS__SIGNIN__PER_ACCOUNT="3",
+        ROSE_RATE_LIMITS__SIGNIN__PER_ADDRESS="1000",
+    )
+    app = await make_app("federation", app_settings=limited)
+    await make_member(db, "mint")
+    owner = app.test_client()
+    status, _, headers = await submit(
+        owner, "/signin", {"login": "mint", "password": MEMBER_PASSWORD}
+    )
+    assert status == 302
+    device = next(c for c in headers.getlist("Set-Cookie") if "signin_device" in c)
+    assert "HttpOnly" in device
+    cookie = device.split(";")[0].split("=", 1)[1]
+
+    stranger = app.test_client()
+    waits = []
+    for _ in range(40):
+        status, _, headers = await submit(
+            stranger, "/signin", {"login": "mint", "password": "guess"}
+        )
+        waits.append(int(headers.get("Retry-After", 0)))
+        if status == 429:
+            # The stranger waits out each delay (its end moved into the past).
+            redis = app.extensions["rose"].redis
+            for key in await redis.keys("rose:rl:signin:fail:*"):
+                if not key.endswith(b":n"):
+                    await redis.delete(key)
+    assert max(waits) == 15 * 60  # the delay doubled up to its cap, never beyond
+    # The owner, back on a fresh session in the browser that signed in before: straight in.
+    back = app.test_client()
+    back.set_cookie("localhost", "rose_signin_device", cookie, path="/signin")
+    assert await sign_in(back, "mint") == 302
+    # The owner's sign-in forgets the failures: a device never seen before gets in too.
+    assert await sign_in(app.test_client(), "mint") == 302
+    # A device cookie of another account is no key to this one.
+    await make_member(db, "sage")
+    thief = app.test_client()
+    thief.set_cookie("localhost", "rose_signin_device", cookie, path="/signin")
+    for _ in range(4):
+        await sign_in(thief, "sage", "guess")
+    assert await sign_in(thief, "sage") == 429
 
 
 async def test_sign_in_is_rate_limited_per_address(
