@@ -251,6 +251,10 @@ async def _save(post: PostDTO | None) -> Any:
             # Stored only now that the post is valid; a file is named by its content, so
             # one left by a transaction that fails later is harmless (and reused).
             url = media.store_image(data, settings)
+            name = media.stored_name(url, settings)
+            if name is not None:  # the blog's file: no member's profile may take it
+                user = auth.current_user()
+                await media.record_owner(db_session(), name, "blog", user.id if user else None)
             saved = await blog.update_post(db_session(), saved.id, _post_input(form, url))
     except DomainError as err:
         await db_session().rollback()

@@ -25,14 +25,20 @@ import os
 import re
 import tempfile
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps
 from quart import Quart, Response, abort, send_file
+from sqlalchemy import Text, cast, delete, exists, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import MediaSettings
 from shared.contracts.errors import InvalidPost, InvalidUpload
+from shared.db import after_commit
+from shared.models import BlogPost, Event, MediaOwner, ProductImage, SocialAccount, SocialStatus
 
 IMAGE_DIR = "images"
 # The most images one form carries (a social post's attachments). The app that takes such
@@ -224,3 +230,90 @@ def install(app: Quart, settings: MediaSettings) -> None:
         return response
 
     app.add_url_rule(f"{settings.url_path}/<path:name>", "media", serve, methods=["GET"])
+
+
+# --- who a file belongs to, and what refers to it ------------------------------------------
+
+
+def stored_name(url: str, settings: MediaSettings, origins: Iterable[str] = ()) -> str | None:
+    """The name of the stored file ``url`` points at (``<sha256>.<ext>``), when it is ours:
+    our media path, alone or on one of ``origins`` (our apps' public URLs)."""
+    path = url
+    for origin in origins:
+        if url.startswith(origin + "/"):
+            path = url[len(origin) :]
+            break
+    prefix = f"{settings.url_path}/"
+    if not path.startswith(prefix):
+        return None
+    match = _NAME_RE.match(path[len(prefix) :])
+    return path[len(prefix) + len(IMAGE_DIR) + 1 :] if match is not None else None
+
+
+async def record_owner(session: AsyncSession, name: str, domain: str, user_id: int | None) -> None:
+    """Say that ``domain`` (for ``user_id``, when a member did it) stored the file ``name``."""
+    await session.execute(
+        pg_insert(MediaOwner)
+        .values(name=name, domain=domain, user_id=user_id)
+        .on_conflict_do_nothing(constraint="uq_media_owners")
+    )
+
+
+async def owned_by(session: AsyncSession, name: str, user_id: int) -> bool:
+    """Whether member ``user_id`` uploaded the file ``name`` (in any domain)."""
+    found = await session.scalar(
+        select(exists().where(MediaOwner.name == name, MediaOwner.user_id == user_id))
+    )
+    return bool(found)
+
+
+async def release(
+    session: AsyncSession,
+    name: str,
+    domain: str,
+    user_id: int | None,
+    settings: MediaSettings,
+) -> None:
+    """``domain`` (for ``user_id``) no longer uses the file ``name``: its row goes, and the file
+    with it after the commit, but only if that row was there (a file is never removed for
+    somebody who never owned it), no other row remains and nothing in any domain refers to it."""
+    owner = MediaOwner.user_id.is_(None) if user_id is None else MediaOwner.user_id == user_id
+    removed = await session.execute(
+        delete(MediaOwner).where(MediaOwner.name == name, MediaOwner.domain == domain, owner)
+    )
+    if not getattr(removed, "rowcount", 0):
+        return
+    if await session.scalar(select(exists().where(MediaOwner.name == name))):
+        return
+    if await referenced(session, name):
+        return
+    url = f"{settings.url_path}/{IMAGE_DIR}/{name}"
+
+    async def remove() -> None:
+        delete_stored(url, settings)
+
+    after_commit(session, remove)
+
+
+async def referenced(session: AsyncSession, name: str) -> bool:
+    """Whether any domain's row names the file ``name``: posts' images and bodies, products'
+    and events' images, members' avatars, headers and post images."""
+    tail = f"%/{IMAGE_DIR}/{name}"
+    anywhere = f"%/{IMAGE_DIR}/{name}%"
+    checks = [
+        exists().where(or_(BlogPost.feature_image.like(tail), BlogPost.og_image.like(tail))),
+        exists().where(BlogPost.html.like(anywhere)),
+        exists().where(ProductImage.url.like(tail)),
+        exists().where(Event.image_url.like(tail)),
+        exists().where(
+            or_(SocialAccount.avatar_url.like(tail), SocialAccount.header_url.like(tail))
+        ),
+        exists().where(
+            SocialStatus.deleted_at.is_(None),
+            cast(SocialStatus.attachments, Text).like(anywhere),
+        ),
+    ]
+    for check in checks:
+        if await session.scalar(select(check)):
+            return True
+    return False

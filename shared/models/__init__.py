@@ -48,6 +48,7 @@ from shared.models.market import (
     ScrapeSource,
     Supplier,
 )
+from shared.models.media import MediaOwner
 from shared.models.newsletters import (
     EmailSuppression,
     Newsletter,
@@ -100,6 +101,7 @@ __all__ = [
     "GhostState",
     "MarketPage",
     "MarketPageItem",
+    "MediaOwner",
     "NavItem",
     "Newsletter",
     "NewsletterDelivery",

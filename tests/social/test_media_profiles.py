@@ -385,6 +385,55 @@ async def test_a_member_uploads_an_avatar_and_header_and_followers_get_the_updat
     assert len(stored(media_root)) == 1  # the header was replaced, then removed
 
 
+async def test_a_member_points_only_at_their_own_uploads_and_no_file_in_use_goes(
+    app: RoseQuart, db: AsyncSession, media_root: Path, settings: Settings
+) -> None:
+    """The probe's attack: an avatar set to the blog's feature image, then cleared, removed
+    the blog's file. A stored file is its uploader's; nothing is removed while used."""
+    from shared.infrastructure import media
+    from tests.blog import factories as blog_factories
+
+    blog_path = media.store_image(image("PNG", (80, 40)), settings.media)
+    blog_name = media.stored_name(blog_path, settings.media)
+    assert blog_name is not None
+    await media.record_owner(db, blog_name, "blog", None)
+    await blog_factories.post(db, "Harvest", feature_image=blog_path)
+    await db.commit()
+    blog_file = media_root / "images" / blog_name
+
+    ash = await social_member(app, db, "ash")
+    for typed in (FED + blog_path, "http://127.0.0.1:8001" + blog_path):
+        resp = await multipart(ash, "/social/profile", {}, avatar_url=typed)
+        assert resp.status_code == 400, typed
+        assert 'data-error-code="social_not_your_image"' in await resp.get_data(as_text=True)
+    resp = await multipart(ash, "/social/profile", {}, avatar_url="", remove_avatar="on")
+    assert resp.status_code == 303
+    assert blog_file.is_file()
+
+    # Another member's upload is theirs alone, too.
+    bea = await social_member(app, db, "bea")
+    resp = await multipart(
+        bea, "/social/profile", {"avatar": upload(image("PNG", (70, 70)), "b.png", "image/png")}
+    )
+    assert resp.status_code == 303
+    await db.commit()
+    beas = (await (await app.test_client().get("/users/bea", headers=AS)).get_json())["icon"]
+    resp = await multipart(ash, "/social/profile", {}, avatar_url=beas["url"])
+    assert resp.status_code == 400
+    # While the blog uses bea's file (an editor typed its address), replacing her avatar
+    # keeps it; once nothing uses it, it goes.
+    beas_file = media_root / "images" / beas["url"].rsplit("/", 1)[1]
+    used = await blog_factories.post(db, "Bea's bread", feature_image=beas["url"])
+    await db.commit()
+    resp = await multipart(
+        bea, "/social/profile", {"avatar": upload(image("PNG", (60, 60)), "c.png", "image/png")}
+    )
+    assert resp.status_code == 303
+    assert beas_file.is_file()
+    assert blog_file.is_file()
+    assert used.feature_image == beas["url"]
+
+
 # --- suspended members -------------------------------------------------------------------------
 
 

@@ -153,6 +153,8 @@ class SocialAccounts(SocialMedia):
         for url in (profile.avatar_url, profile.header_url):
             if url and not re.fullmatch(r"https?://[^\s<>\"']{1,490}", url):
                 raise DomainError("social_bad_image_url", "Images must be http(s) URLs.")
+            if url and url not in (row.avatar_url, row.header_url):
+                await self._check_own_media(session, user_id, url)
         # Uploads are checked (and re-encoded) before anything is written.
         avatar = (
             media.prepare_upload(profile.avatar.data, self.settings.media, "avatar")
@@ -170,13 +172,12 @@ class SocialAccounts(SocialMedia):
         row.summary = _plain_to_html(profile.bio)
         row.avatar_url = profile.avatar_url or None
         row.header_url = profile.header_url or None
-        base = self.settings.apps["federation"].public_url
         if avatar is not None:
-            row.avatar_url = base + media.store_prepared(avatar, self.settings.media)
+            row.avatar_url = await self._store_image(session, user_id, avatar)
         elif profile.remove_avatar:
             row.avatar_url = None
         if header is not None:
-            row.header_url = base + media.store_prepared(header, self.settings.media)
+            row.header_url = await self._store_image(session, user_id, header)
         elif profile.remove_header:
             row.header_url = None
         row.fields = [
@@ -191,7 +192,9 @@ class SocialAccounts(SocialMedia):
         await session.flush()
         # A replaced or removed image's file goes once nothing uses it any more.
         await self._forget_media(
-            session, {u for u in replaced if u and u not in (row.avatar_url, row.header_url)}
+            session,
+            user_id,
+            {u for u in replaced if u and u not in (row.avatar_url, row.header_url)},
         )
         await self._publish(
             session,

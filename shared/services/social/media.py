@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import MediaUpload
 from shared.contracts.errors import InvalidUpload
-from shared.db import after_commit
+from shared.errors import DomainError
 from shared.infrastructure import media
 from shared.models import SocialAccount, SocialStatus
 from shared.services.social._base import SocialBase
@@ -44,54 +44,77 @@ class SocialMedia(SocialBase):
             prepared.append((media.prepare_upload(upload.data, self.settings.media, "media"), alt))
         return prepared
 
-    def _store_media(self, images: Sequence[tuple[media.PreparedImage, str]]) -> list[Any]:
-        """Store checked images; the attachments as a status keeps them."""
-        base = self.settings.apps["federation"].public_url
-        return [
-            {
-                "url": base + media.store_prepared(image, self.settings.media),
-                "media_type": image.media_type,
-                "description": alt,
-                "width": image.width,
-                "height": image.height,
-                "local": True,
-            }
-            for image, alt in images
-        ]
+    async def _store_media(
+        self,
+        session: AsyncSession,
+        user_id: int,
+        images: Sequence[tuple[media.PreparedImage, str]],
+    ) -> list[Any]:
+        """Store checked images as member ``user_id``'s; the attachments as a status keeps
+        them."""
+        attachments = []
+        for image, alt in images:
+            url = await self._store_image(session, user_id, image)
+            attachments.append(
+                {
+                    "url": url,
+                    "media_type": image.media_type,
+                    "description": alt,
+                    "width": image.width,
+                    "height": image.height,
+                    "local": True,
+                }
+            )
+        return attachments
 
-    async def _forget_media(self, session: AsyncSession, urls: set[str]) -> None:
-        """Remove stored files once the transaction commits, unless something else still
-        uses them (a file is named by its content, so two members may share one)."""
-        settings = self.settings.media
-        # Only our own files: an image URL a member typed may look like one of ours on
-        # another host, and must never remove the file of the same name here.
-        ours = f"{self.settings.apps['federation'].public_url}{settings.url_path}/"
-        unused = []
-        for url in sorted(u for u in urls if u.startswith(ours)):
+    async def _store_image(
+        self, session: AsyncSession, user_id: int, image: media.PreparedImage
+    ) -> str:
+        """Store one checked image as member ``user_id``'s upload; its absolute URL."""
+        path = media.store_prepared(image, self.settings.media)
+        name = media.stored_name(path, self.settings.media)
+        if name is not None:
+            await media.record_owner(session, name, "social", user_id)
+        return self.settings.apps["federation"].public_url + path
+
+    def _media_name(self, url: str) -> str | None:
+        """The stored file an image URL points at, when it is one of ours (on any app)."""
+        origins = [a.public_url for a in self.settings.apps.values()]
+        return media.stored_name(url, self.settings.media, origins)
+
+    async def _check_own_media(self, session: AsyncSession, user_id: int, url: str) -> None:
+        """A member may point at a file of ours only if they uploaded it."""
+        name = self._media_name(url)
+        if name is not None and not await media.owned_by(session, name, user_id):
+            raise DomainError(
+                "social_not_your_image",
+                "Upload the image: a stored image can only be used by whoever uploaded it.",
+            )
+
+    async def _forget_media(self, session: AsyncSession, user_id: int, urls: set[str]) -> None:
+        """Member ``user_id``'s images no longer used by their profile or posts: their
+        ownership goes, and each file with it once nobody owns or refers to it (a file is
+        named by its content, so two members, or the blog and a member, may share one)."""
+        for url in sorted(urls):
+            name = self._media_name(url)
+            if name is None:
+                continue
             in_use = await session.scalar(
                 select(
                     exists().where(
-                        or_(
-                            SocialAccount.avatar_url == url,
-                            SocialAccount.header_url == url,
-                        )
+                        SocialAccount.user_id == user_id,
+                        or_(SocialAccount.avatar_url == url, SocialAccount.header_url == url),
                     )
                 )
             ) or await session.scalar(
                 select(
                     exists().where(
                         SocialStatus.deleted_at.is_(None),
+                        SocialStatus.account_id == SocialAccount.id,
+                        SocialAccount.user_id == user_id,
                         SocialStatus.attachments.contains([{"url": url}]),
                     )
                 )
             )
             if not in_use:
-                unused.append(url)
-        if not unused:
-            return
-
-        async def remove() -> None:
-            for url in unused:
-                media.delete_stored(url, settings)
-
-        after_commit(session, remove)
+                await media.release(session, name, "social", user_id, self.settings.media)

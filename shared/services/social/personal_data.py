@@ -253,7 +253,8 @@ class SocialPersonalData(SocialMedia):
         row.discoverable = False
         row.suspended_at = row.suspended_at or now()
         await session.flush()
-        await self._forget_media(session, media_urls)
+        if row.user_id is not None:
+            await self._forget_media(session, row.user_id, media_urls)
         audit.record(
             session,
             "social.account_erased",

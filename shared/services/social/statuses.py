@@ -89,7 +89,7 @@ class SocialStatuses(SocialRemoteAccounts, SocialInteractions):
             visibility=post.visibility,
             in_reply_to_uri=parent.uri if parent is not None else None,
             tags=tags,
-            attachments=self._store_media(images),
+            attachments=await self._store_media(session, user_id, images),
             published_at=now(),
         )
         session.add(status)
