@@ -16,7 +16,7 @@ from shared.config import Settings
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.media import sniff_image
-from shared.models import BlogPost
+from shared.models import BlogPost, MediaOwner
 from tests.blog import factories
 from tests.identity.factories import signed_in
 from tests.support import BROWSER_ACCEPT, csrf_in
@@ -104,6 +104,13 @@ async def test_an_editor_writes_previews_publishes_and_deletes_a_post(
     assert post.feature_image.startswith("/media/images/")
     stored = media_root / post.feature_image.removeprefix("/media/")
     assert stored.read_bytes() == PNG
+    # The file is the blog's, uploaded by this editor: no member's profile may take it.
+    owners = (
+        await db.execute(
+            select(MediaOwner.domain, MediaOwner.user_id).where(MediaOwner.name == stored.name)
+        )
+    ).all()
+    assert [tuple(o) for o in owners] == [("blog", editor.user_id)]  # type: ignore[attr-defined]
     served = await editor.get(post.feature_image)
     assert served.status_code == 200
     assert served.mimetype == "image/png"
