@@ -7,7 +7,7 @@ from pathlib import Path
 from blog.bp import archives, editor, embeds, feeds, home, posts, webhooks
 from blog.bp.fragments import fragments
 from shared.config import Settings
-from shared.infrastructure import media
+from shared.infrastructure import cards, media
 from shared.infrastructure.factory import RoseQuart, create_base_app
 from shared.services.registry import build_services
 
@@ -16,7 +16,11 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 def create_app(settings: Settings | None = None) -> RoseQuart:
     app = create_base_app(
-        "blog", settings=settings, template_dir=TEMPLATES, services=build_services
+        "blog",
+        settings=settings,
+        template_dir=TEMPLATES,
+        services=build_services,
+        frame_src=cards.PLAYER_ORIGINS,
     )
     public = app.extensions["rose"].settings.apps["blog"].public_url
 
