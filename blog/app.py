@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> RoseQuart:
 
     app.jinja_env.globals["absolute_url"] = absolute_url
     app.jinja_env.filters["product_cards"] = embeds.with_product_cards
+    app.jinja_env.globals["article_ld"] = posts.article_ld
     for module in (home, posts, archives, feeds, webhooks, editor):
         app.register_blueprint(module.bp)
     fragments.install(app)
