@@ -21,6 +21,9 @@ def create_app(settings: Settings | None = None) -> RoseQuart:
         template_dir=TEMPLATES,
         services=build_services,
         frame_src=cards.PLAYER_ORIGINS,
+        # Ghost's video and audio cards (loaded only when the reader plays them), which may
+        # stay on the Ghost site like any https image (img-src).
+        media_src=("https:",),
     )
     public = app.extensions["rose"].settings.apps["blog"].public_url
 

@@ -2,7 +2,7 @@
 does to a body before its allow-list runs.
 
 Ghost (Koenig) renders its cards as HTML that leans on a theme's script and on things our
-allow-list refuses. Three are reshaped here, the rest kept by the allow-list's classes:
+allow-list refuses. These are reshaped here, the rest kept by the allow-list's classes:
 
 - **Embeds** (``<iframe>``): a player from an allow-listed provider (:data:`PROVIDERS`)
   becomes a link to the provider's page inside ``<div class="kg-embed-player"
@@ -13,6 +13,9 @@ allow-list refuses. Three are reshaped here, the rest kept by the allow-list's c
 - **Toggles** (Ghost opens them with its theme's script): ``<details>``/``<summary>``.
 - **Code blocks**: the language of ``<code class="language-x">`` is copied to its
   ``<pre data-language="x">`` so the page can label it without a script.
+- **Video and audio cards** (their players are the theme's script): the browser's own
+  ``<video controls>``/``<audio controls>``, loading nothing until played, with a link to
+  the file inside for readers that show no player.
 
 Headings without an ``id`` get one from their text (Ghost gives every heading one), so every
 section of a post can be linked to. Everything produced here still goes through the
@@ -113,6 +116,10 @@ def reshape_cards(html: str, keep_id: Callable[[str], bool] = lambda _: True) ->
         _toggle_to_details(toggle)
     for code in root.xpath("//pre/code[@class]"):
         _label_language(code)
+    for card in root.xpath('//figure[contains(concat(" ", @class, " "), " kg-video-card ")]'):
+        _video_card(card)
+    for card in root.xpath('//div[contains(concat(" ", @class, " "), " kg-audio-card ")]'):
+        _audio_card(card)
     _name_headings(root, keep_id)
     return _inner_html(root)
 
@@ -203,10 +210,72 @@ def _toggle_to_details(toggle: lxml.html.HtmlElement) -> None:
         body.attrib.clear()
         body.set("class", "kg-toggle-content")
         details.append(body)
-    details.tail = toggle.tail
-    parent = toggle.getparent()
+    _swap(toggle, details)
+
+
+def _media_element(tag: str, src: str, label: str) -> lxml.html.HtmlElement:
+    """A ``<video>`` or ``<audio>`` with the browser's own controls, fetching nothing before
+    the reader plays it, and a link to the file for readers without it (feeds)."""
+    element = lxml.html.Element(tag)
+    element.set("src", src)
+    element.set("controls", "")
+    element.set("preload", "none")
+    link = etree.SubElement(element, "a", href=src)
+    link.text = label
+    return element
+
+
+def _video_card(card: lxml.html.HtmlElement) -> None:
+    """Ghost's video card, whose player is its theme's script: the browser's instead."""
+    video = next(iter(card.iter("video")), None)
+    src = (video.get("src") or "").strip() if video is not None else ""
+    if video is None or not src:
+        return
+    classes = [c for c in (card.get("class") or "").split() if c.startswith("kg-")]
+    figure = lxml.html.Element("figure")
+    figure.set("class", " ".join(classes))
+    player = _media_element("video", src, "Download the video")
+    for name in ("width", "height", "loop"):
+        if video.get(name) is not None:
+            player.set(name, video.get(name) or "")
+    # Ghost's own poster attribute is a transparent spacer from a third party: never that.
+    poster = (
+        card.get("data-kg-custom-thumbnail")
+        or card.get("data-kg-thumbnail")
+        or (video.get("poster") if "spacergif" not in (video.get("poster") or "") else None)
+    )
+    if poster:
+        player.set("poster", poster)
+    player.set("playsinline", "")
+    figure.append(player)
+    caption = card.find("figcaption")
+    if caption is not None:
+        figure.append(caption)
+    _swap(card, figure)
+
+
+def _audio_card(card: lxml.html.HtmlElement) -> None:
+    """Ghost's audio card, likewise: its title as the caption, the browser's player."""
+    audio = next(iter(card.iter("audio")), None)
+    src = (audio.get("src") or "").strip() if audio is not None else ""
+    if audio is None or not src:
+        return
+    titles = card.xpath('.//*[contains(concat(" ", @class, " "), " kg-audio-title ")]')
+    title = " ".join(titles[0].text_content().split()) if titles else ""
+    figure = lxml.html.Element("figure")
+    figure.set("class", "kg-card kg-audio-card")
+    figure.append(_media_element("audio", src, "Download the audio"))
+    if title:
+        caption = etree.SubElement(figure, "figcaption")
+        caption.text = title
+    _swap(card, figure)
+
+
+def _swap(old: lxml.html.HtmlElement, new: lxml.html.HtmlElement) -> None:
+    new.tail = old.tail
+    parent = old.getparent()
     if parent is not None:
-        parent.replace(toggle, details)
+        parent.replace(old, new)
 
 
 def _label_language(code: lxml.html.HtmlElement) -> None:

@@ -24,6 +24,8 @@ Deliberate refusals, each tested in tests/infrastructure/test_sanitize.py:
   only Ghost's card classes (``kg-…``) and a code block's ``language-…``: the site's own UI
   classes cannot be borrowed to imitate it.
 - ``<form>``, ``<input>``, ``<button>``: content cannot ask visitors for anything.
+- ``<video>`` and ``<audio>`` only with the browser's controls and ``preload="none"``
+  (whatever the body asked): nothing plays or loads by itself; their URLs are checked.
 
 Three ``data-`` attributes are kept: ``data-product`` on a ``div``, the marker of a product
 embedded in a post (the blog replaces it with the market's card; its value is only ever
@@ -49,6 +51,7 @@ ALLOWED_TAGS = frozenset(
         "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol",
         "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary", "sup",
         "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul", "var",
+        "video", "audio",
     }
 )  # fmt: skip
 
@@ -74,6 +77,10 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "td": {"colspan", "rowspan", "headers"},
     "th": {"colspan", "rowspan", "headers", "scope"},
     "time": {"datetime"},
+    # Ghost's video and audio cards, reshaped by shared/infrastructure/cards.py; the URLs
+    # (src, poster) are checked like every other.
+    "video": {"src", "poster", "controls", "preload", "width", "height", "loop", "playsinline"},
+    "audio": {"src", "controls", "preload"},
 }
 
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
@@ -110,6 +117,9 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
         return value if PLAYER_URL.match(value) else None
     if attribute == "data-language":
         return value if LANGUAGE.match(value) else None
+    if attribute == "preload":
+        # Nothing is fetched before the reader plays it.
+        return "none"
     return value
 
 

@@ -276,12 +276,15 @@ async def test_ghosts_cards_render_with_players_loaded_on_request(
         "https://player.vimeo.com",
         "https://open.spotify.com",
     ]
+    # Ghost's video and audio cards may play from https sources, and only when played.
+    assert "media-src 'self' https:" in csp
 
 
 async def test_other_apps_frame_nothing(make_app: AppMaker) -> None:
     market = await make_app("market")
     resp = await market.test_client().get("/")
     assert "frame-src" not in resp.headers["Content-Security-Policy"]
+    assert "media-src" not in resp.headers["Content-Security-Policy"]
     assert "cards.js" not in await resp.get_data(as_text=True)
 
 

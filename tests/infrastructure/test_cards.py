@@ -12,7 +12,7 @@ import pytest
 
 from shared.infrastructure.cards import PLAYER_ORIGINS, player_for
 from shared.infrastructure.sanitize import RESERVED_IDS, heading_id_allowed, sanitize_html
-from tests.infrastructure.koenig_cards import KOENIG_CARDS
+from tests.infrastructure.koenig_cards import KOENIG_CARDS, KOENIG_MEDIA_CARDS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,6 +147,36 @@ def test_embeds_become_players_loaded_on_request(stored: lxml.html.HtmlElement) 
     assert players[0].getparent().find("figcaption").text == "A song"
 
 
+def test_video_and_audio_cards_get_the_browsers_players() -> None:
+    clean = sanitize_html(KOENIG_MEDIA_CARDS)
+    assert sanitize_html(clean) == clean
+    root = lxml.html.fragment_fromstring(clean, create_parent="div")
+    (video_card,) = _by_class(root, "kg-video-card")
+    video = video_card.find("video")
+    assert dict(video.attrib) == {
+        "src": "/content/media/2026/12/supper.mp4",
+        "controls": "",
+        "preload": "none",
+        "width": "1280",
+        "height": "720",
+        "poster": "/content/media/2026/12/supper_thumb.jpg",
+        "playsinline": "",
+    }
+    assert video.find("a").get("href") == "/content/media/2026/12/supper.mp4"
+    caption = video_card.find("figcaption")
+    assert lxml.html.tostring(caption, encoding="unicode", with_tail=False) == (
+        "<figcaption>The supper in <em>one minute</em></figcaption>"
+    )
+    (audio_card,) = _by_class(root, "kg-audio-card")
+    audio = audio_card.find("audio")
+    assert (audio.get("src"), audio.get("preload")) == ("/content/media/2026/12/speech.mp3", "none")
+    assert audio_card.find("figcaption").text == "The welcome speech"
+    # Nothing of Ghost's own player is left behind: no stray times, speeds or buttons.
+    assert "0:00" not in clean
+    assert "1\u00d7" not in clean  # the playback speed of Ghost's player
+    assert "<button" not in clean
+
+
 @pytest.mark.parametrize(
     ("src", "player"),
     [
@@ -229,6 +259,24 @@ HOSTILE = [
     ),
     ('<a class="kg-btn" href="java&#x09;script:alert(1)">x</a>', "script"),
     ('<img class="kg-image" src="x" srcset="javascript:alert(1) 1x">', "srcset"),
+    ('<video src="javascript:alert(1)" poster="javascript:alert(2)"></video>', "javascript"),
+    ('<video src="/v.mp4" autoplay onplay="x()" preload="auto"></video>', "auto"),
+    (
+        '<figure class="kg-video-card"><video src="javascript:alert(1)"></video></figure>',
+        "javascript",
+    ),
+    (
+        '<figure class="kg-video-card" data-kg-thumbnail="javascript:alert(1)"><video src="/v.mp4"></video></figure>',
+        "javascript",
+    ),
+    (
+        '<div class="kg-audio-card"><audio src="data:audio/wav;base64,AAAA"></audio><div class="kg-audio-title"><img src=x onerror=alert(1)></div></div>',
+        "data:",
+    ),
+    (
+        '<div class="kg-audio-card"><audio src="/a.mp3"></audio><div class="kg-audio-title"><img src=x onerror=alert(1)></div></div>',
+        "onerror",
+    ),
 ]
 
 
