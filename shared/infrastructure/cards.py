@@ -106,11 +106,17 @@ def reshape_cards(html: str, keep_id: Callable[[str], bool] = lambda _: True) ->
     keeps (see the module's docstring); unparseable input is returned as it came."""
     if "<" not in html:
         return html
+    # A parser per call: its error log is read below, and lxml parsers are not thread-safe.
+    parser = lxml.html.HTMLParser(huge_tree=True)
     try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
+        root = lxml.html.fragment_fromstring(html, create_parent="div", parser=parser)
     except (etree.ParserError, ValueError):
         return html
-    for frame in root.iter("iframe"):
+    if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
+        # Nested deeper than libxml2 goes (2,048 levels), the tree lost what lay beyond: leave
+        # the body as it came (the allow-list still runs on it).
+        return html
+    for frame in list(root.iter("iframe")):
         _replace_frame(frame)
     for toggle in root.xpath('//div[contains(concat(" ", @class, " "), " kg-toggle-card ")]'):
         _toggle_to_details(toggle)

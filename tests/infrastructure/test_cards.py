@@ -289,7 +289,15 @@ def test_hostile_cards_keep_nothing_dangerous(dirty: str, gone: str) -> None:
     assert sanitize_html(clean) == clean
 
 
-def test_the_layouts_ids_are_never_a_headings() -> None:
+def test_a_body_nested_too_deep_to_reshape_loses_nothing() -> None:
+    for depth in (300, 3000):
+        body = "<div>" * depth + "deep" + "</div>" * depth + "<p>after</p>"
+        clean = sanitize_html(body)
+        assert "deep" in clean, depth
+        assert "<p>after</p>" in clean, depth
+
+
+def test_no_heading_may_take_an_id_of_the_layout() -> None:
     """Every id the pages around a post body use (or build) is refused on a body's heading:
     an anchor in a post cannot take over the skip link, the search box or a form field."""
     templates = [
