@@ -51,6 +51,8 @@
     });
   }
 
+  // Only now may a poster say it plays here: without this script its link leaves for the provider.
+  document.documentElement.classList.add("kg-players");
   document.addEventListener("DOMContentLoaded", function () { shapeGalleries(document); });
   // Boosted navigation (htmx) swaps #content in without loading the page again.
   document.addEventListener("htmx:afterSettle", function (event) { shapeGalleries(event.target); });
