@@ -102,6 +102,15 @@ class PostDTO:
     tags: tuple[TagDTO, ...] = ()
     authors: tuple[AuthorDTO, ...] = ()
     locked: bool = False
+    twitter_title: str | None = None
+    twitter_description: str | None = None
+    twitter_image: str | None = None
+    # Sanitized HTML: render it as-is.
+    feature_image_caption: str | None = None
+    feature_image_width: int | None = None
+    feature_image_height: int | None = None
+    # Minutes, as Ghost counts them (words at 275 a minute, a few seconds per image).
+    reading_time: int = 1
 
     @property
     def members_only(self) -> bool:
@@ -192,6 +201,11 @@ class PostInput:
     og_description: str | None = None
     og_image: str | None = None
     canonical_url: str | None = None
+    twitter_title: str | None = None
+    twitter_description: str | None = None
+    twitter_image: str | None = None
+    # HTML like the body (sanitized by the service).
+    feature_image_caption: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +312,13 @@ class BlogService(Protocol):
         include_unpublished: bool = False,
     ) -> SlugLookup:
         """The post or page at ``slug``, or the one that used to be there (``moved``)."""
+        ...
+
+    async def related(
+        self, session: AsyncSession, post_id: int, *, limit: int = 3, viewer_is_member: bool
+    ) -> tuple[PostDTO, ...]:
+        """Up to ``limit`` other published posts to read next: those sharing the most tags
+        with it (its primary tag first), newest first, then the newest others."""
         ...
 
     async def get_post(self, session: AsyncSession, post_id: int) -> PostDTO:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -131,10 +131,14 @@ def create_base_app(
     settings: Settings | None = None,
     template_dir: Path | None = None,
     services: Callable[[Settings], Services],
+    frame_src: Sequence[str] = (),
+    media_src: Sequence[str] = (),
 ) -> RoseQuart:
     """Build the Quart app ``name`` (one of :data:`shared.config.APP_NAMES`), with the domain
     services that ``services`` builds from its settings (the app passes
-    ``shared.services.registry.build_services``)."""
+    ``shared.services.registry.build_services``). ``frame_src``: the only origins its pages
+    may frame (none unless given); ``media_src``: where their audio and video may come from
+    besides the app itself."""
     if name not in APP_NAMES:
         raise ValueError(f"unknown app {name!r}")
     settings = settings or load_settings()
@@ -183,7 +187,7 @@ def create_base_app(
     # Order matters: the request id first (every answer carries one), then the internal
     # signature check (an unsigned /internal/ request is a plain 404 before CSRF or routing
     # could answer anything else), then CSRF.
-    _install_request_plumbing(app, name, settings, origins)
+    _install_request_plumbing(app, name, settings, origins, frame_src, media_src)
     internal_auth.install(app, settings)
     csrf.install(app, origins)
     _install_error_handlers(app)
@@ -210,7 +214,12 @@ def create_base_app(
 
 
 def _install_request_plumbing(
-    app: Quart, name: str, settings: Settings, origins: list[str]
+    app: Quart,
+    name: str,
+    settings: Settings,
+    origins: list[str],
+    frame_src: Sequence[str],
+    media_src: Sequence[str],
 ) -> None:
     form_action = " ".join(["'self'", *origins])
     # Images may come from a sibling app (federation serves members' media) even over plain
@@ -222,6 +231,13 @@ def _install_request_plumbing(
         "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
         f"form-action {form_action}; frame-ancestors 'none'"
     )
+    if frame_src:
+        # The embedded players a reader starts (the blog's posts, shared/infrastructure/
+        # cards.py). Boosted navigation keeps the policy of the first page it loaded, so
+        # every page of the app carries it; no frame exists until the reader asks for one.
+        csp += f"; frame-src {' '.join(frame_src)}"
+    if media_src:
+        csp += f"; media-src 'self' {' '.join(media_src)}"
     security_headers = {
         "Content-Security-Policy": csp,
         "X-Content-Type-Options": "nosniff",

@@ -211,6 +211,25 @@ def delete_stored(url: str, settings: MediaSettings) -> bool:
     return existed
 
 
+def stored_image_size(url: str | None, settings: MediaSettings) -> tuple[int, int] | None:
+    """The width and height of a stored image given its URL (absolute, or its path), read
+    from the file's header; None when it is not one of ours or cannot be read."""
+    if not url:
+        return None
+    path = url.split("://", 1)[1] if "://" in url else url
+    path = path[path.find("/") :] if "://" in url else path
+    prefix = f"{settings.url_path}/"
+    if not path.startswith(prefix) or _NAME_RE.match(path[len(prefix) :]) is None:
+        return None
+    try:
+        # Opening reads only the header: the pixels are never decoded here.
+        with Image.open(Path(settings.root) / path[len(prefix) :], formats=list(_FORMATS)) as im:
+            width, height = im.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    return (width, height) if width > 0 and height > 0 else None
+
+
 def install(app: Quart, settings: MediaSettings) -> None:
     """Serve the stored media at ``<url_path>/images/<sha256>.<ext>`` (nothing else)."""
 

@@ -12,18 +12,26 @@ Deliberate refusals, each tested in tests/infrastructure/test_sanitize.py:
   and ``vbscript:`` are never safe; ``data:`` is refused too, images included: a data URL
   carries an unbounded payload inside the post (bypassing the upload size and type checks
   the editor applies to the media root) and ``data:text/html`` links are a phishing vector.
-- ``<iframe>``/``<object>``/``<embed>``: the platform has no third-party frames (the CSP's
-  ``default-src 'self'`` would blank a YouTube or Vimeo embed anyway, and they set
-  third-party cookies). Their fallback text remains.
+- ``<iframe>``/``<object>``/``<embed>``: a body never frames anything itself. Before the
+  allow-list runs, :mod:`shared.infrastructure.cards` turns an iframe of an allow-listed
+  player (YouTube, Vimeo, Spotify) into a link that the blog's page swaps for the player
+  only when the reader asks, and any other iframe into a plain link to it.
 - ``<h1>``: a page has exactly one h1, the title our template renders; a body's h1 keeps
   its text but loses the tag.
-- ``id`` and ``class``: an ``id`` could clash with the layout's (``#content``); classes
-  could borrow the site's UI styles to imitate it.
+- ``id`` and ``class``: only on terms. An ``id`` is kept on a heading (``h2`` to ``h6``, the
+  anchors a post's sections are linked by) when it is a slug that is not one of the layout's
+  (:data:`RESERVED_IDS`, the prefixes of the forms' ids, or all digits). A ``class`` keeps
+  only Ghost's card classes (``kg-…``) and a code block's ``language-…``: the site's own UI
+  classes cannot be borrowed to imitate it.
 - ``<form>``, ``<input>``, ``<button>``: content cannot ask visitors for anything.
+- ``<video>`` and ``<audio>`` only with the browser's controls and ``preload="none"``
+  (whatever the body asked): nothing plays or loads by itself; their URLs are checked.
 
-One ``data-`` attribute is kept: ``data-product`` on a ``div``, the marker of a product
+Three ``data-`` attributes are kept: ``data-product`` on a ``div``, the marker of a product
 embedded in a post (the blog replaces it with the market's card; its value is only ever
-matched against a slug pattern, never rendered).
+matched against a slug pattern, never rendered); ``data-embed-src`` on a ``div``, only when
+it is exactly an allow-listed player's URL (:data:`~shared.infrastructure.cards.PLAYER_URL`);
+and ``data-language`` on a ``pre``, a short lower-case name.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ from html.parser import HTMLParser
 
 import nh3
 
+from shared.infrastructure.cards import LANGUAGE, PLAYER_URL, reshape_cards
+
 ALLOWED_TAGS = frozenset(
     {
         "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
@@ -41,27 +51,77 @@ ALLOWED_TAGS = frozenset(
         "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol",
         "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary", "sup",
         "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul", "var",
+        "video", "audio",
     }
 )  # fmt: skip
 
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
-    "*": {"title", "lang", "dir"},
+    "*": {"title", "lang", "dir", "class"},
     "a": {"href", "hreflang"},
     "abbr": {"title"},
     "blockquote": {"cite"},
     "del": {"cite", "datetime"},
-    # A product embedded in a post (blog/bp/embeds.py puts the market's card there).
-    "div": {"data-product"},
+    # A product embedded in a post (blog/bp/embeds.py puts the market's card there), and
+    # an embedded player loaded when the reader asks for it (shared/infrastructure/cards.py).
+    "div": {"data-product", "data-embed-src"},
+    "h2": {"id"},
+    "h3": {"id"},
+    "h4": {"id"},
+    "h5": {"id"},
+    "h6": {"id"},
     "img": {"src", "alt", "width", "height", "loading"},
     "ins": {"cite", "datetime"},
     "ol": {"start", "reversed", "type"},
+    "pre": {"data-language"},
     "q": {"cite"},
     "td": {"colspan", "rowspan", "headers"},
     "th": {"colspan", "rowspan", "headers", "scope"},
     "time": {"datetime"},
+    # Ghost's video and audio cards, reshaped by shared/infrastructure/cards.py; the URLs
+    # (src, poster) are checked like every other.
+    "video": {"src", "poster", "controls", "preload", "width", "height", "loop", "playsinline"},
+    "audio": {"src", "controls", "preload"},
 }
 
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+
+# The ids the pages around a post body use (base layout, header, footer, the post page);
+# tests/infrastructure/test_sanitize.py checks every literal id in those templates is here.
+RESERVED_IDS = frozenset({"content", "search-q", "featured-heading", "latest-heading", "ap-recent"})
+# The prefixes of the ids the templates build (form fields, cart controls, the related posts).
+RESERVED_ID_PREFIXES = ("f-", "add-", "qty-", "nav-", "related-")
+_HEADING_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CLASS = re.compile(r"^kg-[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CODE_CLASS = re.compile(r"^language-[a-z0-9][a-z0-9+#_-]{0,29}$")
+
+
+def heading_id_allowed(value: str) -> bool:
+    """Whether a body's heading may keep ``id=value`` (see the module's docstring)."""
+    return (
+        len(value) <= 100
+        and bool(_HEADING_ID.match(value))
+        and not value.isdigit()
+        and value not in RESERVED_IDS
+        and not value.startswith(RESERVED_ID_PREFIXES)
+    )
+
+
+def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "class":
+        pattern = _CODE_CLASS if tag == "code" else _CLASS
+        kept = [name for name in value.split() if pattern.match(name)]
+        return " ".join(dict.fromkeys(kept)) or None
+    if attribute == "id":
+        return value if heading_id_allowed(value) else None
+    if attribute == "data-embed-src":
+        return value if PLAYER_URL.match(value) else None
+    if attribute == "data-language":
+        return value if LANGUAGE.match(value) else None
+    if attribute == "preload":
+        # Nothing is fetched before the reader plays it.
+        return "none"
+    return value
+
 
 _CLEANER = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
@@ -70,6 +130,7 @@ _CLEANER = nh3.Cleaner(
     url_schemes=set(URL_SCHEMES),
     link_rel="noopener noreferrer",
     strip_comments=True,
+    attribute_filter=_filter_attribute,
 )
 
 # Control characters have no place in text; \x01 and \x02 also mark search highlights.
@@ -78,7 +139,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def sanitize_html(value: str) -> str:
     """``value`` reduced to the allow-list: safe to store and render without escaping."""
-    return str(_CLEANER.clean(_CONTROL.sub("", value))).strip()
+    return str(_CLEANER.clean(reshape_cards(_CONTROL.sub("", value), heading_id_allowed))).strip()
 
 
 _BLOCK_TAGS = frozenset(

@@ -143,6 +143,11 @@ class BlogPost(Base):
     excerpt: Mapped[str | None] = mapped_column(Text)
     feature_image: Mapped[str | None] = mapped_column(String(2000))
     feature_image_alt: Mapped[str | None] = mapped_column(String(191))
+    # Sanitized HTML (Ghost's captions carry links and emphasis).
+    feature_image_caption: Mapped[str | None] = mapped_column(Text)
+    # Known when the image is in our media store (read from the file when the post is saved).
+    feature_image_width: Mapped[int | None] = mapped_column(Integer)
+    feature_image_height: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(10), nullable=False, server_default="draft")
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
@@ -154,6 +159,9 @@ class BlogPost(Base):
     og_title: Mapped[str | None] = mapped_column(String(300))
     og_description: Mapped[str | None] = mapped_column(String(500))
     og_image: Mapped[str | None] = mapped_column(String(2000))
+    twitter_title: Mapped[str | None] = mapped_column(String(300))
+    twitter_description: Mapped[str | None] = mapped_column(String(500))
+    twitter_image: Mapped[str | None] = mapped_column(String(2000))
     canonical_url: Mapped[str | None] = mapped_column(String(2000))
     ghost_id: Mapped[str | None] = mapped_column(String(24), unique=True)
     ghost_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -18,6 +18,8 @@ MAIN_PAGES = [
     ("federation", "/signin"),
     ("federation", "/signup"),
     ("blog", "/posts/welcome-to-rose-ash"),
+    # One of each of Ghost's cards (shared/services/blog/demo.yaml).
+    ("blog", "/posts/the-harvest-supper-a-look-back"),
     ("blog", "/pages/about"),
     ("blog", "/tag/events"),
     ("blog", "/search?q=sourdough"),

@@ -58,7 +58,8 @@ def test_the_sanitizer_refuses(dirty: str, gone: str) -> None:
 
 KEPT = [
     ("<p>Hello <strong>bold</strong> <em>it</em></p>", "<p>Hello <strong>bold</strong> <em>it</em></p>"),
-    ("<h2>Menu</h2><ul><li>Soup</li></ul>", "<h2>Menu</h2><ul><li>Soup</li></ul>"),
+    # A heading without an id gets one from its text: every section can be linked to.
+    ("<h2>Menu</h2><ul><li>Soup</li></ul>", '<h2 id="menu">Menu</h2><ul><li>Soup</li></ul>'),
     (
         "<a href='https://rose-ash.test/x' title='t'>x</a>",
         '<a href="https://rose-ash.test/x" title="t" rel="noopener noreferrer">x</a>',
@@ -73,8 +74,12 @@ KEPT = [
     ("<table><tr><th scope='col'>A</th></tr></table>", '<table><tbody><tr><th scope="col">A</th></tr></tbody></table>'),
     # A body's h1 keeps its text but not the tag: the page's only h1 is its title.
     ("<h1>Big</h1><p>x</p>", "Big<p>x</p>"),
-    # An iframe's fallback text stays.
-    ("<iframe src='https://player.vimeo.com/1'>Watch on Vimeo</iframe>", "Watch on Vimeo"),
+    # An iframe of a site that is not an allow-listed player becomes a link to it, its
+    # fallback text kept (tests/infrastructure/test_cards.py has the players).
+    (
+        "<iframe src='https://player.vimeo.com/1'>Watch on Vimeo</iframe>",
+        '<p><a href="https://player.vimeo.com/1" rel="noopener noreferrer">Watch on Vimeo (player.vimeo.com)</a></p>',
+    ),
 ]  # fmt: skip
 
 

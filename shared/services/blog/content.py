@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.contracts import PostInput
 from shared.contracts.errors import InvalidPost
 from shared.errors import Conflict, NotFound
+from shared.infrastructure.media import stored_image_size
 from shared.infrastructure.sanitize import (
     SLUG_MAX,
     SLUG_RE,
@@ -84,6 +85,9 @@ class BlogContent(BlogBase):
         post.excerpt = clean_text(data.excerpt) or None
         post.feature_image = _check_url(data.feature_image, "feature_image")
         post.feature_image_alt = _limited(data.feature_image_alt, 191, "feature_image_alt")
+        post.feature_image_caption = sanitize_html(data.feature_image_caption or "") or None
+        size = stored_image_size(post.feature_image, self.media)
+        post.feature_image_width, post.feature_image_height = size or (None, None)
         post.featured = data.featured
         post.visibility = data.visibility
         post.meta_title = _limited(data.meta_title, 300, "meta_title")
@@ -91,6 +95,9 @@ class BlogContent(BlogBase):
         post.og_title = _limited(data.og_title, 300, "og_title")
         post.og_description = _limited(data.og_description, 500, "og_description")
         post.og_image = _check_url(data.og_image, "og_image")
+        post.twitter_title = _limited(data.twitter_title, 300, "twitter_title")
+        post.twitter_description = _limited(data.twitter_description, 500, "twitter_description")
+        post.twitter_image = _check_url(data.twitter_image, "twitter_image")
         post.canonical_url = _check_url(data.canonical_url, "canonical_url")
         authors = await self._authors(session, data.authors)
         await self._set_slug(session, post, data.slug, title, dedupe=dedupe_slug)

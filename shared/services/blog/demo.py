@@ -28,7 +28,8 @@ def _post_input(kind: str, spec: dict[str, Any]) -> PostInput:
 
 
 async def seed_blog(session: AsyncSession) -> None:
-    """Authors, tags, six posts (one for members only) and two pages, once."""
+    """Authors, tags, seven posts (one for members only, one showing Ghost's cards) and two
+    pages, once."""
     content = demo_content(__file__)
     blog = services().blog
 

@@ -182,6 +182,10 @@ def parse_item(item: dict[str, Any], kind: str) -> GhostItem:
             og_title=(_str(item, "og_title") or "")[:300] or None,
             og_description=(_str(item, "og_description") or "")[:500] or None,
             og_image=_http_url(_str(item, "og_image")),
+            twitter_title=(_str(item, "twitter_title") or "")[:300] or None,
+            twitter_description=(_str(item, "twitter_description") or "")[:500] or None,
+            twitter_image=_http_url(_str(item, "twitter_image")),
+            feature_image_caption=_str(item, "feature_image_caption"),
             canonical_url=_http_url(_str(item, "canonical_url")),
         )
     except GhostMalformed as err:

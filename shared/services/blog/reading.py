@@ -32,6 +32,7 @@ from shared.models.blog import (
 )
 from shared.services.blog._base import BlogBase
 from shared.services.blog._common import (
+    MAX_PER_PAGE,
     author_dto,
     check_paging,
     post_dto,
@@ -129,6 +130,55 @@ class BlogReading(BlogBase):
         if post is None:
             raise NotFound("post_not_found", "There is no post or page here.")
         return SlugLookup(post=post_dto(post, viewer_is_member), moved=moved)
+
+    async def related(
+        self, session: AsyncSession, post_id: int, *, limit: int = 3, viewer_is_member: bool
+    ) -> tuple[PostDTO, ...]:
+        """Up to ``limit`` other published posts to read next: those sharing the most tags
+        with it (its primary tag first), newest first, then the newest others."""
+        if not 1 <= limit <= MAX_PER_PAGE:
+            raise DomainError("per_page_out_of_range", f"limit must be 1 to {MAX_PER_PAGE}.")
+        own = (
+            select(BlogPostTag.tag_id, BlogPostTag.sort_order)
+            .join(BlogTag, BlogTag.id == BlogPostTag.tag_id)
+            .where(BlogPostTag.post_id == post_id, BlogTag.visibility == "public")
+            .subquery()
+        )
+        primary = select(own.c.tag_id).order_by(own.c.sort_order).limit(1).scalar_subquery()
+        sharing = await session.scalars(
+            select(BlogPostTag.post_id)
+            .join(BlogPost, BlogPost.id == BlogPostTag.post_id)
+            .where(
+                *published("post"),
+                BlogPost.id != post_id,
+                BlogPostTag.tag_id.in_(select(own.c.tag_id)),
+            )
+            .group_by(BlogPostTag.post_id, BlogPost.published_at)
+            .order_by(
+                func.bool_or(BlogPostTag.tag_id == primary).desc(),
+                func.count().desc(),
+                BlogPost.published_at.desc(),
+                BlogPostTag.post_id.desc(),
+            )
+            .limit(limit)
+        )
+        ids = list(sharing)
+        if len(ids) < limit:
+            ids += await session.scalars(
+                select(BlogPost.id)
+                .where(*published("post"), BlogPost.id.not_in([post_id, *ids]))
+                .order_by(BlogPost.published_at.desc(), BlogPost.id.desc())
+                .limit(limit - len(ids))
+            )
+        if not ids:
+            return ()
+        rows = {
+            p.id: p
+            for p in await session.scalars(
+                with_relations(select(BlogPost)).where(BlogPost.id.in_(ids))
+            )
+        }
+        return tuple(post_dto(rows[i], viewer_is_member) for i in ids if i in rows)
 
     async def get_post(self, session: AsyncSession, post_id: int) -> PostDTO:
         """Any post or page by id, whatever its status (for the editor and the sync)."""
