@@ -1,6 +1,6 @@
 -- Rose Ash reference schema, generated from the migrations by `rose-ash schema dump`.
 -- Do not edit: write a migration, then run `rose-ash schema dump`.
--- Migration head: 0016
+-- Migration head: 0018
 
 CREATE FUNCTION public.audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql
@@ -906,8 +906,8 @@ CREATE TABLE public.orders (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT ck_orders_currency_code CHECK ((length((currency)::text) = 3)),
-    CONSTRAINT ck_orders_delivery_address CHECK ((((fulfilment)::text = 'collection'::text) OR (length(btrim(address)) > 0))),
-    CONSTRAINT ck_orders_fulfilment_known CHECK (((fulfilment)::text = ANY ((ARRAY['collection'::character varying, 'delivery'::character varying])::text[]))),
+    CONSTRAINT ck_orders_delivery_address CHECK ((((fulfilment)::text <> 'delivery'::text) OR (length(btrim(address)) > 0))),
+    CONSTRAINT ck_orders_fulfilment_known CHECK (((fulfilment)::text = ANY ((ARRAY['collection'::character varying, 'delivery'::character varying, 'none'::character varying])::text[]))),
     CONSTRAINT ck_orders_refund_within_total CHECK (((refunded_minor >= 0) AND (refunded_minor <= total_minor))),
     CONSTRAINT ck_orders_status_known CHECK (((status)::text = ANY ((ARRAY['pending_payment'::character varying, 'paid'::character varying, 'fulfilled'::character varying, 'cancelled'::character varying, 'expired'::character varying, 'refunded'::character varying, 'partly_refunded'::character varying])::text[]))),
     CONSTRAINT ck_orders_total_not_negative CHECK ((total_minor >= 0))
