@@ -149,6 +149,11 @@ PRODUCT_MARKER = re.compile(
 )
 
 
+# Where a post embeds an event's card (the events app's ``events/event-card``): a paragraph
+# holding only ``[event:slug]``, as the rich-text editor's embed button writes it.
+EVENT_MARKER = re.compile(rf"<p>\s*\[event:{PRODUCT_SLUG}\]\s*</p>")
+
+
 def link_products(body: str, market_url: str) -> str:
     """``body`` (sanitized) for readers who get no fragments — feeds and the fediverse: each
     product marker becomes a plain link to the product's page on the market."""
