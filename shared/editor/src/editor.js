@@ -56,7 +56,13 @@ function pickImage(editor, textarea, wrapper) {
         return;
       }
       const alt = window.prompt("Describe the image for people who cannot see it", "") || "";
-      editor.chain().focus().setImage({ src: answer.url, alt }).run();
+      // An empty paragraph after it takes the cursor: the next thing typed or inserted goes
+      // below the image, never in its place.
+      editor
+        .chain()
+        .focus()
+        .insertContent([{ type: "image", attrs: { src: answer.url, alt } }, { type: "paragraph" }])
+        .run();
       say(wrapper, "Image added.");
     } catch (error) {
       say(wrapper, "That image could not be uploaded: try again.");
@@ -123,7 +129,10 @@ function openEmbed(editor, textarea, wrapper) {
             editor
               .chain()
               .focus()
-              .insertContent([{ type: "paragraph", content: [{ type: "text", text: item.marker }] }])
+              .insertContent([
+                { type: "paragraph", content: [{ type: "text", text: item.marker }] },
+                { type: "paragraph" },
+              ])
               .run();
             panel.remove();
             say(wrapper, `${item.title} embedded: the post shows its card.`);
