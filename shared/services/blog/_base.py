@@ -10,10 +10,15 @@ class BlogBase:
     """The blog service's wiring, shared by its parts (see ``SqlBlogService``)."""
 
     def __init__(
-        self, federation: FederationService, public_url: str, market_url: str = ""
+        self,
+        federation: FederationService,
+        public_url: str,
+        market_url: str = "",
+        events_url: str = "",
     ) -> None:
         # ``public_url`` is the blog's address as readers see it: federated posts link there;
-        # products embedded in them link to ``market_url``.
+        # products embedded in them link to ``market_url``, events to ``events_url``.
         self.federation = federation
         self.public_url = public_url.rstrip("/")
         self.market_url = market_url.rstrip("/")
+        self.events_url = events_url.rstrip("/")

@@ -10,7 +10,10 @@ from shared.services.domain import Domain, Lazy, ServiceParts
 def build(settings: Settings, built: ServiceParts) -> ServiceParts:
     # The blog announces its posts through federation, in the same transaction.
     blog = SqlBlogService(
-        built["federation"], settings.apps["blog"].public_url, settings.apps["market"].public_url
+        built["federation"],
+        settings.apps["blog"].public_url,
+        settings.apps["market"].public_url,
+        settings.apps["events"].public_url,
     )
     return {"blog": blog}
 
