@@ -1,6 +1,6 @@
 -- Rose Ash reference schema, generated from the migrations by `rose-ash schema dump`.
 -- Do not edit: write a migration, then run `rose-ash schema dump`.
--- Migration head: 0021
+-- Migration head: 0018
 
 CREATE FUNCTION public.audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql
@@ -248,12 +248,6 @@ CREATE TABLE public.blog_posts (
     ghost_updated_at timestamp with time zone,
     search tsvector GENERATED ALWAYS AS (((setweight(to_tsvector('english'::regconfig, translate((COALESCE(title, ''::character varying))::text, '<>'::text, '  '::text)), 'A'::"char") || setweight(to_tsvector('english'::regconfig, translate(COALESCE(excerpt, ''::text), '<>'::text, '  '::text)), 'B'::"char")) || setweight(to_tsvector('english'::regconfig, translate(COALESCE(plaintext, ''::text), '<>'::text, '  '::text)), 'C'::"char"))) STORED,
     ap_object_uri character varying(500),
-    feature_image_caption text,
-    feature_image_width integer,
-    feature_image_height integer,
-    twitter_title character varying(300),
-    twitter_description character varying(500),
-    twitter_image character varying(2000),
     CONSTRAINT ck_blog_posts_dated_when_live CHECK ((((status)::text = 'draft'::text) OR (published_at IS NOT NULL))),
     CONSTRAINT ck_blog_posts_kind_known CHECK (((kind)::text = ANY ((ARRAY['post'::character varying, 'page'::character varying])::text[]))),
     CONSTRAINT ck_blog_posts_status_known CHECK (((status)::text = ANY ((ARRAY['draft'::character varying, 'scheduled'::character varying, 'published'::character varying])::text[]))),
@@ -912,8 +906,8 @@ CREATE TABLE public.orders (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT ck_orders_currency_code CHECK ((length((currency)::text) = 3)),
-    CONSTRAINT ck_orders_delivery_address CHECK ((((fulfilment)::text = 'collection'::text) OR (length(btrim(address)) > 0))),
-    CONSTRAINT ck_orders_fulfilment_known CHECK (((fulfilment)::text = ANY ((ARRAY['collection'::character varying, 'delivery'::character varying])::text[]))),
+    CONSTRAINT ck_orders_delivery_address CHECK ((((fulfilment)::text <> 'delivery'::text) OR (length(btrim(address)) > 0))),
+    CONSTRAINT ck_orders_fulfilment_known CHECK (((fulfilment)::text = ANY ((ARRAY['collection'::character varying, 'delivery'::character varying, 'none'::character varying])::text[]))),
     CONSTRAINT ck_orders_refund_within_total CHECK (((refunded_minor >= 0) AND (refunded_minor <= total_minor))),
     CONSTRAINT ck_orders_status_known CHECK (((status)::text = ANY ((ARRAY['pending_payment'::character varying, 'paid'::character varying, 'fulfilled'::character varying, 'cancelled'::character varying, 'expired'::character varying, 'refunded'::character varying, 'partly_refunded'::character varying])::text[]))),
     CONSTRAINT ck_orders_total_not_negative CHECK ((total_minor >= 0))

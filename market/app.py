@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from market.bp import catalogue, editor, home, scrape_admin
+from market.bp import catalogue, editor, home, scrape_admin, units
 from market.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure.factory import RoseQuart, create_base_app
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> RoseQuart:
         return path if path.startswith(("http://", "https://")) else public + path
 
     app.jinja_env.globals["absolute_url"] = absolute_url
+    app.jinja_env.filters["sold_as"] = units.sold_as
     for module in (home, catalogue, editor):
         app.register_blueprint(module.bp)
     fragments.install(app)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -267,6 +268,10 @@ class SumUpSettings:
     production refuses anything but an https address."""
 
     base_url: str = "https://api.sumup.com"
+    # Where SumUp's hosted checkout page is (its ``hosted_checkout_url``s): the checkout form
+    # is allowed to lead there (CSP form-action), so "Place order and pay" lands on it. The
+    # stand-in serves its page from ``base_url``, which is allowed too.
+    hosted_checkout_origin: str = "https://checkout.sumup.com"
     timeout_s: float = 10.0
     # The port `rose-ash up` serves the stand-in on.
     standin_port: int = 8009
@@ -334,6 +339,8 @@ class Settings:
     environment: str
     site_name: str
     apps: dict[str, AppSettings]
+    # The IANA zone every date and time is shown in (events keep their own zone).
+    time_zone: str = "Europe/London"
     cookie_secure: bool = False
     log_level: str = "INFO"
     devdata_dir: str = ".devdata"
@@ -598,6 +605,12 @@ def _validate(settings: Settings, file: Path) -> None:
             raise ConfigError("smtp.host: must be set in production (or ROSE_SMTP__HOST)")
         if settings.smtp.username:
             settings.require("smtp_password")
+    try:
+        ZoneInfo(settings.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"time_zone: {settings.time_zone!r} is not an IANA time zone such as Europe/London"
+        ) from None
     sumup_url = settings.sumup.base_url
     if not sumup_url.startswith(("http://", "https://")) or sumup_url.endswith("/"):
         raise ConfigError(

@@ -120,6 +120,10 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
             "ROSE_FRAGMENTS__TIMEOUT_S (environment): expected a number, got 'soon'",
         ),
         ({"ROSE_INTERNAL__CLOCK_WINDOW_S": "0"}, "internal.clock_window_s: must be at least 1"),
+        (
+            {"ROSE_TIME_ZONE": "Mars/Olympus"},
+            "time_zone: 'Mars/Olympus' is not an IANA time zone such as Europe/London",
+        ),
     ],
 )
 def test_malformed_settings_give_one_line(environ: dict[str, str], message: str) -> None:

@@ -24,6 +24,7 @@ from shared.errors import DomainError, NotFound
 from shared.infrastructure import auth, media
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
+from shared.infrastructure.times import in_zone
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
@@ -360,3 +361,61 @@ async def delete_post(post_id: int) -> Any:
     post = await services().blog.get_post(db_session(), post_id)
     await services().blog.delete_post(db_session(), post_id)
     return redirect(f"/editor/posts?kind={post.kind}")
+
+
+# --- the rich-text editor's image and embed buttons (shared/editor) ------------------------
+
+EMBED_RESULTS = 8
+
+
+@bp.post("/images")
+@auth.require_role("editor")
+async def upload_image() -> Any:
+    """An image for a post's body, from the editor's image button: decoded, checked and
+    re-encoded without its metadata, then stored. Answers JSON ``{"url": ...}``, or the error
+    (its code and message) with its status."""
+    upload = (await request.files).get("image")
+    data = upload.stream.read() if upload is not None else b""
+    try:
+        prepared = media.prepare_upload(data, current_platform().settings.media, "image")
+    except DomainError as err:
+        return {"error": err.code, "message": err.message}, err.status
+    url = media.store_prepared(prepared, current_platform().settings.media)
+    return {"url": url, "width": prepared.width, "height": prepared.height}
+
+
+@bp.get("/embeds")
+@auth.require_role("editor")
+async def find_embeds() -> Any:
+    """Products and events whose title matches ``q``, for the editor's embed button: each
+    with the marker the body gets (``[product:slug]``, ``[event:slug]``)."""
+    query = " ".join(request.args.get("q", "").split())[:100]
+    if not query:
+        return {"results": []}
+    db = db_session()
+    found = await services().catalog.search_products(db, query, per_page=EMBED_RESULTS)
+    results = [
+        {
+            "kind": "product",
+            "title": hit.product.title,
+            "detail": str(hit.product.price),
+            "marker": f"[product:{hit.product.slug}]",
+        }
+        for hit in found.hits
+    ]
+    wanted = query.casefold()
+    events = [
+        e
+        for e in await services().events.staff_events(db)
+        if e.status == "published" and wanted in e.title.casefold()
+    ]
+    results += [
+        {
+            "kind": "event",
+            "title": e.title,
+            "detail": in_zone(e.start, current_platform().settings.time_zone).strftime("%-d %b %Y"),
+            "marker": f"[event:{e.slug}]",
+        }
+        for e in events[:EMBED_RESULTS]
+    ]
+    return {"results": results}

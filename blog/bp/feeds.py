@@ -27,6 +27,7 @@ async def _feed() -> FeedGenerator:
     site = current_platform().settings.site_name
     posts = await services().blog.feed(db_session())
     market = current_platform().settings.apps["market"].public_url  # embedded products link there
+    events = current_platform().settings.apps["events"].public_url  # and embedded events here
     fg = FeedGenerator()
     fg.id(public_url("/"))
     fg.title(f"{site} · Blog")
@@ -46,7 +47,7 @@ async def _feed() -> FeedGenerator:
         entry.summary(post.excerpt)
         # A members-only body stays behind the sign-in: the feed carries its excerpt only.
         if not post.locked and post.html:
-            entry.content(link_products(post.html, market), type="CDATA")
+            entry.content(link_products(post.html, market, events), type="CDATA")
         for author in post.authors:
             entry.author(name=author.name)
         for tag in post.tags:

@@ -46,8 +46,22 @@ async def show(order_id: int) -> str:
     order = await services().cart.order(db_session(), order_id)
     if order is None:
         raise NotFound("order_not_found", "No such order.")
-    notice = request.args.get("notice")
+    notice = _said(request.args.get("notice", ""), order_id)
     return await render_page("admin/order.html", order=order, notice=notice, error=None)
+
+
+# What staff are told after an action (?notice=<action>), in plain words.
+_DONE = {
+    "fulfil": "Order {id} marked fulfilled.",
+    "cancel": "Order {id} cancelled; its stock is back on sale.",
+    "refund": "Refund for order {id} sent through SumUp.",
+    "clear": "Order {id} no longer needs attention.",
+}
+
+
+def _said(action: str, order_id: int) -> str | None:
+    template = _DONE.get(action)
+    return template.format(id=order_id) if template else None
 
 
 async def _act(order_id: int, action: str) -> Any:

@@ -76,12 +76,14 @@ async def place() -> Any:
     if owner.user_id is None:
         remember_guest_order(order.id)
     try:
-        await services().cart.ensure_checkout(db, order.id)
+        payment = await services().cart.ensure_checkout(db, order.id)
     except PaymentUnavailable:
         return redirect(f"/orders/{order.id}?notice=payment_unavailable")
-    # The order page links to SumUp's hosted checkout: a form's redirect chain may not leave
-    # our origins (CSP form-action), a link may.
-    return redirect(f"/orders/{order.id}?notice=placed")
+    if payment.hosted_url and payment.status == "PENDING":
+        # Straight to SumUp's hosted checkout page (the cart's CSP form-action allows it),
+        # which sends the buyer back to /orders/<id>/return.
+        return redirect(payment.hosted_url)
+    return redirect(f"/orders/{order.id}")
 
 
 def _stock_error(err: DomainError) -> DomainError:

@@ -27,17 +27,14 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("orders", __name__)
 
+# What the page says after a redirect (?notice=<code>), in fixed words. Whether the order is
+# paid is never one of them: the page says that from the order itself (order.html), so it
+# cannot contradict the status beside it.
 NOTICES = {
     "payment_unavailable": (
         "We could not reach the payment provider just now. Your order is reserved: try "
         "paying again in a minute."
     ),
-    "payment_pending": "We have not heard from SumUp that this order is paid yet.",
-    "payment_failed": (
-        "SumUp says the payment did not go through, and nothing was taken. You can try again."
-    ),
-    "paid": "Thank you: your payment was received.",
-    "placed": "Your order is reserved for you. Pay with SumUp to complete it.",
 }
 
 
@@ -47,7 +44,12 @@ async def show(order_id: int) -> str:
     order = await visible_order(order_id, token)
     code = request.args.get("notice", "")
     return await render_page(
-        "order.html", order=order, token=token, notice=NOTICES.get(code), printable=False
+        "order.html",
+        order=order,
+        token=token,
+        notice=NOTICES.get(code),
+        returned=request.args.get("from") == "sumup",
+        printable=False,
     )
 
 
@@ -55,7 +57,9 @@ async def show(order_id: int) -> str:
 async def receipt(order_id: int) -> str:
     token = request.args.get("t")
     order = await visible_order(order_id, token)
-    return await render_page("order.html", order=order, token=token, notice=None, printable=True)
+    return await render_page(
+        "order.html", order=order, token=token, notice=None, returned=False, printable=True
+    )
 
 
 @bp.post("/orders/<int:order_id>/pay")
@@ -64,37 +68,32 @@ async def pay(order_id: int) -> Any:
     order = await visible_order(order_id, request.args.get("t"))
     if not order.awaiting_payment:
         return redirect(f"/orders/{order_id}")
+    token = request.args.get("t")
+    back = f"/orders/{order_id}" + (f"?t={token}" if token else "")
     try:
         # The current checkout, or a new attempt once SumUp said the last one failed.
-        await services().cart.retry_checkout(db_session(), order.id)
+        payment = await services().cart.retry_checkout(db_session(), order.id)
     except PaymentUnavailable:
         return redirect(f"/orders/{order_id}?notice=payment_unavailable")
     except DomainError:
-        return redirect(f"/orders/{order_id}")
-    return redirect(
-        f"/orders/{order_id}" + (f"?t={token}" if (token := request.args.get("t")) else "")
-    )
+        return redirect(back)
+    if payment.hosted_url and payment.status == "PENDING":
+        return redirect(payment.hosted_url)  # straight to SumUp's page (CSP allows it)
+    return redirect(back)
 
 
 @bp.get("/orders/<int:order_id>/return")
 async def returned(order_id: int) -> Any:
-    """SumUp sends the buyer back here: re-read the checkout (the return proves nothing)."""
-    order = await visible_order(order_id, request.args.get("t"))
-    notice = "payment_pending"
+    """SumUp sends the buyer back here: re-read the checkout (the return proves nothing), then
+    show the order, which says from its own state whether it is paid."""
+    token = request.args.get("t")
+    order = await visible_order(order_id, token)
     if order.awaiting_payment and order.payment is not None and order.payment.checkout_id:
         try:
-            outcome = await services().cart.sync_payment(db_session(), order.id)
-            if outcome.result == "paid":
-                notice = "paid"
-            else:
-                now = await services().cart.order(db_session(), order.id)
-                if now is not None and now.payment and now.payment.status in ("FAILED", "EXPIRED"):
-                    notice = "payment_failed"
+            await services().cart.sync_payment(db_session(), order.id)
         except SumUpError as err:
             log.warning("order %s: return re-read failed: %s", order_id, err)
-    elif not order.awaiting_payment:
-        notice = ""
-    return redirect(f"/orders/{order_id}" + (f"?notice={notice}" if notice else ""))
+    return redirect(f"/orders/{order_id}?from=sumup" + (f"&t={token}" if token else ""))
 
 
 @bp.get("/orders")

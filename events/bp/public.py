@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 from quart import Blueprint, Response, redirect, request, url_for
 
 from events.bp._common import (
-    DISPLAY_TZ,
+    calendar_links,
     day_window,
+    display_tz,
     events_page,
     filters,
     ics_response,
@@ -38,7 +39,7 @@ def _now() -> datetime:
 
 async def _zone_for(calendar: str | None) -> str:
     if calendar is None:
-        return DISPLAY_TZ
+        return display_tz()
     found = await services().events.calendar_by_slug(db_session(), calendar)
     if found is None:
         raise NotFound("calendar_not_found", "There is no such calendar.")
@@ -55,7 +56,7 @@ async def upcoming() -> Response:
         db_session(), limit=30, calendar_slug=f.calendar, tag=f.tag
     )
     calendars = await services().events.calendars(db_session())
-    today = datetime.now(ZoneInfo(DISPLAY_TZ))
+    today = datetime.now(ZoneInfo(display_tz()))
     return await events_page(
         "list.html",
         heading="Events",
@@ -81,7 +82,7 @@ async def past() -> Response:
 
 @bp.get("/month")
 async def this_month() -> Any:
-    today = datetime.now(ZoneInfo(DISPLAY_TZ))
+    today = datetime.now(ZoneInfo(display_tz()))
     return redirect(
         url_for("public.month", year=today.year, month=today.month, **filters().query())
     )
@@ -206,6 +207,7 @@ async def event(slug: str) -> Response:
         mine=[b for b in mine if b.status != "cancelled"],
         now=now,
         error=None,
+        add_to_calendar=calendar_links(chosen) if chosen else None,
     )
     return response
 

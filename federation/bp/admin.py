@@ -1,5 +1,6 @@
-"""Staff pages at federation (admins only): accounts and their roles; the ActivityPub delivery
-queue (what is waiting, failing and dead) with retry."""
+"""Staff pages at federation (admins only): the admin home (every staff page of every app),
+accounts and their roles; the ActivityPub delivery queue (what is waiting, failing and dead)
+with retry."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ from shared.errors import DomainError
 from shared.infrastructure import auth
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
+from shared.infrastructure.staff import STAFF_PAGES
 from shared.models.identity import ROLES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/")
+@auth.require_role("admin")
+async def home() -> Any:
+    """Everything staff can do, on every app, grouped by app."""
+    return await render_page("admin/home.html", pages=STAFF_PAGES)
 
 
 @bp.get("/users")

@@ -48,6 +48,7 @@ class CartLineDTO:
     url: str
     image_url: str | None = None
     problem: str | None = None
+    physical: bool = True  # something to collect or deliver (SellableDTO.physical)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,12 @@ class CartDTO:
     def can_check_out(self) -> bool:
         return bool(self.lines) and all(line.problem is None for line in self.lines)
 
+    @property
+    def needs_fulfilment(self) -> bool:
+        """Whether checkout asks how to hand the order over (collection or delivery): only
+        when something in it is physical (tickets are not)."""
+        return any(line.physical for line in self.lines)
+
 
 @dataclass(frozen=True)
 class CheckoutDetails:
@@ -67,7 +74,7 @@ class CheckoutDetails:
 
     email: str
     name: str
-    fulfilment: str  # "collection" | "delivery"
+    fulfilment: str  # "collection" | "delivery" | "none" (nothing physical in the cart)
     phone: str = ""
     address: str = ""
     notes: str = ""

@@ -105,6 +105,9 @@ class SellableDTO:
     url: str
     image_url: str | None = None
     unit: str = "each"
+    # Something to collect or deliver (a product); False: nothing to hand over (a ticket),
+    # and an order of such things only asks for neither.
+    physical: bool = True
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from shared.infrastructure import (
     media,
     oauth,
     pagecache,
+    times,
 )
 from shared.infrastructure.activitypub import routes as activitypub_routes
 from shared.infrastructure.boost import BOOST_HEADERS, is_htmx
@@ -133,12 +134,14 @@ def create_base_app(
     services: Callable[[Settings], Services],
     frame_src: Sequence[str] = (),
     media_src: Sequence[str] = (),
+    form_action: Callable[[Settings], Sequence[str]] | None = None,
 ) -> RoseQuart:
     """Build the Quart app ``name`` (one of :data:`shared.config.APP_NAMES`), with the domain
     services that ``services`` builds from its settings (the app passes
     ``shared.services.registry.build_services``). ``frame_src``: the only origins its pages
     may frame (none unless given); ``media_src``: where their audio and video may come from
-    besides the app itself."""
+    besides the app itself; ``form_action`` names the origins besides the six apps' that this
+    app's forms may lead to (the cart's checkout: SumUp's page)."""
     if name not in APP_NAMES:
         raise ValueError(f"unknown app {name!r}")
     settings = settings or load_settings()
@@ -187,7 +190,10 @@ def create_base_app(
     # Order matters: the request id first (every answer carries one), then the internal
     # signature check (an unsigned /internal/ request is a plain 404 before CSRF or routing
     # could answer anything else), then CSRF.
-    _install_request_plumbing(app, name, settings, origins, frame_src, media_src)
+    extra_form_action = list(form_action(settings)) if form_action else []
+    _install_request_plumbing(
+        app, name, settings, origins, frame_src, media_src, extra_form_action
+    )
     internal_auth.install(app, settings)
     csrf.install(app, origins)
     _install_error_handlers(app)
@@ -220,8 +226,9 @@ def _install_request_plumbing(
     origins: list[str],
     frame_src: Sequence[str],
     media_src: Sequence[str],
+    extra_form_action: list[str],
 ) -> None:
-    form_action = " ".join(["'self'", *origins])
+    form_action = " ".join(["'self'", *origins, *extra_form_action])
     # Images may come from a sibling app (federation serves members' media) even over plain
     # http in development, besides any https source.
     img_src = " ".join(["'self'", *origins, "data:", "https:"])
@@ -254,7 +261,9 @@ def _install_request_plumbing(
         app_name=name,
         app_urls={n: a.public_url for n, a in settings.apps.items()},
         app_names=APP_NAMES,
+        site_time_zone=settings.time_zone,
     )
+    app.jinja_env.filters["local"] = times.local_filter(settings.time_zone)
 
     @app.before_request
     async def _request_id() -> None:
@@ -270,6 +279,7 @@ def _install_request_plumbing(
             # base.html answers a boosted navigation with #content only (fragments/page.py).
             response.vary.update(BOOST_HEADERS)
         _redirect_out_of_boost(response)
+        _not_a_page_out_of_boost(response)
         for header, value in security_headers.items():
             response.headers.setdefault(header, value)
         return response
@@ -297,6 +307,20 @@ def _redirect_out_of_boost(response: Response) -> None:
     response.status_code = 200
     del response.headers["Location"]
     response.headers["HX-Redirect"] = location
+
+
+def _not_a_page_out_of_boost(response: Response) -> None:
+    """A boosted navigation (htmx swaps the answer into #content) that answers something
+    other than a page (an iCalendar feed, a CSV download) would blank the page: tell htmx to
+    load that address as a plain navigation instead, which the browser downloads."""
+    if request.headers.get("HX-Boosted") != "true" or response.status_code != 200:
+        return
+    if response.mimetype in ("text/html", "") or "HX-Redirect" in response.headers:
+        return
+    response.set_data(b"")
+    response.headers["HX-Redirect"] = request.full_path.rstrip("?")
+    response.headers.pop("Content-Disposition", None)
+    response.mimetype = "text/html"
 
 
 _TITLES = {

@@ -210,13 +210,24 @@ PRODUCT_MARKER = re.compile(
 )
 
 
-def link_products(body: str, market_url: str) -> str:
+# Where a post embeds an event's card (the events app's ``events/event-card``): a paragraph
+# holding only ``[event:slug]``, as the rich-text editor's embed button writes it.
+EVENT_MARKER = re.compile(rf"<p>\s*\[event:{PRODUCT_SLUG}\]\s*</p>")
+
+
+def link_products(body: str, market_url: str, events_url: str = "") -> str:
     """``body`` (sanitized) for readers who get no fragments — feeds and the fediverse: each
-    product marker becomes a plain link to the product's page on the market."""
+    product marker becomes a plain link to the product's page on the market, and (given
+    ``events_url``) each event marker a link to the event's page."""
     base = market_url.rstrip("/")
 
     def link(match: re.Match[str]) -> str:
         url = f"{base}/products/{match.group(1) or match.group(2)}"
         return f'<p><a href="{url}">{url}</a></p>'
 
-    return PRODUCT_MARKER.sub(link, body)
+    def event_link(match: re.Match[str]) -> str:
+        url = f"{events_url.rstrip('/')}/events/{match.group(1)}"
+        return f'<p><a href="{url}">{url}</a></p>'
+
+    body = PRODUCT_MARKER.sub(link, body)
+    return EVENT_MARKER.sub(event_link, body) if events_url else body

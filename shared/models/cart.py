@@ -40,7 +40,8 @@ ORDER_STATUSES = (
     "partly_refunded",
 )
 SELLABLE_KINDS = ("product", "ticket")
-FULFILMENTS = ("collection", "delivery")
+# How an order is handed over; "none": nothing to hand over (tickets only).
+FULFILMENTS = ("collection", "delivery", "none")
 
 
 class CartItem(Base):
@@ -97,7 +98,7 @@ class Order(Base):
         CheckConstraint(one_of("status", ORDER_STATUSES), name="status_known"),
         CheckConstraint(one_of("fulfilment", FULFILMENTS), name="fulfilment_known"),
         CheckConstraint(
-            "fulfilment = 'collection' OR length(btrim(address)) > 0", name="delivery_address"
+            "fulfilment <> 'delivery' OR length(btrim(address)) > 0", name="delivery_address"
         ),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
         CheckConstraint(

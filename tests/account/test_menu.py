@@ -66,6 +66,27 @@ async def test_the_menu_shows_the_signed_in_member_or_a_sign_in_link(live: Platf
     assert "Sign in" not in html
 
 
+async def test_staff_see_a_staff_menu_of_what_their_roles_allow_on_every_app(
+    live: Platform,
+) -> None:
+    await live.start("account")
+    market = await live.consumer("market")
+    member = await live.member("moss")
+    editor = await live.member("fern", roles=("editor",))
+    admin = await live.member("oak", roles=("admin",))
+
+    assert "staff-menu" not in await header_menu(await signed_in_at(live, market, member))
+    html = await header_menu(await signed_in_at(live, market, editor))
+    assert "<summary>Staff</summary>" in html
+    assert f'<a href="{live.url("blog")}/editor/">Posts and pages</a>' in html
+    assert f'<a href="{live.url("events")}/editor/check-in">Check-in</a>' in html
+    assert "/admin/" not in html  # an editor is offered no admin page
+    html = await header_menu(await signed_in_at(live, market, admin))
+    assert f'<a href="{live.url("federation")}/admin/">Admin home</a>' in html
+    assert f'<a href="{live.url("cart")}/admin/orders">Orders</a>' in html
+    assert f'<a href="{live.url("market")}/editor/">Market</a>' in html
+
+
 async def test_two_members_on_one_app_each_see_only_their_own_menu(live: Platform) -> None:
     """Per-user copies are keyed by the member the app recognised, never shared."""
     await live.start("account")

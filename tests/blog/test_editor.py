@@ -269,8 +269,90 @@ async def test_the_rich_text_editor_loads_for_editors_only(
     script = '<script src="/static/editor/editor.min.js" defer></script>'
     form = await (await editor.get("/editor/posts/new")).get_data(as_text=True)
     assert script in form
-    assert '<textarea id="f-html" name="html" rows="18" data-rich-text>' in form
+    assert '<textarea id="f-html" name="html" rows="18" data-rich-text ' in form
     member = await signed_in(app, db, "molly")
     for client in (member, app.test_client()):
         assert script not in await (await client.get("/")).get_data(as_text=True)
     assert (await editor.get("/static/editor/editor.min.js")).status_code == 200
+
+
+# --- the rich-text editor's image and embed buttons -------------------------------------------
+
+
+def real_png() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (4, 3), (200, 40, 80)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def test_the_image_button_uploads_into_the_body_and_bad_files_change_nothing(
+    app: RoseQuart, editor: Client, db: AsyncSession, media_root: Path
+) -> None:
+    token = await token_of(editor)
+    form = await (await editor.get("/editor/posts/new", headers=BROWSER)).get_data(as_text=True)
+    assert 'data-image-upload="/editor/images"' in form
+    assert 'data-embed-search="/editor/embeds"' in form
+    headers = {"X-CSRF-Token": token, "Accept": "application/json"}
+    resp = await editor.post("/editor/images", files={"image": image(real_png())}, headers=headers)
+    assert resp.status_code == 200
+    answer = await resp.get_json()
+    assert answer["url"].startswith("/media/images/")
+    assert (answer["width"], answer["height"]) == (4, 3)
+    assert (await editor.get(answer["url"])).status_code == 200
+    [stored] = stored_files(media_root)
+    # Not an image, or none: refused with its code, nothing stored.
+    for files in ({"image": image(b"<svg/>", "x.svg", "image/svg+xml")}, {}):
+        bad = await editor.post("/editor/images", files=files, headers=headers)
+        assert bad.status_code == 400
+        assert (await bad.get_json())["error"] in ("upload_type", "upload_empty")
+    assert stored_files(media_root) == [stored]
+    # Without the token, or as a member, nothing either.
+    no_token = await editor.post(
+        "/editor/images", files={"image": image(real_png())}, headers={"Accept": "application/json"}
+    )
+    assert no_token.status_code == 400  # CSRF refused
+    member = await signed_in(app, db, "molly")
+    assert (await member.get("/editor/embeds?q=rye", headers=BROWSER)).status_code == 403
+
+
+async def test_the_embed_button_finds_products_and_events_by_title(
+    editor: Client, db: AsyncSession
+) -> None:
+    from shared.contracts import ProductInput
+    from tests.events import factories as event_factories
+
+    await services().catalog.create_product(
+        db, ProductInput(title="Rye loaf", slug="rye-loaf", price_minor=450)
+    )
+    soon = (datetime.now(UTC) + timedelta(days=5)).replace(tzinfo=None, microsecond=0)
+    await event_factories.event(db, start=soon, end=soon + timedelta(hours=2), title="Rye tasting")
+    await event_factories.event(
+        db, start=soon, end=soon + timedelta(hours=1), title="Rye draft", status="draft"
+    )
+    await db.commit()
+    found = (await (await editor.get("/editor/embeds?q=rye")).get_json())["results"]
+    markers = {r["marker"]: r for r in found}
+    assert markers["[product:rye-loaf]"]["title"] == "Rye loaf"
+    assert markers["[product:rye-loaf]"]["detail"] == "£4.50"
+    [event] = [r for r in found if r["kind"] == "event"]
+    assert event["title"] == "Rye tasting"
+    assert event["marker"].startswith("[event:rye-tasting")
+    assert (await (await editor.get("/editor/embeds?q=")).get_json()) == {"results": []}
+
+
+def test_a_body_embeds_products_and_events_in_order_each_once() -> None:
+    from blog.bp.embeds import card_refs
+
+    html = (
+        "<p>[event:harvest-supper]</p><p>Text</p><p>[product:rye]</p>"
+        '<div data-product="eggs"></div><p>[event:harvest-supper]</p>'
+    )
+    assert [(r.id, dict(r.args)["slug"]) for r in card_refs(html)] == [
+        ("events/event-card", "harvest-supper"),
+        ("market/product-card", "rye"),
+        ("market/product-card", "eggs"),
+    ]

@@ -258,7 +258,7 @@ async def test_rss_and_atom_feeds(client: Client, db: AsyncSession) -> None:
         db, "Members", html="<p>Hidden body</p>", visibility="members", excerpt="Public teaser"
     )
     await factories.post(db, "Not yet", publish=False)
-    await factories.post(db, "Bread", html="<p>[product:rye]</p>")
+    await factories.post(db, "Bread", html="<p>[product:rye]</p><p>[event:harvest-supper]</p>")
     await db.commit()
     resp = await client.get("/feed.xml")
     assert resp.status_code == 200
@@ -273,7 +273,10 @@ async def test_rss_and_atom_feeds(client: Client, db: AsyncSession) -> None:
     assert items[1].findtext("description") == "Public teaser"
     # An embedded product (a card on the blog's pages) is a link to the market in a feed.
     rye = "http://127.0.0.1:8002/products/rye"
-    assert items[0].findtext(encoded) == f'<p><a href="{rye}">{rye}</a></p>'
+    supper = "http://127.0.0.1:8004/events/harvest-supper"
+    assert items[0].findtext(encoded) == (
+        f'<p><a href="{rye}">{rye}</a></p><p><a href="{supper}">{supper}</a></p>'
+    )
     body = await resp.get_data(as_text=True)
     assert "Hidden body" not in body
 

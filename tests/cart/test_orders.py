@@ -111,8 +111,12 @@ async def test_staff_fulfil_cancel_and_refund_part_then_all(shop: Shop, browser:
         token = csrf_in(page.text)
         base = f"{shop.url('cart')}/admin/orders"
 
-        await staff.post(f"{base}/{pending.id}/cancel", {"csrf_token": token})
+        said = await staff.post(f"{base}/{pending.id}/cancel", {"csrf_token": token})
         assert (await order_status(shop, pending.id))[0] == "cancelled"
+        # Staff are told what happened in plain words; the address cannot make it say more.
+        assert f"Order {pending.id} cancelled; its stock is back on sale." in said.text
+        forged = await staff.get(f"{base}/{pending.id}?notice=Refunded+everything")
+        assert "Refunded everything" not in forged.text
         assert await shop.stock(product) == 9
 
         bad = await staff.post(f"{base}/{paid.id}/refund", {"amount": "10.01", "csrf_token": token})
@@ -123,8 +127,9 @@ async def test_staff_fulfil_cancel_and_refund_part_then_all(shop: Shop, browser:
             {"amount": "2.50", "reason": "bruised", "csrf_token": token},
         )
         assert (await order_status(shop, paid.id))[0] == "partly_refunded"
-        await staff.post(f"{base}/{paid.id}/fulfil", {"csrf_token": token})
+        said = await staff.post(f"{base}/{paid.id}/fulfil", {"csrf_token": token})
         assert (await order_status(shop, paid.id))[0] == "fulfilled"
+        assert f'<p class="notice" role="status">Order {paid.id} marked fulfilled.</p>' in said.text
         await staff.post(f"{base}/{paid.id}/refund", {"amount": "7.50", "csrf_token": token})
         assert (await order_status(shop, paid.id))[0] == "refunded"
         again = await staff.post(
@@ -211,3 +216,24 @@ async def test_cart_changes_refuse_bad_input_and_change_nothing(db: AsyncSession
     assert (await cart.cart(db, owner)).item_count == 1
     await cart.set_quantity(db, owner, "product", product.id, 0)
     assert (await cart.cart(db, owner)).lines == ()
+
+
+@pytest.mark.parametrize("fulfilment", ["", "none", "teleport"])
+async def test_an_order_with_anything_physical_must_say_collection_or_delivery(
+    db: AsyncSession, fulfilment: str
+) -> None:
+    from shared.contracts import CheckoutDetails
+    from shared.errors import DomainError
+
+    cart = services().cart
+    product = Product(slug="fulfil-1", title="Jam", price_minor=300, stock=4)
+    db.add(product)
+    await db.flush()
+    owner = CartOwner(cart_key="f" * 32)
+    await cart.add(db, owner, "product", product.id, 1)
+    assert (await cart.cart(db, owner)).needs_fulfilment is True
+    details = CheckoutDetails(email="a@guests.rose-ash.test", name="A", fulfilment=fulfilment)
+    with pytest.raises(DomainError) as refused:
+        await cart.place_order(db, owner, details)
+    assert refused.value.code == "invalid_fulfilment"
+    assert (await cart.cart(db, owner)).item_count == 1  # nothing changed

@@ -41,7 +41,7 @@ async def test_staff_add_a_product_and_a_market_page(site: Site, page: Page) -> 
     await expect(page.get_by_label("Title", exact=True)).to_have_value(title)
     await page.get_by_label("Stock", exact=True).fill("8")
     await page.get_by_role("button", name="Add product").click()
-    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    await expect(page.get_by_role("status")).to_have_text(f"{title} saved.")
     slug = f"quince-cheese-{tag}"
     await expect(page.get_by_label("Slug", exact=True)).to_have_value(slug)
 

@@ -340,3 +340,62 @@ async def test_the_widgets_render_for_other_apps(app: RoseQuart, db: AsyncSessio
     assert 'class="month-grid mini"' in month
     # Unsigned requests to the fragments are a plain 404.
     assert (await client.get("/internal/fragments/upcoming")).status_code == 404
+
+
+async def test_an_event_page_offers_add_to_calendar_and_names_its_zone(
+    app: RoseQuart, db: AsyncSession
+) -> None:
+    """Times in the event's zone, named on its page (the site's zone is Europe/London); the
+    .ics, webcal, Google and Outlook links for the occurrence shown; feeds are plain links."""
+    start = datetime(NEXT_WEEK.year + 1, 7, 1, 19, 30)  # BST: 18:30 UTC
+    ev = await factories.event(
+        db, start=start, end=start + timedelta(hours=2), title="Summer social",
+        location_name="The barn", description_html="<p>Dancing &amp; cake.</p>",
+    )  # fmt: skip
+    elsewhere = await factories.event(
+        db, start=start, end=start + timedelta(hours=1), tz="America/New_York", title="Call"
+    )
+    await db.commit()
+    client = app.test_client()
+    html = await (await client.get(f"/events/{ev.slug}")).get_data(as_text=True)
+    assert f"{start:%a} 1 Jul {start.year}, 19:30</time>\N{EN DASH}21:30 BST" in html
+    public = app.extensions["rose"].settings.apps["events"].public_url
+    ics = f"{public}/events/{ev.slug}/event.ics"
+    host_path = ics.split("://", 1)[1]
+    assert f'<a href="{ics}" download hx-boost="false">Download .ics</a>' in html
+    assert f'<a href="webcal://{host_path}" hx-boost="false">Apple / webcal</a>' in html
+    google = html.split('href="https://calendar.google.com/calendar/render?', 1)[1].split('"')[0]
+    assert f"dates={start.year}0701T183000Z%2F{start.year}0701T203000Z" in google
+    assert "text=Summer+social" in google
+    assert "location=The+barn" in google
+    assert "Dancing+%26+cake" in google  # the description as text, not HTML
+    outlook = html.split('href="https://outlook.live.com/calendar/0/action/compose?', 1)[1]
+    assert f"startdt={start.year}-07-01T18%3A30%3A00Z" in outlook.split('"')[0]
+    # Another zone than the site's is named wherever its times are shown.
+    other = await (await client.get(f"/events/{elsewhere.slug}")).get_data(as_text=True)
+    assert "19:30</time>\N{EN DASH}20:30 EDT (America/New_York)" in other
+    # Feeds: plain links, and a webcal:// one to subscribe.
+    listing = await (await client.get("/")).get_data(as_text=True)
+    assert '<a href="/events.ics" hx-boost="false" download>iCalendar feed</a>' in listing
+    assert f'<a href="webcal://{public.split("://", 1)[1]}/events.ics"' in listing
+
+
+async def test_a_boosted_request_for_a_feed_becomes_a_plain_navigation(
+    app: RoseQuart, db: AsyncSession
+) -> None:
+    """htmx would swap a boosted answer into the page: a feed would blank it. The server tells
+    htmx to load it as a plain navigation instead (HX-Redirect), which downloads it."""
+    client = app.test_client()
+    boosted = {"HX-Request": "true", "HX-Boosted": "true"}
+    resp = await client.get("/events.ics?x=1", headers=boosted)
+    assert resp.status_code == 200
+    assert resp.headers["HX-Redirect"] == "/events.ics?x=1"
+    assert "Content-Disposition" not in resp.headers
+    assert await resp.get_data() == b""
+    plain = await client.get("/events.ics")
+    assert plain.mimetype == "text/calendar"
+    assert plain.headers["Content-Disposition"] == 'attachment; filename="events.ics"'
+    # A boosted page is answered as before.
+    page = await client.get("/", headers=boosted)
+    assert "HX-Redirect" not in page.headers
+    assert page.mimetype == "text/html"

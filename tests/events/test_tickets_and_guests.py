@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from shared.config import Settings
 from shared.contracts import (
     CartOwner,
+    CheckoutDetails,
     EventDTO,
     FulfilmentLine,
     MemberTickets,
@@ -106,9 +107,11 @@ async def test_tickets_go_into_the_cart_from_the_event_page_and_sold_out_ones_sa
     html = await (await client.get(f"/events/{ev.slug}")).get_data(as_text=True)
     assert f'id="add-ticket-{standard.id}"' in html
     assert f'name="item_id" value="{standard.id}"' in html
-    assert f'id="add-ticket-{gone.id}"' not in html
+    assert f'name="item_id" value="{gone.id}"' not in html
     early = html.split(f'data-ticket-type="{gone.id}"', 1)[1].split("</li>", 1)[0]
-    assert "Sold out" in early
+    # Sold out: the button is there but disabled, with the reason beside it.
+    assert re.search(r"<button type=\"button\" disabled[^>]*>Add Early ticket to cart<", early)
+    assert f'<span class="add-to-cart__why" id="why-ticket-{gone.id}">Sold out</span>' in early
 
     # The form carries no token (the page may be cached whole); the browser's Origin is checked.
     assert 'name="csrf_token"' not in html.split(f'id="add-ticket-{standard.id}"', 1)[1][:600]
@@ -129,6 +132,23 @@ async def test_tickets_go_into_the_cart_from_the_event_page_and_sold_out_ones_sa
     assert [(line.kind, line.item_id, line.quantity) for line in cart.lines] == [
         ("ticket", standard.id, 3)
     ]
+
+
+@pytest.mark.parametrize("fulfilment", ["", "delivery"])
+async def test_an_order_of_tickets_only_asks_neither_collection_nor_delivery(
+    app: RoseQuart, db: AsyncSession, fulfilment: str
+) -> None:
+    """Nothing said about fulfilment (the form does not ask), or whatever a browser sends:
+    tickets are neither collected nor delivered."""
+    svc, cart = services().events, services().cart
+    ev = await new_event(db, capacity=None, title="Barn dance")
+    kind = await svc.add_ticket_type(db, ev.id, TicketTypeInput("Standard", ev.start, 900))
+    owner = CartOwner(cart_key=f"tickets-{secrets.token_hex(4)}")
+    await cart.add(db, owner, "ticket", kind.id, 2)
+    assert (await cart.cart(db, owner)).needs_fulfilment is False
+    details = CheckoutDetails(email="sam@guests.rose-ash.test", name="Sam", fulfilment=fulfilment)
+    order = await cart.place_order(db, owner, details)
+    assert (order.fulfilment, order.address) == ("none", "")
 
 
 async def test_a_full_occurrence_sells_no_more_tickets(app: RoseQuart, db: AsyncSession) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import ApObjectDTO, FederationService
 from shared.infrastructure.factory import RoseQuart
+from shared.infrastructure.staff import STAFF_PAGES
 from shared.models import ApDelivery, ApFollower
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.identity.service import SqlIdentityService
@@ -135,3 +136,20 @@ async def test_an_admin_sees_the_queue_and_dead_letters_and_retries_them(
 
     resp = await admin.post("/admin/federation/deliveries/999999/retry", form={"csrf_token": token})
     assert resp.status_code == 404
+
+
+async def test_the_admin_home_lists_every_staff_page_of_every_app(
+    make_app: AppMaker, db: AsyncSession
+) -> None:
+    app = await make_app("federation")
+    admin = await signed_in_as(app, db, "hazel", roles=("admin",))
+    await db.commit()
+    resp = await admin.get("/admin/", headers=HTML)
+    assert resp.status_code == 200
+    html = await resp.get_data(as_text=True)
+    urls = app.extensions["rose"].settings.apps
+    for page in STAFF_PAGES:
+        assert f'<a href="{urls[page.app].public_url}{page.path}">{page.title}</a>' in html
+    editor = await signed_in_as(app, db, "rowan", roles=("editor",))
+    await db.commit()
+    assert (await editor.get("/admin/", headers=HTML)).status_code == 403

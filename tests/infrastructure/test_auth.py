@@ -19,6 +19,7 @@ from shared.infrastructure.auth import CACHE_PREFIX, current_user, required_role
 from shared.infrastructure.csrf import SAFE_METHODS
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.ratelimit import rate_limit_mark
+from shared.infrastructure.staff import ADMIN_HOME, STAFF_PAGES
 from shared.infrastructure.visitor import ANONYMOUS, current_visitor
 from shared.models import AuthSession
 from shared.services.identity.service import SqlIdentityService
@@ -417,6 +418,20 @@ async def test_every_editor_route_requires_the_editor_role(make_app: AppMaker, n
         assert role == "editor", f"{name}: {rule.rule} is an editor route without the editor role"
     if name == "blog":
         assert len(editor_rules) >= 6, "the policy must have something to check"
+
+
+@pytest.mark.parametrize("name", APP_NAMES)
+async def test_every_page_of_the_staff_menu_exists_with_the_role_it_is_offered_to(
+    make_app: AppMaker, name: str
+) -> None:
+    app = await make_app(name)
+    adapter = app.url_map.bind("localhost")
+    for page in (*STAFF_PAGES, ADMIN_HOME):
+        if page.app != name:
+            continue
+        endpoint, _args = adapter.match(page.path, method="GET")
+        role = required_role(app.view_functions[endpoint])
+        assert role == page.role, f"{name}: {page.path} needs {role!r}, the menu says {page.role!r}"
 
 
 # The sign-in and reset endpoints, limited per account (the field named) and per address.

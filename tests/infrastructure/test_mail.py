@@ -5,6 +5,7 @@ no route or service builds a message or holds an email's words."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import email
 import re
 from collections.abc import Callable, Iterator
@@ -292,6 +293,17 @@ def test_the_receipt_of_a_member_collecting_their_order(settings: Settings) -> N
     assert "SumUp transaction" not in text
     assert f"{settings.apps['account'].public_url}/orders/7\n" in text
     assert "Collection at the cooperative" in html
+
+
+def test_the_receipt_of_tickets_only_says_nothing_of_collection_or_delivery(
+    settings: Settings,
+) -> None:
+    tickets = dataclasses.replace(_order(member=True, delivery=False), fulfilment="none")
+    text, html = _parts(SqlCartService(settings).receipt_email(tickets))
+    for part in (text, html):
+        assert "Collection" not in part
+        assert "Delivery" not in part
+    assert "Total paid: £14.50" in text
 
 
 # --- no email is built anywhere else ----------------------------------------------------------

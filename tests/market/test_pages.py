@@ -9,6 +9,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from market.bp.units import sold_as
 from shared.contracts import MarketPageInput
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
@@ -155,6 +156,63 @@ async def test_a_product_page_has_its_facts_and_sharing_tags(client: Client, sho
     assert "No longer available" in withdrawn
     assert "Sold out" in await html_of(client, "/products/carrot-cake")
     await html_of(client, "/products/no-such-thing", 404)
+
+
+async def test_a_product_that_cannot_be_bought_says_why_on_a_disabled_button(
+    client: Client, db: AsyncSession, shop: object
+) -> None:
+    for slug, why in (("carrot-cake", "Sold out"), ("old-stock", "No longer available")):
+        html = await html_of(client, f"/products/{slug}")
+        assert 'action="/cart-add"' not in html, slug
+        found = re.search(
+            r'<button type="button" disabled aria-describedby="(why-product-\d+)">Add to cart<',
+            html,
+        )
+        assert found, slug
+        assert f'<span class="add-to-cart__why" id="{found.group(1)}">{why}</span>' in html
+    # The same on the cards of a listing; a product in stock keeps its working button.
+    listing = await html_of(client, "/categories/cakes")
+    assert "add-to-cart__why" in listing
+    assert 'action="/cart-add"' in await html_of(client, "/products/sourdough-loaf")
+
+
+async def test_a_product_page_says_its_summary_once_and_its_unit_in_words(
+    client: Client, db: AsyncSession, shop: object
+) -> None:
+    await factories.product(
+        db, "Rye bread", 450, unit="800 g", summary="A slow rye.",
+        description="<p>A slow rye.</p><p>Collect it at the café.</p>",
+    )  # fmt: skip
+    await db.commit()
+    html = await html_of(client, "/products/rye-bread")
+    main = html.split('<main id="content">', 1)[1]
+    assert main.count("A slow rye.") == 1  # in the description, not again as the lede
+    assert 'class="lede"' not in html
+    assert '<p class="product__unit">Weighs 800 g</p>' in html
+    assert "Sold by" not in html
+    # A summary the description does not repeat is shown as the lede.
+    assert '<p class="lede">A slow rye sourdough.</p>' in await html_of(
+        client, "/products/sourdough-loaf"
+    )
+    assert '<p class="product__unit">Pack of 6</p>' in await html_of(client, "/products/eggs")
+
+
+@pytest.mark.parametrize(
+    ("unit", "words"),
+    [
+        ("each", "Sold individually"),
+        ("kg", "Sold by the kg"),
+        ("800 g", "Weighs 800 g"),
+        ("1.5 kg", "Weighs 1.5 kg"),
+        ("1 litre", "Holds 1 litre"),
+        ("6", "Pack of 6"),
+        ("box of 4", "Sold as a box of 4"),
+        ("whole cake", "Sold as a whole cake"),
+        ("egg box", "Sold as an egg box"),
+    ],
+)
+def test_units_read_as_words(unit: str, words: str) -> None:
+    assert sold_as(unit) == words
 
 
 async def test_search_ranks_highlights_and_escapes(

@@ -7,18 +7,23 @@ from quart import render_template
 
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRequest, FragmentSet
+from shared.infrastructure.staff import ADMIN_HOME, staff_pages_for
 
 fragments = FragmentSet("account")
 
 
-# Per user: the signed-in member's name and a way out, or a sign-in link for everyone else
-# (one copy shared by every anonymous visitor). Signing in or out and renaming outdate the
-# member's copy (shared/infrastructure/auth.py).
+# Per user: the signed-in member's name and a way out (and, for staff, the staff menu), or a
+# sign-in link for everyone else (one copy shared by every anonymous visitor). Signing in or
+# out and renaming outdate the member's copy (shared/infrastructure/auth.py); a change of
+# roles shows within the TTL.
 @fragments.fragment("menu", ttl_s=300, per_user=True)
 async def menu(req: FragmentRequest) -> str:
     user_id = req.visitor.user_id
     user = await services().identity.get_user(db_session(), user_id) if user_id else None
-    return await render_template("fragments/menu.html", user=user)
+    pages = staff_pages_for(user)
+    if user is not None and user.has_role("admin"):
+        pages = [ADMIN_HOME, *pages]
+    return await render_template("fragments/menu.html", user=user, staff_pages=pages)
 
 
 # The same for everyone (no token, no address): the form posts to the account app's

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from quart import render_template
 
-from events.bp._common import DISPLAY_TZ, day_window, month_grid
+from events.bp._common import day_window, display_tz, month_grid
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRequest, FragmentSet
 from shared.infrastructure.sanitize import SLUG_RE
@@ -36,10 +36,10 @@ async def upcoming(req: FragmentRequest) -> str:
 
 @fragments.fragment("calendar-month", ttl_s=300, per_user=False)
 async def calendar_month(req: FragmentRequest) -> str:
-    today = datetime.now(ZoneInfo(DISPLAY_TZ)).date()
+    today = datetime.now(ZoneInfo(display_tz())).date()
     first = date(today.year, today.month, 1)
     following = (first + timedelta(days=32)).replace(day=1)
-    start, end = day_window(first, (following - first).days, DISPLAY_TZ)
+    start, end = day_window(first, (following - first).days, display_tz())
     calendar = _slug(req.args.get("calendar"))
     found = await services().events.occurrences(db_session(), start, end, calendar_slug=calendar)
     return await render_template(

@@ -15,12 +15,14 @@ class BlogBase:
         federation: FederationService,
         public_url: str,
         market_url: str = "",
+        events_url: str = "",
         media: MediaSettings | None = None,
     ) -> None:
         # ``public_url`` is the blog's address as readers see it: federated posts link there;
-        # products embedded in them link to ``market_url``. ``media`` is where stored images
-        # are (a feature image's size is read from its file).
+        # products embedded in them link to ``market_url``, events to ``events_url``. ``media``
+        # is where stored images are (a feature image's size is read from its file).
         self.federation = federation
         self.public_url = public_url.rstrip("/")
         self.market_url = market_url.rstrip("/")
+        self.events_url = events_url.rstrip("/")
         self.media = media or MediaSettings()

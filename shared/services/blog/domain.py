@@ -13,6 +13,7 @@ def build(settings: Settings, built: ServiceParts) -> ServiceParts:
         built["federation"],
         settings.apps["blog"].public_url,
         settings.apps["market"].public_url,
+        settings.apps["events"].public_url,
         settings.media,
     )
     return {"blog": blog}

@@ -59,7 +59,7 @@ class BlogFediverse(BlogReading):
                 id=post.ap_object_uri,
                 name=dto.title,
                 summary=dto.excerpt,
-                content=link_products(dto.html, self.market_url),
+                content=link_products(dto.html, self.market_url, self.events_url),
                 url=f"{self.public_url}/posts/{dto.slug}",
                 published=dto.published_at,
                 tags=tuple(t.name for t in dto.tags),

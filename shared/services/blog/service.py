@@ -33,4 +33,4 @@ from shared.services.blog.synced import BlogSynced
 
 class SqlBlogService(BlogNavigation, BlogPublishing, BlogSynced, BlogSearch, BlogPersonalData):
     """Posts, pages, tags, authors and the site navigation (the BlogService protocol):
-    ``SqlBlogService(federation, public_url, market_url, media)``."""
+    ``SqlBlogService(federation, public_url, market_url, events_url, media)``."""

@@ -90,6 +90,7 @@ class CartLines(CartBase):
                     url=s.url,
                     image_url=s.image_url,
                     problem=problem,
+                    physical=s.physical,
                 )
             )
         priced = [line.line_total for line in lines if line.line_total is not None]

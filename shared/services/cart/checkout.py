@@ -8,6 +8,7 @@ transaction; an unpaid order gives its stock back when it expires or is cancelle
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
 from datetime import timedelta
@@ -15,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts import CartOwner, CheckoutDetails, OrderDTO
+from shared.contracts import CartOwner, CheckoutDetails, OrderDTO, SellableDTO
 from shared.contracts.errors import CheckoutInvalid, Unavailable
 from shared.errors import DomainError
 from shared.infrastructure.locking import lock_objects
@@ -48,13 +49,12 @@ class CartCheckout(CartLines, CartOrders):
             raise CheckoutInvalid(
                 "invalid_phone", "That phone number does not look right.", "phone"
             )
-        if details.fulfilment not in FULFILMENTS:
+        # Empty: not asked (nothing physical in the cart); place_order decides.
+        if details.fulfilment not in (*FULFILMENTS, ""):
             raise CheckoutInvalid(
                 "invalid_fulfilment", "Choose collection or delivery.", "fulfilment"
             )
         address = details.address.strip()
-        if details.fulfilment == "delivery" and not address:
-            raise CheckoutInvalid("address_required", "Enter the delivery address.", "address")
         if len(address) > 1000:
             raise CheckoutInvalid("invalid_address", "That address is too long.", "address")
         notes = details.notes.strip()
@@ -68,6 +68,20 @@ class CartCheckout(CartLines, CartOrders):
             address=address if details.fulfilment == "delivery" else "",
             notes=notes,
         )
+
+    @staticmethod
+    def _fulfilment_for(details: CheckoutDetails, sellables: list[SellableDTO]) -> CheckoutDetails:
+        """How the order is handed over follows what is in it: collection or delivery when
+        anything is physical, "none" (no address) when nothing is (tickets only)."""
+        if not any(s.physical for s in sellables):
+            return dataclasses.replace(details, fulfilment="none", address="")
+        if details.fulfilment not in ("collection", "delivery"):
+            raise CheckoutInvalid(
+                "invalid_fulfilment", "Choose collection or delivery.", "fulfilment"
+            )
+        if details.fulfilment == "delivery" and not details.address:
+            raise CheckoutInvalid("address_required", "Enter the delivery address.", "address")
+        return details
 
     async def place_order(
         self,
@@ -101,6 +115,7 @@ class CartCheckout(CartLines, CartOrders):
                 "mixed_currencies", "Your cart mixes currencies: check out separately."
             )
         currency = currencies.pop()
+        details = self._fulfilment_for(details, list(sellables.values()))
         for kind, quantities in sorted(by_kind.items()):
             await self.provider(kind).reserve(session, quantities)
         lines = [(row, sellables[(row.kind, row.item_id)]) for row in rows]

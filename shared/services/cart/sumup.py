@@ -19,6 +19,7 @@ import ssl
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -131,6 +132,17 @@ def _tls() -> ssl.SSLContext:
     """One TLS context per process: building one loads the CA bundle, about 20 ms of CPU,
     which a client per call paid on every checkout (the benchmark's profile of the cart)."""
     return httpx.create_ssl_context(trust_env=False)
+
+
+def hosted_checkout_origins(settings: Settings) -> list[str]:
+    """The origins a buyer is sent to to pay: SumUp's hosted checkout page, and the API's
+    own origin (where the stand-in serves its page)."""
+    origins = []
+    for url in (settings.sumup.hosted_checkout_origin, settings.sumup.base_url):
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return list(dict.fromkeys(origins))
 
 
 class SumUpClient:

@@ -153,6 +153,7 @@ class Tickets(EventServiceCore):
                 url=f"{self.public_url}/events/{slug}"
                 f"?at={ticket_type.occurrence_start:%Y%m%dT%H%M%SZ}",
                 image_url=image,
+                physical=False,  # nothing to collect or deliver: checkout asks for neither
                 unit="ticket",
             )
         return found

@@ -4,12 +4,19 @@
 // 127.0.0.1, one port each) a link to another app would be boosted and then refused as a
 // cross-origin request: a dead link. Links and forms to another origin, and sign-in and
 // sign-out (/auth/..., which leave through federation), are made plain navigations before
-// htmx looks at them.
+// htmx looks at them. So are downloads and feeds (a `download` attribute, or an address
+// ending in .ics, .csv, .xml, ...): they are not pages, and swapping one into #content would
+// blank it. (The server answers a boosted request for something that is not a page with
+// HX-Redirect as well: shared/infrastructure/factory.py.)
 (function () {
   "use strict";
+  var NOT_A_PAGE = /\.(ics|csv|xml|json|txt|pdf|zip|png|jpe?g|svg|webp)$/i;
   function leavesTheApp(url) {
     var target = new URL(url, window.location.href);
     return target.origin !== window.location.origin || target.pathname.indexOf("/auth/") === 0;
+  }
+  function notAPage(elt, url) {
+    return elt.hasAttribute("download") || NOT_A_PAGE.test(new URL(url, window.location.href).pathname);
   }
   document.addEventListener("htmx:beforeProcessNode", function (event) {
     var elt = event.target;
@@ -19,7 +26,8 @@
     } else if (elt instanceof HTMLFormElement) {
       url = elt.getAttribute("action") || window.location.href;
     }
-    if (url !== null && url.charAt(0) !== "#" && leavesTheApp(url)) {
+    if (url === null || url.charAt(0) === "#") return;
+    if (leavesTheApp(url) || (elt instanceof HTMLAnchorElement && notAPage(elt, url))) {
       elt.setAttribute("hx-boost", "false");
     }
   });
