@@ -270,7 +270,8 @@ BOOST_HEADERS = ("HX-Request", "HX-History-Restore-Request")
 def _redirect_out_of_boost(response: Response) -> None:
     """A boosted request (XMLHttpRequest) follows redirects itself and cannot follow one to
     another origin (single sign-on at federation, another app): tell htmx to navigate there
-    with the whole page instead (``HX-Redirect``)."""
+    with the whole page instead (``HX-Redirect``). So too after signing in or out: a boosted
+    answer would swap only ``#content``, leaving the header that still says "Sign in"."""
     location = response.headers.get("Location")
     if request.headers.get("HX-Request") != "true" or location is None:
         return
@@ -278,7 +279,8 @@ def _redirect_out_of_boost(response: Response) -> None:
         return
     target = urlsplit(urljoin(request.url, location))
     here = urlsplit(request.url)
-    if (target.scheme, target.netloc) == (here.scheme, here.netloc):
+    same_origin = (target.scheme, target.netloc) == (here.scheme, here.netloc)
+    if same_origin and not auth.sign_in_changed():
         return
     response.status_code = 200
     del response.headers["Location"]
