@@ -299,17 +299,33 @@ _TITLES = {
 }
 
 
+def _error_has_header() -> bool:
+    """Whether an error page is shown to a person browsing the site, and so keeps the site's
+    header (menu, cart, sign-in): not for /internal/ probes or a missing static file."""
+    if request.path.startswith(("/internal/", "/static/")):
+        return False
+    return bool(request.accept_mimetypes.accept_html)
+
+
 async def render_error(status: int, code: str, message: str) -> Response:
     if wants_json():
         response = jsonify({"error": {"code": code, "message": message}})
     else:
-        body = await render_template(
-            "error.html",
-            status=status,
-            title=_TITLES.get(status, "Something went wrong"),
-            message=message,
-            code=code,
-        )
+        context: dict[str, Any] = {
+            "status": status,
+            "title": _TITLES.get(status, "Something went wrong"),
+            "message": message,
+            "code": code,
+        }
+        body = None
+        if _error_has_header():
+            try:
+                body = await fragments.render_page("error.html", **context)
+            except Exception:
+                # The error page must answer even when composing the header fails.
+                log.exception("rendering the error page with the site's header failed")
+        if body is None:
+            body = await render_template("error.html", **context)
         response = Response(body, mimetype="text/html")
     response.status_code = status
     return response
