@@ -66,6 +66,8 @@ JWKS_MIN_REFETCH_S = 10
 CLOCK_LEEWAY_S = 60
 # The sign-on marker's value when the browser carried no sign-in generation.
 NO_GENERATION = "-"
+# The state of a request started afresh after a callback with no request of its own.
+AGAIN_PREFIX = "again."
 
 # Requests that never get a silent sign-on redirect (besides non-GET, non-HTML and htmx ones).
 SILENT_SKIP_PREFIXES = (
@@ -153,10 +155,14 @@ class OIDCClient:
 
     # --- the front channel -------------------------------------------------------------
 
-    def begin(self, next_url: str, *, silent: bool) -> str:
-        """Remember a new authorization request in the session; return federation's URL."""
+    def begin(self, next_url: str, *, silent: bool, again: bool = False) -> str:
+        """Remember a new authorization request in the session; return federation's URL.
+        ``again``: a fresh start after a callback this browser had no request for (its
+        state says so, so that one is never started twice in a row)."""
         verifier, challenge = pkce_pair()
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        if again:
+            state = AGAIN_PREFIX + state
         now = int(time.time())
         pending = {
             k: v
@@ -402,8 +408,15 @@ def _client_blueprint() -> Blueprint:
     async def callback() -> Response:
         """Federation sends the browser back here with a code (or an error)."""
         client = oidc_client()
-        pending = client.take_pending(request.args.get("state"))
+        state = request.args.get("state")
+        pending = client.take_pending(state)
         if pending is None:
+            if request.args.get("code") and not (state or "").startswith(AGAIN_PREFIX):
+                # Federation signed the person in for a request this browser no longer has
+                # (the email's verification link opened in another browser, or long after):
+                # the stray code is never redeemed; a fresh silent request signs them in here
+                # and lands on this app's front page.
+                return redirect(client.begin("/", silent=True, again=True))
             raise SignInFailed(
                 "bad_state", "This sign-in has expired or was already used. Please try again."
             )
