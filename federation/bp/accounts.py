@@ -30,8 +30,15 @@ def _origins() -> list[str]:
     return [a.public_url for a in current_platform().settings.apps.values()]
 
 
-async def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+async def _page(
+    template: str, status: int = 200, *, fields: dict[str, str] | None = None, **context: Any
+) -> tuple[str, int]:
+    """A page of the accounts' forms; ``fields`` maps an error's code to the field it is
+    about, so that the refusal is shown beside that field."""
     context.setdefault("min_password", current_platform().settings.accounts.min_password_length)
+    error = context.get("error")
+    if fields and isinstance(error, DomainError) and error.code in fields:
+        context.setdefault("errors", {fields[error.code]: error.message})
     return await render_page(template, **context), status
 
 
@@ -122,9 +129,13 @@ async def signup() -> Any:
             "accounts/signup.html", 400, values=values, next=next_url, error=err, errors=err.errors
         )
     except DomainError as err:
-        errors = {SIGN_UP_FIELDS[err.code]: err.message} if err.code in SIGN_UP_FIELDS else {}
         return await _page(
-            "accounts/signup.html", 400, values=values, next=next_url, error=err, errors=errors
+            "accounts/signup.html",
+            400,
+            fields=SIGN_UP_FIELDS,
+            values=values,
+            next=next_url,
+            error=err,
         )
     await db.commit()
     if result.account is not None:
@@ -213,7 +224,13 @@ async def reset(token: str) -> Any:
     except DomainError as err:
         if err.code in ("token_invalid", "token_expired"):
             raise
-        return await _page("accounts/reset.html", 400, token=token, error=err)
+        return await _page(
+            "accounts/reset.html",
+            400,
+            fields={"weak_password": "password"},
+            token=token,
+            error=err,
+        )
     await db.commit()
     await auth.forget_sessions(ended)
     if auth.current_sid() in ended:
@@ -251,7 +268,13 @@ async def change_profile() -> Any:
     try:
         await services().identity.set_display_name(db_session(), user.id, display_name)
     except DomainError as err:
-        return await _page("accounts/profile.html", 400, display_name=display_name, error=err)
+        return await _page(
+            "accounts/profile.html",
+            400,
+            fields={"invalid_display_name": "display_name"},
+            display_name=display_name,
+            error=err,
+        )
     auth.menu_changed(user.id)
     return redirect("/settings")
 
@@ -276,7 +299,12 @@ async def change_password() -> Any:
             keep_sid=auth.current_sid(),
         )
     except DomainError as err:
-        return await _page("accounts/password.html", 400, error=err)
+        return await _page(
+            "accounts/password.html",
+            400,
+            fields={"wrong_password": "current_password", "weak_password": "new_password"},
+            error=err,
+        )
     await db.commit()
     await auth.forget_sessions(ended)
     return await _notice(
@@ -302,7 +330,18 @@ async def change_email() -> Any:
             db_session(), user.id, form.get("password", ""), new_email
         )
     except DomainError as err:
-        return await _page("accounts/email.html", 400, new_email=new_email, error=err)
+        return await _page(
+            "accounts/email.html",
+            400,
+            fields={
+                "wrong_password": "password",
+                "invalid_email": "new_email",
+                "same_email": "new_email",
+                "email_taken": "new_email",
+            },
+            new_email=new_email,
+            error=err,
+        )
     send_later(
         _email(
             "email_change_confirm",

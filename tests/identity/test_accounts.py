@@ -406,6 +406,8 @@ async def test_changing_the_password_keeps_this_sign_in_and_ends_the_others(
         {"current_password": "not it at all", "new_password": NEW_PASSWORD},
     )
     assert (status, error_code(body)) == (400, "wrong_password")
+    # Beside the field it is about.
+    assert re.findall(r'class="field-error" id="e-([a-z_]+)"', body) == ["current_password"]
     status, body, _ = await submit(
         here,
         "/settings/password",
@@ -472,6 +474,7 @@ async def test_changing_the_name_outdates_the_members_header_menu(
 
     status, body, _ = await submit(federation, "/settings/profile", {"display_name": "x" * 101})
     assert (status, error_code(body)) == (400, "invalid_display_name")
+    assert 'aria-describedby="e-display_name"' in body
     assert int(await redis.get(mine) or 0) == before
     user = await db.get(User, member.id)
     assert user is not None
