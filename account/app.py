@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from account.bp import home, newsletters, orders, staff
+from account.bp import home, newsletters, orders, staff, tickets
 from account.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure.factory import RoseQuart, create_base_app
@@ -21,5 +21,6 @@ def create_app(settings: Settings | None = None) -> RoseQuart:
     app.register_blueprint(newsletters.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(orders.bp)
+    app.register_blueprint(tickets.bp)
     fragments.install(app)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from federation.bp import accounts, admin, home, oauth, social
+from federation.bp import accounts, admin, oauth, social
 from federation.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure import media
@@ -21,7 +21,6 @@ def create_app(settings: Settings | None = None) -> RoseQuart:
         "federation", settings=settings, template_dir=TEMPLATES, services=build_services
     )
     app.extensions["oidc_provider"] = Provider(app.extensions["rose"].settings)
-    app.register_blueprint(home.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(admin.bp)

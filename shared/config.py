@@ -131,6 +131,10 @@ class OAuthSettings:
     # How long an app may trust its cached answer to "is this sid still signed in?".
     session_check_cache_s: int = 5
     http_timeout_s: float = 5.0
+    # The sign-in generation cookie federation sets for every app to read (silent sign-on
+    # re-checks, decision 0071): the parent domain in production (".rose-ash.com"); empty:
+    # host-only (dev, where every app is on 127.0.0.1 and cookies ignore the port).
+    cookie_domain: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ TITLES = {
     "market": "Market",
     "cart": "Cart",
     "events": "Events",
-    "federation": "Federation",
+    "federation": "Local",  # the social hub's local timeline, for visitors
     "account": "Account",
 }
 

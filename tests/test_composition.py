@@ -468,3 +468,25 @@ async def test_an_erroring_fragment_is_empty_and_the_page_still_renders(live: Pl
     assert slot(html, "account") == ""
     assert nav_labels(html)
     assert cart_count(html) == 0
+
+
+async def test_error_pages_keep_the_sites_header(live: Platform) -> None:
+    """A missing page, a refused request: the menu, the cart and sign-in are still there."""
+    await start_providers(live)
+    await live.start("market")
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+        checked = {**BROWSER, "Cookie": "market_sso=-"}  # silent sign-on done
+        for path, status in (("/no/such/page", 404), ("/products?page=0", 404)):
+            resp = await client.get(live.url("market") + path, headers=checked)
+            assert resp.status_code == status, path
+            assert nav_labels(resp.text) == ["Home", "Market", "Events", "Community"], path
+            assert cart_count(resp.text) == 0, path
+            assert "Sign in" in slot(resp.text, "account"), path
+        # Machines asking for JSON, and probes of /internal/, get no header.
+        resp = await client.get(
+            live.url("market") + "/no/such/page", headers={"Accept": "application/json"}
+        )
+        assert resp.json()["error"]["code"] == "not_found"
+        resp = await client.get(live.url("market") + "/internal/fragments/nope", headers=BROWSER)
+        assert resp.status_code == 404
+        assert 'class="slot slot-nav"></div>' in resp.text

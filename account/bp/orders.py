@@ -1,5 +1,6 @@
-"""A member's own orders: the detail page (lines, totals, status, payment attempts, refunds)
-and a printable receipt, read from the cart through its contract (``order_for_member``).
+"""A member's own orders: every order (``/orders``, newest first, paged), the detail page
+(lines, totals, status, payment attempts, refunds) and a printable receipt, read from the cart
+through its contract (``MemberOrders``, ``order_for_member``).
 
 Only the order's owner sees it: another member's order, or an id that does not exist,
 answers the same 404; someone not signed in is sent to sign in. Paying stays in the cart
@@ -9,11 +10,11 @@ app (one place for guests and members): a pending order links to its page there.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from quart import Blueprint, Response, render_template
+from quart import Blueprint, Response, render_template, request
 
-from shared.contracts import OrderDTO
+from shared.contracts import MemberOrders, OrderDTO, implements
 from shared.errors import NotFound
 from shared.infrastructure import auth
 from shared.infrastructure.context import db_session, services
@@ -23,6 +24,8 @@ bp = Blueprint("orders", __name__)
 
 PRINT_CSS = Path(__file__).resolve().parent.parent / "templates" / "orders" / "receipt.css"
 PRIVATE = {"Cache-Control": "private, no-store"}
+PER_PAGE = 25
+MAX_PAGE = 10_000
 
 STATUS_LABELS = {
     "pending_payment": "Awaiting payment",
@@ -42,6 +45,40 @@ async def _own_order(order_id: int) -> OrderDTO:
     if order is None:
         raise NotFound("order_not_found", "No such order.")
     return order
+
+
+def page_number() -> int:
+    """``?page=N`` (1 when absent); anything else is a missing page."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise NotFound("page_out_of_range", "There is no such page.")
+    return int(raw)
+
+
+@bp.get("/orders")
+@auth.login_required
+async def index() -> Any:
+    """Every order of the member's, newest first, a page at a time."""
+    user = auth.current_user()
+    assert user is not None  # login_required
+    cart = services().cart
+    if not implements(cart, MemberOrders):
+        raise NotFound("not_found", "There are no orders here.")
+    page = page_number()
+    # One more than a page: whether there is a next one.
+    found = await cast(MemberOrders, cart).dashboard_orders(
+        db_session(), user.id, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE
+    )
+    if page > 1 and not found:
+        raise NotFound("page_out_of_range", "There is no such page.")
+    body = await render_page(
+        "orders/list.html",
+        orders=found[:PER_PAGE],
+        page=page,
+        has_next=len(found) > PER_PAGE,
+        status_labels=STATUS_LABELS,
+    )
+    return body, 200, PRIVATE
 
 
 @bp.get("/orders/<int:order_id>")

@@ -9,7 +9,7 @@ from quart import Blueprint, redirect, request
 
 from cart.bp._common import remember_guest_order
 from shared.contracts import CheckoutDetails
-from shared.contracts.errors import PaymentUnavailable, SoldOut, Unavailable
+from shared.contracts.errors import CheckoutInvalid, PaymentUnavailable, SoldOut, Unavailable
 from shared.errors import DomainError
 from shared.infrastructure.auth import current_user
 from shared.infrastructure.cart_web import cart_changed, cart_owner
@@ -27,7 +27,9 @@ async def _form_page(
     cart = await services().cart.cart(db_session(), owner) if owner is not None else None
     if cart is None or not cart.lines:
         return redirect("/?notice=cart_empty")
-    body = await render_page("checkout.html", cart=cart, values=values, error=error)
+    # Every problem with the details at once, each shown beside its field.
+    errors = error.errors if isinstance(error, CheckoutInvalid) else {}
+    body = await render_page("checkout.html", cart=cart, values=values, error=error, errors=errors)
     return body, status
 
 

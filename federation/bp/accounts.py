@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from quart import Blueprint, redirect, request
 
 from shared.contracts import AccountDTO, SignUpRequest
-from shared.contracts.errors import EmailUnverified
+from shared.contracts.errors import EmailUnverified, InvalidSignUp
 from shared.errors import DomainError
 from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
@@ -37,8 +37,15 @@ def _origins() -> list[str]:
     return [a.public_url for a in current_platform().settings.apps.values()]
 
 
-async def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+async def _page(
+    template: str, status: int = 200, *, fields: dict[str, str] | None = None, **context: Any
+) -> tuple[str, int]:
+    """A page of the accounts' forms; ``fields`` maps an error's code to the field it is
+    about, so that the refusal is shown beside that field."""
     context.setdefault("min_password", current_platform().settings.accounts.min_password_length)
+    error = context.get("error")
+    if fields and isinstance(error, DomainError) and error.code in fields:
+        context.setdefault("errors", {fields[error.code]: error.message})
     return await render_page(template, **context), status
 
 
@@ -51,13 +58,26 @@ def _email(email: str, to: str, /, **context: str) -> Email:
     return build_email(current_platform().settings, email, to, context)
 
 
-def _verification_email(account: AccountDTO) -> Email:
+def _verification_email(account: AccountDTO, next_url: str = "/") -> Email:
+    """The link that confirms the address, signs the member in and returns to ``next_url``
+    (where sign-up began)."""
+    token = services().identity.verification_token(account)
+    params = {"token": token} if next_url == "/" else {"token": token, "next": next_url}
     return _email(
         "verify_email",
         account.email,
         name=account.display_name or account.username,
-        link=_url("/verify", token=services().identity.verification_token(account)),
+        link=_url("/verify", **params),
     )
+
+
+def _next() -> str:
+    """Where to return after signing in or up: the form's or the query's ``next``."""
+    return auth.safe_next(request.args.get("next"), _origins())
+
+
+# A refusal the service reports as one error, and the field it is about.
+SIGN_UP_FIELDS = {"username_taken": "username", "email_taken": "email"}
 
 
 # --- sign in --------------------------------------------------------------------------------
@@ -108,8 +128,9 @@ async def signin() -> Any:
 async def signup() -> Any:
     """Create an account; a link to verify the address goes out by email."""
     if request.method == "GET":
-        return await _page("accounts/signup.html", values={})
+        return await _page("accounts/signup.html", values={}, next=_next())
     form = await request.form
+    next_url = auth.safe_next(form.get("next"), _origins())
     values = {k: form.get(k, "") for k in ("email", "username", "display_name")}
     db = db_session()
     try:
@@ -122,11 +143,22 @@ async def signup() -> Any:
                 password=form.get("password", ""),
             ),
         )
+    except InvalidSignUp as err:
+        return await _page(
+            "accounts/signup.html", 400, values=values, next=next_url, error=err, errors=err.errors
+        )
     except DomainError as err:
-        return await _page("accounts/signup.html", 400, values=values, error=err)
+        return await _page(
+            "accounts/signup.html",
+            400,
+            fields=SIGN_UP_FIELDS,
+            values=values,
+            next=next_url,
+            error=err,
+        )
     await db.commit()
     if result.account is not None:
-        send_later(_verification_email(result.account))
+        send_later(_verification_email(result.account, next_url))
     elif result.existing is not None:
         # Same answer as for a new account (no enumeration); the owner hears about it.
         send_later(
@@ -143,15 +175,37 @@ async def signup() -> Any:
     )
 
 
-@bp.get("/verify")
+@bp.route("/verify", methods=["GET", "POST"])
+@rate_limited("signin")
 async def verify() -> Any:
-    """Follow the link from the verification email."""
-    account = await services().identity.verify_email(db_session(), request.args.get("token", ""))
-    return await _notice(
-        "Email address confirmed",
-        f"Thank you, {account.display_name or account.username}. You can sign in now.",
-        signin="/signin",
-    )
+    """The link from the verification email: a page whose button confirms the address and
+    signs the member in (mail scanners fetch links, so the GET changes nothing), then back to
+    where sign-up began. The link signs in once; after that it only says the address is
+    confirmed."""
+    if request.method == "GET":
+        return await _page(
+            "accounts/verify.html", token=request.args.get("token", ""), next=_next()
+        )
+    form = await request.form
+    next_url = auth.safe_next(form.get("next"), _origins())
+    db = db_session()
+    account, first = await services().identity.verify_email(db, form.get("token", ""))
+    if not first:
+        return await _notice(
+            "Email address confirmed",
+            f"Your address is confirmed, {account.display_name or account.username}. "
+            "This link has been used: sign in with your password.",
+            signin="/signin?" + urlencode({"next": next_url}),
+        )
+    someone = auth.current_user()
+    if someone is not None and someone.id != account.id:
+        # Someone else is signed in in this browser: end that first (everywhere).
+        sid = auth.sign_out_locally()
+        if sid is not None:
+            await auth.end_sign_in(sid)
+    signed_in = await services().identity.start_session(db, account.id)
+    auth.sign_in(signed_in.sid, account.id)
+    return redirect(next_url)
 
 
 # --- forgotten password ---------------------------------------------------------------------
@@ -189,7 +243,13 @@ async def reset(token: str) -> Any:
     except DomainError as err:
         if err.code in ("token_invalid", "token_expired"):
             raise
-        return await _page("accounts/reset.html", 400, token=token, error=err)
+        return await _page(
+            "accounts/reset.html",
+            400,
+            fields={"weak_password": "password"},
+            token=token,
+            error=err,
+        )
     await db.commit()
     await auth.forget_sessions(ended)
     if auth.current_sid() in ended:
@@ -227,7 +287,13 @@ async def change_profile() -> Any:
     try:
         await services().identity.set_display_name(db_session(), user.id, display_name)
     except DomainError as err:
-        return await _page("accounts/profile.html", 400, display_name=display_name, error=err)
+        return await _page(
+            "accounts/profile.html",
+            400,
+            fields={"invalid_display_name": "display_name"},
+            display_name=display_name,
+            error=err,
+        )
     auth.menu_changed(user.id)
     return redirect("/settings")
 
@@ -252,7 +318,12 @@ async def change_password() -> Any:
             keep_sid=auth.current_sid(),
         )
     except DomainError as err:
-        return await _page("accounts/password.html", 400, error=err)
+        return await _page(
+            "accounts/password.html",
+            400,
+            fields={"wrong_password": "current_password", "weak_password": "new_password"},
+            error=err,
+        )
     await db.commit()
     await auth.forget_sessions(ended)
     return await _notice(
@@ -278,7 +349,18 @@ async def change_email() -> Any:
             db_session(), user.id, form.get("password", ""), new_email
         )
     except DomainError as err:
-        return await _page("accounts/email.html", 400, new_email=new_email, error=err)
+        return await _page(
+            "accounts/email.html",
+            400,
+            fields={
+                "wrong_password": "password",
+                "invalid_email": "new_email",
+                "same_email": "new_email",
+                "email_taken": "new_email",
+            },
+            new_email=new_email,
+            error=err,
+        )
     send_later(
         _email(
             "email_change_confirm",

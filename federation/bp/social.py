@@ -3,7 +3,8 @@
 Two faces on the same URLs where ActivityPub needs them: ``/users/<name>`` (and a member's
 posts under it) answers the ``Person`` (or ``Note``) to servers and the profile page (or the
 post) to browsers. The member's pages live under ``/social``: the home and local timelines,
-compose, search, profiles, follow requests, notifications and the profile editor. Every form
+compose, search, profiles, follow requests, notifications and the profile editor; ``/`` is the
+hub too (home timeline for members, local for everyone else). Every form
 is a plain POST with its CSRF token; every unsafe route is rate-limited per member.
 """
 
@@ -236,6 +237,15 @@ async def member_status(username: str, uid: str) -> Any:
 
 
 # --- the member's pages ---------------------------------------------------------------------
+
+
+@bp.get("/")
+async def front() -> Response:
+    """Federation's front page, where the site's "Community" link leads: the social hub, the
+    member's home timeline or, for everyone else, the cooperative's local timeline."""
+    if auth.current_user() is not None:
+        return await home()
+    return await local()
 
 
 @bp.get("/social")

@@ -8,7 +8,7 @@ from typing import Any
 from quart import Response, request
 
 from shared.contracts import PRODUCT_SORTS, ProductFilters, parse_amount_minor
-from shared.errors import DomainError, NotFound
+from shared.errors import NotFound
 from shared.infrastructure.auth import current_user
 from shared.infrastructure.context import current_platform
 from shared.infrastructure.fragments import render_page
@@ -25,27 +25,31 @@ def page_number() -> int:
     return int(raw)
 
 
-def _price(name: str, label: str) -> int | None:
+def _price(name: str, label: str, errors: dict[str, str]) -> int | None:
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
     try:
         return parse_amount_minor(raw)
     except ValueError:
-        raise DomainError(
-            "invalid_price_filter", f"The {label} price must be an amount like 4.50."
-        ) from None
+        errors[name] = f"The {label} price must be an amount like 4.50."
+        return None
 
 
-def listing_filters(*, with_category: bool = True) -> ProductFilters:
-    """The filters of a listing from its query string (a plain GET form: no JavaScript)."""
+def listing_filters(*, with_category: bool = True) -> tuple[ProductFilters, dict[str, str]]:
+    """The filters of a listing from its query string (a plain GET form: no JavaScript), and
+    what is wrong with any of them (field -> message): a bad price is left out of the
+    filters and reported beside its field, the rest of the page still shown."""
+    errors: dict[str, str] = {}
     sort = request.args.get("sort", PRODUCT_SORTS[0])
     if sort not in PRODUCT_SORTS:
-        raise DomainError("invalid_sort", "Sort by newest, price or name.")
-    low, high = _price("min", "lowest"), _price("max", "highest")
+        errors["sort"] = "Sort by newest, price or name."
+        sort = PRODUCT_SORTS[0]
+    low, high = _price("min", "lowest", errors), _price("max", "highest", errors)
     if low is not None and high is not None and low > high:
-        raise DomainError("invalid_price_filter", "The lowest price is above the highest.")
-    return ProductFilters(
+        errors["max"] = "The highest price is below the lowest."
+        high = None
+    filters = ProductFilters(
         category=(request.args.get("category") or None) if with_category else None,
         supplier=request.args.get("supplier") or None,
         in_stock=request.args.get("in_stock") in ("1", "on", "yes"),
@@ -53,6 +57,7 @@ def listing_filters(*, with_category: bool = True) -> ProductFilters:
         max_price_minor=high,
         sort=sort,
     )
+    return filters, errors
 
 
 def filter_args() -> dict[str, str]:
@@ -66,10 +71,10 @@ def public_url(path: str) -> str:
     return current_platform().settings.apps["market"].public_url + path
 
 
-async def market_page(template: str, **context: Any) -> Response:
+async def market_page(template: str, status: int = 200, **context: Any) -> Response:
     """A page of the market with the site's composed header; private when rendered for a
     signed-in member (their name is in the header)."""
-    response = Response(await render_page(template, **context), mimetype="text/html")
+    response = Response(await render_page(template, **context), status, mimetype="text/html")
     if current_user() is not None:
         response.headers["Cache-Control"] = "private, no-cache"
         response.vary.add("Cookie")

@@ -22,11 +22,13 @@ bp = Blueprint("catalogue", __name__)
 @bp.get("/products")
 @cacheable_page("market")
 async def products() -> Response:
-    filters = listing_filters()
+    filters, errors = listing_filters()
     catalog = services().catalog
     listing = await catalog.products(db_session(), filters, page=page_number(), per_page=PER_PAGE)
     return await market_page(
         "listing.html",
+        400 if errors else 200,
+        errors=errors,
         heading="All products",
         category=None,
         trail=(),
@@ -43,7 +45,7 @@ async def products() -> Response:
 @bp.get("/categories/<slug>")
 @cacheable_page("market")
 async def category(slug: str) -> Response:
-    filters = listing_filters(with_category=False)
+    filters, errors = listing_filters(with_category=False)
     found = await services().catalog.category_listing(
         db_session(), slug, filters, page=page_number(), per_page=PER_PAGE
     )
@@ -51,6 +53,8 @@ async def category(slug: str) -> Response:
     args.pop("category", None)
     return await market_page(
         "listing.html",
+        400 if errors else 200,
+        errors=errors,
         heading=found.category.name,
         category=found.category,
         trail=found.trail,

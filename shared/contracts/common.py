@@ -218,9 +218,10 @@ class MemberOrders(Protocol):
     """A member's orders for their dashboard (the cart)."""
 
     async def dashboard_orders(
-        self, session: AsyncSession, user_id: int, *, limit: int = 10
+        self, session: AsyncSession, user_id: int, *, limit: int = 10, offset: int = 0
     ) -> tuple[MemberOrderDTO, ...]:
-        """The member's most recent orders, newest first."""
+        """The member's orders, newest first: ``limit`` of them (at most 100) after the first
+        ``offset``."""
         ...
 
 

@@ -15,6 +15,15 @@ class IdentityError(DomainError):
     """A refusal from the identity domain (see ``code``)."""
 
 
+class InvalidSignUp(IdentityError):
+    """A sign-up form with bad fields; ``errors`` maps each field to what is wrong with it
+    (every problem at once, so the form can show each beside its field)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("invalid_sign_up", next(iter(errors.values()), "Please check the form."))
+        self.errors = errors
+
+
 class EmailUnverified(IdentityError):
     """The password was right but the address is not verified yet; carries the account so
     the caller can send a fresh link."""
@@ -99,11 +108,15 @@ class InvalidScrapeSource(DomainError):
 
 
 class CheckoutInvalid(DomainError):
-    """A checkout field is missing or malformed; ``field`` names it."""
+    """Checkout fields missing or malformed: ``errors`` maps each to what is wrong with it
+    (every problem at once); ``code`` and ``field`` are the first's."""
 
-    def __init__(self, code: str, message: str, field: str) -> None:
+    def __init__(
+        self, code: str, message: str, field: str, errors: dict[str, str] | None = None
+    ) -> None:
         super().__init__(code, message)
         self.field = field
+        self.errors = errors if errors else {field: message}
 
 
 class InvalidEvent(DomainError):

@@ -187,8 +187,9 @@ class IdentityService(Protocol):
         """A link token that verifies this account's current address."""
         ...
 
-    async def verify_email(self, session: AsyncSession, token: str) -> AccountDTO:
-        """Mark the address in the token verified (idempotent)."""
+    async def verify_email(self, session: AsyncSession, token: str) -> tuple[AccountDTO, bool]:
+        """Mark the address in the token verified; the account, and whether this use of the
+        link is the one that verified it (the link signs in only then: it is single-use)."""
         ...
 
     async def reset_token(self, session: AsyncSession, email: str) -> tuple[AccountDTO, str] | None:

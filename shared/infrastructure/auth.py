@@ -96,6 +96,7 @@ def sign_in(sid: str, user_id: int, id_token: str | None = None) -> None:
     session.permanent = True
     # Recognised from the next request on (this one answers with a redirect).
     _set_user(None)
+    g._signed_in_now = g._sign_in_changed = True
     menu_changed(user_id)
 
 
@@ -106,9 +107,21 @@ def sign_out_locally() -> str | None:
     uid = data.get("uid") if isinstance(data, dict) else None
     session.clear()
     _set_user(None)
+    g._sign_in_changed = True
     if isinstance(uid, int) and uid > 0:
         menu_changed(uid)
     return sid if isinstance(sid, str) else None
+
+
+def signed_in_now() -> bool:
+    """Whether this request signed someone in (its answer is the first to carry the session)."""
+    return bool(has_request_context() and g.get("_signed_in_now"))
+
+
+def sign_in_changed() -> bool:
+    """Whether this request signed someone in or out: the next page's header differs, so a
+    boosted request must be answered with a whole page (see the factory)."""
+    return bool(has_request_context() and g.get("_sign_in_changed"))
 
 
 def _cache_key(sid: str) -> str:

@@ -294,7 +294,8 @@ def _install_request_plumbing(
 def _redirect_out_of_boost(response: Response) -> None:
     """A boosted request (XMLHttpRequest) follows redirects itself and cannot follow one to
     another origin (single sign-on at federation, another app): tell htmx to navigate there
-    with the whole page instead (``HX-Redirect``)."""
+    with the whole page instead (``HX-Redirect``). So too after signing in or out: a boosted
+    answer would swap only ``#content``, leaving the header that still says "Sign in"."""
     location = response.headers.get("Location")
     if not is_htmx(request.headers.get("HX-Request")) or location is None:
         return
@@ -302,7 +303,8 @@ def _redirect_out_of_boost(response: Response) -> None:
         return
     target = urlsplit(urljoin(request.url, location))
     here = urlsplit(request.url)
-    if (target.scheme, target.netloc) == (here.scheme, here.netloc):
+    same_origin = (target.scheme, target.netloc) == (here.scheme, here.netloc)
+    if same_origin and not auth.sign_in_changed():
         return
     response.status_code = 200
     del response.headers["Location"]
@@ -335,17 +337,33 @@ _TITLES = {
 }
 
 
+def _error_has_header() -> bool:
+    """Whether an error page is shown to a person browsing the site, and so keeps the site's
+    header (menu, cart, sign-in): not for /internal/ probes or a missing static file."""
+    if request.path.startswith(("/internal/", "/static/")):
+        return False
+    return bool(request.accept_mimetypes.accept_html)
+
+
 async def render_error(status: int, code: str, message: str) -> Response:
     if wants_json():
         response = jsonify({"error": {"code": code, "message": message}})
     else:
-        body = await render_template(
-            "error.html",
-            status=status,
-            title=_TITLES.get(status, "Something went wrong"),
-            message=message,
-            code=code,
-        )
+        context: dict[str, Any] = {
+            "status": status,
+            "title": _TITLES.get(status, "Something went wrong"),
+            "message": message,
+            "code": code,
+        }
+        body = None
+        if _error_has_header():
+            try:
+                body = await fragments.render_page("error.html", **context)
+            except Exception:
+                # The error page must answer even when composing the header fails.
+                log.exception("rendering the error page with the site's header failed")
+        if body is None:
+            body = await render_template("error.html", **context)
         response = Response(body, mimetype="text/html")
     response.status_code = status
     return response

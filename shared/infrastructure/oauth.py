@@ -18,8 +18,11 @@ Added to every app by the factory:
 * Silent sign-on: a browser that arrives without this app's session is sent once to
   federation with ``prompt=none``; someone signed in at any app comes back signed in, anyone
   else comes straight back to the page they asked for. Never for non-GET, non-HTML, htmx,
-  internal, ActivityPub, feed or static requests; at most once per browser session per app
-  (a browser-session cookie remembers it).
+  internal, ActivityPub, feed or static requests (a boosted navigation is a page load: it
+  leaves as a whole page); once per browser session per app (a browser-session marker cookie
+  remembers it), and again after someone signs in at federation: federation's sign-in
+  generation cookie, readable by every app, changes with each sign-in and the marker records
+  the generation it checked at (decision 0071).
 
 The client side is ``httpx`` plus ``joserfc``, not Authlib's client (see the architecture
 notes). Federation itself is the provider: there ``/auth/login`` is its sign-in page and
@@ -62,6 +65,10 @@ PENDING_TTL_S = 900
 JWKS_MAX_AGE_S = 3600
 JWKS_MIN_REFETCH_S = 10
 CLOCK_LEEWAY_S = 60
+# The sign-on marker's value when the browser carried no sign-in generation.
+NO_GENERATION = "-"
+# The state of a request started afresh after a callback with no request of its own.
+AGAIN_PREFIX = "again."
 
 # Requests that never get a silent sign-on redirect (besides non-GET, non-HTML and htmx ones).
 SILENT_SKIP_PREFIXES = (
@@ -109,6 +116,12 @@ def marker_cookie_name(settings: Settings, name: str) -> str:
     return f"__Host-{name}_sso" if settings.cookie_secure else f"{name}_sso"
 
 
+def generation_cookie_name(settings: Settings) -> str:
+    """Federation's sign-in generation cookie, read by every app (on the parent domain in
+    production, so it cannot be ``__Host-``)."""
+    return "__Secure-rose_signin" if settings.cookie_secure else "rose_signin"
+
+
 class OIDCClient:
     """One app's side of the OpenID Connect code flow with federation."""
 
@@ -143,10 +156,14 @@ class OIDCClient:
 
     # --- the front channel -------------------------------------------------------------
 
-    def begin(self, next_url: str, *, silent: bool) -> str:
-        """Remember a new authorization request in the session; return federation's URL."""
+    def begin(self, next_url: str, *, silent: bool, again: bool = False) -> str:
+        """Remember a new authorization request in the session; return federation's URL.
+        ``again``: a fresh start after a callback this browser had no request for (its
+        state says so, so that one is never started twice in a row)."""
         verifier, challenge = pkce_pair()
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        if again:
+            state = AGAIN_PREFIX + state
         now = int(time.time())
         pending = {
             k: v
@@ -297,6 +314,10 @@ def wants_silent_sign_on() -> bool:
     path = request.path
     if path.startswith(SILENT_SKIP_PREFIXES) or path.endswith(SILENT_SKIP_SUFFIXES):
         return False
+    if request.headers.get("HX-Request"):
+        # A boosted navigation is a page load too (its redirect becomes HX-Redirect, a whole
+        # page); other htmx requests are parts of a page.
+        return request.headers.get("HX-Boosted") == "true"
     # Only top-level page loads by a browser.
     if request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate":
         return False
@@ -309,12 +330,15 @@ def wants_silent_sign_on() -> bool:
     return best == "text/html"
 
 
-def _set_marker(response: Response) -> Response:
+def _set_marker(response: Response, generation: str | None) -> Response:
+    """Remember that this browser's sign-on was checked, at federation's sign-in generation
+    ``generation`` (None: nobody was signed in at federation as far as the browser knew)."""
     rose = current_platform()
-    # No max-age: a browser-session cookie, so the silent check happens once per session.
+    # No max-age: a browser-session cookie, so the silent check happens once per session
+    # (and again when federation's sign-in generation moves on).
     response.set_cookie(
         marker_cookie_name(rose.settings, rose.name),
-        "1",
+        generation or NO_GENERATION,
         secure=rose.settings.cookie_secure,
         httponly=True,
         samesite="Lax",
@@ -323,14 +347,29 @@ def _set_marker(response: Response) -> Response:
     return response
 
 
+def needs_sign_on_check(marker: str | None, generation: str | None) -> bool:
+    """Whether an anonymous browser should be sent to federation with ``prompt=none``: it
+    never was (no marker), or someone signed in at federation since it last was (the
+    generation cookie differs from the one the marker recorded; decision 0071)."""
+    if marker is None:
+        return True
+    return generation is not None and marker != generation
+
+
 async def _silent_sign_on() -> Response | None:
     rose = current_platform()
     if auth.current_user() is not None or not wants_silent_sign_on():
         return None
-    if request.cookies.get(marker_cookie_name(rose.settings, rose.name)):
+    generation = request.cookies.get(generation_cookie_name(rose.settings))
+    marker = request.cookies.get(marker_cookie_name(rose.settings, rose.name))
+    if not needs_sign_on_check(marker, generation):
+        return None
+    if marker is None and request.headers.get("HX-Request"):
+        # A boosted navigation follows a page load that was checked already (a browser
+        # without the marker is a client of its own, not a browser's next page).
         return None
     url = oidc_client().begin(request.full_path.rstrip("?"), silent=True)
-    return _set_marker(redirect(url))
+    return _set_marker(redirect(url), generation)
 
 
 def _return_to() -> str:
@@ -372,8 +411,15 @@ def _client_blueprint() -> Blueprint:
     async def callback() -> Response:
         """Federation sends the browser back here with a code (or an error)."""
         client = oidc_client()
-        pending = client.take_pending(request.args.get("state"))
+        state = request.args.get("state")
+        pending = client.take_pending(state)
         if pending is None:
+            if request.args.get("code") and not (state or "").startswith(AGAIN_PREFIX):
+                # Federation signed the person in for a request this browser no longer has
+                # (the email's verification link opened in another browser, or long after):
+                # the stray code is never redeemed; a fresh silent request signs them in here
+                # and lands on this app's front page.
+                return redirect(client.begin("/", silent=True, again=True))
             raise SignInFailed(
                 "bad_state", "This sign-in has expired or was already used. Please try again."
             )
@@ -401,8 +447,9 @@ def _client_blueprint() -> Blueprint:
         if sid is not None:
             await auth.end_sign_in(sid)
         target = oidc_client().end_session_url(id_token) if id_token else "/"
-        # Just signed out: no silent sign-on attempt on the next page.
-        return _set_marker(redirect(target))
+        # Just signed out: no silent sign-on attempt on the next page (federation drops the
+        # generation cookie as it ends its own session).
+        return _set_marker(redirect(target), None)
 
     return bp
 
@@ -432,11 +479,35 @@ def _federation_blueprint() -> Blueprint:
     return bp
 
 
+async def _keep_generation(response: Response) -> Response:
+    """Federation: the generation cookie exists while this browser is signed in here, with a
+    new value for every sign-in, so each app's silent check runs again after one (0071)."""
+    settings = current_platform().settings
+    name = generation_cookie_name(settings)
+    domain = settings.oauth.cookie_domain or None
+    current = request.cookies.get(name)
+    signed_in = auth.current_user() is not None or auth.signed_in_now()
+    if signed_in and (current is None or auth.signed_in_now()):
+        response.set_cookie(
+            name,
+            secrets.token_urlsafe(12),
+            domain=domain,
+            path="/",
+            secure=settings.cookie_secure,
+            httponly=True,
+            samesite="Lax",
+        )
+    elif not signed_in and current is not None:
+        response.delete_cookie(name, domain=domain, path="/")
+    return response
+
+
 def install(app: Quart) -> None:
     """Add the /auth routes and silent sign-on to ``app`` (after :func:`auth.install`)."""
     rose = app.extensions["rose"]
     if rose.name == "federation":
         app.register_blueprint(_federation_blueprint())
+        app.after_request(_keep_generation)
         return
     client = OIDCClient(rose.settings, rose.name)
     app.extensions["oidc_client"] = client

@@ -6,6 +6,7 @@ export holds their orders and erasure anonymises them, keeping the accounts' fig
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from account import personal
+from account.bp.orders import PER_PAGE
 from shared.config import Settings
 from shared.contracts import (
     AccountDTO,
@@ -158,6 +160,44 @@ async def test_the_dashboard_lists_the_members_real_orders_newest_first(
     assert "£3.25" in html
     assert ">pending payment</td>" in html
     assert f"#{theirs.id}<" not in html
+
+
+async def test_every_order_has_its_page_the_members_own_only_newest_first_and_paged(
+    app: RoseQuart, db: AsyncSession
+) -> None:
+    cart = cart_of(app)
+    hazel = await make_member(db, "hazel")
+    rowan = await make_member(db, "rowan")
+    jam = await product(db, "Damson jam", 325, stock=100)
+    mine = [await order(db, cart, hazel, {jam: 1}) for _ in range(PER_PAGE + 2)]
+    theirs = await order(db, cart, rowan, {jam: 2})
+
+    client = await signed_in(app, db, hazel)
+    assert '<a href="/orders">All your orders</a>' in await text(client, "/")
+    resp = await client.get("/orders")
+    assert resp.headers["Cache-Control"] == "private, no-store"
+    first = await resp.get_data(as_text=True)
+    listed = [int(i) for i in re.findall(r'<tr data-order-id="(\d+)">', first)]
+    assert listed == [o.id for o in reversed(mine)][:PER_PAGE]
+    assert '<a rel="next" href="/orders?page=2">Older orders</a>' in first
+    second = await text(client, "/orders?page=2")
+    assert [int(i) for i in re.findall(r'<tr data-order-id="(\d+)">', second)] == [
+        mine[1].id,
+        mine[0].id,
+    ]
+    assert 'rel="next"' not in second
+    assert f'data-order-id="{theirs.id}"' not in first + second
+    for bad in ("?page=3", "?page=0", "?page=x"):
+        await text(client, "/orders" + bad, 404)
+
+    # Rowan sees his own only; someone not signed in is sent to sign in.
+    rowans = await text(await signed_in(app, db, rowan), "/orders")
+    assert re.findall(r'<tr data-order-id="(\d+)">', rowans) == [str(theirs.id)]
+    anonymous = app.test_client()
+    anonymous.set_cookie("127.0.0.1", "account_sso", "-")  # silent sign-on done: nobody
+    resp = await anonymous.get("/orders", headers={"Accept": BROWSER_ACCEPT})
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith("/auth/login?")
 
 
 async def test_an_empty_order_list_says_so(app: RoseQuart, db: AsyncSession) -> None:

@@ -23,7 +23,7 @@ from shared.models import NewsletterDelivery, NewsletterIssue, NewsletterSubscri
 from shared.services.cart.service import SqlCartService
 from tests.blog import factories
 from tests.events import factories as event_factories
-from tests.identity.factories import make_member, signed_in
+from tests.identity.factories import client_signed_in, make_member, signed_in
 from tests.support import BROWSER_ACCEPT, SmtpSink, count_statements, csrf_in, link_in
 from tests.support.settings import TEST_INTERNAL_SECRET, AppMaker
 
@@ -351,6 +351,31 @@ async def test_the_dashboard_lists_the_members_tickets_and_bookings_from_events(
     assert ">Cider gig — Standard</a> (ticket)" in section
     assert section.count('src="data:image/svg+xml') == 2
     assert f'href="http://127.0.0.1:8004/events/{gig.slug}/event.ics"' in section
+    assert '<a href="/tickets">Your tickets</a>' in section
+    assert '<a href="/bookings">Your bookings</a>' in section
+
+    # Each has its own page, the member's own only.
+    tickets = await page(client, "/tickets")
+    assert tickets.count("<li data-ticket-id=") == 1
+    assert ">Cider gig — Standard</a> (ticket)" in tickets
+    assert 'src="data:image/svg+xml' in tickets
+    bookings = await page(client, "/bookings")
+    assert bookings.count("<li data-ticket-id=") == 1
+    assert ">Apple day</a> (booking)" in bookings
+    sign_in = await services().identity.start_session(db, other.id)
+    await db.commit()
+    holly = await client_signed_in(app, other.id, sign_in.sid)
+    assert (await page(holly, "/tickets")).count("<li data-ticket-id=") == 0
+    assert "No tickets for events to come." in await page(holly, "/tickets")
+    assert (await page(holly, "/bookings")).count("<li data-ticket-id=") == 1
+    anonymous = app.test_client()
+    anonymous.set_cookie("127.0.0.1", "account_sso", "-")  # silent sign-on done: nobody
+    for path in ("/tickets", "/bookings"):
+        resp = await anonymous.get(path, headers={"Accept": BROWSER_ACCEPT})
+        assert resp.status_code == 302
+        assert resp.headers["Location"].startswith("/auth/login?")
+        resp = await client.get(path)
+        assert resp.headers["Cache-Control"] == "private, no-store"
 
 
 async def test_the_dashboard_and_the_desk_run_a_bounded_number_of_queries(

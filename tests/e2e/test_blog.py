@@ -51,8 +51,18 @@ async def test_members_only_posts_open_once_a_member_signs_in(site: Site, page: 
     await page.get_by_role("button", name="Create account").click()
     await expect(page.locator("h1")).to_have_text("Check your email")
     await page.goto(link_in(await site.mail.wait_for(email)))
-    await expect(page.locator("h1")).to_have_text("Email address confirmed")
+    await expect(page.locator("h1")).to_have_text("Confirm your email address")
+    await page.get_by_role("button", name="Confirm and sign in").click()
+    await page.wait_for_url(site.url("federation", "/"))
 
+    # The link signed the member in: the blog, seen before, knows them on the next visit.
+    await page.goto(site.url("blog", MEMBERS_POST))
+    await expect(page.locator(".post-body")).to_contain_text("second-hand bread oven")
+
+    # Signed out, the post is closed again; signing in from the post itself opens it.
+    account = page.get_by_role("navigation", name="Your account")
+    await account.get_by_role("link", name="Sign out").click()
+    await page.locator("main").get_by_role("button", name="Sign out").click()
     await page.goto(site.url("blog", MEMBERS_POST))
     await page.locator(".members-only").get_by_role("link", name="Sign in").click()
     await page.wait_for_url(re.compile(re.escape(site.url("federation", "/signin")) + r"\?"))

@@ -13,7 +13,8 @@ NAVIGATION = [
     ("Community", "federation"),
     ("Home", "blog"),
 ]
-H1 = {"blog": "Blog", "market": "Market", "events": "Events", "federation": "Federation"}
+# Federation's front page is the social hub: a visitor sees the local timeline.
+H1 = {"blog": "Blog", "market": "Market", "events": "Events", "federation": "Local"}
 
 
 async def _header_is_composed(page: Page) -> None:

@@ -4,10 +4,11 @@ Emails go over SMTP to a real server on loopback and are read from there."""
 
 from __future__ import annotations
 
+import html
 import re
 import statistics
 import time
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -90,9 +91,12 @@ async def test_sign_up_verify_by_email_then_sign_in(
     assert (status, error_code(body)) == (400, "email_unverified")
     await smtp_sink.wait_for("hazel@example.test", count=2)
 
+    # The link's page changes nothing (mail scanners fetch links); its button confirms.
     resp = await federation.get(local(link))
     assert resp.status_code == 200
-    assert "confirmed" in await resp.get_data(as_text=True)
+    assert "Confirm and sign in" in await resp.get_data(as_text=True)
+    status, _, headers = await submit(federation, "/verify", verify_form(link), page=local(link))
+    assert (status, headers["Location"]) == (302, "/")
     user = await db.scalar(select(User).where(User.username == "hazel"))
     assert user is not None
     assert user.email_verified_at is not None
@@ -100,10 +104,75 @@ async def test_sign_up_verify_by_email_then_sign_in(
     assert user.password_hash is not None
     assert user.password_hash.startswith("$argon2id$")
 
-    assert await sign_in(federation, "hazel@EXAMPLE.test") == 302
+    # The link signed her in.
     resp = await federation.get("/settings")  # only for a signed-in member
     assert resp.status_code == 200
     assert "Hazel Nut" in await resp.get_data(as_text=True)
+
+    # And her password works, in another browser.
+    other = federation.app.test_client()  # type: ignore[attr-defined]
+    assert await sign_in(other, "hazel@EXAMPLE.test") == 302
+    assert (await other.get("/settings")).status_code == 200
+
+
+def verify_form(link: str) -> dict[str, str]:
+    """The verification page's form fields, from the emailed link."""
+    params = dict(parse_qsl(urlsplit(link).query))
+    return {"token": params["token"], "next": params.get("next", "/")}
+
+
+async def test_the_verification_link_signs_in_once_and_returns_where_sign_up_began(
+    federation: QuartClient, smtp_sink: SmtpSink, db: AsyncSession
+) -> None:
+    began = "http://127.0.0.1:8002/products/oat-milk?from=menu"
+    page = await federation.get("/signin?" + urlencode({"next": began}))
+    # "Create an account" carries where the visitor was.
+    signup = re.search(r'href="(/signup[^"]*)"', await page.get_data(as_text=True))
+    assert signup is not None
+    assert dict(parse_qsl(urlsplit(html.unescape(signup.group(1))).query)) == {"next": began}
+    status, body, _ = await submit(
+        federation,
+        "/signup",
+        {
+            "email": "iris@example.test",
+            "username": "iris",
+            "password": MEMBER_PASSWORD,
+            "next": began,
+        },
+        page="/signup?" + urlencode({"next": began}),
+    )
+    assert (status, "Check your email" in body) == (200, True)
+    link = link_in(await smtp_sink.wait_for("iris@example.test"))
+    assert verify_form(link)["next"] == began
+
+    browser = federation
+    status, _, headers = await submit(browser, "/verify", verify_form(link), page=local(link))
+    assert (status, headers["Location"]) == (302, began)
+    assert (await browser.get("/settings")).status_code == 200
+    sessions = await db.scalar(select(func.count()).select_from(AuthSession))
+    assert sessions == 1
+
+    # Used once: in another browser the same link confirms, but signs nobody in.
+    other = federation.app.test_client()  # type: ignore[attr-defined]
+    status, body, _ = await submit(other, "/verify", verify_form(link), page=local(link))
+    assert status == 200
+    assert "has been used" in body
+    assert (await other.get("/settings")).status_code == 401  # not signed in
+    assert await db.scalar(select(func.count()).select_from(AuthSession)) == sessions
+
+
+async def test_a_verification_link_never_returns_to_another_site(
+    federation: QuartClient, smtp_sink: SmtpSink
+) -> None:
+    await submit(
+        federation,
+        "/signup",
+        {"email": "jay@example.test", "username": "jay", "password": MEMBER_PASSWORD},
+    )
+    link = link_in(await smtp_sink.wait_for("jay@example.test"))
+    form = {**verify_form(link), "next": "https://evil.example/"}
+    status, _, headers = await submit(federation, "/verify", form, page=local(link))
+    assert (status, headers["Location"]) == (302, "/")
 
 
 async def test_signing_up_with_a_registered_email_answers_the_same_and_tells_the_owner(
@@ -126,9 +195,9 @@ async def test_signing_up_with_a_registered_email_answers_the_same_and_tells_the
     ("fields", "code"),
     [
         ({"username": "taken"}, "username_taken"),
-        ({"username": "no spaces"}, "invalid_username"),
-        ({"email": "not-an-address"}, "invalid_email"),
-        ({"password": "short"}, "weak_password"),
+        ({"username": "no spaces"}, "invalid_sign_up"),
+        ({"email": "not-an-address"}, "invalid_sign_up"),
+        ({"password": "short"}, "invalid_sign_up"),
     ],
 )
 async def test_a_bad_sign_up_is_refused_and_creates_nothing(
@@ -138,13 +207,34 @@ async def test_a_bad_sign_up_is_refused_and_creates_nothing(
     data = {"email": "fern@example.test", "username": "fern", "password": MEMBER_PASSWORD}
     status, body, _ = await submit(federation, "/signup", {**data, **fields})
     assert (status, error_code(body)) == (400, code)
+    # Beside the field it is about.
+    assert re.findall(r'class="field-error" id="e-([a-z_]+)"', body) == list(fields)
     assert await db.scalar(select(func.count()).select_from(User)) == 1
 
 
 async def test_a_forged_verification_link_is_refused(federation: QuartClient) -> None:
-    resp = await federation.get("/verify?token=not.a.token")
-    assert resp.status_code == 400
-    assert 'data-error-code="token_invalid"' in await resp.get_data(as_text=True)
+    status, body, _ = await submit(
+        federation, "/verify", {"token": "not.a.token"}, page="/verify?token=not.a.token"
+    )
+    assert status == 400
+    assert 'data-error-code="token_invalid"' in body
+
+
+async def test_a_bad_sign_up_shows_every_problem_beside_its_field(
+    federation: QuartClient, db: AsyncSession
+) -> None:
+    status, body, _ = await submit(
+        federation,
+        "/signup",
+        {"email": "nope", "username": "no spaces", "display_name": "x" * 101, "password": "short"},
+    )
+    assert status == 400
+    fields = re.findall(r'class="field-error" id="e-([a-z_]+)"', body)
+    assert fields == ["email", "username", "display_name", "password"]
+    for name in fields:  # each input points at its message
+        assert f'aria-describedby="e-{name}"' in body
+    assert 'value="nope"' in body  # what was typed stays
+    assert await db.scalar(select(func.count()).select_from(User)) == 0
 
 
 # --- CSRF on the forms ----------------------------------------------------------------------
@@ -370,6 +460,8 @@ async def test_changing_the_password_keeps_this_sign_in_and_ends_the_others(
         {"current_password": "not it at all", "new_password": NEW_PASSWORD},
     )
     assert (status, error_code(body)) == (400, "wrong_password")
+    # Beside the field it is about.
+    assert re.findall(r'class="field-error" id="e-([a-z_]+)"', body) == ["current_password"]
     status, body, _ = await submit(
         here,
         "/settings/password",
@@ -436,6 +528,7 @@ async def test_changing_the_name_outdates_the_members_header_menu(
 
     status, body, _ = await submit(federation, "/settings/profile", {"display_name": "x" * 101})
     assert (status, error_code(body)) == (400, "invalid_display_name")
+    assert 'aria-describedby="e-display_name"' in body
     assert int(await redis.get(mine) or 0) == before
     user = await db.get(User, member.id)
     assert user is not None

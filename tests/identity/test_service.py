@@ -91,6 +91,17 @@ async def test_verification_links_expire_and_follow_the_address(
     assert caught.value.code == "token_invalid"
 
 
+async def test_a_verification_link_is_the_verifying_one_once(
+    service: SqlIdentityService, db: AsyncSession
+) -> None:
+    account = await make_member(db, "dana", verified=False)
+    token = service.verification_token(account)
+    verified, first = await service.verify_email(db, token)
+    assert (verified.email_verified, first) == (True, True)
+    again, first = await service.verify_email(db, token)
+    assert (again.email_verified, first) == (True, False)  # signs nobody in a second time
+
+
 async def test_a_reset_link_works_once_and_ends_every_sign_in(
     service: SqlIdentityService, db: AsyncSession
 ) -> None:

@@ -294,11 +294,25 @@ async def test_a_signed_in_browser_is_not_redirected(make_app: AppMaker, db: Asy
     assert (await client.get("/", headers=HTML)).status_code == 200
 
 
-async def test_the_callback_refuses_an_unknown_state(make_app: AppMaker) -> None:
+async def test_the_callback_never_redeems_a_code_for_an_unknown_state(make_app: AppMaker) -> None:
+    """A code for a request this browser does not have (a forgery, or a sign-in that began in
+    another browser) is never redeemed: a fresh silent request starts instead, once."""
     app = await make_app("blog")
-    resp = await app.test_client().get("/auth/callback?code=abc&state=forged")
+    client = app.test_client()
+    resp = await client.get("/auth/callback?code=abc&state=forged")
+    assert resp.status_code == 302
+    params = query_of(resp.headers["Location"])
+    assert params["prompt"] == "none"
+    assert params["state"].startswith("again.")
+    # Federation's answer comes back to the front page.
+    back = await client.get(f"/auth/callback?error=login_required&state={params['state']}")
+    assert back.headers["Location"] == "/"
+    # Never twice in a row: an unknown state of a fresh start is refused.
+    resp = await client.get("/auth/callback?code=abc&state=again.forged")
     assert resp.status_code == 400
     assert 'data-error-code="bad_state"' in await resp.get_data(as_text=True)
+    resp = await client.get("/auth/callback?state=forged")  # and a callback with no code
+    assert resp.status_code == 400
 
 
 @pytest.mark.parametrize(

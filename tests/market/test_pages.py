@@ -113,10 +113,24 @@ async def test_filters_and_sorting_work_as_plain_links(client: Client, shop: obj
     assert 'name="in_stock" value="1" checked' in html
     assert '<option value="name" selected>' in html
     assert 'value="2"' in html
-    # Bad filter values are a clear refusal, not a crash.
-    for bad in ("?min=abc", "?max=1.234", "?sort=cheapest", "?min=5&max=1", "?page=0"):
-        resp = await client.get(base + bad)
-        assert resp.status_code in (400, 404), bad
+    # A bad filter value is a 400 with the message beside its field, the listing still shown
+    # (without that filter) and the rest of what was chosen kept.
+    both = ["carrot-cake", "sourdough-loaf"]
+    for bad, field, shown in (
+        ("?min=abc", "min", both),
+        ("?max=1.234", "max", both),
+        ("?sort=cheapest", "sort", both),
+        ("?min=5&max=1", "max", ["carrot-cake"]),  # the lowest price still applies
+    ):
+        resp = await client.get(base + bad + "&supplier=old-mill")
+        html = await resp.get_data(as_text=True)
+        assert resp.status_code == 400, bad
+        assert re.findall(r'class="field-error" id="e-(\w+)"', html) == [field], bad
+        assert 'class="error-page"' not in html, bad
+        assert sorted(slugs(html)) == shown, bad
+        assert '<option value="old-mill" selected>' in html, bad
+    assert 'aria-describedby="e-min"' in await html_of(client, base + "?min=abc", 400)
+    await html_of(client, base + "?page=0", 404)
     await html_of(client, base + "?supplier=nobody", 404)
 
 

@@ -34,32 +34,35 @@ class CartCheckout(CartLines, CartOrders):
     """Placing an order (part of ``SqlCartService``)."""
 
     def check_details(self, details: CheckoutDetails) -> CheckoutDetails:
+        """The details cleaned, or every problem with them at once (``CheckoutInvalid``)."""
+        problems: list[tuple[str, str, str]] = []  # (code, message, field)
         email = details.email.strip()
         name = " ".join(details.name.split())
-        if not EMAIL_RE.match(email) or len(email) > 320:
-            raise CheckoutInvalid(
-                "invalid_email", "Enter an email address for your receipt.", "email"
-            )
+        # In the form's order: the summary lists them as the form shows them.
         if not name or len(name) > 200:
-            raise CheckoutInvalid(
-                "invalid_name", "Enter your name (at most 200 characters).", "name"
-            )
+            problems.append(("invalid_name", "Enter your name (at most 200 characters).", "name"))
+        if not EMAIL_RE.match(email) or len(email) > 320:
+            problems.append(("invalid_email", "Enter an email address for your receipt.", "email"))
         phone = details.phone.strip()
         if len(phone) > 40 or (phone and not re.fullmatch(r"[0-9+() .-]{3,40}", phone)):
-            raise CheckoutInvalid(
-                "invalid_phone", "That phone number does not look right.", "phone"
-            )
+            problems.append(("invalid_phone", "That phone number does not look right.", "phone"))
         # Empty: not asked (nothing physical in the cart); place_order decides.
         if details.fulfilment not in (*FULFILMENTS, ""):
-            raise CheckoutInvalid(
-                "invalid_fulfilment", "Choose collection or delivery.", "fulfilment"
-            )
+            problems.append(("invalid_fulfilment", "Choose collection or delivery.", "fulfilment"))
         address = details.address.strip()
+        if details.fulfilment == "delivery" and not address:
+            problems.append(("address_required", "Enter the delivery address.", "address"))
         if len(address) > 1000:
-            raise CheckoutInvalid("invalid_address", "That address is too long.", "address")
+            problems.append(("invalid_address", "That address is too long.", "address"))
         notes = details.notes.strip()
         if len(notes) > 2000:
-            raise CheckoutInvalid("invalid_notes", "Notes are at most 2000 characters.", "notes")
+            problems.append(("invalid_notes", "Notes are at most 2000 characters.", "notes"))
+        if problems:
+            code, message, field = problems[0]
+            errors: dict[str, str] = {}
+            for _code, text, where in problems:
+                errors.setdefault(where, text)
+            raise CheckoutInvalid(code, message, field, errors)
         return CheckoutDetails(
             email=email,
             name=name,

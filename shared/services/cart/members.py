@@ -23,13 +23,15 @@ class CartMemberData(CartBase):
     """The member's dashboard and personal data (part of ``SqlCartService``)."""
 
     async def dashboard_orders(
-        self, session: AsyncSession, user_id: int, *, limit: int = 10
+        self, session: AsyncSession, user_id: int, *, limit: int = 10, offset: int = 0
     ) -> tuple[MemberOrderDTO, ...]:
-        """The member's most recent orders, newest first (one query)."""
+        """The member's orders, newest first: ``limit`` of them (at most 100) after the first
+        ``offset`` (one query)."""
         rows = await session.scalars(
             select(Order)
             .where(Order.user_id == user_id)
             .order_by(Order.id.desc())
+            .offset(max(0, offset))
             .limit(max(1, min(limit, 100)))
         )
         return tuple(

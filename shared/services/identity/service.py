@@ -13,10 +13,10 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -34,7 +34,7 @@ from shared.contracts import (
     SignUpResult,
     UserDTO,
 )
-from shared.contracts.errors import EmailUnverified, IdentityError
+from shared.contracts.errors import EmailUnverified, IdentityError, InvalidSignUp
 from shared.errors import Conflict, NotFound
 from shared.models import AuthSession, OAuthToken, User
 from shared.models.identity import ROLES
@@ -47,6 +47,9 @@ MAX_PASSWORD_LENGTH = 1024
 
 
 INVALID_CREDENTIALS = "The email address, username or password is not right."
+
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -114,6 +117,16 @@ def _account(user: User) -> AccountDTO:
 
 def _user(user: User) -> UserDTO:
     return UserDTO(user.id, user.username, user.display_name, tuple(user.roles))
+
+
+def _checked(errors: dict[str, str], field: str, check: Callable[[], T]) -> T:
+    """``check()``, or its refusal noted under ``field`` (and an empty value) so that every
+    field of a form is checked before any is reported."""
+    try:
+        return check()
+    except IdentityError as err:
+        errors[field] = err.message
+        return cast(T, "")
 
 
 def _fingerprint(password_hash: str | None) -> str:
@@ -262,10 +275,17 @@ class SqlIdentityService:
 
     async def sign_up(self, session: AsyncSession, req: SignUpRequest) -> SignUpResult:
         """Create an unverified member, or report the existing account with that email."""
-        email = self._clean_email(req.email)
-        username = self._clean_username(req.username)
-        display_name = self._clean_display_name(req.display_name, username)
-        self._check_password(req.password)
+        errors: dict[str, str] = {}
+        email = _checked(errors, "email", lambda: self._clean_email(req.email))
+        username = _checked(errors, "username", lambda: self._clean_username(req.username))
+        display_name = _checked(
+            errors,
+            "display_name",
+            lambda: self._clean_display_name(req.display_name, username or req.username),
+        )
+        _checked(errors, "password", lambda: self._check_password(req.password))
+        if errors:
+            raise InvalidSignUp(errors)
         existing = await self._by_email(session, email)
         if existing is not None:
             # Still hash, so the answer takes as long as for a new account.
@@ -518,16 +538,23 @@ class SqlIdentityService:
         """A link token that verifies this account's current address."""
         return str(self._serializer("verify").dumps({"u": account.id, "e": account.email}))
 
-    async def verify_email(self, session: AsyncSession, token: str) -> AccountDTO:
-        """Mark the address in the token verified (idempotent)."""
+    async def verify_email(self, session: AsyncSession, token: str) -> tuple[AccountDTO, bool]:
+        """Mark the address in the token verified; the account, and whether this use of the
+        link is the one that verified it (the link signs in only then: it is single-use)."""
         data = self._load("verify", token)
         user = await session.get(User, data.get("u"))
         if user is None or user.email.lower() != str(data.get("e", "")).lower():
             raise IdentityError("token_invalid", "This link is not valid any more.")
-        if user.email_verified_at is None:
-            user.email_verified_at = utcnow()
-            await session.flush()
-        return _account(user)
+        # One conditional UPDATE: of two uses racing, exactly one sees the row change.
+        first = await session.scalar(
+            update(User)
+            .where(User.id == user.id, User.email_verified_at.is_(None))
+            .values(email_verified_at=utcnow())
+            .returning(User.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        await session.refresh(user)
+        return _account(user), first is not None and user.is_active
 
     async def reset_token(self, session: AsyncSession, email: str) -> tuple[AccountDTO, str] | None:
         """A password-reset link token for the active account with this email, if any."""
