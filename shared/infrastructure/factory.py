@@ -191,9 +191,7 @@ def create_base_app(
     # signature check (an unsigned /internal/ request is a plain 404 before CSRF or routing
     # could answer anything else), then CSRF.
     extra_form_action = list(form_action(settings)) if form_action else []
-    _install_request_plumbing(
-        app, name, settings, origins, frame_src, media_src, extra_form_action
-    )
+    _install_request_plumbing(app, name, settings, origins, frame_src, media_src, extra_form_action)
     internal_auth.install(app, settings)
     csrf.install(app, origins)
     _install_error_handlers(app)
