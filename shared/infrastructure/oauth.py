@@ -307,14 +307,12 @@ def _origins() -> list[str]:
 
 def wants_silent_sign_on() -> bool:
     """Whether this request may be answered with a silent sign-on redirect."""
-    if request.method != "GET" or is_htmx(request.headers.get("HX-Request")):
-        return False
-    if request.routing_exception is not None:
+    if request.method != "GET" or request.routing_exception is not None:
         return False
     path = request.path
     if path.startswith(SILENT_SKIP_PREFIXES) or path.endswith(SILENT_SKIP_SUFFIXES):
         return False
-    if request.headers.get("HX-Request"):
+    if is_htmx(request.headers.get("HX-Request")):
         # A boosted navigation is a page load too (its redirect becomes HX-Redirect, a whole
         # page); other htmx requests are parts of a page.
         return request.headers.get("HX-Boosted") == "true"

@@ -89,7 +89,7 @@ URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 # tests/infrastructure/test_sanitize.py checks every literal id in those templates is here.
 RESERVED_IDS = frozenset({"content", "search-q", "featured-heading", "latest-heading", "ap-recent"})
 # The prefixes of the ids the templates build (form fields, cart controls, the related posts).
-RESERVED_ID_PREFIXES = ("f-", "add-", "qty-", "nav-", "related-")
+RESERVED_ID_PREFIXES = ("f-", "add-", "qty-", "nav-", "related-", "why-", "e-")
 _HEADING_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _CLASS = re.compile(r"^kg-[a-z0-9]+(?:-[a-z0-9]+)*$")
 _CODE_CLASS = re.compile(r"^language-[a-z0-9][a-z0-9+#_-]{0,29}$")

@@ -16,12 +16,11 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts import CartOwner, CheckoutDetails, OrderDTO, SellableDTO
+from shared.contracts import CartOwner, CheckoutDetails, OrderDTO
 from shared.contracts.errors import CheckoutInvalid, Unavailable
 from shared.errors import DomainError
 from shared.infrastructure.locking import lock_objects
 from shared.models import CartItem, Order, OrderLine
-from shared.models.cart import FULFILMENTS
 from shared.services import audit
 from shared.services.cart._common import line_total, now_utc, owner_filter, total_of
 from shared.services.cart.carts import CartLines
@@ -33,8 +32,9 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 class CartCheckout(CartLines, CartOrders):
     """Placing an order (part of ``SqlCartService``)."""
 
-    def check_details(self, details: CheckoutDetails) -> CheckoutDetails:
-        """The details cleaned, or every problem with them at once (``CheckoutInvalid``)."""
+    def check_details(self, details: CheckoutDetails, *, physical: bool = True) -> CheckoutDetails:
+        """The details cleaned, or every problem with them at once (``CheckoutInvalid``).
+        How it is handed over is asked only when something ``physical`` is in the order."""
         problems: list[tuple[str, str, str]] = []  # (code, message, field)
         email = details.email.strip()
         name = " ".join(details.name.split())
@@ -46,11 +46,10 @@ class CartCheckout(CartLines, CartOrders):
         phone = details.phone.strip()
         if len(phone) > 40 or (phone and not re.fullmatch(r"[0-9+() .-]{3,40}", phone)):
             problems.append(("invalid_phone", "That phone number does not look right.", "phone"))
-        # Empty: not asked (nothing physical in the cart); place_order decides.
-        if details.fulfilment not in (*FULFILMENTS, ""):
-            problems.append(("invalid_fulfilment", "Choose collection or delivery.", "fulfilment"))
         address = details.address.strip()
-        if details.fulfilment == "delivery" and not address:
+        if physical and details.fulfilment not in ("collection", "delivery"):
+            problems.append(("invalid_fulfilment", "Choose collection or delivery.", "fulfilment"))
+        if physical and details.fulfilment == "delivery" and not address:
             problems.append(("address_required", "Enter the delivery address.", "address"))
         if len(address) > 1000:
             problems.append(("invalid_address", "That address is too long.", "address"))
@@ -73,17 +72,12 @@ class CartCheckout(CartLines, CartOrders):
         )
 
     @staticmethod
-    def _fulfilment_for(details: CheckoutDetails, sellables: list[SellableDTO]) -> CheckoutDetails:
-        """How the order is handed over follows what is in it: collection or delivery when
-        anything is physical, "none" (no address) when nothing is (tickets only)."""
-        if not any(s.physical for s in sellables):
+    def _fulfilment_for(details: CheckoutDetails, physical: bool) -> CheckoutDetails:
+        """How the order is handed over follows what is in it: collection or delivery (checked
+        by ``check_details``) when anything is ``physical``, "none" (no address) when nothing
+        is (tickets only)."""
+        if not physical:
             return dataclasses.replace(details, fulfilment="none", address="")
-        if details.fulfilment not in ("collection", "delivery"):
-            raise CheckoutInvalid(
-                "invalid_fulfilment", "Choose collection or delivery.", "fulfilment"
-            )
-        if details.fulfilment == "delivery" and not details.address:
-            raise CheckoutInvalid("address_required", "Enter the delivery address.", "address")
         return details
 
     async def place_order(
@@ -96,7 +90,6 @@ class CartCheckout(CartLines, CartOrders):
     ) -> OrderDTO:
         """Turn ``owner``'s cart into an order: prices re-read, every line reserved under
         one set of locks, lines snapshotted, the cart emptied — all or nothing."""
-        details = self.check_details(details)
         rows = await self._rows(session, owner)
         if not rows:
             raise DomainError("cart_empty", "Your cart is empty.")
@@ -118,7 +111,8 @@ class CartCheckout(CartLines, CartOrders):
                 "mixed_currencies", "Your cart mixes currencies: check out separately."
             )
         currency = currencies.pop()
-        details = self._fulfilment_for(details, list(sellables.values()))
+        physical = any(s.physical for s in sellables.values())
+        details = self._fulfilment_for(self.check_details(details, physical=physical), physical)
         for kind, quantities in sorted(by_kind.items()):
             await self.provider(kind).reserve(session, quantities)
         lines = [(row, sellables[(row.kind, row.item_id)]) for row in rows]
