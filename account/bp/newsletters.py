@@ -14,7 +14,7 @@ from typing import Any
 from quart import Blueprint, redirect, request
 
 from shared.errors import DomainError
-from shared.infrastructure import auth
+from shared.infrastructure import auth, inputs
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.csrf import csrf_exempt
 from shared.infrastructure.fragments import render_page
@@ -32,9 +32,10 @@ ONE_CLICK_REASON = "RFC 8058 one-click unsubscribe: mail clients POST it without
 
 
 def _newsletter_id(raw: str | None) -> int:
-    if raw is None or not raw.isdigit() or len(raw) > 18:
+    newsletter_id = inputs.parse_int(raw or "")
+    if newsletter_id is None:
         raise DomainError("invalid_newsletter", "Choose a newsletter.")
-    return int(raw)
+    return newsletter_id
 
 
 def _confirmation_email(to: str, newsletter_name: str, token: str) -> Email:

@@ -9,6 +9,7 @@ from typing import Any
 from quart import Response, request
 
 from shared.errors import NotFound
+from shared.infrastructure import inputs
 from shared.infrastructure.auth import current_user
 from shared.infrastructure.context import current_platform
 from shared.infrastructure.fragments import FragmentRef, SharedPart, render_page
@@ -18,10 +19,10 @@ PER_PAGE = 10
 
 def page_number() -> int:
     """``?page=N`` (1 when absent); anything else is a missing page, not a crash."""
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+    page = inputs.parse_int(request.args.get("page", "1"), maximum=inputs.MAX_PAGE)
+    if page is None:
         raise NotFound("page_out_of_range", "There is no such page.")
-    return int(raw)
+    return page
 
 
 def viewer_is_member() -> bool:

@@ -21,7 +21,7 @@ from shared.config import APP_NAMES
 from shared.contracts import NavItemDTO, NavItemInput, PostDTO, PostInput
 from shared.contracts.errors import InvalidNavItem, InvalidPost
 from shared.errors import DomainError, NotFound
-from shared.infrastructure import auth, media
+from shared.infrastructure import auth, inputs, media
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
 from shared.infrastructure.times import in_zone
@@ -39,13 +39,14 @@ def _nav_changed() -> None:
 
 def _nav_input(form: MultiDict[str, str]) -> NavItemInput:
     parent = form.get("parent", "")
-    if parent and not parent.isdigit():
+    parent_id = inputs.parse_int(parent) if parent else None
+    if parent and parent_id is None:
         raise InvalidNavItem("invalid_parent", "Choose a top-level link as parent.", "parent")
     return NavItemInput(
         label=form.get("label", ""),
         app=form.get("app", ""),
         path=form.get("path", ""),
-        parent_id=int(parent) if parent else None,
+        parent_id=parent_id,
     )
 
 
@@ -179,8 +180,7 @@ def _kind() -> str:
 @auth.require_role("editor")
 async def posts() -> Any:
     """Every post (or page, ``?kind=page``), drafts first."""
-    raw = request.args.get("page", "1")
-    page = int(raw) if raw.isdigit() and 0 < int(raw) <= 100_000 else 1
+    page = inputs.parse_int(request.args.get("page", "1"), maximum=inputs.MAX_PAGE) or 1
     listing = await services().blog.editor_posts(
         db_session(), kind=_kind(), page=page, per_page=PER_PAGE
     )
@@ -325,11 +325,8 @@ def _schedule_time(form: MultiDict[str, str]) -> datetime:
         zone = ZoneInfo(form.get("timezone", ""))
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidPost("invalid_timezone", "Choose a time zone from the list.", "at") from None
-    try:
-        local = datetime.fromisoformat(form.get("at", ""))
-    except ValueError:
-        raise InvalidPost("invalid_datetime", "Give a date and a time.", "at") from None
-    if local.tzinfo is not None:
+    local = inputs.parse_datetime(form.get("at", ""))
+    if local is None or local.tzinfo is not None:
         raise InvalidPost("invalid_datetime", "Give a date and a time.", "at")
     return local.replace(tzinfo=zone)
 

@@ -5,12 +5,12 @@ quickly; 503 when SumUp cannot be read (SumUp retries, and the worker polls anyw
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from quart import Blueprint, jsonify, request
 
+from shared.infrastructure import inputs
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.csrf import csrf_exempt
 from shared.services.cart.sumup import SumUpError
@@ -29,8 +29,8 @@ async def sumup_webhook() -> Any:
     if len(raw) > MAX_BODY:
         return jsonify({"status": "ignored"}), 413
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = inputs.parse_json(raw)
+    except inputs.JSONBodyError:
         return jsonify({"status": "ignored"}), 400
     if not isinstance(body, dict) or body.get("event_type") != "CHECKOUT_STATUS_CHANGED":
         return jsonify({"status": "ignored"})

@@ -15,7 +15,7 @@ from events.bp._common import occurrence_key
 from shared.contracts import CalendarInput, EventInput, OccurrenceException, TicketTypeInput
 from shared.contracts.errors import InvalidEvent
 from shared.errors import DomainError, NotFound
-from shared.infrastructure import auth
+from shared.infrastructure import auth, inputs
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.csvfile import write_csv
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
@@ -36,17 +36,17 @@ def _int_or_none(form: MultiDict[str, str], name: str) -> int | None:
     raw = form.get(name, "").strip()
     if not raw:
         return None
-    if not raw.lstrip("-").isdigit() or len(raw) > 9:
+    value = inputs.parse_int(raw, minimum=-999_999_999, maximum=999_999_999)
+    if value is None:
         raise InvalidEvent("invalid_number", "Give a whole number.", name)
-    return int(raw)
+    return value
 
 
 def _local(form: MultiDict[str, str], name: str) -> datetime:
-    raw = form.get(name, "").strip()
-    try:
-        return datetime.fromisoformat(raw).replace(tzinfo=None, second=0, microsecond=0)
-    except ValueError as err:
-        raise InvalidEvent("invalid_time", "Give a date and time.", name) from err
+    moment = inputs.parse_datetime(form.get(name, "").strip())
+    if moment is None:
+        raise InvalidEvent("invalid_time", "Give a date and time.", name)
+    return moment.replace(tzinfo=None, second=0, microsecond=0)
 
 
 def _event_input(form: MultiDict[str, str]) -> EventInput:

@@ -24,7 +24,7 @@ from events.bp._common import (
     qr_data_uri,
 )
 from shared.errors import DomainError, NotFound
-from shared.infrastructure import auth
+from shared.infrastructure import auth, inputs
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit
 from shared.infrastructure.pagecache import cacheable_page
@@ -114,10 +114,10 @@ async def month(year: int, month: int) -> Response:
 
 
 def _parse_day(raw: str) -> date:
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as err:
-        raise NotFound("day_not_found", "There is no such day.") from err
+    day = inputs.parse_date(raw)
+    if day is None:
+        raise NotFound("day_not_found", "There is no such day.")
+    return day
 
 
 @bp.get("/day/<raw>")
@@ -224,10 +224,10 @@ async def book(slug: str) -> Any:
     if found is None:
         raise NotFound("event_not_found", "There is no such event.")
     key = occurrence_key(form.get("at") or "")
-    raw_quantity = form.get("quantity", "1")
-    if key is None or not raw_quantity.isdigit() or len(raw_quantity) > 3:
+    quantity = inputs.parse_int(form.get("quantity", "1"), minimum=0, maximum=999)
+    if key is None or quantity is None:
         raise DomainError("invalid_booking", "Choose a date and a number of places.")
-    booking = await svc.book(session, user.id, found.id, key, int(raw_quantity))
+    booking = await svc.book(session, user.id, found.id, key, quantity)
     invalidate_after_commit(session, "events/upcoming")
     return redirect(url_for("public.event", slug=slug, at=booking_key(booking.occurrence_start),
                             booked=booking.status))  # fmt: skip
@@ -282,9 +282,9 @@ async def guest_book(slug: str) -> Any:
     form = await request.form
     found, chosen = await _guest_occurrence(slug, form.get("at"))
     session = db_session()
-    raw_quantity = form.get("quantity", "1")
+    quantity = inputs.parse_int(form.get("quantity", "1"), minimum=0, maximum=999)
     try:
-        if not raw_quantity.isdigit() or len(raw_quantity) > 3:
+        if quantity is None:
             raise DomainError("invalid_booking", "Choose a number of places.")
         await services().events.request_guest_booking(
             session,
@@ -292,7 +292,7 @@ async def guest_book(slug: str) -> Any:
             chosen.occurrence_start,
             name=form.get("name", ""),
             email=form.get("email", ""),
-            quantity=int(raw_quantity),
+            quantity=quantity,
         )
     except DomainError as err:
         await session.rollback()

@@ -23,7 +23,7 @@ from shared.contracts import (
     UserDTO,
 )
 from shared.errors import DomainError, NotFound
-from shared.infrastructure import auth
+from shared.infrastructure import auth, inputs
 from shared.infrastructure.activitypub import members
 from shared.infrastructure.activitypub.actors import AS_CONTEXT
 from shared.infrastructure.activitypub.fetch import FetchError
@@ -57,12 +57,7 @@ def _viewer_id() -> int | None:
 
 
 def _cursor() -> int | None:
-    raw = request.args.get("max_id")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        abort(400, "max_id must be a positive integer.")
-    return int(raw)
+    return inputs.query_int("max_id")
 
 
 def _back(default: str) -> str:
@@ -185,7 +180,7 @@ async def _collection(username: str, *, followers: bool) -> Response:
     urls = members.member_urls(current_platform().settings, account.username)
     base = urls.followers if followers else urls.following
     listing = social.followers if followers else social.following
-    page = request.args.get("page", type=int)
+    page = inputs.query_int("page", maximum=inputs.MAX_PAGE)
     items, total = await listing(session, account.id, page=max(page or 1, 1), limit=COLLECTION_PAGE)
     doc: dict[str, Any] = {"@context": AS_CONTEXT, "id": base, "totalItems": total}
     if account.hide_followers:
@@ -195,8 +190,6 @@ async def _collection(username: str, *, followers: bool) -> Response:
     if page is None:
         doc.update(type="OrderedCollection", first=f"{base}?page=1")
         return as_json(doc)
-    if page < 1:
-        abort(400, "page must be a positive integer.")
     doc.update(
         id=f"{base}?page={page}",
         type="OrderedCollectionPage",
@@ -304,7 +297,7 @@ async def _upload(name: str, description: str = "") -> MediaUpload | None:
 async def compose() -> Any:
     form = await request.form
     reply_to = form.get("in_reply_to_id", "")
-    if reply_to and not reply_to.isdigit():
+    if reply_to and inputs.parse_int(reply_to) is None:
         abort(400, "in_reply_to_id must be a post id.")
     uploads = [await _upload(f"media_{i}", form.get(f"alt_{i}", "")) for i in range(8)]
     post = ComposeInput(
@@ -445,7 +438,7 @@ async def relate(account_id: int, action: str) -> Any:
     elif action == "report":
         form = await request.form
         raw = form.get("status_id", "")
-        if raw and not raw.isdigit():
+        if raw and inputs.parse_int(raw) is None:
             abort(400, "status_id must be a post id.")
         await social.report(
             session, me, account_id, int(raw) if raw else None, form.get("comment", "")

@@ -9,20 +9,21 @@ from quart import Response, request
 
 from shared.contracts import PRODUCT_SORTS, ProductFilters, parse_amount_minor
 from shared.errors import NotFound
+from shared.infrastructure import inputs
 from shared.infrastructure.auth import current_user
 from shared.infrastructure.context import current_platform
 from shared.infrastructure.fragments import render_page
 
 PER_PAGE = 24
-MAX_PAGE = 100_000
+MAX_PAGE = inputs.MAX_PAGE
 
 
 def page_number() -> int:
     """``?page=N`` (1 when absent); anything else is a missing page, not a crash."""
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    page = inputs.parse_int(request.args.get("page", "1"), maximum=MAX_PAGE)
+    if page is None:
         raise NotFound("page_out_of_range", "There is no such page.")
-    return int(raw)
+    return page
 
 
 def _price(name: str, label: str, errors: dict[str, str]) -> int | None:

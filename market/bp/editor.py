@@ -30,7 +30,7 @@ from shared.contracts import (
 )
 from shared.contracts.errors import CsvImportRefused, InvalidCatalogInput
 from shared.errors import DomainError
-from shared.infrastructure import auth
+from shared.infrastructure import auth, inputs
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
 
@@ -62,8 +62,7 @@ async def _refused(template: str, err: DomainError, **context: Any) -> Any:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() and len(value) < 10 else None
+    return inputs.parse_int((value or "").strip(), minimum=0, maximum=999_999_999)
 
 
 @bp.get("/")
@@ -80,8 +79,7 @@ async def desk() -> Any:
 @auth.require_role("editor")
 async def products() -> Any:
     """Every product, unavailable ones too; ``?q=`` narrows by title, slug or SKU."""
-    raw = request.args.get("page", "1")
-    page = int(raw) if raw.isdigit() and 0 < int(raw) <= 100_000 else 1
+    page = inputs.parse_int(request.args.get("page", "1"), maximum=inputs.MAX_PAGE) or 1
     query = request.args.get("q", "")
     listing = await services().catalog.staff_products(
         db_session(), query=query, page=page, per_page=PER_PAGE
@@ -101,9 +99,8 @@ def _product_input(form: MultiDict[str, str]) -> ProductInput:
     stock_text = form.get("stock", "").strip()
     stock: int | None = None
     if stock_text:
-        if stock_text.isdigit() and len(stock_text) < 10:
-            stock = int(stock_text)
-        else:
+        stock = inputs.parse_int(stock_text, minimum=0, maximum=999_999_999)
+        if stock is None:
             errors["stock"] = "A whole number, or empty for unlimited."
     images = []
     for line in form.get("images", "").splitlines():
@@ -340,14 +337,15 @@ async def delete_supplier(supplier_id: int) -> Any:
 
 def _category_input(form: MultiDict[str, str]) -> CategoryInput:
     position = form.get("position", "0").strip() or "0"
-    if not position.lstrip("-").isdigit() or len(position) > 6:
+    place = inputs.parse_int(position, minimum=-99_999, maximum=999_999)
+    if place is None:
         raise InvalidCatalogInput({"position": "A whole number."})
     return CategoryInput(
         name=form.get("name", ""),
         slug=form.get("slug", "").strip(),
         description=form.get("description", ""),
         parent_id=_int_or_none(form.get("parent")),
-        position=int(position),
+        position=place,
     )
 
 

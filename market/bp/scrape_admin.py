@@ -16,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from shared.contracts import ScrapeSourceInput
 from shared.contracts.errors import InvalidScrapeSource
 from shared.errors import DomainError
-from shared.infrastructure import auth
+from shared.infrastructure import auth, inputs
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
 
@@ -34,9 +34,10 @@ def _int_field(form: MultiDict[str, str], name: str, default: int | None) -> int
     raw = form.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or len(raw) > 9:
+    value = inputs.parse_int(raw, minimum=0, maximum=999_999_999)
+    if value is None:
         raise InvalidScrapeSource(f"invalid_{name}", "Enter a whole number.", name)
-    return int(raw)
+    return value
 
 
 def _source_input(form: MultiDict[str, str]) -> ScrapeSourceInput:

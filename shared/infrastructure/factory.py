@@ -26,7 +26,7 @@ from quart.ctx import RequestContext
 from quart.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 
 from shared.config import APP_NAMES, Settings, load_settings
 from shared.contracts.services import Services
@@ -42,6 +42,7 @@ from shared.infrastructure import (
     cart_web,
     csrf,
     fragments,
+    inputs,
     internal_auth,
     media,
     oauth,
@@ -78,6 +79,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 class RoseQuart(Quart):
     """Quart with the app's templates layered over the shared ones and a transaction per request."""
 
+    # ``<int:…>`` holds what PostgreSQL's bigint can (inputs.py).
+    url_map_class = inputs.RoseMap
     rose_template_dir: Path | None = None
     # Anonymous visitors' pages served from Redis in front of Quart (pagecache.py).
     page_cache: pagecache.PageCache | None = None
@@ -96,6 +99,13 @@ class RoseQuart(Quart):
         # reads Flask's context variables; Quart's own processor provides g/request/session).
         for processors in self.template_context_processors.values():
             processors[:] = [p for p in processors if p is not _flask_context_processor]
+
+    async def send_static_file(self, filename: str) -> Response:
+        # A name the file system refuses (longer than it allows) is a missing file.
+        try:
+            return await super().send_static_file(filename)
+        except OSError:
+            raise NotFound() from None
 
     @property
     def jinja_loader(self) -> BaseLoader | None:
@@ -189,10 +199,11 @@ def create_base_app(
     origins = [a.public_url for a in settings.apps.values()]
     # Order matters: the request id first (every answer carries one), then the internal
     # signature check (an unsigned /internal/ request is a plain 404 before CSRF or routing
-    # could answer anything else), then CSRF.
+    # could answer anything else), then the refusal of NUL bytes (inputs.py), then CSRF.
     extra_form_action = list(form_action(settings)) if form_action else []
     _install_request_plumbing(app, name, settings, origins, frame_src, media_src, extra_form_action)
     internal_auth.install(app, settings)
+    inputs.install(app)
     csrf.install(app, origins)
     _install_error_handlers(app)
     _install_health(app)

@@ -283,6 +283,12 @@ async def test_an_editor_composes_a_market_page(
     ]
     public = await (await app.test_client().get("/pages/sunday-breakfast")).get_data(as_text=True)
     assert "All you need." in public
+    # Edited: a new title (the row's updated_at is the database's, read back).
+    resp = await editor.post(f"/editor/pages/{page.id}", form={**form, "title": "Sunday brunch"})
+    assert resp.status_code == 302
+    edited = await services().catalog.get_market_page(db, page.id)
+    assert edited.title == "Sunday brunch"
+    assert edited.updated_at >= page.updated_at
     resp = await editor.post(f"/editor/pages/{page.id}/delete", form={"csrf_token": token})
     assert resp.status_code == 302
     assert await count(db, MarketPage) == 0

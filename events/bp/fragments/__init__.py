@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from quart import render_template
 
 from events.bp._common import day_window, display_tz, month_grid
+from shared.infrastructure import inputs
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRequest, FragmentSet
 from shared.infrastructure.sanitize import SLUG_RE
@@ -24,7 +25,7 @@ def _slug(raw: str | None) -> str | None:
 @fragments.fragment("upcoming", ttl_s=120, per_user=False)
 async def upcoming(req: FragmentRequest) -> str:
     raw = req.args.get("limit", "5")
-    limit = min(int(raw), 20) if raw.isdigit() and int(raw) > 0 else 5
+    limit = min(inputs.parse_int(raw) or 5, 20)
     found = await services().events.upcoming(
         db_session(),
         limit=limit,

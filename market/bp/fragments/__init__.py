@@ -12,6 +12,7 @@ from __future__ import annotations
 from quart import render_template
 
 from shared.errors import NotFound
+from shared.infrastructure import inputs
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import FragmentRequest, FragmentSet
 from shared.infrastructure.sanitize import SLUG_RE
@@ -35,8 +36,8 @@ async def product_card(req: FragmentRequest) -> str:
     try:
         if slug and SLUG_RE.match(slug):
             product = await catalog.product_by_slug(db_session(), slug)
-        elif ident.isdigit() and len(ident) < 19:
-            product = await catalog.product_by_id(db_session(), int(ident))
+        elif (product_id := inputs.parse_int(ident)) is not None:
+            product = await catalog.product_by_id(db_session(), product_id)
         else:
             return ""
     except NotFound:
@@ -50,7 +51,7 @@ async def product_card(req: FragmentRequest) -> str:
 async def featured(req: FragmentRequest) -> str:
     """``?limit=N`` (default 4) featured products."""
     raw = req.args.get("limit", "4")
-    limit = min(int(raw), MAX_FEATURED) if raw.isdigit() and 0 < int(raw) < 1000 else 4
+    limit = min(inputs.parse_int(raw, maximum=999) or 4, MAX_FEATURED)
     products = await services().catalog.featured_products(db_session(), limit=limit)
     return await render_template(
         "fragments/featured.html", products=products, market_url=_market_url()

@@ -8,7 +8,6 @@ the signature itself, and finally that the key belongs to the activity's ``actor
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.config import Settings
 from shared.contracts import ApObjectDTO, ReceivedDTO, RemoteActorDTO
 from shared.errors import DomainError
+from shared.infrastructure import inputs
 from shared.infrastructure.activitypub import remote
 from shared.infrastructure.activitypub.fetch import Fetcher, FetchError
 from shared.infrastructure.activitypub.signatures import (
@@ -54,9 +54,9 @@ async def verify(
         raise BodyTooLarge("body_too_large", "That activity is larger than we accept.")
     params = signature_of(req.headers)
     try:
-        activity = json.loads(req.body)
-    except (ValueError, UnicodeDecodeError):
-        raise DomainError("ap_not_json", "The body is not JSON.") from None
+        activity = inputs.parse_json(req.body)
+    except inputs.JSONBodyError:
+        raise DomainError("ap_not_json", "The body is not JSON we read.") from None
     if not isinstance(activity, dict) or not isinstance(activity.get("type"), str):
         raise DomainError("ap_not_activity", "The body is not an activity.")
     max_age = timedelta(seconds=ap.remote_actor_ttl_s)

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from quart import Blueprint, Quart, Response, abort, current_app, render_template, request
 
+from shared.infrastructure import inputs
 from shared.infrastructure.activitypub import inbox as inbox_handler
 from shared.infrastructure.activitypub import keys, members
 from shared.infrastructure.activitypub.actors import (
@@ -170,9 +171,7 @@ async def outbox_view(name: str) -> Response:
                 "first": f"{urls.outbox}?page=true",
             }
         )
-    max_id = request.args.get("max_id", type=int)
-    if max_id is not None and max_id < 1:
-        abort(400, "max_id must be a positive integer.")
+    max_id = inputs.query_int("max_id")
     page = await services().federation.outbox_page(session, name, max_id=max_id, limit=limit)
     page_id = f"{urls.outbox}?page=true" + (f"&max_id={max_id}" if max_id else "")
     doc: dict[str, Any] = {
@@ -196,7 +195,7 @@ async def followers_view(name: str) -> Response:
     session = db_session()
     limit = current_platform().settings.activitypub.outbox_page_size
     total = await services().federation.follower_count(session, name)
-    page = request.args.get("page", type=int)
+    page = inputs.query_int("page", maximum=inputs.MAX_PAGE)
     if page is None:
         return as_json(
             {
@@ -207,8 +206,6 @@ async def followers_view(name: str) -> Response:
                 "first": f"{urls.followers}?page=1",
             }
         )
-    if page < 1:
-        abort(400, "page must be a positive integer.")
     followers = await services().federation.followers_page(session, name, page=page, limit=limit)
     doc: dict[str, Any] = {
         "@context": AS_CONTEXT,

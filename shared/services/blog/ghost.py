@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
@@ -29,6 +28,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from shared.config import ConfigError, Settings
+from shared.infrastructure import inputs
 
 CONTENT_PATH = "/ghost/api/content"
 ADMIN_PATH = "/ghost/api/admin"
@@ -383,8 +383,9 @@ def verify_webhook(
 
 
 def webhook_payload(body: bytes) -> dict[str, Any]:
-    """The webhook's JSON object, or ValueError."""
-    payload = json.loads(body)
+    """The webhook's JSON object, or ValueError (inputs.JSONBodyError for what is not JSON we
+    read, however deeply nested)."""
+    payload = inputs.parse_json(body)
     if not isinstance(payload, dict):
         raise ValueError("not a JSON object")
     return payload

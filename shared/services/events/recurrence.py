@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from dateutil.rrule import YEARLY, rrule, rrulestr
 
 from shared.contracts.errors import InvalidEvent
+from shared.infrastructure import inputs
 
 # Rules that repeat more often than daily would flood a month view; none of ours needs them.
 ALLOWED_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
@@ -92,7 +93,7 @@ def normalise_rule(value: str) -> str:
         )
     if "DTSTART" in parts:
         raise InvalidEvent("invalid_rrule", "The start is the event's, not the rule's.", "rrule")
-    if "COUNT" in parts and not (parts["COUNT"].isdigit() and 0 < int(parts["COUNT"]) <= 1000):
+    if "COUNT" in parts and inputs.parse_int(parts["COUNT"], maximum=1000) is None:
         raise InvalidEvent("invalid_rrule", "COUNT must be between 1 and 1000.", "rrule")
     build_rule(rule, datetime(2026, 1, 1, 10, 0), ZoneInfo("UTC"))
     return rule
@@ -116,7 +117,7 @@ def build_rule(rule: str, local_start: datetime, tz: ZoneInfo) -> rrule:
 
     try:
         parsed = rrulestr(_UNTIL_RE.sub(local_until, rule), dtstart=local_start)
-    except (ValueError, TypeError, KeyError) as err:
+    except (ValueError, TypeError, KeyError, OverflowError) as err:
         raise InvalidEvent("invalid_rrule", "That repeat rule is not valid.", "rrule") from err
     if not isinstance(parsed, rrule):
         raise InvalidEvent("invalid_rrule", "Give one repeat rule.", "rrule")
@@ -296,11 +297,9 @@ def month_weeks(year: int, month: int, first_weekday: int = 0) -> list[list[date
 
 
 def parse_key(raw: str) -> datetime | None:
-    """An occurrence key from a URL (``YYYYMMDDTHHMMSSZ``), or None when malformed."""
-    try:
-        return datetime.strptime(raw, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+    """An occurrence key from a URL (``YYYYMMDDTHHMMSSZ``), or None when malformed or outside
+    the dates a page may be asked about (inputs.EARLIEST … LATEST)."""
+    return inputs.parse_utc_stamp(raw)
 
 
 def dedupe(values: Iterable[str]) -> tuple[str, ...]:

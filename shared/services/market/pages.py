@@ -70,6 +70,8 @@ class MarketPages:
         before = await self.get_market_page(session, page_id)
         items = await _apply_page(session, row, data)
         await session.flush()
+        # The flush set updated_at in the database (onupdate): read it back here, not lazily.
+        await session.refresh(row)
         await _write_page_items(session, row.id, items)
         dto = await self.get_market_page(session, row.id)
         record_audit(
