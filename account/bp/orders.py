@@ -16,7 +16,7 @@ from quart import Blueprint, Response, render_template, request
 
 from shared.contracts import MemberOrders, OrderDTO, implements
 from shared.errors import NotFound
-from shared.infrastructure import auth
+from shared.infrastructure import auth, inputs
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
 
@@ -25,7 +25,6 @@ bp = Blueprint("orders", __name__)
 PRINT_CSS = Path(__file__).resolve().parent.parent / "templates" / "orders" / "receipt.css"
 PRIVATE = {"Cache-Control": "private, no-store"}
 PER_PAGE = 25
-MAX_PAGE = 10_000
 
 STATUS_LABELS = {
     "pending_payment": "Awaiting payment",
@@ -49,10 +48,10 @@ async def _own_order(order_id: int) -> OrderDTO:
 
 def page_number() -> int:
     """``?page=N`` (1 when absent); anything else is a missing page."""
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    page = inputs.parse_int(request.args.get("page", "1"), maximum=inputs.MAX_PAGE)
+    if page is None:
         raise NotFound("page_out_of_range", "There is no such page.")
-    return int(raw)
+    return page
 
 
 @bp.get("/orders")
