@@ -560,4 +560,4 @@ async def test_a_digest_lists_upcoming_events_from_events(app: RoseQuart, db: As
     assert issue.subject == "Events: Seed swap"
     url = f"http://127.0.0.1:8004/events/{seeds.slug}?at=20270605T090000Z"
     assert f'<a href="{url}" rel="noopener noreferrer">Seed swap</a>' in issue.html
-    assert "Saturday 5 June 2027, 10:00: Bring seeds" in issue.html
+    assert "Saturday 5 June 2027, 10:00 BST: Bring seeds" in issue.html  # the zone named
