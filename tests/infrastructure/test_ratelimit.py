@@ -8,7 +8,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.config import Settings
-from shared.infrastructure.ratelimit import RateLimited, check, client_address, hit
+from shared.infrastructure.ratelimit import (
+    LocalWindows,
+    RateLimited,
+    check,
+    client_address,
+    hit,
+)
 from tests.support import closed_port
 from tests.support.settings import AppMaker, make_settings
 
@@ -39,18 +45,36 @@ async def test_account_keys_ignore_case_and_never_hold_the_address(
     assert not any("example" in k.lower() for k in keys)
 
 
-async def test_without_redis_the_limit_is_not_enforced_and_nothing_breaks(
+async def test_without_redis_the_limit_is_counted_in_the_process_and_logged_once(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    limited = make_settings(
+        "postgresql://unused", "redis://unused", ROSE_RATE_LIMITS__SIGNIN__PER_ACCOUNT="3"
+    )
     down = aioredis.Redis.from_url(
         f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=0.2
     )
     try:
-        for _ in range(50):
-            await check(down, settings, "signin", address="10.0.0.1", account="x")
+        for _ in range(3):
+            await check(down, limited, "signin", address="10.9.0.1", account="fallback-one")
+        with pytest.raises(RateLimited) as refused:
+            await check(down, limited, "signin", address="10.9.0.2", account="FALLBACK-one")
+        assert refused.value.retry_after_s > 0
+        # Another account still gets in.
+        await check(down, limited, "signin", address="10.9.0.1", account="fallback-two")
     finally:
         await down.aclose()
-    assert "not enforced" in caplog.text
+    said = [r.getMessage() for r in caplog.records if "per process" in r.getMessage()]
+    assert len(said) == 1, said
+
+
+def test_the_local_windows_stay_bounded() -> None:
+    windows = LocalWindows(max_keys=100)
+    for n in range(1000):
+        windows.hit(f"k{n}", 5, 60)
+    assert len(windows._windows) <= 100
+    assert [windows.hit("same", 2, 60) for _ in range(3)][:2] == [None, None]
+    assert windows.hit("same", 2, 60) is not None
 
 
 @pytest.mark.parametrize(
