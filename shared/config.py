@@ -177,13 +177,15 @@ class RateLimitSettings:
 class NewsletterSettings:
     """Sending newsletters (the worker): at most ``rate_per_s`` messages a second, up to
     ``batch`` per worker cycle; a temporary SMTP failure is retried after ``retry_after_s``
-    times the attempt number, up to ``max_attempts``; confirmation links last
-    ``confirm_ttl_s``."""
+    times the attempt number, up to ``max_attempts``; ``pause_after_refusals`` refusals of the
+    message or the relay in a row (not of a recipient) pause the issue; confirmation links
+    last ``confirm_ttl_s``."""
 
     rate_per_s: float = 5.0
     batch: int = 200
     max_attempts: int = 5
     retry_after_s: float = 300.0
+    pause_after_refusals: int = 5
     confirm_ttl_s: int = 604_800
 
 
