@@ -109,7 +109,10 @@ async def test_a_relay_refusing_every_message_pauses_the_issue_and_unsubscribes_
     told = await smtp_list.wait_for("editor_relay@example.test")
     assert told["Subject"] == "Newsletter paused: Apples are in"
     assert f"/editor/newsletters/issues/{issue_id}/progress" in plain_text(told)
-    assert next(r for r in caplog.records if "paused" in r.getMessage()).levelname == "ERROR"
+    paused = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert paused == [
+        f"newsletter issue {issue_id} paused: the mail relay refused 3 messages in a row ({answer})"
+    ]
 
     # The relay takes messages again; staff resume, and everyone gets the issue once.
     getattr(smtp_list, kind).clear()

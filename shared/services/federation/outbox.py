@@ -46,6 +46,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
+from shared.db import DatabaseUnavailable
 from shared.infrastructure.activitypub import delivery, keys, members
 from shared.infrastructure.activitypub.actors import actor_urls
 from shared.infrastructure.activitypub.fetch import guarded_client
@@ -62,6 +63,8 @@ from shared.models import (
 log = logging.getLogger(__name__)
 
 FAN_OUT_BATCH = 50
+# The longest wait between cycles while PostgreSQL is unreachable.
+OUTAGE_BACKOFF_MAX_S = 30.0
 # Core tables for executemany statements (one round trip per batch, not one per row).
 DELIVERIES = cast(Table, ApDelivery.__table__)
 ATTEMPTS = cast(Table, ApDeliveryAttempt.__table__)
@@ -173,6 +176,8 @@ class OutboxProcessor:
         # Other domains' reactions to events (cache invalidation, emails) join here later.
         self.extra_stages = stages or []
         self.stats = RunStats()
+        # The wait between cycles while PostgreSQL is unreachable (0 while it answers).
+        self.outage_wait_s = 0.0
 
     async def aclose(self) -> None:
         if self._own_client:
@@ -203,18 +208,26 @@ class OutboxProcessor:
         return done
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Cycle until ``stop`` is set; a failing cycle is logged and retried, never fatal."""
+        """Cycle until ``stop`` is set; a failing cycle is logged and retried, never fatal.
+
+        While PostgreSQL is unreachable the wait between cycles doubles, up to
+        ``OUTAGE_BACKOFF_MAX_S``; shared.db logs the outage once, when it starts and ends."""
         interval = self.settings.activitypub.worker_poll_interval_s
+        wait = interval
         log.info("worker %s started", self.worker_id)
         while not stop.is_set():
             try:
                 done = await self.run_once()
                 if done.fanned_out or done.delivered or done.dead or done.retrying:
                     log.info("worker: %s", done)
+                wait, self.outage_wait_s = interval, 0.0
+            except DatabaseUnavailable:
+                wait = self.outage_wait_s = min(max(wait, interval) * 2, OUTAGE_BACKOFF_MAX_S)
             except Exception:
                 log.exception("worker cycle failed; retrying in %.1fs", interval)
+                wait = interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
         log.info("worker %s stopped", self.worker_id)
 
     # --- fan-out ----------------------------------------------------------------------

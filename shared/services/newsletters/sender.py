@@ -195,6 +195,24 @@ def issue_preview_html(settings: Settings, issue: IssueDTO) -> str:
     return render_email(settings, "newsletter_issue", context).html
 
 
+def issue_paused_email(
+    settings: Settings, to: str, issue: IssueDTO, *, refusals: int, reason: str
+) -> Email:
+    """Tells an issue's author that its sending paused, why, and where to resume it."""
+    desk = f"{settings.apps['account'].public_url}/editor/newsletters/issues/{issue.id}"
+    return build_email(
+        settings,
+        "newsletter_paused",
+        to,
+        {
+            "issue_subject": issue.subject,
+            "refusals": refusals,
+            "reason": reason,
+            "progress_link": f"{desk}/progress",
+        },
+    )
+
+
 def unsubscribe_url(settings: Settings, token: str) -> str:
     return f"{settings.apps['account'].public_url}/newsletters/unsubscribe/{token}"
 
@@ -281,17 +299,8 @@ class NewsletterSender:
             )
         if author is None:
             return
-        progress = f"{self.settings.apps['account'].public_url}/editor/newsletters/issues/"
-        msg = build_email(
-            self.settings,
-            "newsletter_paused",
-            author.email,
-            {
-                "issue_subject": issue.subject,
-                "refusals": refusals,
-                "reason": error,
-                "progress_link": f"{progress}{issue_id}/progress",
-            },
+        msg = issue_paused_email(
+            self.settings, author.email, issue, refusals=refusals, reason=error
         )
         await Mailer(self.settings).send_quietly(msg)
 
