@@ -299,9 +299,12 @@ class MediaSettings:
     root: str = ".devdata/media"
     url_path: str = "/media"
     max_bytes: int = 5 * 1024 * 1024
-    # Uploads to the social hub (post images, avatars, headers) are decoded and re-encoded:
-    # at most this many pixels on the longer side, larger ones refused (not scaled).
+    # Uploads are decoded and re-encoded: at most this many pixels on the longer side, larger
+    # ones refused (not scaled); at most ``max_total_pixels`` over all of an animation's
+    # frames; and at most ``work_budget_s`` seconds of work each.
     max_dimension: int = 4096
+    max_total_pixels: int = 64_000_000
+    work_budget_s: float = 10.0
 
 
 @dataclass(frozen=True)

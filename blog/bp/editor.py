@@ -238,8 +238,7 @@ async def _save(post: PostDTO | None) -> Any:
     settings = current_platform().settings.media
     try:
         data = await _upload()
-        if data is not None:
-            media.check_image(data, settings)
+        image = await media.prepare(data, settings, "feature_image") if data is not None else None
         removed = form.get("remove_feature_image") == "on"
         keep = None if removed or post is None else post.feature_image
         blog = services().blog
@@ -247,10 +246,10 @@ async def _save(post: PostDTO | None) -> Any:
             saved = await blog.create_post(db_session(), _post_input(form, keep))
         else:
             saved = await blog.update_post(db_session(), post.id, _post_input(form, keep))
-        if data is not None:
+        if image is not None:
             # Stored only now that the post is valid; a file is named by its content, so
             # one left by a transaction that fails later is harmless (and reused).
-            url = media.store_image(data, settings)
+            url = await media.store(image, settings)
             saved = await blog.update_post(db_session(), saved.id, _post_input(form, url))
     except DomainError as err:
         await db_session().rollback()

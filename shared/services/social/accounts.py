@@ -155,12 +155,12 @@ class SocialAccounts(SocialMedia):
                 raise DomainError("social_bad_image_url", "Images must be http(s) URLs.")
         # Uploads are checked (and re-encoded) before anything is written.
         avatar = (
-            media.prepare_upload(profile.avatar.data, self.settings.media, "avatar")
+            await media.prepare(profile.avatar.data, self.settings.media, "avatar")
             if profile.avatar is not None
             else None
         )
         header = (
-            media.prepare_upload(profile.header.data, self.settings.media, "header")
+            await media.prepare(profile.header.data, self.settings.media, "header")
             if profile.header is not None
             else None
         )
@@ -172,11 +172,11 @@ class SocialAccounts(SocialMedia):
         row.header_url = profile.header_url or None
         base = self.settings.apps["federation"].public_url
         if avatar is not None:
-            row.avatar_url = base + media.store_prepared(avatar, self.settings.media)
+            row.avatar_url = base + await media.store(avatar, self.settings.media)
         elif profile.remove_avatar:
             row.avatar_url = None
         if header is not None:
-            row.header_url = base + media.store_prepared(header, self.settings.media)
+            row.header_url = base + await media.store(header, self.settings.media)
         elif profile.remove_header:
             row.header_url = None
         row.fields = [

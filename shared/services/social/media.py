@@ -24,7 +24,7 @@ MAX_ALT_CHARS = 1500
 class SocialMedia(SocialBase):
     """Uploaded images, for posts and profiles."""
 
-    def _prepare_media(
+    async def _prepare_media(
         self, uploads: Sequence[MediaUpload]
     ) -> list[tuple[media.PreparedImage, str]]:
         """Check and re-encode a post's images (in memory; nothing is written)."""
@@ -41,15 +41,15 @@ class SocialMedia(SocialBase):
                     f"Image descriptions have at most {MAX_ALT_CHARS} characters.",
                     f"alt_{i}",
                 )
-            prepared.append((media.prepare_upload(upload.data, self.settings.media, "media"), alt))
+            prepared.append((await media.prepare(upload.data, self.settings.media, "media"), alt))
         return prepared
 
-    def _store_media(self, images: Sequence[tuple[media.PreparedImage, str]]) -> list[Any]:
+    async def _store_media(self, images: Sequence[tuple[media.PreparedImage, str]]) -> list[Any]:
         """Store checked images; the attachments as a status keeps them."""
         base = self.settings.apps["federation"].public_url
         return [
             {
-                "url": base + media.store_prepared(image, self.settings.media),
+                "url": base + await media.store(image, self.settings.media),
                 "media_type": image.media_type,
                 "description": alt,
                 "width": image.width,

@@ -52,7 +52,7 @@ class SocialStatuses(SocialRemoteAccounts, SocialInteractions):
         me = await self._local_row(session, user_id)
         text = CONTROL.sub("", post.text).strip()
         # Every image is checked (and re-encoded, in memory) before anything is written.
-        images = self._prepare_media(post.media)
+        images = await self._prepare_media(post.media)
         if not text and not images:
             raise DomainError("social_empty_post", "Write something first.")
         if len(text) > MAX_POST_CHARS:
@@ -89,7 +89,7 @@ class SocialStatuses(SocialRemoteAccounts, SocialInteractions):
             visibility=post.visibility,
             in_reply_to_uri=parent.uri if parent is not None else None,
             tags=tags,
-            attachments=self._store_media(images),
+            attachments=await self._store_media(images),
             published_at=now(),
         )
         session.add(status)
