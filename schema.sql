@@ -1,6 +1,6 @@
 -- Rose Ash reference schema, generated from the migrations by `rose-ash schema dump`.
 -- Do not edit: write a migration, then run `rose-ash schema dump`.
--- Migration head: 0018
+-- Migration head: 0019
 
 CREATE FUNCTION public.audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql
@@ -907,6 +907,7 @@ CREATE TABLE public.orders (
     paid_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cart_key character varying(128),
     CONSTRAINT ck_orders_currency_code CHECK ((length((currency)::text) = 3)),
     CONSTRAINT ck_orders_delivery_address CHECK ((((fulfilment)::text = 'collection'::text) OR (length(btrim(address)) > 0))),
     CONSTRAINT ck_orders_fulfilment_known CHECK (((fulfilment)::text = ANY ((ARRAY['collection'::character varying, 'delivery'::character varying])::text[]))),
@@ -1544,6 +1545,8 @@ CREATE INDEX ix_oauth_tokens_sid ON public.oauth_tokens USING btree (sid);
 CREATE INDEX ix_order_lines_order_id ON public.order_lines USING btree (order_id);
 
 CREATE INDEX ix_orders_status ON public.orders USING btree (status, reserved_until);
+
+CREATE INDEX ix_orders_unpaid_cart_key ON public.orders USING btree (cart_key) WHERE ((cart_key IS NOT NULL) AND ((status)::text = 'pending_payment'::text));
 
 CREATE INDEX ix_orders_user_id ON public.orders USING btree (user_id, id);
 
