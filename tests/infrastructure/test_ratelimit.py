@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,6 +18,7 @@ from shared.infrastructure.ratelimit import (
     client_address,
     hit,
 )
+from shared.tooling.devservers import EmbeddedValkey
 from tests.support import closed_port
 from tests.support.settings import AppMaker, make_settings
 
@@ -95,3 +99,39 @@ async def test_the_client_address_trusts_only_our_own_proxies(
     headers = {"Remote-Addr": peer} | ({"X-Forwarded-For": forwarded} if forwarded else {})
     async with app.test_request_context("/", headers=headers):
         assert client_address(hops) == expected
+
+
+async def test_redis_down_and_back_switches_to_the_process_and_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limited = make_settings(
+        "postgresql://unused", "redis://unused", ROSE_RATE_LIMITS__RESET__PER_ACCOUNT="2"
+    )
+    folder = Path(tempfile.mkdtemp(prefix="rose-ash-valkey-"))
+    server = EmbeddedValkey(folder, port=closed_port(), persist=False)
+    url = await asyncio.to_thread(server.start)
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        await check(client, limited, "reset", address="10.8.0.1", account="down-and-back")
+        assert await client.keys("rose:rl:reset:acct:*")
+
+        await asyncio.to_thread(server.stop)
+        # Down: this process counts a window of its own, and it holds.
+        for _ in range(2):
+            await check(client, limited, "reset", address="10.8.0.1", account="down-and-back")
+        with pytest.raises(RateLimited):
+            await check(client, limited, "reset", address="10.8.0.1", account="down-and-back")
+
+        assert await asyncio.to_thread(server.start) == url
+        # Counted in Redis again (a fresh server: its window starts over).
+        await check(client, limited, "reset", address="10.8.0.1", account="down-and-back")
+        assert await client.keys("rose:rl:reset:acct:*")
+    finally:
+        await client.aclose()
+        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+    said = [r.getMessage() for r in caplog.records if r.name == "shared.infrastructure.ratelimit"]
+    switches = [m for m in said if "counted" in m]
+    assert len(switches) == 2, switches
+    assert switches[0].startswith("rate limits counted per process: Redis unavailable")
+    assert switches[1] == "rate limits counted in Redis again"
