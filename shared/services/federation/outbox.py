@@ -145,10 +145,12 @@ class _Recorder:
                 await self._write([(item, result) for item, result, _ in taken])
             except Exception as err:
                 for *_, written in taken:
-                    written.set_exception(err)
+                    if not written.done():  # its sender may have been cancelled
+                        written.set_exception(err)
             else:
                 for *_, written in taken:
-                    written.set_result(None)
+                    if not written.done():
+                        written.set_result(None)
 
 
 class OutboxProcessor:
