@@ -182,13 +182,15 @@ class RateLimitSettings:
 class NewsletterSettings:
     """Sending newsletters (the worker): at most ``rate_per_s`` messages a second, up to
     ``batch`` per worker cycle; a temporary SMTP failure is retried after ``retry_after_s``
-    times the attempt number, up to ``max_attempts``; confirmation links last
-    ``confirm_ttl_s``."""
+    times the attempt number, up to ``max_attempts``; ``pause_after_refusals`` refusals of the
+    message or the relay in a row (not of a recipient) pause the issue; confirmation links
+    last ``confirm_ttl_s``."""
 
     rate_per_s: float = 5.0
     batch: int = 200
     max_attempts: int = 5
     retry_after_s: float = 300.0
+    pause_after_refusals: int = 5
     confirm_ttl_s: int = 604_800
 
 
@@ -306,9 +308,12 @@ class MediaSettings:
     root: str = ".devdata/media"
     url_path: str = "/media"
     max_bytes: int = 5 * 1024 * 1024
-    # Uploads to the social hub (post images, avatars, headers) are decoded and re-encoded:
-    # at most this many pixels on the longer side, larger ones refused (not scaled).
+    # Uploads are decoded and re-encoded: at most this many pixels on the longer side, larger
+    # ones refused (not scaled); at most ``max_total_pixels`` over all of an animation's
+    # frames; and at most ``work_budget_s`` seconds of work each.
     max_dimension: int = 4096
+    max_total_pixels: int = 64_000_000
+    work_budget_s: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,26 @@
 Every app gets one engine per process; each request gets one ``AsyncSession`` from
 :func:`shared.infrastructure.factory.db_session`, committed when the handler succeeds and
 rolled back when it raises.
+
+When PostgreSQL cannot be reached (refused, gone mid-statement, shutting down or starting up),
+the engine raises :class:`DatabaseUnavailable` instead of the driver's error: apps answer it
+with a 503 and the worker backs off. The outage is logged once when it starts and once when a
+connection succeeds again, per engine, however many requests meet it; pooled connections are
+pinged before use, so none left over from before the outage fails a request after it
+(issue #27).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import asyncpg
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, Engine, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -37,14 +48,81 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+class DatabaseUnavailable(Exception):
+    """PostgreSQL cannot be reached right now; the driver's error is its ``__cause__``."""
+
+    code = "database_unavailable"
+    retry_after_s = 30
+
+
+# The driver's ways of saying the server is not there (as opposed to a query's own error).
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, no such socket, timed out (TimeoutError is an OSError)
+    asyncpg.PostgresConnectionError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.CannotConnectNowError,  # starting up, shutting down, in recovery
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+# Per engine, when its outage started (monotonic seconds); absent while all is well.
+_down_since: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+def _unreachable(err: BaseException | None) -> bool:
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, _UNREACHABLE):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _went_down(engine: Engine, err: BaseException) -> None:
+    if engine not in _down_since:
+        _down_since[engine] = time.monotonic()
+        log.error("PostgreSQL is unreachable (%s); answering 503 until it is back", err)
+
+
+def _watch(engine: Engine) -> None:
+    """Turn the driver's connection failures into :class:`DatabaseUnavailable`, and log an
+    outage's start and end once each."""
+
+    @event.listens_for(engine, "do_connect")
+    def connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except _UNREACHABLE as err:
+            _went_down(engine, err)
+            raise DatabaseUnavailable(str(err)) from err
+
+    @event.listens_for(engine, "connect")
+    def connected(_dbapi_connection: Any, _record: Any) -> None:
+        started = _down_since.pop(engine, None)
+        if started is not None:
+            log.warning("PostgreSQL is reachable again, after %.0f s", time.monotonic() - started)
+
+    @event.listens_for(engine, "handle_error")
+    def failed(context: ExceptionContext) -> BaseException | None:
+        if context.is_pre_ping:
+            return None  # the pool replaces that connection itself
+        if not (context.is_disconnect or _unreachable(context.original_exception)):
+            return None
+        context.is_disconnect = True  # the pool's other connections are suspect too
+        _went_down(engine, context.original_exception)
+        return DatabaseUnavailable(str(context.original_exception))
+
+
 def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     """The process's engine, with timeouts from the settings applied to every connection."""
     db = settings.database
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url or settings.require("database_url")),
         pool_size=db.pool_size,
         max_overflow=db.max_overflow,
-        pool_pre_ping=False,
+        # A connection left from before a restart of PostgreSQL is found out and replaced
+        # before a request uses it.
+        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={
             "timeout": db.connect_timeout_s,
@@ -55,6 +133,8 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
             },
         },
     )
+    _watch(engine.sync_engine)
+    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

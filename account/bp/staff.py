@@ -211,6 +211,14 @@ async def send(issue_id: int) -> Any:
     return redirect(f"/editor/newsletters/issues/{issue_id}/progress")
 
 
+@bp.post("/issues/<int:issue_id>/resume")
+@auth.require_role("editor")
+async def resume(issue_id: int) -> Any:
+    """Send a paused issue again (the mail relay takes messages again)."""
+    await services().newsletters.resume_sending(db_session(), issue_id, actor_id=_staff().id)
+    return redirect(f"/editor/newsletters/issues/{issue_id}/progress")
+
+
 @bp.get("/issues/<int:issue_id>/progress")
 @auth.require_role("editor")
 async def progress(issue_id: int) -> Any:

@@ -239,8 +239,7 @@ async def _save(post: PostDTO | None) -> Any:
     settings = current_platform().settings.media
     try:
         data = await _upload()
-        if data is not None:
-            media.check_image(data, settings)
+        image = await media.prepare(data, settings, "feature_image") if data is not None else None
         removed = form.get("remove_feature_image") == "on"
         keep = None if removed or post is None else post.feature_image
         blog = services().blog
@@ -248,10 +247,10 @@ async def _save(post: PostDTO | None) -> Any:
             saved = await blog.create_post(db_session(), _post_input(form, keep))
         else:
             saved = await blog.update_post(db_session(), post.id, _post_input(form, keep))
-        if data is not None:
+        if image is not None:
             # Stored only now that the post is valid; a file is named by its content, so
             # one left by a transaction that fails later is harmless (and reused).
-            url = media.store_image(data, settings)
+            url = await media.store(image, settings)
             name = media.stored_name(url, settings)
             if name is not None:  # the blog's file: no member's profile may take it
                 user = auth.current_user()
@@ -373,11 +372,16 @@ async def upload_image() -> Any:
     (its code and message) with its status."""
     upload = (await request.files).get("image")
     data = upload.stream.read() if upload is not None else b""
+    settings = current_platform().settings.media
     try:
-        prepared = media.prepare_upload(data, current_platform().settings.media, "image")
+        prepared = await media.prepare(data, settings, "image")
+        url = await media.store(prepared, settings)
     except DomainError as err:
         return {"error": err.code, "message": err.message}, err.status
-    url = media.store_prepared(prepared, current_platform().settings.media)
+    name = media.stored_name(url, settings)
+    if name is not None:  # the blog's file: no member's profile may take it
+        user = auth.current_user()
+        await media.record_owner(db_session(), name, "blog", user.id if user else None)
     return {"url": url, "width": prepared.width, "height": prepared.height}
 
 

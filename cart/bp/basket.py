@@ -6,6 +6,7 @@ from typing import Any
 
 from quart import Blueprint, redirect, request
 
+from shared.contracts import OrderSummaryDTO
 from shared.errors import DomainError
 from shared.infrastructure.cart_web import KINDS, cart_changed, cart_owner
 from shared.infrastructure.context import db_session, services
@@ -32,11 +33,23 @@ NOTICES = {
 @bp.get("/")
 async def index() -> str:
     owner = cart_owner()
-    cart = await services().cart.cart(db_session(), owner) if owner is not None else None
+    cart = services().cart
+    db = db_session()
+    lines = None
+    unpaid: list[tuple[OrderSummaryDTO, str]] = []
+    if owner is not None:
+        lines = await cart.cart(db, owner)
+        # Orders this browser (or member) placed and has not paid: found even when the
+        # answer to the checkout never arrived. A guest's link carries the order's token.
+        unpaid = [
+            (order, cart.order_url(order.id, token=owner.user_id is None))
+            for order in await cart.unpaid_orders(db, owner)
+        ]
     code = request.args.get("notice", "")
     return await render_page(
         "home.html",
-        cart=cart,
+        cart=lines,
+        unpaid=unpaid,
         notice=NOTICES.get(code),
         notice_code=code if code in NOTICES else None,
     )

@@ -229,6 +229,10 @@ class CartService(Protocol):
         """The member's own order; None for another member's (or none)."""
         ...
 
+    async def unpaid_orders(self, session: AsyncSession, owner: CartOwner) -> list[OrderSummaryDTO]:
+        """The orders this visitor (member, or guest's cart key) placed that await payment."""
+        ...
+
     # -- guest links to an order (the receipt's) --
 
     def order_token(self, order_id: int) -> str: ...

@@ -57,7 +57,8 @@ class IssueInput:
 
 @dataclass(frozen=True)
 class IssueDTO:
-    """An issue of a newsletter (``html`` sanitized): ``draft``, ``sending`` or ``sent``."""
+    """An issue of a newsletter (``html`` sanitized): ``draft``, ``sending``, ``paused`` (the
+    mail relay kept refusing; ``paused_reason`` is its last answer) or ``sent``."""
 
     id: int
     newsletter_id: int
@@ -70,6 +71,8 @@ class IssueDTO:
     updated_at: datetime
     send_started_at: datetime | None
     sent_at: datetime | None
+    created_by_id: int | None = None
+    paused_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,12 @@ class NewsletterService(Protocol):
         an issue already sending or sent is a Conflict and adds no one."""
         ...
 
+    async def resume_sending(
+        self, session: AsyncSession, issue_id: int, *, actor_id: int
+    ) -> IssueProgressDTO:
+        """Send a paused issue again (one not paused is a Conflict)."""
+        ...
+
     async def issue_progress(self, session: AsyncSession, issue_id: int) -> IssueProgressDTO:
         """Deliveries of an issue by status, and the failed ones with their reasons."""
         ...
@@ -226,8 +235,9 @@ class NewsletterService(Protocol):
         *,
         now: datetime | None = None,
     ) -> str:
-        """Record ``sent``, ``bounced`` (suppresses the address) or ``retry``; returns the
-        delivery's status."""
+        """Record ``sent``, ``bounced`` (suppresses the address), ``retry`` or ``refused`` (the
+        message or the relay, not the recipient); returns the delivery's status, or
+        ``paused`` when a run of refusals paused the issue."""
         ...
 
     async def finish_issues(self, session: AsyncSession) -> int:

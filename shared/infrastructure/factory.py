@@ -12,6 +12,7 @@ single sign-on (``auth``: who is signed in; ``oauth``: ``/auth/*`` and silent si
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -31,6 +32,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 from shared.config import APP_NAMES, Settings, load_settings
 from shared.contracts.services import Services
 from shared.db import (
+    DatabaseUnavailable,
     create_engine,
     create_session_factory,
     discard_after_commit,
@@ -125,8 +127,11 @@ class RoseQuart(Quart):
             session: AsyncSession | None = g.pop("_db_session", None)
             if session is not None:
                 discard_after_commit(session)
-                await session.rollback()
-                await session.close()
+                # With PostgreSQL gone the rollback fails too: the error to answer is the
+                # first one.
+                with contextlib.suppress(DatabaseUnavailable):
+                    await session.rollback()
+                    await session.close()
             raise
         session = g.get("_db_session")
         if session is not None:
@@ -297,7 +302,8 @@ def _install_request_plumbing(
     async def _close_session(_exc: BaseException | None) -> None:
         session: AsyncSession | None = g.pop("_db_session", None)
         if session is not None:
-            await session.close()
+            with contextlib.suppress(DatabaseUnavailable):
+                await session.close()
 
 
 def _redirect_out_of_boost(response: Response) -> None:
@@ -396,6 +402,17 @@ def _install_error_handlers(app: Quart) -> None:
         if err.code is None or err.code < 400:
             return err
         return await render_error(err.code, _http_code(err), err.description or "")
+
+    @app.errorhandler(DatabaseUnavailable)
+    async def _database_unavailable(err: DatabaseUnavailable) -> Response:
+        # Logged once per outage by shared.db, not once per request.
+        response = await render_error(
+            503,
+            err.code,
+            "The site is briefly unavailable. Please try again in a minute.",
+        )
+        response.headers["Retry-After"] = str(err.retry_after_s)
+        return response
 
     @app.errorhandler(Exception)
     async def _unexpected(err: Exception) -> Response:

@@ -1,26 +1,32 @@
-"""Uploaded media (feature images): checked by their content, stored by their content.
+"""Uploaded images (the blog's feature images, the social hub's post images, avatars and
+headers): checked by their content, stored by their content.
 
-An upload is accepted only if its first bytes are those of a PNG, JPEG, GIF or WebP image
-(the name and the declared type are the sender's word, not the file's) and it is at most
-``media.max_bytes``. It is stored as ``<media.root>/images/<sha256>.<ext>``: the name is
-derived from the content, so a file never changes once written and is served with a
-year-long immutable cache; a name is never taken from the request, so no upload can write
-outside the media root, and serving accepts only names of that exact form.
+Every upload goes through :func:`prepare` (:func:`prepare_upload` in a worker thread, so the
+app's event loop never decodes an image, within ``media.work_budget_s``): its first bytes must
+be those of a PNG, JPEG, GIF or WebP image (the name and the declared type are the sender's
+word, not the file's), at most ``media.max_bytes``; it is decoded with Pillow, so a file that
+only starts like an image is refused; bounded in pixels (``media.max_dimension`` on the longer
+side, and ``media.max_total_pixels`` over all its frames: a 17 KB GIF of 150 frames of
+4096x4096 is 2.5 billion pixels to decode; Pillow's decompression-bomb guard behind both); and
+re-encoded in its own format with its metadata dropped (EXIF with its GPS position, comments,
+text chunks), JPEGs turned upright first.
 
-The social hub's uploads (post images, avatars, headers) go further (:func:`prepare_upload`):
-they are decoded with Pillow, so a file that only starts like an image is refused, bounded in
-pixels (``media.max_dimension`` on the longer side; Pillow's decompression-bomb guard behind
-it), and re-encoded in their own format with their metadata dropped (EXIF with its GPS
-position, comments, text chunks), JPEGs turned upright first. What is stored is the
-re-encoded file, named by its own hash. Every stored file is served with
+What is stored (:func:`store`, also off the event loop) is the re-encoded file, as
+``<media.root>/images/<sha256>.<ext>``: the name is derived from the content, so a file never
+changes once written and is served with a year-long immutable cache; a name is never taken from
+the request, so no upload can write outside the media root, and serving accepts only names of
+that exact form. A file is written whole, then renamed; a full disk is :class:`MediaStoreFull`
+(503, logged without a traceback) and leaves nothing behind. Every stored file is served with
 ``X-Content-Type-Options: nosniff`` and the type its name says.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import io
+import logging
 import os
 import re
 import tempfile
@@ -36,9 +42,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import MediaSettings
-from shared.contracts.errors import InvalidPost, InvalidUpload
+from shared.contracts.errors import InvalidUpload
 from shared.db import after_commit
+from shared.errors import DomainError
 from shared.models import BlogPost, Event, MediaOwner, ProductImage, SocialAccount, SocialStatus
+
+log = logging.getLogger(__name__)
 
 IMAGE_DIR = "images"
 # The most images one form carries (a social post's attachments). The app that takes such
@@ -75,41 +84,55 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-def check_image(data: bytes, settings: MediaSettings, field: str = "feature_image") -> str:
-    """The image's extension, or :class:`InvalidPost` naming ``field``."""
-    if not data:
-        raise InvalidPost("image_empty", "That file is empty.", field)
-    if len(data) > settings.max_bytes:
-        limit = settings.max_bytes // (1024 * 1024) or 1
-        raise InvalidPost("image_too_large", f"Images may be at most {limit} MB.", field)
-    ext = sniff_image(data)
-    if ext is None:
-        raise InvalidPost("image_type", "Upload a PNG, JPEG, GIF or WebP image.", field)
-    return ext
+class MediaStoreFull(DomainError):
+    """The media store has no room (its disk or quota is full): nothing was stored."""
+
+    status = 503
+    retry_after_s = 300
+
+    def __init__(self) -> None:
+        super().__init__(
+            "media_store_full",
+            "The image could not be saved: the server has run out of storage space. "
+            "Nothing was changed; please try again later.",
+        )
 
 
-def store_image(data: bytes, settings: MediaSettings) -> str:
-    """Store a checked image and return its URL path (``<url_path>/images/<sha256>.<ext>``)."""
-    ext = check_image(data, settings)
-    return _write(data, ext, settings)
+# The ways a disk says it has no room left.
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _write(data: bytes, ext: str, settings: MediaSettings) -> str:
     name = f"{hashlib.sha256(data).hexdigest()}.{ext}"
     directory = Path(settings.root) / IMAGE_DIR
-    directory.mkdir(parents=True, exist_ok=True)
     target = directory / name
-    if not target.exists():
-        # Written whole, then renamed: a reader never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            _write_whole(directory, target, data)
+    except OSError as err:
+        if err.errno not in _FULL:
             raise
+        log.error("media store %s is full (%s): an upload was refused", directory, err)
+        raise MediaStoreFull from None
     return f"{settings.url_path}/{IMAGE_DIR}/{name}"
+
+
+def _write_whole(directory: Path, target: Path, data: bytes) -> None:
+    """Written whole, then renamed: a reader never sees half a file, and a write that fails
+    (a full disk) leaves none."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".upload-")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # Pillow's format names for the types we accept, and what each is stored as.
@@ -132,9 +155,31 @@ class PreparedImage:
         return MIMETYPES[self.ext]
 
 
+async def prepare(data: bytes, settings: MediaSettings, field: str) -> PreparedImage:
+    """:func:`prepare_upload` in a worker thread, given at most ``media.work_budget_s``; an
+    image that takes longer is refused (its work is bounded by the pixel limits, so the thread
+    finishes soon after)."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(prepare_upload, data, settings, field), settings.work_budget_s
+        )
+    except TimeoutError:
+        raise InvalidUpload(
+            "upload_too_complex",
+            "That image takes too long to process. Upload a smaller or simpler one.",
+            field,
+        ) from None
+
+
+async def store(image: PreparedImage, settings: MediaSettings) -> str:
+    """:func:`store_prepared` in a worker thread (file work stays off the event loop)."""
+    return await asyncio.to_thread(store_prepared, image, settings)
+
+
 def prepare_upload(data: bytes, settings: MediaSettings, field: str) -> PreparedImage:
-    """Decode an upload, check it (type by content, bytes, pixels) and re-encode it without
-    its metadata; :class:`InvalidUpload` naming ``field`` otherwise. Writes nothing."""
+    """Decode an upload, check it (type by content, bytes, pixels in each frame and in all)
+    and re-encode it without its metadata; :class:`InvalidUpload` naming ``field`` otherwise.
+    Writes nothing. Blocking: callers in an event loop use :func:`prepare`."""
     if not data:
         raise InvalidUpload("upload_empty", "That file is empty.", field)
     if len(data) > settings.max_bytes:
@@ -157,11 +202,27 @@ def prepare_upload(data: bytes, settings: MediaSettings, field: str) -> Prepared
                     f"Images may be at most {settings.max_dimension} pixels on a side.",
                     field,
                 )
+            # Counting frames reads their headers only; every frame decodes at full size.
+            frames = getattr(image, "n_frames", 1)
+            if width * height * frames > settings.max_total_pixels:
+                raise InvalidUpload(
+                    "upload_too_many_pixels",
+                    "That animation has too many frames for its size. "
+                    "Upload a shorter or smaller one.",
+                    field,
+                )
             image.load()
             return _reencode(image, ext)
     except InvalidUpload:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Warning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own guard, for sizes far past ours (30000x30000 stops at opening).
+        raise InvalidUpload(
+            "upload_dimensions",
+            f"Images may be at most {settings.max_dimension} pixels on a side.",
+            field,
+        ) from None
+    except (OSError, ValueError, SyntaxError, Warning):
         # Truncated, corrupt, or only dressed as an image: Pillow could not decode it.
         raise not_an_image from None
 

@@ -11,8 +11,9 @@ else the signed-in member. Over either
 limit the request is refused with 429 before the view runs. A meta-test checks that every
 sign-in and reset endpoint carries the decorator, which leaves a mark it can see.
 
-If Redis is down the limit is not enforced (logged): the site stays usable, and argon2 keeps
-a password guess expensive anyway.
+If Redis is down the same windows are counted in this process instead (:class:`LocalWindows`):
+sign-in and reset stay limited per process, the site stays usable, and the switch to the
+fallback and back is logged once each.
 
 Sign-in adds :class:`SignInThrottle`: failed passwords counted per account, with a growing delay
 that a device which signed in to the account before does not wait for (decision 0059).
@@ -26,6 +27,7 @@ import logging
 import math
 import secrets
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -85,6 +87,60 @@ async def hit(redis: aioredis.Redis, key: str, limit: int, window_s: int) -> int
     return None
 
 
+class LocalWindows:
+    """Fixed windows counted in this process: the limit while Redis cannot be reached.
+
+    Each process counts on its own, so a client spread over N processes gets up to N times
+    the limit: weaker than Redis, far stronger than none. At most ``max_keys`` windows are
+    kept; expired ones go first, then the oldest (a flood of addresses cannot grow it)."""
+
+    def __init__(self, max_keys: int = 10_000) -> None:
+        self.max_keys = max_keys
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    def hit(self, key: str, limit: int, window_s: int) -> int | None:
+        """Like :func:`hit`, in this process's memory."""
+        if limit <= 0:
+            return None
+        now = time.monotonic()
+        ends, count = self._windows.get(key, (0.0, 0))
+        if ends <= now:
+            ends, count = now + window_s, 0
+            self._make_room(now)
+        self._windows[key] = (ends, count + 1)
+        if count + 1 > limit:
+            return max(1, int(ends - now + 0.999))
+        return None
+
+    def _make_room(self, now: float) -> None:
+        if len(self._windows) < self.max_keys:
+            return
+        for key in [k for k, (ends, _) in self._windows.items() if ends <= now]:
+            del self._windows[key]
+        while len(self._windows) >= self.max_keys:
+            del self._windows[next(iter(self._windows))]
+
+
+_local = LocalWindows()
+# The clients whose Redis was last seen down: the switch is logged once each way per client.
+_down: weakref.WeakSet[aioredis.Redis] = weakref.WeakSet()
+
+
+async def count(redis: aioredis.Redis, key: str, limit: int, window_s: int) -> int | None:
+    """:func:`hit` in Redis, or in this process's :class:`LocalWindows` while Redis is down."""
+    try:
+        wait = await hit(redis, key, limit, window_s)
+    except RedisError as err:
+        if redis not in _down:
+            _down.add(redis)
+            log.warning("rate limits counted per process: Redis unavailable (%r)", err)
+        return _local.hit(key, limit, window_s)
+    if redis in _down:
+        _down.discard(redis)
+        log.warning("rate limits counted in Redis again")
+    return wait
+
+
 def client_address(trusted_proxy_hops: int) -> str:
     """The client's address: the peer, or the entry our N trusted proxies appended."""
     if trusted_proxy_hops > 0:
@@ -115,11 +171,7 @@ async def check(
     keys: list[tuple[str, int]] = [(f"{scope}:addr:{address}", limit.per_address)]
     if account:
         keys.append((f"{scope}:acct:{account_key(account)}", limit.per_account))
-    try:
-        waits = [await hit(redis, key, n, limit.window_s) for key, n in keys]
-    except RedisError as err:
-        log.warning("rate limit %s not enforced: Redis unavailable (%r)", scope, err)
-        return
+    waits = [await count(redis, key, n, limit.window_s) for key, n in keys]
     refused = [w for w in waits if w is not None]
     if refused:
         log.warning("rate limit %s reached for %s", scope, address)

@@ -107,6 +107,12 @@ class Order(Base):
         CheckConstraint("length(currency) = 3", name="currency_code"),
         Index("ix_orders_user_id", "user_id", "id"),
         Index("ix_orders_status", "status", "reserved_until"),
+        # The unpaid orders a guest's browser placed (the cart page names them).
+        Index(
+            "ix_orders_unpaid_cart_key",
+            "cart_key",
+            postgresql_where=text("cart_key IS NOT NULL AND status = 'pending_payment'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -126,6 +132,9 @@ class Order(Base):
     address: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     notes: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     reserved_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A guest's cart key when the order was placed: the browser that placed it finds it
+    # again even if the answer to its checkout was lost.
+    cart_key: Mapped[str | None] = mapped_column(String(128))
     needs_attention: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     attention_reason: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

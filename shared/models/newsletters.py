@@ -30,7 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from shared.models.base import Base, created_at_column, one_of, updated_at_column
 
 SUBSCRIPTION_STATUSES = ("pending", "active", "unsubscribed", "bounced")
-ISSUE_STATUSES = ("draft", "sending", "sent")
+ISSUE_STATUSES = ("draft", "sending", "paused", "sent")
 DELIVERY_STATUSES = ("pending", "sent", "failed", "skipped")
 
 
@@ -77,7 +77,9 @@ class NewsletterSubscription(Base):
 
 class NewsletterIssue(Base):
     """An issue: ``html`` is sanitized. ``draft`` until staff send it, ``sending`` while
-    deliveries are pending, ``sent`` when none is left."""
+    deliveries are pending, ``sent`` when none is left; ``paused`` when the mail relay refused
+    ``newsletters.pause_after_refusals`` messages in a row (``refusals_in_a_row``, the last
+    answer in ``paused_reason``), until staff resume it."""
 
     __tablename__ = "newsletter_issues"
     __table_args__ = (CheckConstraint(one_of("status", ISSUE_STATUSES), name="status_known"),)
@@ -94,6 +96,8 @@ class NewsletterIssue(Base):
     )
     send_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refusals_in_a_row: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    paused_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

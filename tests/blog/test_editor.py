@@ -3,10 +3,13 @@ unpublish, delete, feature images; members refused, CSRF required, bad input wri
 
 from __future__ import annotations
 
+import errno
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from quart.datastructures import FileStorage
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
@@ -20,9 +23,10 @@ from shared.models import BlogPost, MediaOwner
 from tests.blog import factories
 from tests.identity.factories import signed_in
 from tests.support import BROWSER_ACCEPT, csrf_in
+from tests.support.images import animated_gif_bytes, png_bytes, png_header_only
 from tests.support.settings import AppMaker, make_settings
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+PNG = png_bytes(8, 6)
 BROWSER = {"Accept": BROWSER_ACCEPT}
 
 
@@ -103,7 +107,9 @@ async def test_an_editor_writes_previews_publishes_and_deletes_a_post(
     assert post.feature_image is not None
     assert post.feature_image.startswith("/media/images/")
     stored = media_root / post.feature_image.removeprefix("/media/")
-    assert stored.read_bytes() == PNG
+    # What is stored is the image re-encoded (decoded, checked, written again).
+    with Image.open(stored) as kept:
+        assert (kept.format, kept.size) == ("PNG", (8, 6))
     # The file is the blog's, uploaded by this editor: no member's profile may take it.
     owners = (
         await db.execute(
@@ -192,13 +198,24 @@ async def test_scheduling_takes_a_local_time_and_its_zone(editor: Client, db: As
 
 
 @pytest.mark.parametrize(
-    ("fields", "upload", "code"),
+    ("fields", "upload", "code", "status"),
     [
-        ({"title": "  "}, None, "title_required"),
-        ({"title": "T", "slug": "Not A Slug"}, None, "invalid_slug"),
-        ({"title": "T"}, image(b"<svg onload='alert(1)'/>", "x.png"), "image_type"),
-        ({"title": "T"}, image(PNG + b"\x00" * 2000), "image_too_large"),
-        ({"title": "T", "visibility": "paid"}, None, "invalid_visibility"),
+        ({"title": "  "}, None, "title_required", 400),
+        ({"title": "T", "slug": "Not A Slug"}, None, "invalid_slug", 400),
+        ({"title": "T"}, image(b"<svg onload='alert(1)'/>", "x.png"), "upload_type", 400),
+        ({"title": "T"}, image(PNG + b"\x00" * 2000), "upload_too_large", 413),
+        # Starts like a PNG, but is not one.
+        ({"title": "T"}, image(PNG[:40] + b"\x00" * 60), "upload_type", 400),
+        ({"title": "T"}, image(png_header_only(30000, 30000)), "upload_dimensions", 400),
+        ({"title": "T"}, image(png_header_only(5000, 20)), "upload_dimensions", 400),
+        # 30 frames of 4096x4096 in 700 bytes: half a billion pixels to decode.
+        (
+            {"title": "T"},
+            image(animated_gif_bytes(4096, 4096, 30), "a.gif", "image/gif"),
+            "upload_too_many_pixels",
+            400,
+        ),
+        ({"title": "T", "visibility": "paid"}, None, "invalid_visibility", 400),
     ],
 )
 async def test_bad_input_shows_the_error_and_writes_nothing(
@@ -208,6 +225,7 @@ async def test_bad_input_shows_the_error_and_writes_nothing(
     fields: dict[str, str],
     upload: FileStorage | None,
     code: str,
+    status: int,
 ) -> None:
     token = await token_of(editor)
     resp = await editor.post(
@@ -215,12 +233,42 @@ async def test_bad_input_shows_the_error_and_writes_nothing(
         form=post_form(token, html="<p>Kept</p>", **fields),
         files={"feature_image_file": upload} if upload else None,
     )
-    assert resp.status_code == 400
+    assert resp.status_code == status
     html = await resp.get_data(as_text=True)
     assert f'data-error-code="{code}"' in html
     assert "&lt;p&gt;Kept&lt;/p&gt;</textarea>" in html  # what was typed comes back
     assert await count_posts(db) == 0
     assert stored_files(media_root) == []
+
+
+async def test_a_full_disk_refuses_the_post_clearly_and_writes_nothing(
+    editor: Client,
+    db: AsyncSession,
+    media_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    token = await token_of(editor)
+
+    def no_space(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    # The disk is full where the media store writes (the operating system's write fails).
+    monkeypatch.setattr(os, "write", no_space)
+    resp = await editor.post(
+        "/editor/posts",
+        form=post_form(token, title="Full", html="<p>Kept</p>"),
+        files={"feature_image_file": image(PNG)},
+    )
+    monkeypatch.undo()
+    assert resp.status_code == 503
+    html = await resp.get_data(as_text=True)
+    assert 'data-error-code="media_store_full"' in html
+    assert "run out of storage space" in html
+    assert "&lt;p&gt;Kept&lt;/p&gt;</textarea>" in html  # what was typed comes back
+    assert await count_posts(db) == 0
+    assert stored_files(media_root) == []
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
 
 
 async def test_members_are_refused_and_csrf_is_required(

@@ -232,7 +232,9 @@ async def test_the_feature_image_caption_and_size(
 ) -> None:
     out = io.BytesIO()
     Image.new("RGB", (1200, 630), (200, 80, 90)).save(out, "PNG")
-    url = media.store_image(out.getvalue(), media_settings.media)
+    url = media.store_prepared(
+        media.prepare_upload(out.getvalue(), media_settings.media, "image"), media_settings.media
+    )
     await factories.post(
         db,
         "Pictured",

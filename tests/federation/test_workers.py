@@ -1,16 +1,18 @@
 """Several workers side by side on real PostgreSQL never deliver the same delivery twice;
-``rose-ash worker --once`` delivers from another process."""
+``rose-ash worker --once`` delivers from another process; a worker killed mid-batch repeats
+only what it had in flight."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from shared.config import Settings
 from shared.models import ApActivity, ApDelivery, ApDeliveryAttempt, ApFollower
@@ -167,3 +169,68 @@ async def test_the_worker_command_needs_the_key(scratch_database_url: str, redis
     assert out.decode().strip() == (
         "rose-ash: error: ROSE_AP_PRIVATE_KEY is not set (environment variable)"
     )
+
+
+async def test_a_worker_killed_mid_batch_repeats_only_what_was_in_flight(
+    committed: Settings, scratch_database_url: str, redis_url: str
+) -> None:
+    concurrency = 4
+    # One batch holds every delivery; the sink stops answering after the 40th POST, so the
+    # worker is killed in the middle of its batch, with its places all taken.
+    server = LoopbackServer(hold_posts_after=40)
+    await server.start(10)
+    try:
+        await seed(committed, server, followers_per_port=30)  # 300 distinct inboxes
+        env = {
+            **os.environ,
+            "DATABASE_URL": scratch_database_url,
+            "REDIS_URL": redis_url,
+            "ROSE_SECRET_KEY": "s" * 40,
+            "ROSE_AP_PRIVATE_KEY": ap_private_key_for_tests(),
+            "ROSE_ACTIVITYPUB__ALLOW_PRIVATE_ADDRESSES": "true",
+            "ROSE_ACTIVITYPUB__DELIVERY_BATCH": "500",
+            "ROSE_ACTIVITYPUB__DELIVERY_CONCURRENCY": str(concurrency),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "shared.tooling.cli",
+            "worker",
+            "--once",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await asyncio.wait_for(server.holding.wait(), timeout=120)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+        sent_before = len(server.received)
+        server.release.set()
+
+        async with engine_for(committed) as (_, factory):
+            async with factory() as session, session.begin():
+                # The dead worker's lease ends.
+                await session.execute(
+                    update(ApDelivery)
+                    .where(ApDelivery.status == "pending")
+                    .values(next_attempt_at=func.now())
+                )
+            server.hold_posts_after = None
+            async with OutboxProcessor(committed, factory, worker_id="after") as after:
+                await after.run_once()
+            async with factory() as session:
+                delivered = await session.scalar(
+                    select(func.count())
+                    .select_from(ApDelivery)
+                    .where(ApDelivery.status == "delivered")
+                )
+        per_inbox = Counter((r.port, r.path) for r in server.received)
+        assert len(per_inbox) == 300, "every inbox got the activity"
+        assert delivered == 300
+        repeated = sum(n - 1 for n in per_inbox.values())
+        assert sent_before > 40
+        assert repeated <= concurrency, f"{repeated} repeated, {concurrency} were in flight"
+    finally:
+        await server.close()

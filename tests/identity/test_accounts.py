@@ -20,7 +20,7 @@ from werkzeug.datastructures import Headers
 from shared.config import Settings
 from shared.models import AuditLog, AuthSession, User
 from tests.identity.factories import MEMBER_PASSWORD, make_member
-from tests.support import SmtpSink, csrf_in, link_in
+from tests.support import SmtpSink, closed_port, csrf_in, link_in
 from tests.support.settings import AppMaker, make_settings
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -380,6 +380,33 @@ async def test_sign_in_is_rate_limited_per_address(
     for name in ("a", "b", "c"):
         assert await sign_in(client, name, "whatever it is") == 400
     assert await sign_in(client, "d", "whatever it is") == 429
+
+
+async def test_sign_in_and_reset_stay_limited_while_redis_is_down(
+    make_app: AppMaker, database_url: str, db: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Redis at a port where nothing listens: the limits are counted in this process.
+    limited = make_settings(
+        database_url,
+        f"redis://127.0.0.1:{closed_port()}/0",
+        ROSE_RATE_LIMITS__SIGNIN__PER_ACCOUNT="3",
+        ROSE_RATE_LIMITS__RESET__PER_ACCOUNT="2",
+    )
+    client = (await make_app("federation", app_settings=limited)).test_client()
+    await make_member(db, "rocket")
+    for _ in range(3):
+        assert await sign_in(client, "rocket", "wrong password!") == 400
+    status, body, _ = await submit(
+        client, "/signin", {"login": "rocket", "password": MEMBER_PASSWORD}
+    )
+    assert (status, error_code(body)) == (429, "rate_limited")
+    assert await db.scalar(select(func.count()).select_from(AuthSession)) == 0
+    for _ in range(2):
+        status, _, _ = await submit(client, "/reset", {"email": "rocket-down@example.test"})
+        assert status == 200
+    status, _, _ = await submit(client, "/reset", {"email": "rocket-down@example.test"})
+    assert status == 429
+    assert "rate limits counted per process" in caplog.text
 
 
 # --- forgotten password ---------------------------------------------------------------------

@@ -24,7 +24,12 @@ from shared.contracts import IssueDTO, Money, OrderDTO, OrderLineDTO, PaymentDTO
 from shared.infrastructure.mail import TEMPLATES, Email, InlineImage, build_email, plain_text
 from shared.services.cart.service import SqlCartService
 from shared.services.events import mail as event_mail
-from shared.services.newsletters.sender import issue_email, issue_preview_html, issue_test_email
+from shared.services.newsletters.sender import (
+    issue_email,
+    issue_paused_email,
+    issue_preview_html,
+    issue_test_email,
+)
 from tests.support.settings import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,6 +160,9 @@ SAMPLES: dict[str, Callable[[Settings], Email]] = {
     ),
     "waiting_list_place": lambda s: event_mail.place_freed_message(
         s, "a@x.test", title=NASTY, local_start=WHEN, event_url=LINK
+    ),
+    "newsletter_paused": lambda s: issue_paused_email(
+        s, "a@x.test", _issue(), refusals=5, reason=f"554 {NASTY}"
     ),
     "newsletter_issue": lambda s: issue_email(
         s,

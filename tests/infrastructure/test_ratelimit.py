@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from shared.config import Settings
-from shared.infrastructure.ratelimit import RateLimited, check, client_address, hit
+from shared.infrastructure.ratelimit import (
+    LocalWindows,
+    RateLimited,
+    check,
+    client_address,
+    hit,
+)
+from shared.tooling.devservers import EmbeddedValkey
 from tests.support import closed_port
 from tests.support.settings import AppMaker, make_settings
 
@@ -39,18 +49,36 @@ async def test_account_keys_ignore_case_and_never_hold_the_address(
     assert not any("example" in k.lower() for k in keys)
 
 
-async def test_without_redis_the_limit_is_not_enforced_and_nothing_breaks(
+async def test_without_redis_the_limit_is_counted_in_the_process_and_logged_once(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    limited = make_settings(
+        "postgresql://unused", "redis://unused", ROSE_RATE_LIMITS__SIGNIN__PER_ACCOUNT="3"
+    )
     down = aioredis.Redis.from_url(
         f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=0.2
     )
     try:
-        for _ in range(50):
-            await check(down, settings, "signin", address="10.0.0.1", account="x")
+        for _ in range(3):
+            await check(down, limited, "signin", address="10.9.0.1", account="fallback-one")
+        with pytest.raises(RateLimited) as refused:
+            await check(down, limited, "signin", address="10.9.0.2", account="FALLBACK-one")
+        assert refused.value.retry_after_s > 0
+        # Another account still gets in.
+        await check(down, limited, "signin", address="10.9.0.1", account="fallback-two")
     finally:
         await down.aclose()
-    assert "not enforced" in caplog.text
+    said = [r.getMessage() for r in caplog.records if "per process" in r.getMessage()]
+    assert len(said) == 1, said
+
+
+def test_the_local_windows_stay_bounded() -> None:
+    windows = LocalWindows(max_keys=100)
+    for n in range(1000):
+        windows.hit(f"k{n}", 5, 60)
+    assert len(windows._windows) <= 100
+    assert [windows.hit("same", 2, 60) for _ in range(3)][:2] == [None, None]
+    assert windows.hit("same", 2, 60) is not None
 
 
 @pytest.mark.parametrize(
@@ -71,3 +99,39 @@ async def test_the_client_address_trusts_only_our_own_proxies(
     headers = {"Remote-Addr": peer} | ({"X-Forwarded-For": forwarded} if forwarded else {})
     async with app.test_request_context("/", headers=headers):
         assert client_address(hops) == expected
+
+
+async def test_redis_down_and_back_switches_to_the_process_and_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limited = make_settings(
+        "postgresql://unused", "redis://unused", ROSE_RATE_LIMITS__RESET__PER_ACCOUNT="2"
+    )
+    folder = Path(tempfile.mkdtemp(prefix="rose-ash-valkey-"))
+    server = EmbeddedValkey(folder, port=closed_port(), persist=False)
+    url = await asyncio.to_thread(server.start)
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        await check(client, limited, "reset", address="10.8.0.1", account="down-and-back")
+        assert await client.keys("rose:rl:reset:acct:*")
+
+        await asyncio.to_thread(server.stop)
+        # Down: this process counts a window of its own, and it holds.
+        for _ in range(2):
+            await check(client, limited, "reset", address="10.8.0.1", account="down-and-back")
+        with pytest.raises(RateLimited):
+            await check(client, limited, "reset", address="10.8.0.1", account="down-and-back")
+
+        assert await asyncio.to_thread(server.start) == url
+        # Counted in Redis again (a fresh server: its window starts over).
+        await check(client, limited, "reset", address="10.8.0.1", account="down-and-back")
+        assert await client.keys("rose:rl:reset:acct:*")
+    finally:
+        await client.aclose()
+        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+    said = [r.getMessage() for r in caplog.records if r.name == "shared.infrastructure.ratelimit"]
+    switches = [m for m in said if "counted" in m]
+    assert len(switches) == 2, switches
+    assert switches[0].startswith("rate limits counted per process: Redis unavailable")
+    assert switches[1] == "rate limits counted in Redis again"

@@ -393,7 +393,9 @@ async def test_a_member_points_only_at_their_own_uploads_and_no_file_in_use_goes
     from shared.infrastructure import media
     from tests.blog import factories as blog_factories
 
-    blog_path = media.store_image(image("PNG", (80, 40)), settings.media)
+    blog_path = media.store_prepared(
+        media.prepare_upload(image("PNG", (80, 40)), settings.media, "image"), settings.media
+    )
     blog_name = media.stored_name(blog_path, settings.media)
     assert blog_name is not None
     await media.record_owner(db, blog_name, "blog", None)

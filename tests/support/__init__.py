@@ -176,13 +176,16 @@ async def smtp_sink_server() -> AsyncIterator[SmtpSink]:
 
 class ListServer(SmtpSink):
     """An SMTP sink whose answers a test chooses: ``refuse`` maps a recipient to the reply
-    to RCPT TO (``550 ...`` a bounce, ``451 ...`` a temporary failure); ``hold_from`` makes
+    to RCPT TO (``550 ...`` a bounce, ``451 ...`` a temporary failure); ``refuse_data`` maps
+    a recipient to the reply to the message's DATA (a relay refusing the message itself,
+    ``554 ...``); ``hold_from`` makes
     the N-th message (counting from 1) and later ones wait before the final reply, and never
     be kept (as when the sender dies before the server accepted it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.refuse: dict[str, str] = {}
+        self.refuse_data: dict[str, str] = {}
         self.hold_from: int | None = None
         self.held = 0
         self.release = asyncio.Event()
@@ -199,6 +202,9 @@ class ListServer(SmtpSink):
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.seen += 1
+        for address in envelope.rcpt_tos:
+            if address in self.refuse_data:
+                return self.refuse_data[address]
         if self.hold_from is not None and self.seen >= self.hold_from:
             self.held += 1
             self.holding.set()

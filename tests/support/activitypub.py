@@ -49,6 +49,11 @@ class LoopbackServer:
     # path -> Location: answered with a 302 (for the redirect tests).
     redirects: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    # After this many POSTs, later ones are recorded, then held unanswered until ``release``
+    # is set (``holding`` says one is): a sender stuck mid-batch, to be killed there.
+    hold_posts_after: int | None = None
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     servers: list[asyncio.Server] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
     _connections: set[asyncio.StreamWriter] = field(default_factory=set)
@@ -70,6 +75,7 @@ class LoopbackServer:
         await server.wait_closed()
 
     async def close(self) -> None:
+        self.release.set()
         for server in self.servers:
             server.close()
         for writer in list(self._connections):
@@ -133,6 +139,10 @@ class LoopbackServer:
                 return 404, b"{}", "application/json"
             return 200, json.dumps(doc).encode(), "application/activity+json"
         self.received.append(req)
+        if self.hold_posts_after is not None and len(self.received) > self.hold_posts_after:
+            self.holding.set()
+            await self.release.wait()
+            return 503, b"", "text/plain"
         return self.post_status[req.port], b"", "text/plain"
 
     def posts_to(self, path_prefix: str = "") -> list[Received]:

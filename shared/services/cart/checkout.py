@@ -120,6 +120,7 @@ class CartCheckout(CartLines, CartOrders):
         ttl = reservation_ttl_s or (self.settings.cart.reservation_ttl_s if self.settings else 1800)
         order = Order(
             user_id=owner.user_id,
+            cart_key=owner.cart_key,
             status="pending_payment",
             currency=currency,
             total_minor=total.amount_minor,

@@ -11,7 +11,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts import Money, OrderDTO, OrderLineDTO, OrderSummaryDTO, RefundDTO
+from shared.contracts import (
+    CartOwner,
+    Money,
+    OrderDTO,
+    OrderLineDTO,
+    OrderSummaryDTO,
+    RefundDTO,
+)
 from shared.errors import Conflict, NotFound
 from shared.models import Order, OrderLine, Payment, Refund
 from shared.services import audit
@@ -119,6 +126,21 @@ class CartOrders(CartBase):
         """The member's orders, newest first (one query, whatever their number)."""
         return await self._summaries(
             session, select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())
+        )
+
+    async def unpaid_orders(self, session: AsyncSession, owner: CartOwner) -> list[OrderSummaryDTO]:
+        """The orders this visitor placed that still await payment, newest first: the
+        member's, or those a guest's browser placed with its cart key."""
+        placed_by = (
+            Order.user_id == owner.user_id
+            if owner.user_id is not None
+            else Order.cart_key == owner.cart_key
+        )
+        return await self._summaries(
+            session,
+            select(Order)
+            .where(placed_by, Order.status == "pending_payment")
+            .order_by(Order.id.desc()),
         )
 
     async def order_for_member(

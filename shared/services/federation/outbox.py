@@ -10,12 +10,16 @@ workers can run side by side:
 2. **Delivery.** Due deliveries are claimed with ``FOR UPDATE SKIP LOCKED`` and leased (their
    ``next_attempt_at`` pushed past the time a delivery can take), so no two workers hold the
    same one; each is signed and POSTed, concurrently within bounds overall and per host. The
-   outcome of every attempt is written back in one transaction per batch: delivered; retried
-   with exponential backoff and jitter; or dead (a final 4xx, or out of attempts). Hosts that
+   outcome of every attempt is written back as soon as it is known (outcomes that arrive
+   while one is being written share the next transaction): delivered; retried with
+   exponential backoff and jitter; or dead (a final 4xx, or out of attempts). Hosts that
    keep failing for long are marked unavailable and skipped except for one probe per interval.
 
 A worker that dies mid-batch leaves its leased deliveries to be retried when the lease ends:
-delivery is at least once, and inboxes dedupe on the activity id. Tests run
+delivery is at least once, and inboxes dedupe on the activity id. What it repeats is only what
+was in flight: a delivery keeps its place among the ``delivery_concurrency`` until its outcome
+is committed, so at most that many were sent and not recorded (issue #27: recording a batch
+of 500 at its end made a crash repeat every delivery already sent). Tests run
 :meth:`OutboxProcessor.run_once` inline.
 """
 
@@ -42,6 +46,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
+from shared.db import DatabaseUnavailable
 from shared.infrastructure.activitypub import delivery, keys, members
 from shared.infrastructure.activitypub.actors import actor_urls
 from shared.infrastructure.activitypub.fetch import guarded_client
@@ -58,6 +63,8 @@ from shared.models import (
 log = logging.getLogger(__name__)
 
 FAN_OUT_BATCH = 50
+# The longest wait between cycles while PostgreSQL is unreachable.
+OUTAGE_BACKOFF_MAX_S = 30.0
 # Core tables for executemany statements (one round trip per batch, not one per row).
 DELIVERIES = cast(Table, ApDelivery.__table__)
 ATTEMPTS = cast(Table, ApDeliveryAttempt.__table__)
@@ -111,6 +118,41 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+Outcomes = list[tuple[Claimed, delivery.DeliveryResult]]
+
+
+class _Recorder:
+    """Writes delivery outcomes as they arrive: one transaction for whatever has arrived,
+    while the next ones queue for the one after (a group commit). :meth:`record` returns once
+    its outcome is committed, or raises what the write raised."""
+
+    def __init__(self, write: Callable[[Outcomes], Awaitable[None]]) -> None:
+        self._write = write
+        self._queue: list[tuple[Claimed, delivery.DeliveryResult, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, item: Claimed, result: delivery.DeliveryResult) -> None:
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, result, written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await written
+
+    async def _drain(self) -> None:
+        while self._queue:
+            taken, self._queue = self._queue, []
+            try:
+                await self._write([(item, result) for item, result, _ in taken])
+            except Exception as err:
+                for *_, written in taken:
+                    if not written.done():  # its sender may have been cancelled
+                        written.set_exception(err)
+            else:
+                for *_, written in taken:
+                    if not written.done():
+                        written.set_result(None)
+
+
 class OutboxProcessor:
     """Fans out and delivers the outbox; ``run_once`` for tests, ``run_forever`` for the worker."""
 
@@ -136,6 +178,8 @@ class OutboxProcessor:
         # Other domains' reactions to events (cache invalidation, emails) join here later.
         self.extra_stages = stages or []
         self.stats = RunStats()
+        # The wait between cycles while PostgreSQL is unreachable (0 while it answers).
+        self.outage_wait_s = 0.0
 
     async def aclose(self) -> None:
         if self._own_client:
@@ -166,18 +210,26 @@ class OutboxProcessor:
         return done
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Cycle until ``stop`` is set; a failing cycle is logged and retried, never fatal."""
+        """Cycle until ``stop`` is set; a failing cycle is logged and retried, never fatal.
+
+        While PostgreSQL is unreachable the wait between cycles doubles, up to
+        ``OUTAGE_BACKOFF_MAX_S``; shared.db logs the outage once, when it starts and ends."""
         interval = self.settings.activitypub.worker_poll_interval_s
+        wait = interval
         log.info("worker %s started", self.worker_id)
         while not stop.is_set():
             try:
                 done = await self.run_once()
                 if done.fanned_out or done.delivered or done.dead or done.retrying:
                     log.info("worker: %s", done)
+                wait, self.outage_wait_s = interval, 0.0
+            except DatabaseUnavailable:
+                wait = self.outage_wait_s = min(max(wait, interval) * 2, OUTAGE_BACKOFF_MAX_S)
             except Exception:
                 log.exception("worker cycle failed; retrying in %.1fs", interval)
+                wait = interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
         log.info("worker %s stopped", self.worker_id)
 
     # --- fan-out ----------------------------------------------------------------------
@@ -245,10 +297,19 @@ class OutboxProcessor:
         batch, claimed = await self._claim()
         if not claimed:
             return 0
-        results = await asyncio.gather(
-            *(self._send(item, batch.payloads[item.activity_id]) for item in batch.to_send)
+        recorder = _Recorder(lambda outcomes: self._record(outcomes, batch.probes))
+        done = await asyncio.gather(
+            *(
+                self._send(item, batch.payloads[item.activity_id], recorder)
+                for item in batch.to_send
+            ),
+            return_exceptions=True,
         )
-        await self._record(list(zip(batch.to_send, results, strict=True)), batch.probes)
+        # Every send has finished (and every outcome that could be written was): a failure
+        # to record fails the cycle, and its deliveries are retried when their lease ends.
+        for failed in done:
+            if isinstance(failed, BaseException):
+                raise failed
         return claimed
 
     async def _claim(self) -> tuple[_Batch, int]:
@@ -361,18 +422,22 @@ class OutboxProcessor:
         batch.postponed = len(held)
 
     async def _send(
-        self, item: Claimed, payload: tuple[str, bytes, Any]
-    ) -> delivery.DeliveryResult:
+        self, item: Claimed, payload: tuple[str, bytes, Any], recorder: _Recorder
+    ) -> None:
         key_id, body, private_key = payload
-        async with self._limit, self._per_host[item.host]:
-            return await delivery.post(
-                self.client,
-                item.inbox_url,
-                body,
-                key_id=key_id,
-                private_key=private_key,
-                timeout_s=self.settings.activitypub.delivery_timeout_s,
-            )
+        # The overall place is held until the outcome is committed: at any moment at most
+        # ``delivery_concurrency`` deliveries are sent and not yet recorded.
+        async with self._limit:
+            async with self._per_host[item.host]:
+                result = await delivery.post(
+                    self.client,
+                    item.inbox_url,
+                    body,
+                    key_id=key_id,
+                    private_key=private_key,
+                    timeout_s=self.settings.activitypub.delivery_timeout_s,
+                )
+            await recorder.record(item, result)
 
     async def _record(
         self,

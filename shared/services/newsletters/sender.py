@@ -12,12 +12,19 @@ Sending (:class:`NewsletterSender`, one stage of ``rose-ash worker``) is throttl
 LOCKED``), hand the message to the SMTP server, record the answer, commit. Only a crash in the
 instant between the server's final "250" and our commit could repeat a message: SMTP offers no
 way to ask a server whether it already holds one, so that window is kept as short as it can be.
+
+The server's answers are read by their enhanced status codes (RFC 3463, ``5.1.1`` and the
+like): only the recipient's permanent failure (:func:`classify`) bounces and suppresses the
+address. A refusal of the message or by the relay (``554`` to DATA, ``550 5.7.1 Relaying
+denied``) says nothing about the subscriber: it is retried, and a run of them pauses the issue
+and tells its author, so a relay misconfigured for an hour never unsubscribes the list.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Sequence
 from email.message import EmailMessage
@@ -31,7 +38,8 @@ from markupsafe import Markup
 
 from shared.config import Settings
 from shared.contracts import EventSummaryDTO, IssueDTO, OutgoingDTO, PostDTO
-from shared.infrastructure.mail import Email, build_email, render_email, render_template
+from shared.infrastructure.context import services
+from shared.infrastructure.mail import Email, Mailer, build_email, render_email, render_template
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -187,6 +195,24 @@ def issue_preview_html(settings: Settings, issue: IssueDTO) -> str:
     return render_email(settings, "newsletter_issue", context).html
 
 
+def issue_paused_email(
+    settings: Settings, to: str, issue: IssueDTO, *, refusals: int, reason: str
+) -> Email:
+    """Tells an issue's author that its sending paused, why, and where to resume it."""
+    desk = f"{settings.apps['account'].public_url}/editor/newsletters/issues/{issue.id}"
+    return build_email(
+        settings,
+        "newsletter_paused",
+        to,
+        {
+            "issue_subject": issue.subject,
+            "refusals": refusals,
+            "reason": reason,
+            "progress_link": f"{desk}/progress",
+        },
+    )
+
+
 def unsubscribe_url(settings: Settings, token: str) -> str:
     return f"{settings.apps['account'].public_url}/newsletters/unsubscribe/{token}"
 
@@ -250,7 +276,33 @@ class NewsletterSender:
                 session, out.delivery_id, outcome, error
             )
         log.info("newsletter issue %s to %s: %s %s", out.issue_id, out.email, status, error)
+        if status == "paused":
+            await self._tell_author(out.issue_id, error)
         return True
+
+    async def _tell_author(self, issue_id: int, error: str) -> None:
+        """Say that the issue paused: in the log, and to its author by email (which the same
+        relay may refuse too: the desk shows the pause either way)."""
+        refusals = self.settings.newsletters.pause_after_refusals
+        log.error(
+            "newsletter issue %s paused: the mail relay refused %s messages in a row (%s)",
+            issue_id,
+            refusals,
+            error,
+        )
+        async with self.factory() as session:
+            issue = await self.newsletters.get_issue(session, issue_id)
+            author = (
+                await services().identity.get_account(session, issue.created_by_id)
+                if issue.created_by_id is not None
+                else None
+            )
+        if author is None:
+            return
+        msg = issue_paused_email(
+            self.settings, author.email, issue, refusals=refusals, reason=error
+        )
+        await Mailer(self.settings).send_quietly(msg)
 
     async def _throttle(self) -> None:
         """At most ``rate_per_s`` messages a second (the relay's limit)."""
@@ -273,14 +325,14 @@ class NewsletterSender:
             await client.send_message(msg)
         except aiosmtplib.SMTPRecipientsRefused as err:
             refusal = err.recipients[0]
-            return _classify(refusal.code, refusal.message)
-        except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPServerDisconnected) as err:
-            # Our side or the connection, not the recipient: try again later.
+            return classify(refusal.code, refusal.message, recipient=True)
+        except aiosmtplib.SMTPServerDisconnected as err:
             await self._close()
             return "retry", str(err)
         except aiosmtplib.SMTPResponseException as err:
+            # MAIL FROM, DATA or the end of the message: the sender, relay or message.
             await self._close()
-            return _classify(err.code, err.message)
+            return classify(err.code, err.message, recipient=False)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
             await self._close()
             return "retry", str(err) or type(err).__name__
@@ -311,7 +363,29 @@ class NewsletterSender:
                 client.close()
 
 
-def _classify(code: int, message: str) -> tuple[str, str]:
-    """5xx is permanent (the address is suppressed), anything else is worth retrying."""
+# RFC 3463: class.subject.detail at the start of the reply's text.
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})(?!\d)")
+# Without an enhanced code, words that say a refusal is the relay's policy, not the mailbox.
+_POLICY = re.compile(r"relay|policy|spam|block|listed|reputation|authenticat", re.IGNORECASE)
+
+
+def classify(code: int, message: str, *, recipient: bool) -> tuple[str, str]:
+    """What an SMTP refusal means for one message: ``bounced`` only for the recipient's
+    permanent failure (answered to RCPT TO: ``5.1.x`` addressing, but not ``5.1.7``/``5.1.8``
+    which are the sender's, or ``5.2.1`` mailbox disabled; without an enhanced code ``550``,
+    ``551`` or ``553`` that does not speak of policy); ``refused`` for any other permanent
+    refusal (the message, the sender, the relay: ``554`` to DATA, ``5.7.1``); ``retry``
+    for a temporary one. With the reason, as the server said it."""
     reason = f"{code} {message}".strip()
-    return ("bounced" if 500 <= code < 600 else "retry"), reason
+    if not 500 <= code < 600:
+        return "retry", reason
+    enhanced = _ENHANCED.match(message)
+    if enhanced is not None:
+        klass, subject, detail = (int(part) for part in enhanced.groups())
+        if klass == 4:
+            return "retry", reason
+        mailbox = (subject == 1 and detail not in (7, 8)) or (subject, detail) == (2, 1)
+        return ("bounced" if recipient and mailbox else "refused"), reason
+    if recipient and code in (550, 551, 553) and not _POLICY.search(message):
+        return "bounced", reason
+    return "refused", reason

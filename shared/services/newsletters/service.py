@@ -56,8 +56,9 @@ MAX_NAME = 120
 MAX_HTML = 500_000
 FAILURES_SHOWN = 50
 
-# What the worker reports for one message (record_delivery).
-OUTCOMES = ("sent", "bounced", "retry")
+# What the worker reports for one message (record_delivery): ``refused`` is a permanent
+# refusal of the message or by the relay, which says nothing about the recipient.
+OUTCOMES = ("sent", "bounced", "retry", "refused")
 
 
 def utcnow() -> datetime:
@@ -95,6 +96,8 @@ def _issue(row: NewsletterIssue, newsletter: Newsletter) -> IssueDTO:
         updated_at=row.updated_at,
         send_started_at=row.send_started_at,
         sent_at=row.sent_at,
+        created_by_id=row.created_by_id,
+        paused_reason=row.paused_reason,
     )
 
 
@@ -513,6 +516,8 @@ class SqlNewsletterService:
                     .where(
                         NewsletterDelivery.status == "pending",
                         NewsletterDelivery.next_attempt_at <= now,
+                        # A paused issue's messages wait for staff to resume it.
+                        NewsletterIssue.status == "sending",
                     )
                     .order_by(NewsletterDelivery.next_attempt_at, NewsletterDelivery.id)
                     .limit(1)
@@ -550,9 +555,12 @@ class SqlNewsletterService:
         *,
         now: datetime | None = None,
     ) -> str:
-        """Record what became of a claimed message: ``sent``; ``bounced`` (a permanent SMTP
-        refusal: failed, and the address suppressed); or ``retry`` (a temporary failure:
-        pending again later, failed after ``max_attempts``). Returns the delivery's status."""
+        """Record what became of a claimed message: ``sent``; ``bounced`` (the recipient's
+        permanent failure: failed, and the address suppressed); ``retry`` (a temporary
+        failure: pending again later, failed after ``max_attempts``); or ``refused`` (the
+        message or the relay refused: retried like ``retry``, the subscriber untouched, and
+        ``pause_after_refusals`` of them in a row pause the issue). Returns the delivery's
+        status, or ``paused`` when this refusal paused its issue."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
         now = now or utcnow()
@@ -561,6 +569,9 @@ class SqlNewsletterService:
             raise NotFound("delivery_not_found", "There is no such delivery.")
         delivery.attempts += 1
         delivery.last_error = error[:2000] or None
+        paused = False
+        if outcome in ("sent", "refused"):
+            paused = await self._count_refusal(session, delivery.issue_id, outcome, error)
         if outcome == "sent":
             delivery.status, delivery.sent_at = "sent", now
         elif outcome == "bounced":
@@ -574,6 +585,7 @@ class SqlNewsletterService:
                 .on_conflict_do_nothing(index_elements=["email"])
             )
         elif delivery.attempts >= self.settings.max_attempts:
+            # ``retry`` or ``refused``: neither says anything against the address.
             delivery.status = "failed"
         else:
             delivery.status = "pending"
@@ -582,7 +594,75 @@ class SqlNewsletterService:
             )
         await session.flush()
         await self._finish(session, delivery.issue_id)
-        return delivery.status
+        return "paused" if paused else delivery.status
+
+    async def _count_refusal(
+        self, session: AsyncSession, issue_id: int, outcome: str, error: str
+    ) -> bool:
+        """Keep the issue's run of refusals (a message sent ends it); True when this refusal
+        paused the issue."""
+        if outcome == "sent":
+            await session.execute(
+                update(NewsletterIssue)
+                .where(NewsletterIssue.id == issue_id, NewsletterIssue.refusals_in_a_row > 0)
+                .values(refusals_in_a_row=0)
+            )
+            return False
+        run = (
+            await session.execute(
+                update(NewsletterIssue)
+                .where(NewsletterIssue.id == issue_id)
+                .values(refusals_in_a_row=NewsletterIssue.refusals_in_a_row + 1)
+                .returning(NewsletterIssue.refusals_in_a_row)
+            )
+        ).scalar_one()
+        if run < self.settings.pause_after_refusals:
+            return False
+        paused = await session.execute(
+            update(NewsletterIssue)
+            .where(NewsletterIssue.id == issue_id, NewsletterIssue.status == "sending")
+            .values(status="paused", paused_reason=error[:2000] or "refused")
+            .returning(NewsletterIssue.id)
+        )
+        if paused.first() is None:
+            return False
+        audit.record(
+            session,
+            "newsletter_issue.paused",
+            object_type="newsletter_issue",
+            object_id=issue_id,
+            actor_user_id=None,
+            before={"status": "sending"},
+            after={"status": "paused", "reason": error[:500]},
+        )
+        return True
+
+    async def resume_sending(
+        self, session: AsyncSession, issue_id: int, *, actor_id: int
+    ) -> IssueProgressDTO:
+        """Send a paused issue again: its waiting messages are due at once (not paused is
+        a Conflict)."""
+        row, _ = await self._issue_row(session, issue_id, lock=True)
+        if row.status != "paused":
+            raise Conflict("issue_not_paused", "This issue is not paused.")
+        row.status, row.refusals_in_a_row, row.paused_reason = "sending", 0, None
+        await session.execute(
+            update(NewsletterDelivery)
+            .where(NewsletterDelivery.issue_id == issue_id, NewsletterDelivery.status == "pending")
+            .values(next_attempt_at=func.now())
+        )
+        audit.record(
+            session,
+            "newsletter_issue.resumed",
+            object_type="newsletter_issue",
+            object_id=issue_id,
+            actor_user_id=actor_id,
+            before={"status": "paused"},
+            after={"status": "sending"},
+        )
+        await session.flush()
+        await self._finish(session, issue_id)
+        return await self.issue_progress(session, issue_id)
 
     async def finish_issues(self, session: AsyncSession) -> int:
         """Mark ``sent`` every sending issue with nothing pending; returns how many."""

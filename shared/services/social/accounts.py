@@ -157,12 +157,12 @@ class SocialAccounts(SocialMedia):
                 await self._check_own_media(session, user_id, url)
         # Uploads are checked (and re-encoded) before anything is written.
         avatar = (
-            media.prepare_upload(profile.avatar.data, self.settings.media, "avatar")
+            await media.prepare(profile.avatar.data, self.settings.media, "avatar")
             if profile.avatar is not None
             else None
         )
         header = (
-            media.prepare_upload(profile.header.data, self.settings.media, "header")
+            await media.prepare(profile.header.data, self.settings.media, "header")
             if profile.header is not None
             else None
         )

@@ -24,7 +24,7 @@ MAX_ALT_CHARS = 1500
 class SocialMedia(SocialBase):
     """Uploaded images, for posts and profiles."""
 
-    def _prepare_media(
+    async def _prepare_media(
         self, uploads: Sequence[MediaUpload]
     ) -> list[tuple[media.PreparedImage, str]]:
         """Check and re-encode a post's images (in memory; nothing is written)."""
@@ -41,7 +41,7 @@ class SocialMedia(SocialBase):
                     f"Image descriptions have at most {MAX_ALT_CHARS} characters.",
                     f"alt_{i}",
                 )
-            prepared.append((media.prepare_upload(upload.data, self.settings.media, "media"), alt))
+            prepared.append((await media.prepare(upload.data, self.settings.media, "media"), alt))
         return prepared
 
     async def _store_media(
@@ -71,7 +71,7 @@ class SocialMedia(SocialBase):
         self, session: AsyncSession, user_id: int, image: media.PreparedImage
     ) -> str:
         """Store one checked image as member ``user_id``'s upload; its absolute URL."""
-        path = media.store_prepared(image, self.settings.media)
+        path = await media.store(image, self.settings.media)
         name = media.stored_name(path, self.settings.media)
         if name is not None:
             await media.record_owner(session, name, "social", user_id)

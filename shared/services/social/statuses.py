@@ -52,7 +52,7 @@ class SocialStatuses(SocialRemoteAccounts, SocialInteractions):
         me = await self._local_row(session, user_id)
         text = CONTROL.sub("", post.text).strip()
         # Every image is checked (and re-encoded, in memory) before anything is written.
-        images = self._prepare_media(post.media)
+        images = await self._prepare_media(post.media)
         if not text and not images:
             raise DomainError("social_empty_post", "Write something first.")
         if len(text) > MAX_POST_CHARS:
