@@ -22,7 +22,7 @@ import pytest
 from shared.config import APP_NAMES
 from shared.tooling.devservers import free_port
 from shared.tooling.heartbeat import heartbeat_is_fresh
-from tests.support import Up
+from tests.support import GUARD_S, Up, scratch_dir
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +42,8 @@ def _server_pids(devdata: Path) -> list[int]:
 def _alive(pids: list[int]) -> list[int]:
     alive = []
     for pid in pids:
+        if pid <= 0:
+            continue
         try:
             if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
                 alive.append(pid)
@@ -50,13 +52,21 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
+def _outliving(pids: list[int], timeout_s: float = GUARD_S) -> list[int]:
+    """Those of ``pids`` still alive: waits until none is, or ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while (alive := _alive(pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
 def _get(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback test servers
+    with urllib.request.urlopen(url, timeout=GUARD_S) as resp:  # noqa: S310 - loopback test servers
         return int(resp.status)
 
 
 def _text(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback test servers
+    with urllib.request.urlopen(url, timeout=GUARD_S) as resp:  # noqa: S310 - loopback test servers
         return str(resp.read().decode())
 
 
@@ -66,9 +76,14 @@ def ports() -> dict[str, int]:
 
 
 @pytest.fixture
-def devdata(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "devdata"
-    yield path
+def devdata() -> Iterator[Path]:
+    with scratch_dir("rose-ash-test-up-") as scratch:
+        path = scratch / "devdata"
+        yield path
+        _kill_servers(path)
+
+
+def _kill_servers(path: Path) -> None:
     # Belt and braces: never leave a server behind, even when a test failed half-way.
     for pid in _alive(_server_pids(path)):
         os.kill(pid, signal.SIGKILL)
@@ -101,8 +116,7 @@ def test_up_serves_all_six_apps_and_stops_leaving_nothing(
     finally:
         code = up.stop()
     assert code == 0, "\n".join(up.lines[-30:])
-    time.sleep(0.5)
-    assert _alive(tree) == [], "processes left behind"
+    assert _outliving(tree) == [], "processes left behind"
     assert not (devdata / "worker.heartbeat").exists(), "a stopped worker removes its heartbeat"
 
 
@@ -148,7 +162,7 @@ async def test_the_worker_delivers_for_the_running_apps_and_its_death_leaves_the
         worker = next(p for p in up.process_tree()[1:] if p.cmdline()[-1:] == ["worker"])
         worker.kill()
         worker.wait(timeout=10)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + GUARD_S
         while not any("worker stopped unexpectedly" in line for line in up.lines):
             assert time.monotonic() < deadline, up.lines[-10:]
             await asyncio.sleep(0.2)
@@ -175,7 +189,7 @@ def test_one_app_stopping_leaves_the_others_pages_working(
         for name in ("blog", "market", "events", "federation", "account"):
             html = _text(f"http://127.0.0.1:{ports[name]}/")
             assert 'class="site-nav"' in html, name
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + GUARD_S
         while not any("cart stopped unexpectedly" in line for line in up.lines):
             assert time.monotonic() < deadline, up.lines[-10:]
             time.sleep(0.2)
@@ -198,10 +212,7 @@ def test_up_recovers_after_being_killed_and_keeps_data(
     apps = [p.pid for p in first.process_tree()[1:]]
     servers = _server_pids(devdata)
     first.stop(signal.SIGKILL)  # no chance to clean up
-    deadline = time.monotonic() + 20
-    while _alive(apps) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _alive(apps) == [], "apps must die with their launcher"
+    assert _outliving(apps) == [], "apps must die with their launcher"
     assert _alive(servers) != [], "a killed launcher leaves its database servers running"
 
     second = Up(devdata, ports)
@@ -226,8 +237,7 @@ def test_up_recovers_after_being_killed_and_keeps_data(
     finally:
         code = second.stop(signal.SIGINT)
     assert code == 0, "\n".join(second.lines[-30:])
-    time.sleep(0.5)
-    assert _alive(tree) == []
+    assert _outliving(tree) == []
 
 
 def test_a_second_launcher_on_the_same_data_is_refused(

@@ -21,6 +21,7 @@ from shared.config import Settings
 from shared.services.domain import Lazy, StagesOf, WorkerContext, WorkerStage
 from shared.tooling import worker
 from shared.tooling.heartbeat import heartbeat_is_fresh
+from tests.support import eventually
 from tests.support.settings import TEST_INTERNAL_SECRET, TEST_SECRET_KEY, ap_private_key_for_tests
 
 
@@ -28,10 +29,7 @@ async def test_run_touches_the_heartbeat_until_stopped(settings: Settings, tmp_p
     beat = tmp_path / "beat"
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(settings, heartbeat=beat, interval_s=0.05, stop=stop))
-    for _ in range(100):
-        if beat.exists():
-            break
-        await asyncio.sleep(0.02)
+    await eventually(beat.exists, "the heartbeat written")
     assert heartbeat_is_fresh(beat, max_age_s=5)
     stop.set()
     assert await asyncio.wait_for(task, 5) == 0
