@@ -111,6 +111,9 @@ class Up:
             env[prefix + "PORT"] = str(port)
             env[prefix + "PUBLIC_URL"] = f"http://127.0.0.1:{port}"
             env[prefix + "INTERNAL_URL"] = f"http://127.0.0.1:{port}"
+        # The checkout's settings as `up` got them (no server URL, no secret): a command run
+        # beside it "in another terminal of the same checkout" gets these too.
+        self.env = env
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "shared.tooling.cli", "up", *args],

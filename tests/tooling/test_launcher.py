@@ -7,7 +7,10 @@ apps) on free ports with a scratch data directory, exactly as a developer would.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -262,7 +265,6 @@ async def test_done_when_first_admin_from_the_cli_then_sign_on_across_the_runnin
     be recognised by market, cart, events and account after at most one automatic redirect
     each, sign out at account and be signed out everywhere. Six processes, one Redis cache."""
     import asyncio
-    import json
 
     from tests.support import Browser, csrf_in, query_of
 
@@ -270,9 +272,8 @@ async def test_done_when_first_admin_from_the_cli_then_sign_on_across_the_runnin
     browser = Browser()
     try:
         await asyncio.to_thread(up.wait_ready)
-        secrets = json.loads((devdata / "dev-secrets.json").read_text())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ROSE_")}
-        env |= {"DATABASE_URL": up.database_url(), "ROSE_SECRET_KEY": secrets["ROSE_SECRET_KEY"]}
+        # A second terminal: no server URL and no secret of its own.
+        env = up.env
         created = await asyncio.to_thread(
             subprocess.run,
             [
@@ -332,3 +333,70 @@ async def test_done_when_first_admin_from_the_cli_then_sign_on_across_the_runnin
         await browser.aclose()
         code = await asyncio.to_thread(up.stop)
     assert code == 0, "\n".join(up.lines[-30:])
+
+
+def _in_a_second_terminal(
+    up: Up, command: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``command`` as a newcomer types it beside `up`: the checkout's settings, no server URL
+    and no secret (``rose-ash`` is this interpreter's ``-m shared.tooling.cli``)."""
+    argv = shlex.split(command)
+    assert argv[0] == "rose-ash", command
+    assert not {"DATABASE_URL", "REDIS_URL", "ROSE_SECRET_KEY"} & set(up.env)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.tooling.cli", *argv[1:]],
+        env=up.env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_banners_commands_work_in_a_second_terminal(
+    devdata: Path, ports: dict[str, int]
+) -> None:
+    """Issue 23, item 14: what `up` suggests works as printed, from another terminal, on the
+    platform's own database and Valkey; once `up` has stopped, the commands say what to do."""
+    up = Up(devdata, ports, "--demo", extra_env={"ROSE_SCRAPE__DEMO_SITE_PORT": str(free_port())})
+    try:
+        up.wait_ready()
+        record = devdata / "running.json"
+        assert stat.S_IMODE(record.stat().st_mode) == 0o600
+        banner = "\n".join(up.lines)
+        admin = re.search(r"in another terminal: (rose-ash user create [^(]*?) \(", banner)
+        scrape = re.search(r"`(rose-ash scrape orchard-lane)`", banner)
+        assert admin, banner
+        assert scrape, banner
+
+        typed = admin.group(1).replace("--email ...", "--email first@rose-ash.test")
+        created = _in_a_second_terminal(
+            up, typed.replace("--username ...", "--username first"), "a first password\n"
+        )
+        assert created.returncode == 0, created.stderr
+        assert "Created first <first@rose-ash.test> with roles member, admin." in created.stdout
+        assert "using the database and Valkey of the `rose-ash up` running here" in created.stderr
+
+        changed = _in_a_second_terminal(
+            up, "rose-ash user set-password first", "a second password\n"
+        )
+        assert changed.returncode == 0, changed.stderr
+        assert "Password set for first." in changed.stdout
+
+        scraped = _in_a_second_terminal(up, scrape.group(1))
+        assert scraped.returncode == 0, scraped.stderr
+        assert re.search(r"[1-9]\d* created", scraped.stdout), scraped.stdout
+
+        # Ghost is not configured here: the command gets as far as saying so.
+        synced = _in_a_second_terminal(up, "rose-ash ghost-sync")
+        assert "DATABASE_URL" not in synced.stderr
+        assert "ghost" in synced.stderr.lower(), synced.stderr
+    finally:
+        code = up.stop()
+    assert code == 0, "\n".join(up.lines[-30:])
+    assert not (devdata / "running.json").exists()
+    after = _in_a_second_terminal(up, "rose-ash user set-password first", "x\n")
+    assert after.returncode == 2
+    assert "DATABASE_URL is not set" in after.stderr
+    assert "run `rose-ash up` in another terminal" in after.stderr
