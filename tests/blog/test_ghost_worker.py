@@ -21,7 +21,7 @@ from shared.services.blog.stages import ghost_stages
 from shared.services.federation.outbox import OutboxProcessor
 from shared.tooling import worker
 from tests.standins.ghost import GhostStandIn
-from tests.support import eventually
+from tests.support import GUARD_S, eventually
 from tests.support.settings import make_settings
 
 
@@ -180,7 +180,7 @@ async def test_the_running_worker_survives_ghost_being_unreachable(
         await eventually(failed, "the sync's failure recorded")
         assert not task.done()
         stop.set()
-        assert await asyncio.wait_for(task, 10) == 0
+        assert await asyncio.wait_for(task, GUARD_S) == 0
     assert (await _schedule(engines[0]))["error"] == "ghost_unavailable"
     assert await _posts(engines[0]) == 0
 

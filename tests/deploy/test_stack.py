@@ -18,6 +18,7 @@ import yaml
 
 from shared.config import APP_NAMES, REPO_ROOT, SECRET_ENV, ConfigError, load_settings
 from shared.tooling.devservers import free_port
+from tests.support import GUARD_S
 
 STACK_FILE = REPO_ROOT / "docker-compose.yml"
 SERVICES = (*APP_NAMES, "worker")
@@ -203,7 +204,7 @@ def test_the_redis_command_really_requires_the_secret_password(
         ["sh", "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + GUARD_S
         while time.monotonic() < deadline:
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -218,7 +219,7 @@ def test_the_redis_command_really_requires_the_secret_password(
         client.close()
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=GUARD_S)
 
 
 FAKE = {

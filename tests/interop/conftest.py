@@ -29,7 +29,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from shared.config import Settings
-from tests.support import closed_port, eventually
+from tests.support import GUARD_S, closed_port, eventually
 from tests.support.committed import truncate
 from tests.support.settings import make_settings
 
@@ -178,7 +178,7 @@ async def blog_https(
         yield settings
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=15)
+        await asyncio.wait_for(task, GUARD_S)
         await truncate(settings, BLOG_TABLES)
 
 
@@ -231,5 +231,5 @@ async def peer(peer_installed: Path, tls: Tls) -> AsyncIterator[Peer]:
     finally:
         if proc.returncode is None:
             proc.terminate()
-            await asyncio.wait_for(proc.wait(), timeout=10)
+            await asyncio.wait_for(proc.wait(), GUARD_S)
         await reader

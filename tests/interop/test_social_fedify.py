@@ -27,7 +27,7 @@ from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
 from tests.identity.factories import make_member
 from tests.interop.conftest import Peer, Tls
-from tests.support import closed_port
+from tests.support import GUARD_S, closed_port
 from tests.support import eventually as until
 from tests.support.committed import truncate
 from tests.support.settings import make_settings
@@ -75,7 +75,7 @@ async def federation_https(
         yield settings
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=15)
+        await asyncio.wait_for(task, GUARD_S)
         await truncate(settings, SOCIAL_TABLES)
 
 

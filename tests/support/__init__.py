@@ -296,7 +296,7 @@ class Browser:
         self.http = httpx.AsyncClient(
             headers={"Accept": BROWSER_ACCEPT, "User-Agent": "RoseAshTestBrowser/1"},
             follow_redirects=False,
-            timeout=15,
+            timeout=GUARD_S,
         )
         self.hops: list[str] = []
 

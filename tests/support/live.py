@@ -28,7 +28,7 @@ from shared.contracts import AccountDTO
 from shared.infrastructure.factory import RoseQuart
 from shared.tooling.devservers import EmbeddedValkey, free_port
 from tests.identity.factories import make_member
-from tests.support import eventually
+from tests.support import GUARD_S, eventually
 from tests.support.settings import make_settings
 
 
@@ -50,7 +50,7 @@ class LiveApp:
 
     async def stop(self) -> None:
         self.shutdown.set()
-        await asyncio.wait_for(self.task, 15)
+        await asyncio.wait_for(self.task, GUARD_S)
 
 
 async def serve_app(app: RoseQuart, port: int) -> LiveApp:

@@ -154,7 +154,7 @@ async def test_the_worker_delivers_for_the_running_apps_and_its_death_leaves_the
         async with httpx.AsyncClient() as client:
             resp = await client.post(inbox, content=body, headers=alice.sign(inbox, body))
         assert resp.status_code == 202, resp.text
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + GUARD_S
         while not remote.posts_to(alice.inbox.removeprefix(remote.base())):
             assert time.monotonic() < deadline, "the worker did not deliver the Accept"
             await asyncio.sleep(0.2)
@@ -164,7 +164,7 @@ async def test_the_worker_delivers_for_the_running_apps_and_its_death_leaves_the
 
         worker = next(p for p in up.process_tree()[1:] if p.cmdline()[-1:] == ["worker"])
         worker.kill()
-        worker.wait(timeout=10)
+        worker.wait(timeout=GUARD_S)
         deadline = time.monotonic() + GUARD_S
         while not any("worker stopped unexpectedly" in line for line in up.lines):
             assert time.monotonic() < deadline, up.lines[-10:]
@@ -188,7 +188,7 @@ def test_one_app_stopping_leaves_the_others_pages_working(
         assert 'class="cart-count"' in _text(f"http://127.0.0.1:{ports['blog']}/")
         cart = next(p for p in up.process_tree()[1:] if p.cmdline()[-1:] == ["cart"])
         cart.kill()
-        cart.wait(timeout=10)
+        cart.wait(timeout=GUARD_S)
         for name in ("blog", "market", "events", "federation", "account"):
             html = _text(f"http://127.0.0.1:{ports[name]}/")
             assert 'class="site-nav"' in html, name
@@ -250,7 +250,7 @@ def test_a_second_launcher_on_the_same_data_is_refused(
     try:
         first.wait_ready()
         second = Up(devdata, {name: free_port() for name in APP_NAMES})
-        second.proc.wait(timeout=60)
+        second.proc.wait(timeout=GUARD_S)
         assert second.stop() != 0
         assert any("in use by a running launcher" in line for line in second.lines), second.lines
         assert _get(f"http://127.0.0.1:{ports['market']}/healthz") == 200, "first one unharmed"
