@@ -59,6 +59,14 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class RedisSettings:
+    """The most one Redis call (or connecting) may take: past it Redis counts as down and its
+    callers go on without it (fragments fetched directly, pages rendered uncached)."""
+
+    timeout_s: float = 0.5
+
+
+@dataclass(frozen=True)
 class GhostSettings:
     """Where the Ghost site to sync from lives (its keys are secrets, see :class:`Secrets`).
 
@@ -358,6 +366,7 @@ class Settings:
     # the peer address); per-address rate limits need the real client address.
     trusted_proxy_hops: int = 0
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
     activitypub: ActivityPubSettings = field(default_factory=ActivityPubSettings)
     ghost: GhostSettings = field(default_factory=GhostSettings)
     media: MediaSettings = field(default_factory=MediaSettings)

@@ -2,16 +2,16 @@
 transaction per test.
 
 ``TEST_DATABASE_URL`` (any database on the server; a fresh one is created beside it) and
-``TEST_REDIS_URL`` are used when set; otherwise an embedded PostgreSQL and an embedded
-Valkey are started once for the whole run. The helpers the fixtures and tests share are in
-tests/support/ (settings: ``make_settings`` and the test secrets) and each domain's
-``factories``.
+``TEST_REDIS_URL`` (a database this run holds alone until it ends: its tests flush it) are
+used when set; otherwise an embedded PostgreSQL and an embedded Valkey are started for the
+run. The helpers the fixtures and tests share are in tests/support/ (settings:
+``make_settings`` and the test secrets) and each domain's ``factories``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
+import contextlib
 import importlib
 import os
 import secrets
@@ -38,31 +38,31 @@ from shared.infrastructure.factory import RoseQuart
 from shared.services.registry import build_services
 from shared.tooling import migrate
 from shared.tooling.devservers import EmbeddedPostgres, EmbeddedValkey
-from tests.support import Browser, SmtpSink, smtp_sink_server
+from tests.support import Browser, SmtpSink, scratch_dir, smtp_sink_server
 from tests.support.live import Platform
+from tests.support.redisclaim import RedisClaim, RedisInUse
 from tests.support.settings import AppMaker, asyncpg_dsn, make_settings
 
-# The collector's full passes over this process's heap (every app, engine and page that earlier
-# tests built) take up to 0.6 s on these machines: longer than the fragment timeouts the
-# composition tests measure, so one landing inside a test made a healthy provider look hung.
-# Full passes therefore never start on their own here; they run between tests, every
-# FULL_GC_EVERY tests. The apps under test keep Python's defaults in their own processes.
-FULL_GC_EVERY = 25
-_tests_since_full_gc = 0
+_redis_claim: RedisClaim | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, 1_000_000_000)
+    """A run given TEST_REDIS_URL holds that database until it ends (its tests flush it);
+    a second run pointed at the same one stops here with one line (tests/support/redisclaim.py)."""
+    global _redis_claim
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        claim = RedisClaim(url)
+        try:
+            claim.acquire()
+        except RedisInUse as err:
+            raise pytest.UsageError(str(err)) from None
+        _redis_claim = claim
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    global _tests_since_full_gc
-    _tests_since_full_gc += 1
-    if _tests_since_full_gc >= FULL_GC_EVERY:
-        _tests_since_full_gc = 0
-        gc.collect()
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _redis_claim is not None:
+        _redis_claim.release()
 
 
 @pytest.fixture(scope="session")
@@ -71,19 +71,21 @@ def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     started: list[EmbeddedPostgres | EmbeddedValkey] = []
     pg_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
-    if not pg_url:
-        pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", delete_on_stop=True)
-        pg_url = pg.start()
-        started.append(pg)
-    if not redis_url:
-        vk = EmbeddedValkey(tmp_path_factory.mktemp("valkey"), persist=False)
-        redis_url = vk.start()
-        started.append(vk)
-    try:
-        yield pg_url, redis_url
-    finally:
-        for server in reversed(started):
-            server.stop()
+    with contextlib.ExitStack() as stack:
+        if not pg_url:
+            data = stack.enter_context(scratch_dir("rose-ash-test-pg-")) / "data"
+            pg = EmbeddedPostgres(data, delete_on_stop=True)
+            pg_url = pg.start()
+            started.append(pg)
+        if not redis_url:
+            vk = EmbeddedValkey(tmp_path_factory.mktemp("valkey"), persist=False)
+            redis_url = vk.start()
+            started.append(vk)
+        try:
+            yield pg_url, redis_url
+        finally:
+            for server in reversed(started):
+                server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -36,10 +36,13 @@ from tests.support.live import Platform, hanging_server, private_valkey
 BROWSER = {"Accept": BROWSER_ACCEPT}
 
 PROVIDERS = ("blog", "cart", "account")
-TIMEOUT = "0.5"
-# A page's fragments take at most the fetch timeout plus the Redis calls around it; the rest
-# is slack for a loaded two-core machine.
-BUDGET_S = float(TIMEOUT) + 1.0
+# The fetch timeout where a hung server is met (the test default is ample, tests/support).
+TIMEOUT = "2"
+FRAGMENTS = ("/internal/fragments/nav", "/internal/fragments/mini", "/internal/fragments/menu")
+# What these tests assert is structure (what was fetched, from where, how often), never
+# seconds. A page that hung would hang the test, so the pages that meet a hung server are
+# awaited under this guard; it is far beyond any timeout involved and measures nothing.
+HANG_GUARD_S = 60
 
 
 def act_from_headers(app: RoseQuart) -> None:
@@ -163,9 +166,9 @@ async def test_a_cached_page_costs_exactly_one_redis_command(
         app = await live.consumer("events", live.settings(redis_url=url))
         counter = aioredis.Redis.from_url(url)
         try:
-            first, _ = await page(app)  # fetches and stores
+            first = await page(app)  # fetches and stores
             before = await counter.info("commandstats")
-            second, _ = await page(app)
+            second = await page(app)
             after = await counter.info("commandstats")
         finally:
             await counter.aclose()
@@ -193,20 +196,20 @@ async def test_per_user_fragments_never_leak_between_users(
     key = "anon-cart-" + secrets.token_hex(8)
     for _ in range(2):  # fetched, then from the cache
         for _ in range(2):
-            html, _ = await page(app, user=ann)
+            html = await page(app, user=ann)
             assert cart_count(html) == 7
             assert "Ann Acorn" in slot(html, "account")
             assert "Bob Birch" not in html
-            html, _ = await page(app, user=bob)
+            html = await page(app, user=bob)
             assert cart_count(html) == 2
             assert "Bob Birch" in slot(html, "account")
             assert "Ann Acorn" not in html
-            html, _ = await page(app)
+            html = await page(app)
             assert cart_count(html) == 0
             assert "Sign in" in slot(html, "account")
             assert "Ann Acorn" not in html
             assert "Bob Birch" not in html
-            html, _ = await page(app, cart_key=key)
+            html = await page(app, cart_key=key)
             assert cart_count(html) == 0
 
 
@@ -219,9 +222,9 @@ async def test_an_anonymous_cart_key_has_its_own_count(live: Platform, engine: A
     try:
         await start_providers(live)
         app = await live.consumer("blog", setup=act_from_headers)
-        assert cart_count((await page(app, cart_key=key))[0]) == 5
-        assert cart_count((await page(app, cart_key=other))[0]) == 0
-        assert cart_count((await page(app, cart_key=key))[0]) == 5
+        assert cart_count(await page(app, cart_key=key)) == 5
+        assert cart_count(await page(app, cart_key=other)) == 0
+        assert cart_count(await page(app, cart_key=key)) == 5
     finally:
         async with engine.begin() as conn:
             await conn.execute(delete(CartItem).where(CartItem.cart_key == key))
@@ -254,18 +257,18 @@ async def test_a_navigation_change_shows_on_the_next_page(
     app = await live.consumer("federation")
     label = "Zines " + secrets.token_hex(3)
     try:
-        assert label not in nav_labels((await page(app))[0])
+        assert label not in nav_labels(await page(app))
         async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
             # A change that rolls back invalidates nothing.
             resp = await client.post(blog.url + "/_test/nav", data={"label": label, "fail": "1"})
             assert resp.status_code == 500
             assert await redis.get("rose:fragver:blog/nav") is None
-            assert label not in nav_labels((await page(app))[0])
+            assert label not in nav_labels(await page(app))
             # A committed one shows on the very next page, before the cached copy's TTL.
             resp = await client.post(blog.url + "/_test/nav", data={"label": label})
             assert resp.status_code == 200
         assert await redis.get("rose:fragver:blog/nav") == b"1"
-        assert nav_labels((await page(app))[0])[-1] == label
+        assert nav_labels(await page(app))[-1] == label
     finally:
         async with engine.begin() as conn:
             await conn.execute(delete(NavItem).where(NavItem.label == label))
@@ -289,7 +292,7 @@ async def test_the_editors_navigation_change_shows_on_every_apps_next_page(
     client = await client_signed_in(desk, editor.id, sign_in.sid)
     try:
         for app in (market, events):
-            assert label not in nav_labels((await page(app))[0])  # cached now
+            assert label not in nav_labels(await page(app))  # cached now
         html = await (await client.get("/editor/navigation", headers=BROWSER)).get_data(
             as_text=True
         )
@@ -306,7 +309,7 @@ async def test_the_editors_navigation_change_shows_on_every_apps_next_page(
         )
         assert resp.status_code == 302
         for app in (market, events):
-            header = slot((await page(app))[0], "nav")
+            header = slot(await page(app), "nav")
             assert f'<a href="{live.url("market")}/zines">{label}</a>' in header
             assert re.search(r'<ul class="sub-nav">\s*<li><a [^>]*>' + label, header)
         assert blog.url  # served: the consumers fetched blog/nav from it over HTTP
@@ -327,16 +330,16 @@ async def test_invalidating_one_owner_leaves_the_others_cached(
     await start_providers(live, cart=count_internal(counter))
     app = await live.consumer("events", setup=act_from_headers)
     ann, bob = members["ann"], members["bob"]
-    assert cart_count((await page(app, user=ann))[0]) == 7
-    assert cart_count((await page(app, user=bob))[0]) == 2
+    assert cart_count(await page(app, user=ann)) == 7
+    assert cart_count(await page(app, user=bob)) == 2
     async with engine.begin() as conn:
         await conn.execute(
             insert(CartItem).values(user_id=ann, kind="product", item_id=900005, quantity=1)
         )
     await invalidate(redis, "cart/mini", Visitor(user_id=ann), keep_s=3600)
     assert 0 < await redis.ttl(f"rose:fragver:cart/mini:u{ann}") <= 3600
-    assert cart_count((await page(app, user=ann))[0]) == 8
-    assert cart_count((await page(app, user=bob))[0]) == 2
+    assert cart_count(await page(app, user=ann)) == 8
+    assert cart_count(await page(app, user=bob)) == 2
     assert counter["/internal/fragments/mini"] == 3  # ann, bob, ann again; bob's stayed cached
 
 
@@ -354,7 +357,7 @@ async def test_concurrent_pages_share_one_fetch_per_fragment_across_processes(
     one = await live.consumer("events")
     two = await live.consumer("events")
     pages = await asyncio.gather(*(page(app) for app in (one, two) for _ in range(10)))
-    for html, _ in pages:
+    for html in pages:
         assert nav_labels(html)
         assert cart_count(html) == 0
         assert "Sign in" in html
@@ -374,12 +377,11 @@ async def test_a_stopped_provider_leaves_its_slot_empty_and_logs_once(
     await live.start("blog")
     await live.start("account")  # cart is not running: its port refuses connections
     # Retry on every page (no pause after a failure), so each page really meets the outage.
-    settings = live.settings(ROSE_FRAGMENTS__TIMEOUT_S=TIMEOUT, ROSE_FRAGMENTS__RETRY_AFTER_S="0")
+    settings = live.settings(ROSE_FRAGMENTS__RETRY_AFTER_S="0")
     app = await live.consumer("market", settings)
     caplog.set_level(logging.WARNING, "shared.infrastructure.fragments")
     for _ in range(3):
-        html, elapsed = await page(app)
-        assert elapsed < BUDGET_S
+        html = await page(app)
         assert slot(html, "cart") == ""
         assert nav_labels(html)
         assert "Sign in" in slot(html, "account")
@@ -393,61 +395,69 @@ async def test_a_stopped_provider_is_replaced_by_its_last_good_copy(
     await start_providers(live)
     app = await live.consumer("events", setup=act_from_headers)
     ann = members["ann"]
-    assert cart_count((await page(app, user=ann))[0]) == 7
+    assert cart_count(await page(app, user=ann)) == 7
     await live.stop("cart")
     # The cached copy is outdated now (as after a change, or its TTL) and cart cannot answer.
     await invalidate(redis, "cart/mini", keep_s=3600)
-    html, elapsed = await page(app, user=ann)
+    html = await page(app, user=ann)
     assert cart_count(html) == 7, "the last good copy"
-    assert elapsed < BUDGET_S
-    html, _ = await page(app, user=members["bob"])
+    html = await page(app, user=members["bob"])
     assert slot(html, "cart") == "", "nobody else's copy stands in for Bob's"
 
 
-async def test_a_hanging_provider_costs_a_page_at_most_its_timeout(live: Platform) -> None:
-    async with hanging_server() as port:
+async def test_a_hanging_provider_costs_a_page_one_timed_out_fetch(live: Platform) -> None:
+    async with hanging_server() as hung:
         await live.start("blog")
         await live.start("account")
         settings = live.settings(
             ROSE_FRAGMENTS__TIMEOUT_S=TIMEOUT,
-            ROSE_APPS__CART__INTERNAL_URL=f"http://127.0.0.1:{port}",
+            ROSE_APPS__CART__INTERNAL_URL=f"http://127.0.0.1:{hung.port}",
         )
         app = await live.consumer("blog", settings)
-        html, elapsed = await page(app)
-        assert float(TIMEOUT) * 0.9 <= elapsed < BUDGET_S, elapsed
+        async with asyncio.timeout(HANG_GUARD_S):
+            html = await page(app)
+        # The cart was asked once and never answered: the page ended by the fetch's timeout.
+        assert hung.connections == 1
         assert slot(html, "cart") == ""
         assert nav_labels(html)
         assert "Sign in" in html
-        # Within retry_after_s the hung app is not asked again: the next page is quick.
-        html, elapsed = await page(app)
-        assert elapsed < float(TIMEOUT) * 0.8, elapsed
+        # Within retry_after_s the hung app is not asked again.
+        async with asyncio.timeout(HANG_GUARD_S):
+            html = await page(app)
+        assert hung.connections == 1
         assert slot(html, "cart") == ""
         assert nav_labels(html)
 
 
 @pytest.mark.parametrize("outage", ["stopped", "closed_port", "hanging"])
 async def test_pages_render_when_redis_is_down(live: Platform, tmp_path: Path, outage: str) -> None:
-    await start_providers(live)
-    # The providers' first answers (templates compiled, pools opened) come from a healthy
-    # consumer: what is measured below is the outage, not a cold start on a loaded machine.
-    await page(await live.consumer("market"))
-    async with hanging_server() as hanging_port:
+    counter: Counter[str] = Counter()
+    counted = count_internal(counter)
+    await start_providers(live, blog=counted, cart=counted, account=counted)
+    async with hanging_server() as hung:
         with private_valkey(tmp_path) as (valkey, url):
             if outage == "closed_port":
                 url = f"redis://127.0.0.1:{closed_port()}/0"
             elif outage == "hanging":
-                url = f"redis://127.0.0.1:{hanging_port}/0"
+                url = f"redis://127.0.0.1:{hung.port}/0"
+            # A hung Redis is given up on after a second (the test default is ample).
             app = await live.consumer(
-                "cart", live.settings(redis_url=url, ROSE_FRAGMENTS__TIMEOUT_S=TIMEOUT)
+                "cart", live.settings(redis_url=url, ROSE_REDIS__TIMEOUT_S="1")
             )
             if outage == "stopped":
-                html, _ = await page(app)  # cached while Redis was up
+                html = await page(app)  # cached while Redis was up
                 assert nav_labels(html)
                 valkey.stop()
             for _ in range(2):
-                html, elapsed = await page(app)
-                assert elapsed < BUDGET_S, elapsed
-                # Fetched directly from the apps.
+                before = counter.copy()
+                async with asyncio.timeout(HANG_GUARD_S):
+                    html = await page(app)
+                if outage == "hanging":
+                    assert hung.connections >= 1, "Redis was asked, and never answered"
+                # Fetched directly from the apps, each fragment once.
+                assert {path: counter[path] - before[path] for path in FRAGMENTS} == dict.fromkeys(
+                    FRAGMENTS, 1
+                )
                 assert nav_labels(html) == ["Home", "Market", "Events", "Community"]
                 assert cart_count(html) == 0
                 assert "Sign in" in slot(html, "account")
@@ -464,7 +474,7 @@ async def test_an_erroring_fragment_is_empty_and_the_page_still_renders(live: Pl
     await live.start("cart")
     await live.start("account", setup=failing_menu)
     app = await live.consumer("federation")
-    html, _ = await page(app)
+    html = await page(app)
     assert slot(html, "account") == ""
     assert nav_labels(html)
     assert cart_count(html) == 0

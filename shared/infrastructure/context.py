@@ -67,8 +67,9 @@ def redis_client() -> aioredis.Redis:
 REDIS_MAX_CONNECTIONS = 100
 
 
-def create_redis(url: str) -> aioredis.Redis:
-    """A Redis client with the platform's short timeouts and blocking pool."""
+def create_redis(url: str, timeout_s: float) -> aioredis.Redis:
+    """A Redis client with the platform's short timeouts (``redis.timeout_s``) and blocking
+    pool."""
     # Short timeouts: a Redis outage must cost a page milliseconds, not seconds.
     # A blocking pool: past its connections a request waits (as briefly) for one to come
     # free instead of failing at once; with redis-py's default pool a burst of 200 requests
@@ -76,9 +77,9 @@ def create_redis(url: str) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=REDIS_MAX_CONNECTIONS,
-        timeout=0.5,
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
+        timeout=timeout_s,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
         health_check_interval=30,
     )
     return aioredis.Redis.from_pool(pool)

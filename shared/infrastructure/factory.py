@@ -196,7 +196,7 @@ def create_base_app(
         settings=settings,
         engine=engine,
         session_factory=create_session_factory(engine),
-        redis=create_redis(settings.require("redis_url")),
+        redis=create_redis(settings.require("redis_url"), settings.redis.timeout_s),
     )
     app.extensions[PLATFORM_EXTENSION] = rose
     app.extensions[SERVICES_EXTENSION] = services(settings)

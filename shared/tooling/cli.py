@@ -42,6 +42,11 @@ from shared.infrastructure import pagecache
 from shared.infrastructure.context import use_services
 from shared.services.domain import Lazy
 from shared.services.registry import DOMAINS, build_services
+from shared.tooling import running
+
+# Commands that never borrow a running `rose-ash up`'s servers: up starts its own, check runs
+# the tests on theirs, and up already runs the apps and the worker.
+OWN_SERVERS = ("up", "check", "serve", "worker")
 
 
 def hypercorn_config(
@@ -143,8 +148,31 @@ def _outdate_pages(domains: set[str]) -> None:
         )
 
 
+def _beside_up() -> None:
+    """Without DATABASE_URL and REDIS_URL, a command uses the servers (and dev secrets) of the
+    `rose-ash up` running for this checkout, as recorded there (shared/tooling/running.py)."""
+    if os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL"):
+        return
+    try:
+        devdata = load_settings().devdata_path()
+    except ConfigError:
+        return  # the command reports it
+    found = running.recorded(devdata)
+    if found is None:
+        return
+    pid, env = found
+    for name, value in env.items():
+        os.environ.setdefault(name, value)
+    print(
+        f"rose-ash: using the database and Valkey of the `rose-ash up` running here (pid {pid})",
+        file=sys.stderr,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command not in OWN_SERVERS:
+        _beside_up()
     # Commands that write what pages show outdate the cached copies as they end.
     gathering: contextlib.AbstractContextManager[set[str]] = (
         pagecache.collecting_commits()
@@ -161,7 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(func(args))
         # The embedded servers' and the schema's errors are CommandErrors too.
         except (ConfigError, CommandError) as err:
-            print(f"rose-ash: error: {err}", file=sys.stderr)
+            hint = ""
+            unset = str(err).startswith(("DATABASE_URL is not set", "REDIS_URL is not set"))
+            if unset and args.command not in OWN_SERVERS:
+                hint = "; or run `rose-ash up` in another terminal and its servers are used"
+            print(f"rose-ash: error: {err}{hint}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             return 130

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from joserfc.jwk import RSAKey
 
 from shared.config import APP_NAMES, Settings, load_settings
 from shared.infrastructure.activitypub.keys import generate_private_key_pem
-from shared.tooling import migrate
+from shared.tooling import migrate, running
 from shared.tooling.demo import seed_demo
 from shared.tooling.devservers import (
     DataDirLock,
@@ -103,6 +104,18 @@ def _without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.hostname}:{parts.port}"))
 
 
+def command_name() -> str:
+    """How to run `rose-ash` in another terminal here: ``rose-ash`` when that is on PATH,
+    else the path this launcher was started by (``.venv/bin/rose-ash``, the README's)."""
+    started_as = sys.argv[0]
+    if Path(started_as).name != "rose-ash":
+        return "rose-ash"  # `python -m shared.tooling.cli`
+    on_path = shutil.which("rose-ash")
+    if on_path and Path(on_path).resolve() == Path(started_as).resolve():
+        return "rose-ash"
+    return started_as
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: receive SIGTERM when the launcher dies, however it dies."""
     pr_set_pdeathsig = 1
@@ -133,6 +146,7 @@ class Launcher:
         self.heartbeat = self.devdata / "worker.heartbeat"
         self.sumup_standin_url: str | None = None
         self._stopping = False
+        self._recorded = False
 
     def run(self) -> int:
         """Run until a signal arrives or an app exits; return the exit status."""
@@ -144,6 +158,7 @@ class Launcher:
                 return 0
             self._spawn(env)
             self._wait_until_up()
+            cli = command_name()
             self.out("Rose Ash is running (Ctrl-C stops everything):")
             for name in APP_NAMES:
                 self.out(f"  {name:<11} {self.settings.apps[name].public_url}")
@@ -151,7 +166,7 @@ class Launcher:
             if SUPPLIER_SITE in self.children:
                 self.out(
                     f"  {'supplier':<11} {self._supplier_site_url()} (a demo supplier's shop: "
-                    "import it with `rose-ash scrape orchard-lane`)"
+                    f"import it with `{cli} scrape orchard-lane`)"
                 )
             if self.sumup_standin_url is not None:
                 self.out(
@@ -159,7 +174,8 @@ class Launcher:
                     "(TEST PAYMENTS: no money moves; set ROSE_SUMUP_API_KEY for real SumUp)"
                 )
             self.out(
-                "First admin: rose-ash user create --admin --email ... --username ...; "
+                f"First admin, in another terminal: {cli} user create --admin --email ... "
+                "--username ... (commands there use this platform's database and Valkey); "
                 "emails (sign-up, reset) are written to this log unless smtp.host is set."
             )
             return self._supervise()
@@ -198,6 +214,9 @@ class Launcher:
         if self.demo:
             seed_demo(self.settings)
             self.out("Demo content seeded.")
+        # For `rose-ash` commands in another terminal: the same servers, credentials included.
+        running.record(self.devdata, env)
+        self._recorded = True
         return env
 
     def _spawn(self, env: Mapping[str, str]) -> None:
@@ -311,6 +330,9 @@ class Launcher:
                 proc.kill()
                 proc.wait()
         self.children.clear()
+        if self._recorded:
+            running.forget(self.devdata)
+            self._recorded = False
         if self.valkey is not None:
             self.valkey.stop()
             self.valkey = None

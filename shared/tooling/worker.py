@@ -73,7 +73,7 @@ async def run(
     engine = create_engine(settings)
     factory = create_session_factory(engine)
     # What the worker commits (scheduled posts going live ...) outdates cached pages.
-    page_redis = create_redis(settings.require("redis_url"))
+    page_redis = create_redis(settings.require("redis_url"), settings.redis.timeout_s)
     pagecache.install_listeners()
     pagecache.use_redis(page_redis)
     wired = build_services(settings)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import time
 from typing import Any
 
 import pytest
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,8 +15,10 @@ from shared.infrastructure.context import services
 from shared.models import BlogPost, BlogTag
 from shared.services.blog.ghost import GhostContentClient
 from shared.services.blog.ghost_sync import GhostSync
+from shared.tooling.devservers import free_port
 from tests.blog.factories import WEBHOOK_SECRET
 from tests.standins.ghost import GhostStandIn
+from tests.support.live import serve_app
 from tests.support.settings import AppMaker
 
 
@@ -201,19 +199,11 @@ async def test_a_webhook_over_real_http_from_the_stand_in(
 ) -> None:
     """Ghost's side for real: the stand-in POSTs a signed webhook to the blog over HTTP."""
     app = await make_app("blog", app_settings=ghost_settings)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = config.errorlog = None
-    stop = asyncio.Event()
-    server = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    server = await serve_app(app, free_port())  # answers /healthz before this returns
     try:
-        await asyncio.sleep(0.2)
         ghost.edit(synced["id"], title="Market day, over HTTP")
         status = await ghost.send_webhook(
-            f"http://127.0.0.1:{port}/webhooks/ghost",
+            f"{server.url}/webhooks/ghost",
             "post.edited",
             WEBHOOK_SECRET,
             current=ghost.rendered(synced["id"]),
@@ -223,5 +213,4 @@ async def test_a_webhook_over_real_http_from_the_stand_in(
         count = await db.scalar(select(func.count()).select_from(BlogPost))
         assert count == 1
     finally:
-        stop.set()
-        await server
+        await server.stop()

@@ -21,6 +21,7 @@ from shared.services.blog.stages import ghost_stages
 from shared.services.federation.outbox import OutboxProcessor
 from shared.tooling import worker
 from tests.standins.ghost import GhostStandIn
+from tests.support import GUARD_S, eventually
 from tests.support.settings import make_settings
 
 
@@ -172,13 +173,14 @@ async def test_the_running_worker_survives_ghost_being_unreachable(
         task = asyncio.create_task(
             worker.run(worker_settings, heartbeat=beat, interval_s=0.05, stop=stop)
         )
-        for _ in range(200):
-            if "error" in await _schedule(engines[0]):
-                break
-            await asyncio.sleep(0.05)
+
+        async def failed() -> bool:
+            return "error" in await _schedule(engines[0])
+
+        await eventually(failed, "the sync's failure recorded")
         assert not task.done()
         stop.set()
-        assert await asyncio.wait_for(task, 10) == 0
+        assert await asyncio.wait_for(task, GUARD_S) == 0
     assert (await _schedule(engines[0]))["error"] == "ghost_unavailable"
     assert await _posts(engines[0]) == 0
 

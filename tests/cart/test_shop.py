@@ -147,8 +147,8 @@ async def test_the_same_webhook_five_times_at_once_pays_once(
     assert sorted(a.json()["status"] for a in answers) == ["paid"] + ["unchanged"] * 4
     assert (await order_status(shop, order_id))[0] == "paid"
     assert len(await shop.audit(order_id, "order.paid")) == 1
-    await smtp_sink.wait_for("rowan@guests.rose-ash.test")
-    await asyncio.sleep(0.5)
+    # A request runs its after-commit sends before it answers, and the sink keeps a message
+    # before answering its DATA: with the five answers in, every receipt sent has arrived.
     assert len(smtp_sink.to("rowan@guests.rose-ash.test")) == 1
 
 

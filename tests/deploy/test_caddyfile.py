@@ -20,6 +20,7 @@ import pytest
 
 from shared.config import APP_NAMES, REPO_ROOT
 from shared.tooling.devservers import free_port
+from tests.support import GUARD_S
 
 CADDYFILE = REPO_ROOT / "Caddyfile"
 CADDY = Path(sys.executable).parent / "caddy"
@@ -92,7 +93,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
             stderr=log,
         )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + GUARD_S
         while time.monotonic() < deadline:
             assert proc.poll() is None, (tmp / "caddy.log").read_text()
             with socket.socket() as sock:
@@ -102,7 +103,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         yield port
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=GUARD_S)
         upstream.shutdown()
         upstream.server_close()
 

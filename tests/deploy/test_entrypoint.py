@@ -15,7 +15,7 @@ import pytest
 
 from shared.config import APP_NAMES, REPO_ROOT, SECRET_ENV
 from shared.tooling.devservers import free_port
-from tests.support import closed_port
+from tests.support import GUARD_S, closed_port
 from tests.support.settings import (
     TEST_INTERNAL_SECRET,
     TEST_OIDC_PRIVATE_KEY,
@@ -147,12 +147,10 @@ def test_an_unreachable_database_stops_start_up_after_the_bounded_wait() -> None
         DATABASE_URL=f"postgresql://rose_ash:pw@127.0.0.1:{closed_port()}/rose_ash",
         DB_WAIT_TIMEOUT="2",
     )
-    started = time.monotonic()
-    result = _run(REPO_ROOT / "cart" / "entrypoint.sh", env=env)
+    result = _run(REPO_ROOT / "cart" / "entrypoint.sh", env=env)  # returns: the wait is bounded
     assert result.returncode == 1
     assert "did not answer within 2 s" in result.stderr
     assert "PostgreSQL is not reachable; giving up (DB_WAIT_TIMEOUT=2)" in result.stderr
-    assert time.monotonic() - started < 30
 
 
 def _wait_healthy(proc: subprocess.Popen[str], env: dict[str, str], timeout_s: float) -> None:
@@ -164,7 +162,7 @@ def _wait_healthy(proc: subprocess.Popen[str], env: dict[str, str], timeout_s: f
             env=env,
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=GUARD_S,
             check=False,
         )
         if check.returncode == 0:
@@ -207,16 +205,16 @@ def test_serve_migrates_on_request_runs_hypercorn_and_drains_on_sigterm(
             text=True,
         )
     try:
-        _wait_healthy(proc, env, timeout_s=60)
+        _wait_healthy(proc, env, timeout_s=GUARD_S)
         # The shells exec'd: the process Docker signals is the server itself.
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
         assert any(part.endswith(b"rose-ash") for part in cmdline), cmdline
         assert b"serve" in cmdline
         assert b"blog" in cmdline
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=GUARD_S) as resp:
             assert resp.status == 200
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.wait(timeout=GUARD_S)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -248,12 +246,12 @@ def test_the_worker_entrypoint_runs_the_worker_until_sigterm(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + GUARD_S
         while not beat.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         assert beat.exists(), "the worker never started"
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
+        out, _ = proc.communicate(timeout=GUARD_S)
     finally:
         if proc.poll() is None:
             proc.kill()

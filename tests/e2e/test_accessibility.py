@@ -30,7 +30,10 @@ MAIN_PAGES = [
 async def test_main_pages_pass_the_accessibility_smoke_check(
     site: Site, page: Page, app: str, path: str
 ) -> None:
-    await page.goto(site.url(app, path))
+    response = await page.goto(site.url(app, path))
+    # The page itself, not an error page that happens to pass the checks below.
+    assert response is not None
+    assert response.status == 200, (response.url, response.status)
     assert await page.locator("h1").count() == 1, "exactly one h1"
     for landmark in ("banner", "main", "contentinfo", "navigation"):
         assert await page.get_by_role(landmark).count() >= 1, f"landmark {landmark} missing"

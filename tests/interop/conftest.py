@@ -8,6 +8,7 @@ lock file) when ``node_modules`` is missing, so ``rose-ash check`` needs no manu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -28,7 +29,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from shared.config import Settings
-from tests.support import closed_port
+from tests.support import GUARD_S, closed_port, eventually
 from tests.support.committed import truncate
 from tests.support.settings import make_settings
 
@@ -165,18 +166,19 @@ async def blog_https(
         async with httpx.AsyncClient(
             verify=ssl.create_default_context(cafile=str(tls.ca_file))
         ) as client:
-            for _ in range(100):
-                try:
-                    if (await client.get(f"https://127.0.0.1:{port}/healthz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the blog did not come up over https")
+
+            async def answers() -> bool:
+                with contextlib.suppress(httpx.HTTPError):
+                    return (
+                        await client.get(f"https://127.0.0.1:{port}/healthz")
+                    ).status_code == 200
+                return False
+
+            await eventually(answers, "the blog answering over https")
         yield settings
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=15)
+        await asyncio.wait_for(task, GUARD_S)
         await truncate(settings, BLOG_TABLES)
 
 
@@ -214,19 +216,20 @@ async def peer(peer_installed: Path, tls: Tls) -> AsyncIterator[Peer]:
 
     reader = asyncio.create_task(read())
     try:
-        for _ in range(300):
-            if any("peer listening" in line for line in output):
-                break
-            if proc.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the peer did not start:\n" + "\n".join(output))
+        try:
+            await eventually(
+                lambda: (
+                    proc.returncode is not None or any("peer listening" in line for line in output)
+                ),
+                "the peer starting",
+            )
+        except AssertionError:
+            raise AssertionError("the peer did not start:\n" + "\n".join(output)) from None
         if proc.returncode is not None:
             raise AssertionError("the peer exited:\n" + "\n".join(output))
         yield Peer(f"http://127.0.0.1:{port}", proc, output)
     finally:
         if proc.returncode is None:
             proc.terminate()
-            await asyncio.wait_for(proc.wait(), timeout=10)
+            await asyncio.wait_for(proc.wait(), GUARD_S)
         await reader

@@ -10,6 +10,7 @@ member is notified of each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -26,7 +27,8 @@ from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
 from tests.identity.factories import make_member
 from tests.interop.conftest import Peer, Tls
-from tests.support import closed_port
+from tests.support import GUARD_S, closed_port
+from tests.support import eventually as until
 from tests.support.committed import truncate
 from tests.support.settings import make_settings
 
@@ -61,18 +63,19 @@ async def federation_https(
         async with httpx.AsyncClient(
             verify=ssl.create_default_context(cafile=str(tls.ca_file))
         ) as client:
-            for _ in range(100):
-                try:
-                    if (await client.get(f"https://127.0.0.1:{port}/healthz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("federation did not come up over https")
+
+            async def answers() -> bool:
+                with contextlib.suppress(httpx.HTTPError):
+                    return (
+                        await client.get(f"https://127.0.0.1:{port}/healthz")
+                    ).status_code == 200
+                return False
+
+            await until(answers, "federation answering over https")
         yield settings
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=15)
+        await asyncio.wait_for(task, GUARD_S)
         await truncate(settings, SOCIAL_TABLES)
 
 
@@ -89,11 +92,10 @@ async def received(client: httpx.AsyncClient, peer: Peer) -> list[dict[str, Any]
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, peer: Peer) -> None:
-    for _ in range(200):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} did not happen:\n" + "\n".join(peer.output[-30:]))
+    try:
+        await until(check, what)
+    except AssertionError as err:
+        raise AssertionError(f"{err}:\n" + "\n".join(peer.output[-30:])) from None
 
 
 async def test_a_member_follows_the_peer_reads_it_and_the_peer_talks_back(

@@ -24,7 +24,7 @@ from shared.services.market.scrape.demo_site import PRODUCTS, make_server
 from shared.services.market.scrape.runner import run_source
 from shared.tooling.devservers import free_port
 from tests.market.scrape_support import committed, make_source
-from tests.support import Up
+from tests.support import Up, scratch_dir
 from tests.support.settings import make_settings
 
 
@@ -90,11 +90,16 @@ async def test_the_demo_seeder_is_idempotent(db: AsyncSession) -> None:
     assert sources[0].enabled is False  # the import is run by hand in the demo
 
 
+@pytest.fixture
+def devdata() -> Iterator[Path]:
+    with scratch_dir("rose-ash-test-up-") as scratch:
+        yield scratch / "devdata"
+
+
 @pytest.mark.slow
 def test_done_when_rose_ash_up_demo_then_scrape_imports_and_a_second_run_is_unchanged(
-    tmp_path: Path,
+    devdata: Path,
 ) -> None:
-    devdata = tmp_path / "devdata"
     ports = {name: free_port() for name in APP_NAMES}
     site_port = str(free_port())
     up = Up(devdata, ports, "--demo", extra_env={"ROSE_SCRAPE__DEMO_SITE_PORT": site_port})

@@ -20,7 +20,7 @@ from shared.services.market.scrape.schedule import ScrapeScheduler
 from shared.tooling import worker
 from tests.market.scrape_support import committed, jsonld_page, listing, make_source
 from tests.standins.supplier_site import SupplierSite
-from tests.support import run_cli
+from tests.support import eventually, run_cli
 from tests.support.settings import make_settings
 
 
@@ -96,6 +96,9 @@ async def test_due_sources(
 async def test_two_workers_run_a_due_source_once(
     scrape_settings: Settings, engine: AsyncEngine, site: SupplierSite, scratch_database_url: str
 ) -> None:
+    # A slow page keeps the first run going while the other scheduler looks, as under load;
+    # whether the second sees the source due at all depends on timing, so only what must
+    # hold is asserted: one run, each page fetched once.
     site.stalls["/p/cider"] = 0.5
     source = await make_source(engine, "busy-farm", f"{site.base}/")
     other_engine = create_async_engine(scratch_database_url)
@@ -103,12 +106,17 @@ async def test_two_workers_run_a_due_source_once(
         first = ScrapeScheduler(scrape_settings, engine)
         second = ScrapeScheduler(scrape_settings, other_engine)
         started = await asyncio.gather(first.stage(), second.stage())
-        assert started == [1, 1]  # both saw it due ...
+        assert sum(started) >= 1
         await asyncio.gather(first.drain(), second.drain())
     finally:
         await other_engine.dispose()
     runs = await runs_of(engine, source.id)
-    assert [(r.status, r.created) for r in runs] == [("finished", 2)]  # ... one ran it
+    assert [(r.status, r.created) for r in runs] == [("finished", 2)]
+    assert {path: len(site.requested(path)) for path in ("/", "/p/cider", "/p/perry")} == {
+        "/": 1,
+        "/p/cider": 1,
+        "/p/perry": 1,
+    }
     # Not due any more: the next cycle starts nothing.
     assert await ScrapeScheduler(scrape_settings, engine).stage() == 0
 
@@ -120,10 +128,7 @@ async def test_stopping_a_worker_fails_its_run_cleanly(
     source = await make_source(engine, "stopped-farm", f"{site.base}/")
     scheduler = ScrapeScheduler(scrape_settings, engine)
     assert await scheduler.stage() == 1
-    for _ in range(300):
-        if site.requested("/p/perry"):
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: site.requested("/p/perry"), "the stalled page requested")
     await scheduler.close()
     [run] = await runs_of(engine, source.id)
     assert run.status == "failed"

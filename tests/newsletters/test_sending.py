@@ -25,7 +25,7 @@ from shared.services.newsletters.sender import NewsletterSender, html_to_plain
 from shared.services.newsletters.service import SqlNewsletterService
 from tests.identity.factories import make_member
 from tests.newsletters.factories import draft, list_settings, newsletter_with
-from tests.support import ListServer
+from tests.support import GUARD_S, ListServer
 from tests.support.settings import (
     TEST_INTERNAL_SECRET,
     TEST_SECRET_KEY,
@@ -336,10 +336,10 @@ async def test_a_worker_killed_mid_send_resumes_without_repeating_or_skipping_an
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-        await asyncio.wait_for(smtp_list.holding.wait(), 60)
+        await asyncio.wait_for(smtp_list.holding.wait(), GUARD_S)
         assert proc.returncode is None
         proc.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(proc.wait(), 30)
+        await asyncio.wait_for(proc.wait(), GUARD_S)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -350,7 +350,7 @@ async def test_a_worker_killed_mid_send_resumes_without_repeating_or_skipping_an
     smtp_list.release.set()
     # Restarted: it takes up exactly where the dead one stopped.
     sender = NewsletterSender(settings, scratch, newsletters)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + GUARD_S
     while len(smtp_list.messages) < 12 and time.monotonic() < deadline:
         await sender()  # the dead worker's row lock goes once PostgreSQL sees it gone
         await asyncio.sleep(0.1)

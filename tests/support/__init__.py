@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import inspect
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -33,6 +36,39 @@ import psutil
 from aiosmtpd.smtp import SMTP
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+# The longest a test waits for a condition (a server up, a message in, a process gone). It only
+# stops a test that would otherwise hang, so it is far beyond what a loaded machine takes, and
+# it measures nothing: tests assert what happened, not how quickly.
+GUARD_S = 120.0
+
+
+async def eventually(check: Callable[[], object], what: str, every_s: float = 0.05) -> None:
+    """Wait until ``check()`` (a value, or an awaitable of one) is truthy; fail naming
+    ``what`` if it is not within :data:`GUARD_S`."""
+    deadline = time.monotonic() + GUARD_S
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {GUARD_S:.0f} s")
+        await asyncio.sleep(every_s)
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A scratch directory outside pytest's temporary root, removed afterwards. Run as root,
+    the embedded PostgreSQL runs as another user, which must traverse the path to its data;
+    every pytest run that starts makes that root (/tmp/pytest-of-<user>) private again, which
+    cut another run's server off its own files mid-run."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def closed_port() -> int:
@@ -62,6 +98,10 @@ class Up:
         }
         env.update(extra_env or {})
         env["ROSE_DEVDATA_DIR"] = str(devdata)
+        # The apps' own time limits ample, as in tests/support/settings.py: a loaded machine
+        # makes a healthy app slow, not absent from the header.
+        env.setdefault("ROSE_FRAGMENTS__TIMEOUT_S", "10")
+        env.setdefault("ROSE_REDIS__TIMEOUT_S", "10")
         # The demo supplier site of `up --demo` on a free port, not the dev default.
         env.setdefault("ROSE_SCRAPE__DEMO_SITE_PORT", str(closed_port()))
         # The SumUp stand-in `up` serves gets a free port too (never the dev default).
@@ -71,6 +111,9 @@ class Up:
             env[prefix + "PORT"] = str(port)
             env[prefix + "PUBLIC_URL"] = f"http://127.0.0.1:{port}"
             env[prefix + "INTERNAL_URL"] = f"http://127.0.0.1:{port}"
+        # The checkout's settings as `up` got them (no server URL, no secret): a command run
+        # beside it "in another terminal of the same checkout" gets these too.
+        self.env = env
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "shared.tooling.cli", "up", *args],
@@ -146,9 +189,9 @@ class SmtpSink:
         return [m for m in self.messages if m["To"] == address]
 
     async def wait_for(self, address: str, count: int = 1) -> EmailMessage:
-        """The ``count``-th message to ``address``, waiting (at most 10 s) for it to arrive."""
+        """The ``count``-th message to ``address``, waiting (at most GUARD_S) for it."""
         try:
-            async with asyncio.timeout(10), self._arrived:
+            async with asyncio.timeout(GUARD_S), self._arrived:
                 await self._arrived.wait_for(lambda: len(self.to(address)) >= count)
         except TimeoutError:
             raise AssertionError(f"no email #{count} to {address}: {self.messages!r}") from None
@@ -259,7 +302,7 @@ class Browser:
         self.http = httpx.AsyncClient(
             headers={"Accept": BROWSER_ACCEPT, "User-Agent": "RoseAshTestBrowser/1"},
             follow_redirects=False,
-            timeout=15,
+            timeout=GUARD_S,
         )
         self.hops: list[str] = []
 

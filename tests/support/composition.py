@@ -4,26 +4,21 @@ for who is signed in and whose cart it is), and the header slots other apps' fra
 from __future__ import annotations
 
 import re
-import time
 
 from shared.infrastructure.factory import RoseQuart
 
 
-async def page(
-    app: RoseQuart, user: int | None = None, cart_key: str | None = None
-) -> tuple[str, float]:
-    """``app``'s home page and the seconds it took; ``user`` and ``cart_key`` travel in the
-    ``X-Test-User`` and ``X-Test-Cart-Key`` headers, for apps that act on them."""
+async def page(app: RoseQuart, user: int | None = None, cart_key: str | None = None) -> str:
+    """``app``'s home page; ``user`` and ``cart_key`` travel in the ``X-Test-User`` and
+    ``X-Test-Cart-Key`` headers, for apps that act on them."""
     headers = {}
     if user is not None:
         headers["X-Test-User"] = str(user)
     if cart_key is not None:
         headers["X-Test-Cart-Key"] = cart_key
-    started = time.monotonic()
     resp = await app.test_client().get("/", headers=headers)
-    elapsed = time.monotonic() - started
     assert resp.status_code == 200
-    return await resp.get_data(as_text=True), elapsed
+    return await resp.get_data(as_text=True)
 
 
 def slot(html: str, name: str) -> str:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import importlib
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from shared.contracts import AccountDTO
 from shared.infrastructure.factory import RoseQuart
 from shared.tooling.devservers import EmbeddedValkey, free_port
 from tests.identity.factories import make_member
+from tests.support import GUARD_S, eventually
 from tests.support.settings import make_settings
 
 
@@ -50,7 +50,7 @@ class LiveApp:
 
     async def stop(self) -> None:
         self.shutdown.set()
-        await asyncio.wait_for(self.task, 15)
+        await asyncio.wait_for(self.task, GUARD_S)
 
 
 async def serve_app(app: RoseQuart, port: int) -> LiveApp:
@@ -61,17 +61,17 @@ async def serve_app(app: RoseQuart, port: int) -> LiveApp:
     shutdown = asyncio.Event()
     task = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
     live = LiveApp(app.name, app, port, task, shutdown)
-    deadline = time.monotonic() + 15
     async with httpx.AsyncClient(trust_env=False) as client:
-        while True:
+
+        async def answers() -> bool:
             if task.done():
                 task.result()  # raises the reason it did not start
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{live.url}/healthz", timeout=1)).status_code == 200:
-                    return live
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{app.name} did not start on port {port}")
-            await asyncio.sleep(0.05)
+                return (await client.get(f"{live.url}/healthz", timeout=5)).status_code == 200
+            return False
+
+        await eventually(answers, f"{app.name} answering on port {port}")
+    return live
 
 
 @dataclass
@@ -174,17 +174,28 @@ class Platform:
             await self._engine.dispose()
 
 
+@dataclass
+class HangingServer:
+    """A loopback port that accepts connections and never answers; counts what it accepted."""
+
+    port: int = 0
+    connections: int = 0
+
+
 @contextlib.asynccontextmanager
-async def hanging_server() -> AsyncIterator[int]:
-    """A loopback port that accepts connections and never answers; yields the port."""
+async def hanging_server() -> AsyncIterator[HangingServer]:
+    """A :class:`HangingServer` listening until the block ends."""
+    hanging = HangingServer()
     held: list[asyncio.StreamWriter] = []
 
     async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hanging.connections += 1
         held.append(writer)  # keep it open, say nothing
 
     server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    hanging.port = int(server.sockets[0].getsockname()[1])
     try:
-        yield int(server.sockets[0].getsockname()[1])
+        yield hanging
     finally:
         for writer in held:
             writer.close()

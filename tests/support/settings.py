@@ -67,6 +67,11 @@ def make_settings(database_url: str, redis_url: str, **env: str) -> Settings:
         # (tests/infrastructure/test_pagecache.py) and in every test that runs the platform as
         # `rose-ash up` does (browser journeys).
         "ROSE_PAGECACHE__ENABLED": "false",
+        # The apps' own time limits, ample: apps under test share this process's event loop
+        # (with each other and the garbage collector) on a loaded machine. A test about a
+        # timeout sets a short one itself and asserts what was fetched, not seconds.
+        "ROSE_FRAGMENTS__TIMEOUT_S": "10",
+        "ROSE_REDIS__TIMEOUT_S": "10",
         **unreachable_internal_urls(),
         # SumUp keys, and an address where nothing answers: tests that take payments start
         # the stand-in and point base_url at it (tests/cart).

@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from tests.support import GUARD_S
 from tests.support.activitypub import LoopbackServer, Received
 
 
@@ -37,7 +38,7 @@ class Sinks:
             stdout=asyncio.subprocess.PIPE,
         )
         assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+        line = await asyncio.wait_for(proc.stdout.readline(), GUARD_S)
         return cls(proc, json.loads(line)["ports"])
 
     async def command(self, line: str) -> None:
@@ -45,7 +46,7 @@ class Sinks:
         assert self.proc.stdout is not None
         self.proc.stdin.write(f"{line}\n".encode())
         await self.proc.stdin.drain()
-        assert (await asyncio.wait_for(self.proc.stdout.readline(), timeout=60)).strip() == b"ok"
+        assert (await asyncio.wait_for(self.proc.stdout.readline(), GUARD_S)).strip() == b"ok"
 
     async def received(self, folder: Path) -> list[Received]:
         dump = folder / "received.jsonl"
@@ -61,7 +62,7 @@ class Sinks:
             assert self.proc.stdin is not None
             self.proc.stdin.write(b"quit\n")
             await self.proc.stdin.drain()
-            await asyncio.wait_for(self.proc.wait(), timeout=30)
+            await asyncio.wait_for(self.proc.wait(), GUARD_S)
 
 
 async def main(count: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -33,15 +32,13 @@ async def test_wait_for_database_returns_at_once_when_postgresql_answers(
 
 def test_wait_for_database_gives_up_after_the_timeout_without_leaking_the_password() -> None:
     url = f"postgresql://rose_ash:s3cret-pw@127.0.0.1:{closed_port()}/rose_ash"
-    started = time.monotonic()
+    # Bounded: it returns by itself (the helper's subprocess timeout would fail the test).
     result = _helper("wait-for-database", "--timeout", "2", DATABASE_URL=url)
-    elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert "did not answer within 2 s" in result.stderr
     assert "127.0.0.1" in result.stderr
     assert "waiting for PostgreSQL" in result.stderr
     assert "s3cret-pw" not in result.stderr + result.stdout
-    assert elapsed < 15, "the wait must be bounded"
 
 
 def test_wait_for_database_needs_database_url() -> None:

@@ -3,8 +3,6 @@ events on top of the demo in a few multi-row statements, and a second run adds n
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -35,10 +33,8 @@ async def test_the_scaled_demo_has_the_benchmarks_counts_and_is_idempotent(
     await seed_identity(db)
     await seed_blog(db)
     await seed_market(db)
-    started = time.perf_counter()
     with count_statements(engine) as statements:
         added = await seed_scale(db)
-    assert time.perf_counter() - started < 30, "bulk statements, not a call per row"
     assert added == {"posts": SCALE_POSTS, "products": SCALE_PRODUCTS, "events": SCALE_EVENTS}
     assert len(statements) < 40, "a few multi-row INSERTs, not one per row"
 

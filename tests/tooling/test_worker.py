@@ -21,6 +21,7 @@ from shared.config import Settings
 from shared.services.domain import Lazy, StagesOf, WorkerContext, WorkerStage
 from shared.tooling import worker
 from shared.tooling.heartbeat import heartbeat_is_fresh
+from tests.support import GUARD_S, eventually
 from tests.support.settings import TEST_INTERNAL_SECRET, TEST_SECRET_KEY, ap_private_key_for_tests
 
 
@@ -28,13 +29,10 @@ async def test_run_touches_the_heartbeat_until_stopped(settings: Settings, tmp_p
     beat = tmp_path / "beat"
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(settings, heartbeat=beat, interval_s=0.05, stop=stop))
-    for _ in range(100):
-        if beat.exists():
-            break
-        await asyncio.sleep(0.02)
+    await eventually(beat.exists, "the heartbeat written")
     assert heartbeat_is_fresh(beat, max_age_s=5)
     stop.set()
-    assert await asyncio.wait_for(task, 5) == 0
+    assert await asyncio.wait_for(task, GUARD_S) == 0
     assert not beat.exists(), "a stopped worker must not look healthy"
 
 
@@ -124,7 +122,7 @@ def test_the_worker_process_stops_cleanly_on_sigterm(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + GUARD_S
         while not beat.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         assert beat.exists(), "the worker never wrote its heartbeat"
@@ -133,12 +131,12 @@ def test_the_worker_process_stops_cleanly_on_sigterm(
             env=env,
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=GUARD_S,
             check=False,
         )
         assert check.returncode == 0, check.stderr
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=15)
+        out, _ = proc.communicate(timeout=GUARD_S)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -151,7 +149,7 @@ def test_the_worker_process_stops_cleanly_on_sigterm(
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=GUARD_S,
         check=False,
     )
     assert after.returncode == 1
@@ -181,7 +179,7 @@ def test_the_worker_refuses_to_start_without_its_secrets(
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=GUARD_S,
         check=False,
     )
     assert result.returncode == 2

@@ -595,7 +595,7 @@ def nav_invalidator(settings: Settings) -> NavigationChanged:
     the worker). Redis being unreachable is logged: the old copy then lives out its TTL."""
 
     async def invalidate_nav() -> None:
-        redis = create_redis(settings.require("redis_url"))
+        redis = create_redis(settings.require("redis_url"), settings.redis.timeout_s)
         try:
             await invalidate(redis, NAV_FRAGMENT, keep_s=settings.fragments.last_good_ttl_s)
         except (RedisError, OSError, TimeoutError) as err:
