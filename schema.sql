@@ -1,6 +1,6 @@
 -- Rose Ash reference schema, generated from the migrations by `rose-ash schema dump`.
 -- Do not edit: write a migration, then run `rose-ash schema dump`.
--- Migration head: 0016
+-- Migration head: 0018
 
 CREATE FUNCTION public.audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql
@@ -248,6 +248,8 @@ CREATE TABLE public.blog_posts (
     ghost_updated_at timestamp with time zone,
     search tsvector GENERATED ALWAYS AS (((setweight(to_tsvector('english'::regconfig, translate((COALESCE(title, ''::character varying))::text, '<>'::text, '  '::text)), 'A'::"char") || setweight(to_tsvector('english'::regconfig, translate(COALESCE(excerpt, ''::text), '<>'::text, '  '::text)), 'B'::"char")) || setweight(to_tsvector('english'::regconfig, translate(COALESCE(plaintext, ''::text), '<>'::text, '  '::text)), 'C'::"char"))) STORED,
     ap_object_uri character varying(500),
+    ghost_slug character varying(191),
+    paywall_at integer,
     CONSTRAINT ck_blog_posts_dated_when_live CHECK ((((status)::text = 'draft'::text) OR (published_at IS NOT NULL))),
     CONSTRAINT ck_blog_posts_kind_known CHECK (((kind)::text = ANY ((ARRAY['post'::character varying, 'page'::character varying])::text[]))),
     CONSTRAINT ck_blog_posts_status_known CHECK (((status)::text = ANY ((ARRAY['draft'::character varying, 'scheduled'::character varying, 'published'::character varying])::text[]))),
@@ -1362,6 +1364,9 @@ ALTER TABLE ONLY public.blog_posts
 
 ALTER TABLE ONLY public.blog_posts
     ADD CONSTRAINT uq_blog_posts_ghost_id UNIQUE (ghost_id);
+
+ALTER TABLE ONLY public.blog_posts
+    ADD CONSTRAINT uq_blog_posts_ghost_slug UNIQUE (ghost_slug);
 
 ALTER TABLE ONLY public.blog_posts
     ADD CONSTRAINT uq_blog_posts_slug UNIQUE (slug);

@@ -21,8 +21,9 @@ async def _show(slug: str, kind: str) -> Response | WerkzeugResponse:
     if lookup.moved or post.kind != kind:
         endpoint = "posts.post" if post.kind == "post" else "posts.page"
         return redirect(url_for(endpoint, slug=post.slug), code=301)
-    # Products embedded in the body arrive with the header's fragments, in one go.
-    cards = () if post.locked else embeds.card_refs(post.html)
+    # Products embedded in the body (a locked one's teaser) arrive with the header's
+    # fragments, in one go.
+    cards = embeds.card_refs(post.html)
     return await blog_page("post.html", members_only=post.members_only, fragments=cards, post=post)
 
 
