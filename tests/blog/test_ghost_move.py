@@ -256,13 +256,15 @@ async def test_images_are_copied_into_the_media_store_and_served_by_the_blog(
         f'<div class="kg-gallery-row"><div class="kg-gallery-image"><img src="{gallery}">'
         f'</div></div></div></figure><p><img src="{missing}"><img src="{elsewhere}"></p>'
     )
-    post = ghost.add_post("Pictures", html=html, feature_image=feature)
+    post = ghost.add_post("Pictures", html=html, feature_image=feature, og_image=inline)
     sync = _sync(session_factory, move_settings, clients)
     report = await sync.run()
     assert (report.images, report.images_failed) == (3, 1)
     stored = await _post(db, post["id"])
     assert stored.feature_image is not None
     assert stored.feature_image.startswith("/media/images/")
+    assert stored.og_image is not None
+    assert stored.og_image.startswith("/media/images/")
     assert ghost.settings["url"] + "content/images/2026/11/inline.png" not in stored.html
     assert stored.html.count('src="/media/images/') == 2
     assert f'src="{missing}"' in stored.html  # kept where it was, and logged

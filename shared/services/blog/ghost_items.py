@@ -182,7 +182,12 @@ class Bodies:
                     self.without_body += 1
                     html += PAYWALL
             bodies.append(html)
-        wanted = {i.data.feature_image for i in items if i.data.feature_image}
+        wanted = {
+            image
+            for i in items
+            for image in (i.data.feature_image, i.data.og_image)
+            if image is not None
+        }
         for html in bodies:
             wanted |= body_images(html)
         copies = await self.images.copy(wanted, self.sites) if self.images else {}
@@ -196,7 +201,12 @@ class Bodies:
             body = rewrite_body_links(teaser, self.sites, routes, copies)
             if paywall:
                 body += paywall + rewrite_body_links(rest, self.sites, routes, copies)
-            image = item.data.feature_image
-            data = replace(item.data, html=body, feature_image=copies.get(image or "", image))
+            feature, og = item.data.feature_image, item.data.og_image
+            data = replace(
+                item.data,
+                html=body,
+                feature_image=copies.get(feature or "", feature),
+                og_image=copies.get(og or "", og),
+            )
             done.append(replace(item, data=data))
         return done
