@@ -18,11 +18,15 @@ BlogService contract); it owns only its own bookkeeping, the ``ghost_state`` tab
   are refreshed on every run, after the posts and pages (so the navigation can link to
   pages this very run brought). The settings are kept whole in ``ghost_state['settings']``
   and, in the same transaction, Ghost's ``navigation`` becomes the site navigation's Ghost
-  links (:func:`ghost_nav_links` maps Ghost's URLs to the blog's routes; the editors' own
-  links are never touched). A change of the navigation outdates the cached ``blog/nav``
+  links (:mod:`.ghost_links` maps Ghost's URLs to the blog's routes; the editors' own links
+  are never touched). A change of the navigation outdates the cached ``blog/nav``
   once committed (``on_navigation_changed``).
 - A webhook is only a trigger: :func:`apply_webhook` re-reads the item from the Content
   API (404 there means delete) and never stores the webhook's own copy.
+- Before storing, :class:`~.ghost_items.Bodies` makes items whole: members-only bodies from
+  the Admin API, images copied into the media store, links to the Ghost site rewritten. Items
+  Ghost published before the first sync (``ghost_state['first_sync']``) are not announced to
+  followers.
 
 Ghost's answers are validated completely before anything from them is written, and every
 write happens inside a transaction: a 401, 404, 5xx, timeout or malformed answer leaves
