@@ -1,6 +1,6 @@
 -- Rose Ash reference schema, generated from the migrations by `rose-ash schema dump`.
 -- Do not edit: write a migration, then run `rose-ash schema dump`.
--- Migration head: 0023
+-- Migration head: 0024
 
 CREATE FUNCTION public.audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql
@@ -259,6 +259,8 @@ END, ''::text), '<>'::text, '  '::text)), 'C'::"char"))) STORED,
     twitter_title character varying(300),
     twitter_description character varying(500),
     twitter_image character varying(2000),
+    ghost_slug character varying(191),
+    paywall_at integer,
     CONSTRAINT ck_blog_posts_dated_when_live CHECK ((((status)::text = 'draft'::text) OR (published_at IS NOT NULL))),
     CONSTRAINT ck_blog_posts_kind_known CHECK (((kind)::text = ANY ((ARRAY['post'::character varying, 'page'::character varying])::text[]))),
     CONSTRAINT ck_blog_posts_status_known CHECK (((status)::text = ANY ((ARRAY['draft'::character varying, 'scheduled'::character varying, 'published'::character varying])::text[]))),
@@ -1396,6 +1398,9 @@ ALTER TABLE ONLY public.blog_posts
 
 ALTER TABLE ONLY public.blog_posts
     ADD CONSTRAINT uq_blog_posts_ghost_id UNIQUE (ghost_id);
+
+ALTER TABLE ONLY public.blog_posts
+    ADD CONSTRAINT uq_blog_posts_ghost_slug UNIQUE (ghost_slug);
 
 ALTER TABLE ONLY public.blog_posts
     ADD CONSTRAINT uq_blog_posts_slug UNIQUE (slug);

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from blog.bp import archives, editor, embeds, feeds, home, posts, webhooks
+from blog.bp import archives, editor, embeds, feeds, ghost_urls, home, posts, webhooks
 from blog.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure import cards, media
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> RoseQuart:
     app.jinja_env.globals["absolute_url"] = absolute_url
     app.jinja_env.filters["product_cards"] = embeds.with_product_cards
     app.jinja_env.globals["article_ld"] = posts.article_ld
-    for module in (home, posts, archives, feeds, webhooks, editor):
+    for module in (home, posts, archives, feeds, webhooks, editor, ghost_urls):
         app.register_blueprint(module.bp)
     fragments.install(app)
     media.install(app, app.extensions["rose"].settings.media)

@@ -31,8 +31,9 @@ async def _show(slug: str, kind: str) -> Response | WerkzeugResponse:
     related: tuple[PostDTO, ...] = ()
     if post.kind == "post" and post.status == "published":
         related = await blog.related(db_session(), post.id, limit=RELATED, viewer_is_member=member)
-    # Products embedded in the body arrive with the header's fragments, in one go.
-    cards = () if post.locked else embeds.card_refs(post.html)
+    # Products embedded in the body (a locked one's teaser) arrive with the header's
+    # fragments, in one go.
+    cards = embeds.card_refs(post.html)
     return await blog_page(
         "post.html", members_only=post.members_only, fragments=cards, post=post, related=related
     )

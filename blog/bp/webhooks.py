@@ -25,7 +25,13 @@ from shared.services.blog.ghost import (
     verify_webhook,
     webhook_payload,
 )
-from shared.services.blog.ghost_sync import NAV_FRAGMENT, WebhookPayloadError, apply_webhook
+from shared.services.blog.ghost_media import ImageCopier
+from shared.services.blog.ghost_sync import (
+    NAV_FRAGMENT,
+    WebhookPayloadError,
+    admin_client,
+    apply_webhook,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +69,14 @@ async def ghost() -> Any:
         raise DomainError("webhook_malformed", "The webhook body is not JSON.") from None
     client = GhostContentClient.from_settings(settings, timeout=settings.ghost.webhook_timeout_s)
     try:
-        async with client:
+        async with client, admin_client(settings) as admin:
             result = await apply_webhook(
-                db_session(), client, payload, page_size=settings.ghost.page_size
+                db_session(),
+                client,
+                payload,
+                page_size=settings.ghost.page_size,
+                admin=admin,
+                images=ImageCopier(settings, session=db_session()),
             )
     except WebhookPayloadError as err:
         raise DomainError("webhook_malformed", str(err)) from None

@@ -74,8 +74,9 @@ class PostDTO:
     """A post or a page (``kind``). ``html`` is sanitized: render it as-is.
 
     ``locked`` means the item is members-only and was read for a viewer who is not a
-    member: ``html`` is then empty (the service never hands the body out) and the page
-    shows ``excerpt`` with an invitation to sign in.
+    member: ``html`` is then only the teaser that stood before the body's paywall (empty
+    when it has none: the service never hands the rest out) and the page shows it, or
+    ``excerpt``, with an invitation to sign in.
     """
 
     id: int
@@ -179,9 +180,11 @@ class SearchResults(Paginated):
 class PostInput:
     """What an editor (or the Ghost sync) gives to create or replace a post or page.
 
-    ``html`` may be anything: the service sanitizes it. ``slug`` empty means "from the
-    title". ``tags`` are names or slugs (made when missing); ``authors`` are author slugs
-    (which must exist). Status changes go through publish/schedule/unpublish, not here.
+    ``html`` may be anything: the service sanitizes it; a ``<!--members-only-->`` in it
+    (Ghost's paywall card) marks where the teaser visitors read of a members-only item ends.
+    ``slug`` empty means "from the title". ``tags`` are names or slugs (made when missing);
+    ``authors`` are author slugs (which must exist). Status changes go through
+    publish/schedule/unpublish, not here.
     """
 
     title: str
@@ -249,6 +252,11 @@ class SyncReport:
     deleted: int = 0
     tags: int = 0
     authors: int = 0
+    # Members-only items stored without their whole body (no Admin API key to read it).
+    without_body: int = 0
+    # Images copied into the media store, and those that could not be (left on Ghost).
+    images: int = 0
+    images_failed: int = 0
 
 
 class BlogService(Protocol):
@@ -415,8 +423,11 @@ class BlogService(Protocol):
         ghost_updated_at: datetime,
         published_at: datetime,
         data: PostInput,
+        ghost_slug: str | None = None,
+        announce: bool = True,
     ) -> str:
-        """Create or replace Ghost's item: "created", "updated" or "unchanged"."""
+        """Create or replace Ghost's item: "created", "updated" or "unchanged". ``ghost_slug``
+        is Ghost's own slug for it; ``announce=False`` keeps its activities from followers."""
         ...
 
     async def delete_synced(self, session: AsyncSession, ghost_ids: Iterable[str]) -> int:
@@ -453,8 +464,9 @@ class BlogService(Protocol):
         or that do not fit in its limit, are skipped and reported."""
         ...
 
-    async def published_slug_kinds(
-        self, session: AsyncSession, slugs: Iterable[str]
-    ) -> dict[str, str]:
-        """Slug -> "post" or "page" for the published items among ``slugs``."""
+    async def ghost_routes(
+        self, session: AsyncSession, ghost_slugs: Iterable[str]
+    ) -> dict[str, tuple[str, str]]:
+        """Ghost's slug -> (kind, the blog's slug) of the published synced items among
+        ``ghost_slugs``."""
         ...

@@ -181,9 +181,13 @@ class FederationService(Protocol):
         actor_app: str,
         activity_type: str,
         obj: ApObjectDTO | str,
+        *,
+        deliver: bool = True,
     ) -> ApActivityDTO:
         """Write a public Create/Update (``obj`` the object) or Delete/Announce (``obj`` its
-        id) by ``actor_app`` to the outbox; nothing is sent before the session commits."""
+        id) by ``actor_app`` to the outbox; nothing is sent before the session commits.
+        ``deliver=False`` puts it in the outbox collection without sending it to followers
+        (a back catalogue imported at once is not news)."""
         ...
 
     # -- what our actors published, and who follows them --

@@ -165,6 +165,12 @@ class BlogPost(Base):
     canonical_url: Mapped[str | None] = mapped_column(String(2000))
     ghost_id: Mapped[str | None] = mapped_column(String(24), unique=True)
     ghost_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The slug Ghost gives the item (``slug`` may differ when a local post had it first):
+    # Ghost's links and URLs name items by it (migration 0018).
+    ghost_slug: Mapped[str | None] = mapped_column(String(191), unique=True)
+    # Where the paywall stands in ``html``: visitors of a members-only item read
+    # ``html[:paywall_at]``, members all of it; None means no teaser (migration 0018).
+    paywall_at: Mapped[int | None] = mapped_column(Integer)
     # The id of the Article the blog's actor federated for this post, while it is federated;
     # a post published again after a Delete gets a new one (migration 0006 says why).
     ap_object_uri: Mapped[str | None] = mapped_column(String(500), unique=True)

@@ -56,6 +56,9 @@ async def test_ghost_sync_imports_with_a_progress_bar_and_resumes(
     for i in range(12):
         ghost.add_post(f"Imported {i}", tags=[tag])
     ghost.add_post("About", kind="pages")
+    ghost.add_post(
+        "Minutes", visibility="members", html="<p>Open</p><!--members-only--><p>Ours</p>"
+    )
     env = {
         "DATABASE_URL": cli_database,
         "REDIS_URL": redis_url,
@@ -65,11 +68,14 @@ async def test_ghost_sync_imports_with_a_progress_bar_and_resumes(
     }
     code, out, err = await run_cli("ghost-sync", env=env)
     assert code == 0, err
-    assert "13 created, 0 updated, 0 unchanged, 0 removed; 1 tags, 0 authors" in out
+    assert "14 created, 0 updated, 0 unchanged, 0 removed; 1 tags, 0 authors" in out
+    # Only a Content API key: the members-only post came cut at its paywall, and says so.
+    assert "1 members-only item(s) came without their whole body" in out
+    assert "ROSE_GHOST_ADMIN_KEY" in out
     assert "Ghost posts: 100%" in err  # tqdm's bar, on stderr
-    assert "12/12" in err
+    assert "13/13" in err
     rows = await _fetch(cli_database, "SELECT slug FROM blog_posts ORDER BY slug")
-    assert len(rows) == 13
+    assert len(rows) == 14
 
     # Ghost down: a one-line error, exit 1, and nothing lost.
     ghost.fail(503, times=50)
@@ -77,7 +83,7 @@ async def test_ghost_sync_imports_with_a_progress_bar_and_resumes(
     assert code == 1
     assert "ghost-sync stopped (ghost_unavailable)" in err
     assert "Traceback" not in err
-    assert len(await _fetch(cli_database, "SELECT id FROM blog_posts")) == 13
+    assert len(await _fetch(cli_database, "SELECT id FROM blog_posts")) == 14
     ghost.failures.clear()
 
     # A wrong key: a clear error naming the refusal.

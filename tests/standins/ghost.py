@@ -16,7 +16,8 @@ code under test is the code that talks to a real Ghost:
   keeps only the fields named; timestamps look like ``2026-11-27T14:02:23.000+00:00``
   (whole seconds). Internal tags have slug ``hash-...`` and visibility ``internal``; the
   tags list shows public tags only. Members-only posts come with ``html`` cut at the
-  paywall (``<!--members-only-->`` here) and ``access: false``.
+  paywall card (``<!--members-only-->`` in Ghost's HTML; empty without one) and
+  ``access: false``. The site's owner has the author id ``"1"`` (:meth:`add_author`).
 - Webhooks signed exactly like Ghost: ``X-Ghost-Signature: sha256=<hex>, t=<ms>`` over the
   JSON body followed by the timestamp.
 - The Admin API's ``POST /ghost/api/admin/webhooks/``, authenticated like Ghost 5 does
@@ -27,8 +28,11 @@ code under test is the code that talks to a real Ghost:
   only, the signature with the hex-decoded secret, ``exp``, ``aud`` ``/admin/`` and a
   ``maxAge`` of 5 minutes on ``iat``, each refused as 401 ``INVALID_JWT`` "Invalid token:
   <jsonwebtoken's message>". The same event and target twice is 422 ``ValidationError``
-  "Target URL has already been used for this event.". The check is written out here with
-  the standard library, independently of the client's JWT library.
+  "Validation error, cannot save webhook." with the reason, "Target URL has already been
+  used for this event.", in ``context``. ``PUT webhooks/{id}/`` edits one (404 unknown);
+  ``GET {posts,pages}/{id}/`` gives the whole body with ``formats=html``. The token check is
+  written out here with the standard library, independently of the client's JWT library.
+- ``/content/images/<name>``: images uploaded with :meth:`add_image`.
 - Registered webhooks are delivered on a change (:meth:`add_post`, :meth:`edit`,
   :meth:`remove`, :meth:`edit_settings`): the events Ghost fires for it, one after the
   other, each retried like Ghost (``retry_delay_s`` apart, 5 retries); an answer 410 deletes
@@ -41,11 +45,7 @@ Failures are injected with :meth:`GhostStandIn.fail`: a status (e.g. 500), ``"ti
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import hashlib
-import hmac
 import json
 import math
 import re
@@ -63,13 +63,21 @@ from hypercorn.config import Config
 from quart import Quart, Response, request
 
 from shared.services.blog.ghost import sign_webhook
+from tests.standins.ghost_api import (
+    WEBHOOK_EVENTS,
+    b64url,
+    error,
+    filtered,
+    json_response,
+    jwt_problem,
+    limit_of,
+    ordered,
+)
 
 PAYWALL = "<!--members-only-->"
-DEFAULT_LIMIT = 15
-MAX_LIMIT = 100
+# Ghost gives its owner (the user who set the site up) the id "1", not an ObjectId.
+OWNER_ID = "1"
 GHOST_USER_AGENT = "Ghost/5.130.0 (https://github.com/TryGhost/Ghost)"
-_FILTER = re.compile(r"^updated_at:(>=|<=|>|<)'([^']*)'$")
-_FILTER_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
 def ghost_time(value: datetime) -> str:
@@ -115,6 +123,8 @@ class GhostStandIn:
         self.admin_key_id = _object_id()
         self.admin_secret = secrets.token_hex(32)
         self.webhooks: dict[str, dict[str, Any]] = {}
+        # Uploaded images, served at /content/images/<name> like Ghost's local storage.
+        self.images: dict[str, bytes] = {}
         # (event, target_url, HTTP status or the error's class name), in delivery order.
         self.deliveries: list[tuple[str, str, int | str]] = []
         self.retry_delay_s = 2.0
@@ -197,9 +207,12 @@ class GhostStandIn:
         self.tags[tag["id"]] = tag
         return tag
 
-    def add_author(self, name: str, *, slug: str | None = None, **extra: Any) -> dict[str, Any]:
+    def add_author(
+        self, name: str, *, slug: str | None = None, owner: bool = False, **extra: Any
+    ) -> dict[str, Any]:
+        """An author; the site's ``owner`` has the id Ghost gives its owner: ``"1"``."""
         author = {
-            "id": _object_id(),
+            "id": OWNER_ID if owner else _object_id(),
             "name": name,
             "slug": slug or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
             "profile_image": None,
@@ -303,6 +316,12 @@ class GhostStandIn:
         """Change the site's settings (its ``navigation`` ...): Ghost fires ``site.changed``."""
         self.settings.update(fields)
         self._trigger([])
+
+    def add_image(self, name: str, data: bytes) -> str:
+        """An uploaded image; its address on the site (``url`` of its settings), as Ghost
+        writes it into posts."""
+        self.images[name] = data
+        return self.settings["url"].rstrip("/") + f"/content/images/{name}"
 
     def fail(
         self, kind: str | int, *, path: str | None = None, page: int | None = None, times: int = 1
@@ -425,6 +444,54 @@ class GhostStandIn:
                 return refused
             return self._add_webhook(await request.get_json(silent=True))
 
+        @app.put("/ghost/api/admin/webhooks/<webhook_id>/")
+        async def edit_webhook(webhook_id: str) -> Response:
+            self.requests.append((request.path, {}))
+            refused = self._admin_auth(request.headers.get("Authorization"))
+            if refused is not None:
+                return refused
+            hook = self.webhooks.get(webhook_id)
+            if hook is None:
+                return error(
+                    404,
+                    "NotFoundError",
+                    "Resource not found error, cannot edit webhook.",
+                    context="Webhook not found.",
+                )
+            try:
+                data = (await request.get_json(silent=True))["webhooks"][0]
+            except (TypeError, KeyError, IndexError):
+                return error(422, "ValidationError", "Validation error, cannot edit webhook.")
+            for key in ("name", "event", "target_url", "secret"):
+                if key in data:
+                    hook[key] = data[key]
+            hook["updated_at"] = ghost_time(datetime.now(UTC))
+            return json_response({"webhooks": [hook]})
+
+        @app.get("/ghost/api/admin/<resource>/<ghost_id>/")
+        async def admin_read(resource: str, ghost_id: str) -> Response:
+            self.requests.append((request.path, dict(request.args.items())))
+            refused = self._admin_auth(request.headers.get("Authorization"))
+            if refused is not None:
+                return refused
+            row = self.items.get(resource, {}).get(ghost_id)
+            if row is None:
+                return error(404, "NotFoundError", f"{resource[:-1].capitalize()} not found.")
+            out = self._render(row, set(), cut=False)
+            # The Admin API gives html only when asked (formats=html); never ``access``.
+            out.pop("access", None)
+            if "html" not in request.args.get("formats", "").split(","):
+                out.pop("html", None)
+            out["status"] = "published"
+            return json_response({resource: [out]})
+
+        @app.get("/content/images/<path:name>")
+        async def image(name: str) -> Response:
+            data = self.images.get(name)
+            if data is None:
+                return Response("Not found", status=404)
+            return Response(data, mimetype="image/png")
+
         @app.get("/ghost/api/content/<resource>/<ghost_id>/")
         async def read(resource: str, ghost_id: str) -> Response:
             return await self._handle(resource, ghost_id, None)
@@ -445,7 +512,7 @@ class GhostStandIn:
             return injected
         key = args.get("key")
         if not key:
-            return _error(
+            return error(
                 403,
                 "NoPermissionError",
                 "Authorization failed",
@@ -454,39 +521,39 @@ class GhostStandIn:
                 "through if member auth is failing.",
             )
         if key != self.content_key:
-            return _error(
+            return error(
                 401, "UnauthorizedError", "Unknown Content API Key", code="UNKNOWN_CONTENT_API_KEY"
             )
         if resource == "settings" and ghost_id is None and slug is None:
-            return _json({"settings": self.settings, "meta": {}})
+            return json_response({"settings": self.settings, "meta": {}})
         if resource not in ("posts", "pages", "tags", "authors"):
-            return _error(404, "NotFoundError", "Resource not found")
+            return error(404, "NotFoundError", "Resource not found")
         try:
-            limit = _limit(args.get("limit"))
+            limit = limit_of(args.get("limit"))
             page = int(args.get("page", "1"))
             if page < 1:
                 raise ValueError
         except ValueError:
-            return _error(422, "ValidationError", "Validation error, cannot list resource.")
+            return error(422, "ValidationError", "Validation error, cannot list resource.")
         includes = set(filter(None, args.get("include", "").split(",")))
         fields = [f for f in args.get("fields", "").split(",") if f]
         rows = self._rows(resource)
         if ghost_id is not None or slug is not None:
             found = [r for r in rows if r["id"] == ghost_id or (slug and r["slug"] == slug)]
             if not found:
-                return _error(404, "NotFoundError", f"{resource[:-1].capitalize()} not found.")
-            return _json({resource: [self._shape(found[0], resource, includes, fields)]})
+                return error(404, "NotFoundError", f"{resource[:-1].capitalize()} not found.")
+            return json_response({resource: [self._shape(found[0], resource, includes, fields)]})
         if resource == "tags":
             rows = [r for r in rows if r["visibility"] == "public"]
         try:
-            rows = _filtered(rows, args.get("filter"))
+            rows = filtered(rows, args.get("filter"))
         except ValueError as err:
-            return _error(400, "BadRequestError", f"Error parsing filter: {err}")
-        rows = _ordered(rows, args.get("order"), resource)
+            return error(400, "BadRequestError", f"Error parsing filter: {err}")
+        rows = ordered(rows, args.get("order"), resource)
         total = len(rows)
         pages = max(1, math.ceil(total / limit))
         chunk = rows[(page - 1) * limit : page * limit]
-        return _json(
+        return json_response(
             {
                 resource: [self._shape(r, resource, includes, fields) for r in chunk],
                 "meta": {
@@ -507,7 +574,7 @@ class GhostStandIn:
     def _admin_auth(self, header: str | None, now: float | None = None) -> Response | None:
         """None when ``header`` carries a token Ghost 5 accepts, else Ghost's refusal."""
         if not header:
-            return _error(
+            return error(
                 403,
                 "NoPermissionError",
                 "Authorization failed",
@@ -516,7 +583,7 @@ class GhostStandIn:
             )
         scheme, _, token = header.partition(" ")
         if scheme != "Ghost" or not token:
-            return _error(
+            return error(
                 401,
                 "UnauthorizedError",
                 'Authorization header format is "Authorization: Ghost [token]"',
@@ -526,26 +593,26 @@ class GhostStandIn:
         try:
             if len(parts) != 3:
                 raise ValueError
-            jwt_header, payload = (json.loads(_b64url(p)) for p in parts[:2])
-            signature = _b64url(parts[2])
+            jwt_header, payload = (json.loads(b64url(p)) for p in parts[:2])
+            signature = b64url(parts[2])
             if not isinstance(jwt_header, dict) or not isinstance(payload, dict):
                 raise ValueError
         except ValueError:
-            return _error(400, "BadRequestError", "Invalid token", code="INVALID_JWT")
+            return error(400, "BadRequestError", "Invalid token", code="INVALID_JWT")
         kid = jwt_header.get("kid")
         if not kid:
-            return _error(
+            return error(
                 400, "BadRequestError", "Admin API kid missing.", code="MISSING_ADMIN_API_KID"
             )
         if kid != self.admin_key_id:
-            return _error(
+            return error(
                 401, "UnauthorizedError", "Unknown Admin API Key", code="UNKNOWN_ADMIN_API_KEY"
             )
-        problem = _jwt_problem(
+        problem = jwt_problem(
             jwt_header, payload, parts, signature, bytes.fromhex(self.admin_secret), now
         )
         if problem is not None:
-            return _error(401, "UnauthorizedError", f"Invalid token: {problem}", code="INVALID_JWT")
+            return error(401, "UnauthorizedError", f"Invalid token: {problem}", code="INVALID_JWT")
         return None
 
     def _add_webhook(self, body: Any) -> Response:
@@ -553,9 +620,9 @@ class GhostStandIn:
             data = body["webhooks"][0]
             event, target = str(data["event"]).lower(), str(data["target_url"])
         except (TypeError, KeyError, IndexError):
-            return _error(422, "ValidationError", "Validation error, cannot save webhook.")
+            return error(422, "ValidationError", "Validation error, cannot save webhook.")
         if event not in WEBHOOK_EVENTS or not target.startswith(("http://", "https://")):
-            return _error(
+            return error(
                 422,
                 "ValidationError",
                 "Validation error, cannot save webhook.",
@@ -563,8 +630,12 @@ class GhostStandIn:
                 + ("event." if event not in WEBHOOK_EVENTS else "target_url."),
             )
         if any(h["event"] == event and h["target_url"] == target for h in self.webhooks.values()):
-            return _error(
-                422, "ValidationError", "Target URL has already been used for this event."
+            # Ghost's error handler moves the reason into the context (prepareUserMessage).
+            return error(
+                422,
+                "ValidationError",
+                "Validation error, cannot save webhook.",
+                context="Target URL has already been used for this event.",
             )
         now = ghost_time(datetime.now(UTC))
         hook = {
@@ -583,7 +654,7 @@ class GhostStandIn:
             "updated_at": now,
         }
         self.webhooks[hook["id"]] = hook
-        return _json({"webhooks": [hook]}, 201)
+        return json_response({"webhooks": [hook]}, 201)
 
     async def _injected(self, path: str, page: str) -> Response | None:
         for failure in self.failures:
@@ -596,11 +667,11 @@ class GhostStandIn:
                 if failure.kind == "timeout":
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._release.wait(), self.timeout_delay)
-                    return _json({"posts": [], "meta": {}})
+                    return json_response({"posts": [], "meta": {}})
                 if failure.kind == "malformed":
                     return Response('{"posts": [', status=200, mimetype="application/json")
                 status = int(failure.kind)
-                return _error(status, "InternalServerError", "The server has encountered an error.")
+                return error(status, "InternalServerError", "The server has encountered an error.")
         return None
 
     def _rows(self, resource: str) -> list[dict[str, Any]]:
@@ -624,7 +695,12 @@ class GhostStandIn:
         members = out["visibility"] != "public"
         out["access"] = not members
         if members and cut:
-            out["html"] = out["html"].split(PAYWALL)[0]
+            # Ghost's post-gating: the teaser before the paywall card, its excerpt made from
+            # the teaser; without a card nothing at all.
+            teaser, card, _ = out["html"].partition(PAYWALL)
+            out["html"] = teaser if card else ""
+            if not out.get("custom_excerpt"):
+                out["excerpt"] = re.sub(r"<[^>]+>", "", out["html"])[:500]
         if "tags" in includes:
             tags = [self.tags[t] for t in row["_tags"] if t in self.tags]
             out["tags"] = tags
@@ -635,142 +711,3 @@ class GhostStandIn:
             out["authors"] = authors
             out["primary_author"] = authors[0] if authors else None
         return out
-
-
-WEBHOOK_EVENTS = frozenset(
-    {"site.changed"}
-    | {
-        f"{kind}.{event}"
-        for kind in ("post", "page")
-        for event in (
-            "added",
-            "deleted",
-            "edited",
-            "published",
-            "published.edited",
-            "unpublished",
-            "scheduled",
-            "unscheduled",
-            "rescheduled",
-        )
-    }
-    | {"tag.added", "tag.edited", "tag.deleted"}
-    | {"member.added", "member.edited", "member.deleted"}
-)
-ADMIN_MAX_AGE_S = 300
-
-
-def _b64url(part: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except (binascii.Error, ValueError):
-        raise ValueError(part) from None
-
-
-def _jwt_problem(
-    header: dict[str, Any],
-    payload: dict[str, Any],
-    parts: list[str],
-    signature: bytes,
-    secret: bytes,
-    now: float | None,
-) -> str | None:
-    """jsonwebtoken's ``verify`` with Ghost's options (algorithms HS256, maxAge 5m, audience
-    /admin/), in its order; its message for the first failure, or None."""
-    if header.get("alg") != "HS256":
-        return "invalid algorithm"
-    expected = hmac.new(secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, signature):
-        return "invalid signature"
-    clock = int(time.time() if now is None else now)
-    exp = payload.get("exp")
-    if exp is not None:
-        if not isinstance(exp, int | float):
-            return "invalid exp value"
-        if clock >= exp:
-            return "jwt expired"
-    aud = payload.get("aud")
-    audiences = aud if isinstance(aud, list) else [aud]
-    if "/admin/" not in audiences:
-        return "jwt audience invalid. expected: /admin/"
-    iat = payload.get("iat")
-    if not isinstance(iat, int | float):
-        return "iat required when maxAge is specified"
-    if clock - iat > ADMIN_MAX_AGE_S:
-        return "maxAge exceeded"
-    return None
-
-
-def _json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
-
-
-def _error(
-    status: int, type_: str, message: str, *, code: str | None = None, context: str | None = None
-) -> Response:
-    return _json(
-        {
-            "errors": [
-                {
-                    "message": message,
-                    "context": context,
-                    "type": type_,
-                    "details": None,
-                    "property": None,
-                    "help": None,
-                    "code": code,
-                    "id": str(uuid.uuid4()),
-                    "ghostErrorCode": None,
-                }
-            ]
-        },
-        status,
-    )
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if raw == "all":
-        return MAX_LIMIT  # Ghost 6 dropped limit=all: it gets the cap
-    value = int(raw)
-    if value < 1:
-        raise ValueError
-    return min(value, MAX_LIMIT)
-
-
-def _filtered(rows: list[dict[str, Any]], expression: str | None) -> list[dict[str, Any]]:
-    if not expression:
-        return rows
-    m = _FILTER.match(expression)
-    if m is None:
-        raise ValueError(f"unsupported filter {expression!r}")
-    op, value = m.groups()
-    if not _FILTER_DATE.match(value):
-        return []  # Ghost compares the text: an ISO 'T...Z' date matches nothing
-    bound = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-
-    def keep(row: dict[str, Any]) -> bool:
-        when = datetime.fromisoformat(row["updated_at"])
-        return {
-            ">=": when >= bound,
-            ">": when > bound,
-            "<=": when <= bound,
-            "<": when < bound,
-        }[op]
-
-    return [r for r in rows if keep(r)]
-
-
-def _ordered(rows: list[dict[str, Any]], order: str | None, resource: str) -> list[dict[str, Any]]:
-    if not order:
-        order = "published_at desc" if resource in ("posts", "pages") else "name asc"
-    keys = []
-    for part in order.split(","):
-        name, _, direction = part.strip().partition(" ")
-        keys.append((name, direction.strip().lower() == "desc"))
-    for name, descending in reversed(keys):
-        rows = sorted(
-            rows, key=lambda r: (r.get(name) is None, r.get(name) or ""), reverse=descending
-        )
-    return rows

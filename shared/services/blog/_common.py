@@ -74,7 +74,8 @@ def post_dto(post: BlogPost, viewer_is_member: bool = True) -> PostDTO:
         kind=post.kind,
         title=post.title,
         slug=post.slug,
-        html="" if locked else post.html,
+        # A locked item gives only what stood before its paywall (nothing without one).
+        html=(post.html[: post.paywall_at or 0] if locked else post.html),
         # A members-only body is not teased: without its own excerpt, a locked post has none.
         excerpt=post.excerpt or ("" if locked else _excerpt_from(post.plaintext)),
         feature_image=post.feature_image,

@@ -12,12 +12,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from shared.config import load_settings
+from shared.config import Settings, load_settings
 from shared.contracts import PostDTO
 from shared.db import create_engine, create_session_factory
 from shared.infrastructure.context import services
 from shared.services.blog.ghost import GhostError
-from shared.services.blog.ghost_sync import WEBHOOK_PATH, register_webhooks, run_once
+from shared.services.blog.ghost_sync import run_once
+from shared.services.blog.ghost_webhooks import WEBHOOK_PATH, register_webhooks
 from shared.services.domain import Subcommands
 
 
@@ -47,7 +48,7 @@ def _ghost_sync(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.register_webhooks:
         try:
-            outcomes = asyncio.run(register_webhooks(settings))
+            outcomes = asyncio.run(_register(settings))
         except GhostError as err:
             print(
                 f"rose-ash: ghost-sync --register-webhooks stopped ({err.code}): {err}",
@@ -55,7 +56,7 @@ def _ghost_sync(args: argparse.Namespace) -> int:
             )
             return 1
         for event, outcome in outcomes:
-            print(f"{event}: {'created' if outcome == 'created' else 'already registered'}")
+            print(f"{event}: {WEBHOOK_OUTCOMES[outcome]}")
         print(f"Ghost's webhooks point at {settings.apps['blog'].public_url}{WEBHOOK_PATH}.")
         return 0
     bars: dict[str, tqdm[Any]] = {}
@@ -84,9 +85,31 @@ def _ghost_sync(args: argparse.Namespace) -> int:
     print(
         f"Ghost sync: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.deleted} removed; "
-        f"{report.tags} tags, {report.authors} authors."
+        f"{report.tags} tags, {report.authors} authors; {report.images} images copied."
     )
+    if report.without_body:
+        print(
+            f"{report.without_body} members-only item(s) came without their whole body: "
+            "only their teaser is stored. Set ROSE_GHOST_ADMIN_KEY to read whole bodies."
+        )
+    if report.images_failed:
+        print(f"{report.images_failed} image(s) could not be copied and stay on Ghost (logged).")
     return 0
+
+
+WEBHOOK_OUTCOMES = {
+    "created": "created",
+    "replaced": "replaced (our old webhook pointed elsewhere or had another secret)",
+    "exists": "already registered",
+}
+
+
+async def _register(settings: Settings) -> list[tuple[str, str]]:
+    engine = create_engine(settings)
+    try:
+        return await register_webhooks(settings, create_session_factory(engine))
+    finally:
+        await engine.dispose()
 
 
 def _publish_due(_args: argparse.Namespace) -> int:

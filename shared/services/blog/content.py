@@ -35,6 +35,10 @@ from shared.models.blog import (
 )
 from shared.services.blog._base import BlogBase
 
+# Ghost's paywall card, as its HTML carries it: what stands before it is the teaser that
+# visitors read of a members-only item (``BlogPost.paywall_at``).
+PAYWALL = "<!--members-only-->"
+
 
 def _check_url(value: str | None, field: str) -> str | None:
     value = (value or "").strip()
@@ -77,7 +81,13 @@ class BlogContent(BlogBase):
             raise InvalidPost("invalid_kind", "A post or a page.", "kind")
         if data.visibility not in VISIBILITIES:
             raise InvalidPost("invalid_visibility", "Public or members only.", "visibility")
-        body = sanitize_html(data.html)
+        teaser, paywall, rest = data.html.partition(PAYWALL)
+        if paywall:
+            # Each side is cleaned on its own so the teaser's end is an end in the body too.
+            head = sanitize_html(teaser)
+            body, post.paywall_at = head + sanitize_html(rest), len(head)
+        else:
+            body, post.paywall_at = sanitize_html(data.html), None
         post.kind = data.kind
         post.title = title
         post.html = body

@@ -24,13 +24,17 @@ def _federable(post: BlogPost) -> bool:
 class BlogFediverse(BlogReading):
     """Federating posts (part of ``SqlBlogService``)."""
 
-    async def _federate(self, session: AsyncSession, post: BlogPost, *, changed: bool) -> PostDTO:
+    async def _federate(
+        self, session: AsyncSession, post: BlogPost, *, changed: bool, deliver: bool = True
+    ) -> PostDTO:
         """Bring the fediverse in line with ``post`` after a write; returns the post.
 
         A post that has become federable is announced (``Create``, under a fresh object id);
         a federated one whose content ``changed`` is re-sent (``Update``, same id); one that
         is no longer federable (unpublished, made members-only or a page) is withdrawn
-        (``Delete``). Members-only posts are never federated, not even as a teaser: whoever
+        (``Delete``). ``deliver=False`` keeps a ``Create`` or ``Update`` in the outbox
+        collection without sending it to followers (an old post imported from Ghost is not
+        news). Members-only posts are never federated, not even as a teaser: whoever
         follows the blog from another server is not signed in as a member, a title they cannot
         open is noise in their timeline, and no copy of a members' text can then reach a
         server we do not control.
@@ -41,9 +45,13 @@ class BlogFediverse(BlogReading):
             if federated is None:
                 post.ap_object_uri = self.federation.new_object_uri(ACTOR)
                 await session.flush()
-                await self.federation.publish(session, ACTOR, "Create", self._article(post, dto))
+                await self.federation.publish(
+                    session, ACTOR, "Create", self._article(post, dto), deliver=deliver
+                )
             elif changed:
-                await self.federation.publish(session, ACTOR, "Update", self._article(post, dto))
+                await self.federation.publish(
+                    session, ACTOR, "Update", self._article(post, dto), deliver=deliver
+                )
         elif federated is not None:
             post.ap_object_uri = None
             await session.flush()

@@ -6,7 +6,8 @@ lists, errors as ``{"errors": [{"message", "type", "code", ...}]}``, filter date
 ``'YYYY-MM-DD HH:MM:SS'`` in UTC. Every failure becomes a :class:`GhostError` with a stable
 ``code``, raised before the caller has stored anything from that answer.
 
-The Admin API is used only to register the webhooks the sync needs. It authenticates with a
+The Admin API registers the webhooks the sync needs and reads the whole bodies of
+members-only items (the Content API cuts them at the paywall). It authenticates with a
 short-lived JWT made from the Admin API key ``id:secret`` exactly as Ghost checks it: HS256,
 header ``kid`` = the key's id, payload ``iat``, ``exp = iat + 300`` and ``aud "/admin/"``,
 signed with the hex-decoded secret (joserfc, not hand-made crypto).
@@ -261,7 +262,7 @@ class WebhookExists(GhostError):
 
 
 class GhostAdminClient:
-    """Writes to one Ghost site's Admin API (only webhooks, for now)."""
+    """One Ghost site's Admin API: our webhooks, and whole bodies of members-only items."""
 
     def __init__(
         self,
@@ -309,17 +310,48 @@ class GhostAdminClient:
             "webhooks": [{"event": event, "target_url": target_url, "secret": secret, "name": name}]
         }
         response = await _send(self._http.post(path, json=body, headers=self._auth()), path)
+        # Ghost says why in the error's context ("Target URL has already been used for this
+        # event."); its message is only "Validation error, cannot save webhook.".
         if response.status_code == 422 and "already been used" in _error_detail(response):
             raise WebhookExists(f"{event} -> {target_url} is already registered", status=422)
         _raise_for_status(response, path, "Admin API key")
-        webhooks = _json_object(response, path).get("webhooks")
-        if (
-            not isinstance(webhooks, list)
-            or len(webhooks) != 1
-            or not isinstance(webhooks[0], dict)
-        ):
-            raise GhostMalformed("webhooks: the answer has no webhook")
-        return webhooks[0]
+        return _one_webhook(response, path)
+
+    async def edit_webhook(
+        self, webhook_id: str, *, event: str, target_url: str, secret: str, name: str
+    ) -> dict[str, Any] | None:
+        """Point one of this integration's webhooks at ``target_url`` with ``secret``; None
+        when Ghost has no such webhook (deleted in its admin screen, say)."""
+        path = f"/webhooks/{webhook_id}/"
+        body = {
+            "webhooks": [{"event": event, "target_url": target_url, "secret": secret, "name": name}]
+        }
+        response = await _send(self._http.put(path, json=body, headers=self._auth()), path)
+        if response.status_code == 404:
+            return None
+        _raise_for_status(response, path, "Admin API key")
+        return _one_webhook(response, path)
+
+    async def read(
+        self, resource: str, ghost_id: str, params: Mapping[str, str | int]
+    ) -> dict[str, Any]:
+        """One post or page as the Admin API gives it (``formats=html``: the whole body,
+        members-only part included); :class:`GhostNotFound` when there is none."""
+        path = f"/{resource}/{ghost_id}/"
+        query = {k: str(v) for k, v in params.items()}
+        response = await _send(self._http.get(path, params=query, headers=self._auth()), path)
+        _raise_for_status(response, path, "Admin API key")
+        items = _items(_json_object(response, path), resource)
+        if len(items) != 1:
+            raise GhostMalformed(f"{resource}/{ghost_id}: expected one item, got {len(items)}")
+        return items[0]
+
+
+def _one_webhook(response: httpx.Response, path: str) -> dict[str, Any]:
+    webhooks = _json_object(response, path).get("webhooks")
+    if not isinstance(webhooks, list) or len(webhooks) != 1 or not isinstance(webhooks[0], dict):
+        raise GhostMalformed("webhooks: the answer has no webhook")
+    return webhooks[0]
 
 
 def _items(body: dict[str, Any], resource: str) -> list[dict[str, Any]]:
@@ -332,7 +364,7 @@ def _items(body: dict[str, Any], resource: str) -> list[dict[str, Any]]:
 def _error_detail(response: httpx.Response) -> str:
     try:
         error = response.json()["errors"][0]
-        parts = [error.get("type"), error.get("code"), error.get("message")]
+        parts = [error.get("type"), error.get("code"), error.get("message"), error.get("context")]
         return " ".join(str(p) for p in parts if p)
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return response.reason_phrase or "no details"

@@ -18,11 +18,15 @@ BlogService contract); it owns only its own bookkeeping, the ``ghost_state`` tab
   are refreshed on every run, after the posts and pages (so the navigation can link to
   pages this very run brought). The settings are kept whole in ``ghost_state['settings']``
   and, in the same transaction, Ghost's ``navigation`` becomes the site navigation's Ghost
-  links (:func:`ghost_nav_links` maps Ghost's URLs to the blog's routes; the editors' own
-  links are never touched). A change of the navigation outdates the cached ``blog/nav``
+  links (:mod:`.ghost_links` maps Ghost's URLs to the blog's routes; the editors' own links
+  are never touched). A change of the navigation outdates the cached ``blog/nav``
   once committed (``on_navigation_changed``).
 - A webhook is only a trigger: :func:`apply_webhook` re-reads the item from the Content
   API (404 there means delete) and never stores the webhook's own copy.
+- Before storing, :class:`~.ghost_items.Bodies` makes items whole: members-only bodies from
+  the Admin API, images copied into the media store, links to the Ghost site rewritten. Items
+  Ghost published before the first sync (``ghost_state['first_sync']``) are not announced to
+  followers.
 
 Ghost's answers are validated completely before anything from them is written, and every
 write happens inside a transaction: a 401, 404, 5xx, timeout or malformed answer leaves
@@ -32,12 +36,11 @@ the stored content as it was.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
@@ -45,11 +48,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import GhostSettings, Settings
-from shared.contracts import NavItemInput, PostInput, SyncedAuthor, SyncedTag, SyncReport
+from shared.contracts import SyncedAuthor, SyncedTag, SyncReport
 from shared.db import create_engine, create_session_factory
 from shared.infrastructure.context import create_redis, services
 from shared.infrastructure.fragments import invalidate
-from shared.infrastructure.sanitize import SLUG_RE, slugify
 from shared.models.blog import GhostState
 from shared.services.blog.ghost import (
     GhostAdminClient,
@@ -57,161 +59,53 @@ from shared.services.blog.ghost import (
     GhostError,
     GhostMalformed,
     GhostNotFound,
-    WebhookExists,
     filter_datetime,
     parse_datetime,
 )
+from shared.services.blog.ghost_items import (
+    GHOST_ID,
+    KINDS,
+    Bodies,
+    GhostItem,
+    ghost_id_of,
+    parse_author,
+    parse_item,
+    parse_tag,
+)
+from shared.services.blog.ghost_links import apply_navigation, ghost_sites, ghost_urls
+from shared.services.blog.ghost_media import ImageCopier
 
 log = logging.getLogger(__name__)
 
-KINDS = {"posts": "post", "pages": "page"}
-GHOST_ID = re.compile(r"^[0-9a-f]{24}$")
 POST_PARAMS: dict[str, str | int] = {
     "include": "tags,authors",
     "formats": "html",
     "order": "updated_at asc,id asc",
 }
 SETTINGS_KEY = "settings"
+# When the blog first synced from Ghost: what Ghost had published before is its back
+# catalogue, put in the outbox collection but not delivered to followers as news.
+FIRST_SYNC_KEY = "first_sync"
 
 Progress = Callable[[str, int, int], None]
 """Called with (resource, items done, items in total) after each stored page."""
 NavigationChanged = Callable[[], Awaitable[None]]
 """Called once a transaction that changed the site navigation has committed."""
 NAV_FRAGMENT = "blog/nav"
-# Ghost's navigation is a handful of links; a hostile one is cut here, before any lookup.
-MAX_GHOST_NAV = 100
 
 
 def cursor_key(resource: str) -> str:
     return f"cursor:{resource}"
 
 
-# --- validating Ghost's items ----------------------------------------------------------
-
-
-def _str(item: dict[str, Any], key: str, *, required: bool = False) -> str | None:
-    value = item.get(key)
-    if value is None or value == "":
-        if required:
-            raise GhostMalformed(f"{key} is missing")
-        return None
-    if not isinstance(value, str):
-        raise GhostMalformed(f"{key}: expected text, got {type(value).__name__}")
-    return value
-
-
-def _ghost_id(item: dict[str, Any]) -> str:
-    ghost_id = _str(item, "id", required=True)
-    if ghost_id is None or not GHOST_ID.match(ghost_id):
-        raise GhostMalformed(f"id {ghost_id!r} is not a Ghost id")
-    return ghost_id
-
-
-def _slug(item: dict[str, Any]) -> str:
-    slug = _str(item, "slug", required=True) or ""
-    return slug if SLUG_RE.match(slug) else slugify(slug) or "untitled"
-
-
-def parse_tag(item: dict[str, Any]) -> SyncedTag | None:
-    """A tag as the blog stores it; None for Ghost's internal (``#hash``) tags."""
-    visibility = item.get("visibility", "public")
-    slug = _slug(item)
-    if visibility != "public" or slug.startswith("hash-"):
-        return None
-    return SyncedTag(
-        ghost_id=_ghost_id(item),
-        slug=slug,
-        name=(_str(item, "name") or slug)[:191],
-        description=_str(item, "description"),
-    )
-
-
-def parse_author(item: dict[str, Any]) -> SyncedAuthor:
-    slug = _slug(item)
-    return SyncedAuthor(
-        ghost_id=_ghost_id(item),
-        slug=slug,
-        name=(_str(item, "name") or slug)[:191],
-        bio=_str(item, "bio"),
-        profile_image=_str(item, "profile_image"),
-        website=_str(item, "website"),
-    )
-
-
-@dataclass(frozen=True)
-class GhostItem:
-    """A post or page from Ghost, validated."""
-
-    ghost_id: str
-    updated_at: datetime
-    published_at: datetime
-    data: PostInput
-    tags: tuple[SyncedTag, ...] = ()
-    authors: tuple[SyncedAuthor, ...] = ()
-
-
-def _http_url(value: str | None) -> str | None:
-    return value if value and value.startswith(("https://", "http://", "/")) else None
-
-
-def parse_item(item: dict[str, Any], kind: str) -> GhostItem:
-    """Validate one post or page from the Content API (GhostMalformed when it is not one)."""
-    ghost_id = _ghost_id(item)
-    try:
-        updated_at = parse_datetime(item.get("updated_at"), "updated_at")
-        published_raw = item.get("published_at") or item.get("created_at") or item["updated_at"]
-        published_at = parse_datetime(published_raw, "published_at")
-        tags = tuple(t for t in (parse_tag(t) for t in _list(item, "tags")) if t is not None)
-        authors = tuple(parse_author(a) for a in _list(item, "authors"))
-        title = _str(item, "title") or "(untitled)"
-        data = PostInput(
-            title=title[:255],
-            html=_str(item, "html") or "",
-            kind=kind,
-            slug=_slug(item),
-            excerpt=_str(item, "custom_excerpt") or _str(item, "excerpt") or "",
-            feature_image=_http_url(_str(item, "feature_image")),
-            feature_image_alt=(_str(item, "feature_image_alt") or "")[:191] or None,
-            featured=bool(item.get("featured", False)),
-            # Ghost's members, paid and tier-restricted posts are all "members" here.
-            visibility="public" if item.get("visibility", "public") == "public" else "members",
-            tags=tuple(t.slug for t in tags),
-            authors=tuple(a.slug for a in authors),
-            meta_title=(_str(item, "meta_title") or "")[:300] or None,
-            meta_description=(_str(item, "meta_description") or "")[:500] or None,
-            og_title=(_str(item, "og_title") or "")[:300] or None,
-            og_description=(_str(item, "og_description") or "")[:500] or None,
-            og_image=_http_url(_str(item, "og_image")),
-            twitter_title=(_str(item, "twitter_title") or "")[:300] or None,
-            twitter_description=(_str(item, "twitter_description") or "")[:500] or None,
-            twitter_image=_http_url(_str(item, "twitter_image")),
-            feature_image_caption=_str(item, "feature_image_caption"),
-            canonical_url=_http_url(_str(item, "canonical_url")),
-        )
-    except GhostMalformed as err:
-        raise GhostMalformed(f"{kind} {ghost_id}: {err}") from None
-    return GhostItem(
-        ghost_id=ghost_id,
-        updated_at=updated_at,
-        published_at=published_at,
-        data=data,
-        tags=tags,
-        authors=authors,
-    )
-
-
-def _list(item: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    value = item.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise GhostMalformed(f"{key}: expected a list of objects")
-    return value
-
-
 # --- storing ---------------------------------------------------------------------------
 
 
-async def store_items(session: AsyncSession, items: Sequence[GhostItem]) -> dict[str, int]:
-    """Upsert validated items (and the tags and authors they name); counts by outcome."""
+async def store_items(
+    session: AsyncSession, items: Sequence[GhostItem], first_sync: datetime | None = None
+) -> dict[str, int]:
+    """Upsert validated items (and the tags and authors they name); counts by outcome.
+    Items published before ``first_sync`` are not announced to followers."""
     blog = services().blog
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     tags = {t.ghost_id: t for item in items for t in item.tags}
@@ -225,9 +119,23 @@ async def store_items(session: AsyncSession, items: Sequence[GhostItem]) -> dict
             ghost_updated_at=item.updated_at,
             published_at=item.published_at,
             data=item.data,
+            ghost_slug=item.ghost_slug,
+            announce=first_sync is None or item.published_at >= first_sync,
         )
         counts[outcome] += 1
     return counts
+
+
+async def first_sync_at(session: AsyncSession) -> datetime:
+    """When the blog first synced from Ghost: recorded now (database time) if never."""
+    await session.execute(
+        pg_insert(GhostState)
+        .values(name=FIRST_SYNC_KEY, value=func.jsonb_build_object("at", func.now()))
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    value = await session.scalar(select(GhostState.value).where(GhostState.name == FIRST_SYNC_KEY))
+    assert value is not None
+    return datetime.fromisoformat(str(value["at"]))
 
 
 async def load_cursor(session: AsyncSession, resource: str) -> datetime | None:
@@ -273,139 +181,18 @@ def _valid_settings(settings: dict[str, Any]) -> dict[str, Any]:
 SiteData = tuple[list[SyncedTag], list[SyncedAuthor], dict[str, Any]]
 
 
-async def read_site(client: GhostContentClient, page_size: int) -> SiteData:
-    """Every public tag, every author and the settings, validated (nothing stored yet)."""
+async def read_site(
+    client: GhostContentClient, page_size: int, settings: dict[str, Any] | None = None
+) -> SiteData:
+    """Every public tag, every author and the settings (unless given, as read already),
+    validated (nothing stored yet)."""
     tags: list[SyncedTag] = []
     async for items, _ in client.browse_all("tags", {"limit": page_size}):
         tags.extend(t for t in (parse_tag(i) for i in items) if t is not None)
     authors: list[SyncedAuthor] = []
     async for items, _ in client.browse_all("authors", {"limit": page_size}):
         authors.extend(parse_author(i) for i in items)
-    return tags, authors, _valid_settings(await client.settings())
-
-
-# --- the navigation ------------------------------------------------------------------
-
-# A path on the Ghost site: home, /tag/<slug>/, /author/<slug>/ or /<slug>/ (post or page).
-_GHOST_ROUTE = re.compile(r"^/(?:(tag|author)/)?([^/]+)/?$")
-
-
-def _site_of(url: str | None) -> tuple[str, str] | None:
-    """(host[:port], path prefix) of an http(s) address; None for anything else."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    default = 443 if parts.scheme == "https" else 80
-    host = parts.hostname.lower() + ("" if port in (None, default) else f":{port}")
-    return host, parts.path.rstrip("/")
-
-
-def _ghost_path(url: str, sites: Sequence[tuple[str, str]]) -> str | None:
-    """The path inside the Ghost site that ``url`` points at, or None when it points
-    elsewhere (or is no plain link at all)."""
-    if url.startswith("/") and not url.startswith("//"):
-        parts = urlsplit(url)
-        return None if parts.query or parts.fragment else parts.path
-    site = _site_of(url)
-    if site is None:
-        return None
-    host, path = site
-    parts = urlsplit(url)
-    if parts.query or parts.fragment or parts.username or parts.password:
-        return None
-    for ghost_host, prefix in sites:
-        if host == ghost_host and (path + "/").startswith(prefix + "/"):
-            return path[len(prefix) :] or "/"
-    return None
-
-
-def _ghost_target(url: str, sites: Sequence[tuple[str, str]]) -> tuple[str | None, str] | None:
-    """Where a Ghost navigation URL should lead: ("blog", path), ("slug", slug) for a post or
-    page still to be looked up, (None, url) for anything not on the Ghost site (the
-    navigation's rules then keep only https), or None when it maps to nothing of ours."""
-    path = _ghost_path(url, sites)
-    if path is None:
-        if url.startswith("/") and not url.startswith("//"):
-            return None  # a Ghost path with a query or fragment
-        site = _site_of(url)
-        if site is not None and any(site[0] == host for host, _ in sites):
-            return None  # on Ghost's host, outside the site or with a query
-        return None, url
-    if path in ("", "/"):
-        return "blog", "/"
-    match = _GHOST_ROUTE.match(path)
-    if match is None or not SLUG_RE.match(match.group(2)):
-        return None
-    section, slug = match.groups()
-    if section is None:
-        return "slug", slug
-    return "blog", f"/{section}/{slug}"
-
-
-async def ghost_nav_links(
-    session: AsyncSession, navigation: Sequence[Mapping[str, Any]], ghost_urls: Sequence[str]
-) -> list[NavItemInput]:
-    """Ghost's navigation as the site navigation's links, in Ghost's order.
-
-    Links into the Ghost site (relative, or absolute on one of ``ghost_urls``' hosts) lead to
-    the blog's own routes: home ``/``, ``/tag/<slug>``, ``/author/<slug>``, and ``/<slug>/``
-    to ``/posts/<slug>`` or ``/pages/<slug>`` as the synced item is. Other addresses are
-    passed on as they are for the navigation's rules to judge (only https is kept). A link
-    that maps to nothing is skipped with a log line.
-    """
-    sites = [s for s in (_site_of(u) for u in ghost_urls) if s is not None]
-    targets: list[tuple[str, tuple[str | None, str] | None]] = []
-    for item in list(navigation)[:MAX_GHOST_NAV]:
-        label, url = str(item.get("label", "")), str(item.get("url", "")).strip()
-        targets.append((label, _ghost_target(url, sites)))
-    slugs = [t[1] for _, t in targets if t is not None and t[0] == "slug"]
-    kinds = await services().blog.published_slug_kinds(session, slugs)
-    links: list[NavItemInput] = []
-    for (label, target), item in zip(targets, navigation, strict=False):
-        url = str(item.get("url", ""))
-        if target is None:
-            log.warning("ghost navigation: skipped %r (%s): not a page of the site", label, url)
-            continue
-        app, path = target
-        if app == "slug":
-            kind = kinds.get(path)
-            if kind is None:
-                log.warning(
-                    "ghost navigation: skipped %r (%s): no published post or page %r",
-                    label,
-                    url,
-                    path,
-                )
-                continue
-            app, path = "blog", f"/{kind}s/{path}"
-        links.append(NavItemInput(label=label, app=app, path=path))
-    return links
-
-
-async def apply_navigation(
-    session: AsyncSession, settings: Mapping[str, Any], ghost_urls: Sequence[str]
-) -> bool:
-    """Make the navigation's Ghost links Ghost's ``navigation``; True when they changed."""
-    navigation = settings.get("navigation") or []
-    links = await ghost_nav_links(session, navigation, ghost_urls)
-    report = await services().blog.replace_ghost_navigation(session, links)
-    for label, code in report.skipped:
-        log.warning("ghost navigation: skipped %r: %s", label, code)
-    if report.changed:
-        log.info("ghost navigation: %d links from Ghost", report.stored)
-    return report.changed
-
-
-def _ghost_urls(settings: Mapping[str, Any], ghost_url: str | None) -> list[str]:
-    """The addresses the Ghost site answers at: the configured one and its own ``url``."""
-    own = settings.get("url")
-    return [u for u in (ghost_url, own if isinstance(own, str) else None) if u]
+    return tags, authors, settings or _valid_settings(await client.settings())
 
 
 async def store_site(
@@ -421,7 +208,7 @@ async def store_site(
     await services().blog.sync_tags(session, tags)
     await services().blog.sync_authors(session, authors)
     await _save_state(session, SETTINGS_KEY, settings)
-    return await apply_navigation(session, settings, _ghost_urls(settings, ghost_url))
+    return await apply_navigation(session, settings, ghost_urls(settings, ghost_url))
 
 
 async def refresh_navigation(session: AsyncSession, *, ghost_url: str | None = None) -> bool:
@@ -429,7 +216,7 @@ async def refresh_navigation(session: AsyncSession, *, ghost_url: str | None = N
     settings = await load_settings(session)
     if settings is None:
         return False
-    return await apply_navigation(session, settings, _ghost_urls(settings, ghost_url))
+    return await apply_navigation(session, settings, ghost_urls(settings, ghost_url))
 
 
 # --- running ---------------------------------------------------------------------------
@@ -446,23 +233,44 @@ class GhostSync:
     progress: Progress | None = None
     on_navigation_changed: NavigationChanged | None = None
     report: SyncReport = field(default_factory=SyncReport)
+    # The Admin API, for the whole bodies of members-only items (None: Content API only).
+    admin: GhostAdminClient | None = None
+    # Copies Ghost's images into the media store (None: images keep Ghost's addresses).
+    images: ImageCopier | None = None
+    bodies: Bodies = field(default_factory=lambda: Bodies([]))
+    first_sync: datetime | None = None
 
     async def run(self, *, reconcile: bool = True) -> SyncReport:
         """Sync posts and pages, optionally reconcile, then refresh tags, authors, settings
         and the navigation (last: its links to posts and pages are then resolvable)."""
         self.report = SyncReport()
+        if self.images is not None:
+            self.images.copied = self.images.failed = 0
+        # Ghost's own address, for the links and images in its bodies that name it.
+        site = _valid_settings(await self.client.settings())
+        self.bodies = Bodies(
+            ghost_sites(ghost_urls(site, self.client.site_url)), self.admin, self.images
+        )
+        async with self.session_factory() as session, session.begin():
+            self.first_sync = await first_sync_at(session)
         for resource in KINDS:
             await self.incremental(resource)
         if reconcile:
             for resource in KINDS:
                 await self.reconcile(resource)
-        await self.refresh_site()
+        await self.refresh_site(site)
+        self.report = replace(
+            self.report,
+            without_body=self.bodies.without_body,
+            images=self.images.copied if self.images else 0,
+            images_failed=self.images.failed if self.images else 0,
+        )
         return self.report
 
-    async def refresh_site(self) -> None:
-        """Tags, authors and the site settings, read in full, then stored in one go together
-        with the navigation adopted from them."""
-        tags, authors, settings = await read_site(self.client, self.settings.page_size)
+    async def refresh_site(self, site: dict[str, Any] | None = None) -> None:
+        """Tags, authors and the site settings (``site``, read at the start of the run),
+        read in full, then stored in one go together with the navigation adopted from them."""
+        tags, authors, settings = await read_site(self.client, self.settings.page_size, site)
         async with self.session_factory() as session, session.begin():
             changed = await store_site(
                 session, tags, authors, settings, ghost_url=self.client.site_url
@@ -483,7 +291,8 @@ class GhostSync:
         async for raw, pagination in self.client.browse_all(resource, params):
             items = [parse_item(i, KINDS[resource]) for i in raw]
             async with self.session_factory() as session, session.begin():
-                counts = await store_items(session, items)
+                items = await self.bodies.complete(session, items, resource)
+                counts = await store_items(session, items, self.first_sync)
                 if items:
                     newest = max(i.updated_at for i in items)
                     cursor = newest if cursor is None else max(cursor, newest)
@@ -503,7 +312,7 @@ class GhostSync:
         }
         async for raw, _ in self.client.browse_all(resource, params):
             for item in raw:
-                remote[_ghost_id(item)] = parse_datetime(item.get("updated_at"), "updated_at")
+                remote[ghost_id_of(item)] = parse_datetime(item.get("updated_at"), "updated_at")
         async with self.session_factory() as session:
             local = await services().blog.synced_versions(session, KINDS[resource])
         gone = sorted(set(local) - set(remote))
@@ -517,7 +326,8 @@ class GhostSync:
                 continue
             fetched.append(parse_item(raw_item, KINDS[resource]))
         async with self.session_factory() as session, session.begin():
-            counts = await store_items(session, fetched)
+            fetched = await self.bodies.complete(session, fetched, resource)
+            counts = await store_items(session, fetched, self.first_sync)
             deleted = await services().blog.delete_synced(session, gone)
         self._count(counts)
         self.report = replace(self.report, deleted=self.report.deleted + deleted)
@@ -552,6 +362,8 @@ async def apply_webhook(
     payload: dict[str, Any],
     *,
     page_size: int = 100,
+    admin: GhostAdminClient | None = None,
+    images: ImageCopier | None = None,
 ) -> WebhookResult:
     """Act on a verified webhook by re-reading from the Content API; returns what happened.
 
@@ -578,7 +390,10 @@ async def apply_webhook(
             deleted = await services().blog.delete_synced(session, [ghost_id])
             outcome = "deleted" if deleted else "absent"
         else:
-            counts = await store_items(session, [parse_item(raw, kind)])
+            stored = await load_settings(session) or {}
+            bodies = Bodies(ghost_sites(ghost_urls(stored, client.site_url)), admin, images)
+            items = await bodies.complete(session, [parse_item(raw, kind)], resource)
+            counts = await store_items(session, items, await first_sync_at(session))
             outcome = next(outcome for outcome, n in counts.items() if n)
         changed = outcome != "unchanged" and await refresh_navigation(
             session, ghost_url=client.site_url
@@ -611,18 +426,34 @@ async def run_once(
 ) -> SyncReport:
     """One sync run with its own engine and client (the CLI's entry)."""
     engine = create_engine(settings)
+    factory = create_session_factory(engine)
     try:
-        async with GhostContentClient.from_settings(settings) as client:
+        async with (
+            GhostContentClient.from_settings(settings) as client,
+            admin_client(settings) as admin,
+        ):
             sync = GhostSync(
-                create_session_factory(engine),
+                factory,
                 client,
                 settings.ghost,
                 progress,
                 on_navigation_changed=nav_invalidator(settings),
+                admin=admin,
+                images=ImageCopier(settings, factory),
             )
             return await sync.run(reconcile=reconcile)
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def admin_client(settings: Settings) -> AsyncIterator[GhostAdminClient | None]:
+    """The Admin API client when an Admin API key is configured, else None."""
+    if not settings.secrets.ghost_admin_key:
+        yield None
+        return
+    async with GhostAdminClient.from_settings(settings) as admin:
+        yield admin
 
 
 # --- the worker's periodic run --------------------------------------------------------
@@ -686,12 +517,17 @@ def periodic_sync(
                 return 0
             outcome: dict[str, Any] = {"last_run_at": now.isoformat()}
             try:
-                async with GhostContentClient.from_settings(settings) as client:
+                async with (
+                    GhostContentClient.from_settings(settings) as client,
+                    admin_client(settings) as admin,
+                ):
                     report = await GhostSync(
                         session_factory,
                         client,
                         settings.ghost,
                         on_navigation_changed=on_navigation_changed,
+                        admin=admin,
+                        images=ImageCopier(settings, session_factory),
                     ).run()
             except GhostError as err:
                 log.warning(
@@ -711,42 +547,3 @@ def periodic_sync(
             return 1
 
     return stage
-
-
-# --- registering the webhooks ---------------------------------------------------------
-
-# What changes what the public can read; post.added/edited would also fire for every
-# autosave of a draft, and post.scheduled et al. for posts not live yet (the sync would
-# re-read them for nothing: the Content API does not show them).
-WEBHOOK_EVENTS = (
-    *(
-        f"{kind}.{event}"
-        for kind in ("post", "page")
-        for event in ("published", "published.edited", "unpublished", "deleted")
-    ),
-    "tag.added",
-    "tag.edited",
-    "tag.deleted",
-    "site.changed",
-)
-WEBHOOK_PATH = "/webhooks/ghost"
-
-
-async def register_webhooks(settings: Settings) -> list[tuple[str, str]]:
-    """Create Ghost's webhooks for :data:`WEBHOOK_EVENTS`, pointing at the blog's public
-    ``/webhooks/ghost`` and signed with ``ROSE_GHOST_WEBHOOK_SECRET``; returns (event,
-    "created" or "exists"). Safe to run again: Ghost's "already used" answer is "exists"."""
-    secret = settings.require("ghost_webhook_secret")
-    target = settings.apps["blog"].public_url + WEBHOOK_PATH
-    outcomes: list[tuple[str, str]] = []
-    async with GhostAdminClient.from_settings(settings) as admin:
-        for event in WEBHOOK_EVENTS:
-            try:
-                await admin.add_webhook(
-                    event=event, target_url=target, secret=secret, name=f"Rose Ash: {event}"
-                )
-            except WebhookExists:
-                outcomes.append((event, "exists"))
-            else:
-                outcomes.append((event, "created"))
-    return outcomes

@@ -265,16 +265,17 @@ class BlogReading(BlogBase):
             entries.extend(SitemapEntry(kind=kind, slug=s, updated_at=None) for s in slugs)
         return tuple(entries)
 
-    async def published_slug_kinds(
-        self, session: AsyncSession, slugs: Iterable[str]
-    ) -> dict[str, str]:
-        """Slug -> "post" or "page" for the published items among ``slugs`` (one query)."""
-        wanted = sorted(set(slugs))
+    async def ghost_routes(
+        self, session: AsyncSession, ghost_slugs: Iterable[str]
+    ) -> dict[str, tuple[str, str]]:
+        """Ghost's slug -> (kind, the blog's slug) of the published synced items among
+        ``ghost_slugs`` (one query): where Ghost's ``/<slug>/`` now lives."""
+        wanted = sorted(set(ghost_slugs))
         if not wanted:
             return {}
         rows = await session.execute(
-            select(BlogPost.slug, BlogPost.kind).where(
-                BlogPost.slug.in_(wanted), BlogPost.status == "published"
+            select(BlogPost.ghost_slug, BlogPost.kind, BlogPost.slug).where(
+                BlogPost.ghost_slug.in_(wanted), BlogPost.status == "published"
             )
         )
-        return {str(slug): str(kind) for slug, kind in rows}
+        return {str(ghost): (str(kind), str(slug)) for ghost, kind, slug in rows}

@@ -4,12 +4,13 @@ authors; local items are never touched."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import PostInput, SyncedAuthor, SyncedTag
@@ -17,6 +18,8 @@ from shared.models.blog import BlogAuthor, BlogPost, BlogTag
 from shared.services.blog._common import ACTOR
 from shared.services.blog.content import BlogContent
 from shared.services.blog.fediverse import BlogFediverse
+
+log = logging.getLogger(__name__)
 
 
 class BlogSynced(BlogContent, BlogFediverse):
@@ -30,12 +33,16 @@ class BlogSynced(BlogContent, BlogFediverse):
         ghost_updated_at: datetime,
         published_at: datetime,
         data: PostInput,
+        ghost_slug: str | None = None,
+        announce: bool = True,
     ) -> str:
         """Create or replace the published item Ghost knows as ``ghost_id``: "created",
         "updated" or "unchanged".
 
         Skips the write when Ghost's ``updated_at`` is the one already stored. A slug that a
-        local post already uses gets a suffix rather than failing the whole run.
+        local post already uses gets a suffix rather than failing the whole run (logged);
+        ``ghost_slug`` keeps Ghost's own. ``announce=False`` puts the item's activities in
+        the outbox without delivering them to followers (Ghost's back catalogue).
         """
         post = await session.scalar(
             select(BlogPost).where(BlogPost.ghost_id == ghost_id).with_for_update()
@@ -49,8 +56,23 @@ class BlogSynced(BlogContent, BlogFediverse):
         post.status = "published"
         post.published_at = published_at
         post.ghost_updated_at = ghost_updated_at
+        if ghost_slug is not None and ghost_slug != post.ghost_slug:
+            # Ghost's slugs are unique: one an item no longer has may have moved to another.
+            await session.execute(
+                update(BlogPost)
+                .where(BlogPost.ghost_slug == ghost_slug, BlogPost.ghost_id != ghost_id)
+                .values(ghost_slug=None)
+            )
+            post.ghost_slug = ghost_slug
         await self._apply(session, post, data, dedupe_slug=True)
-        await self._federate(session, post, changed=True)
+        if data.slug and post.slug != data.slug:
+            log.warning(
+                "ghost sync: Ghost's %s %r is stored as %r: a local item has that slug",
+                data.kind,
+                data.slug,
+                post.slug,
+            )
+        await self._federate(session, post, changed=True, deliver=announce)
         return outcome
 
     async def delete_synced(self, session: AsyncSession, ghost_ids: Iterable[str]) -> int:

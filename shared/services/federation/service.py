@@ -114,11 +114,14 @@ class SqlFederationService:
         actor_app: str,
         activity_type: str,
         obj: ApObjectDTO | str,
+        *,
+        deliver: bool = True,
     ) -> ApActivityDTO:
         """Write a public Create/Update/Delete/Announce by ``actor_app`` to the outbox.
 
         Call it inside the transaction that makes the change; nothing is sent until it commits.
         ``obj`` is the object (``Create``/``Update``), or its id (``Delete``, ``Announce``).
+        ``deliver=False`` keeps it in the outbox collection but sends it to no follower.
         """
         if actor_app not in APP_NAMES:
             raise DomainError("ap_unknown_actor", f"{actor_app!r} is not one of our actors.")
@@ -173,7 +176,7 @@ class SqlFederationService:
             object_uri=object_uri,
             object_type=object_type,
             is_public=True,
-            to_followers=True,
+            to_followers=deliver,
             target_inboxes=[],
         )
 
