@@ -34,7 +34,12 @@ async def test_journey_2_links_swap_content_and_history_works(site: Site, page: 
     await at(page, site.url("blog", POST), "Welcome to Rose Ash", "Welcome to Rose Ash · Rose Ash")
     assert await same_document(page)
 
-    await page.get_by_role("list", name="Tags").get_by_role("link", name="News").click()
+    await (
+        page.locator(".post-footer")
+        .get_by_role("list", name="Tags")
+        .get_by_role("link", name="News")
+        .click()
+    )
     await at(page, site.url("blog", "/tag/news"), "News", "News · Rose Ash")
     assert await same_document(page)
 

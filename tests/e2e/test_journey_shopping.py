@@ -192,7 +192,12 @@ async def test_journey_7_navigation_without_javascript(site: Site, plain_page: P
     await at(home, "Blog", "Blog · Rose Ash")
     await page.get_by_role("link", name="Welcome to Rose Ash").first.click()
     await at(post, "Welcome to Rose Ash", "Welcome to Rose Ash · Rose Ash")
-    await page.get_by_role("list", name="Tags").get_by_role("link", name="News").click()
+    await (
+        page.locator(".post-footer")
+        .get_by_role("list", name="Tags")
+        .get_by_role("link", name="News")
+        .click()
+    )
     await at(site.url("blog", "/tag/news"), "News", "News · Rose Ash")
     await page.go_back()
     await at(post, "Welcome to Rose Ash", "Welcome to Rose Ash · Rose Ash")

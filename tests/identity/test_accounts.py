@@ -385,11 +385,12 @@ async def test_sign_in_is_rate_limited_per_address(
 async def test_sign_in_and_reset_stay_limited_while_redis_is_down(
     make_app: AppMaker, database_url: str, db: AsyncSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Redis at a port where nothing listens: the limits are counted in this process.
+    # Redis at a port where nothing listens: the windows (here the per-address one) are counted
+    # in this process.
     limited = make_settings(
         database_url,
         f"redis://127.0.0.1:{closed_port()}/0",
-        ROSE_RATE_LIMITS__SIGNIN__PER_ACCOUNT="3",
+        ROSE_RATE_LIMITS__SIGNIN__PER_ADDRESS="3",
         ROSE_RATE_LIMITS__RESET__PER_ACCOUNT="2",
     )
     client = (await make_app("federation", app_settings=limited)).test_client()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -108,7 +109,9 @@ async def test_redis_down_and_back_switches_to_the_process_and_back(
         "postgresql://unused", "redis://unused", ROSE_RATE_LIMITS__RESET__PER_ACCOUNT="2"
     )
     folder = Path(tempfile.mkdtemp(prefix="rose-ash-valkey-"))
-    server = EmbeddedValkey(folder, port=closed_port(), persist=False)
+    server = EmbeddedValkey(
+        folder, port=closed_port(), persist=False, password=secrets.token_urlsafe(16)
+    )
     url = await asyncio.to_thread(server.start)
     client = aioredis.Redis.from_url(url, socket_connect_timeout=0.5)
     try:
