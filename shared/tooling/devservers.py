@@ -55,13 +55,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class DataDirLock:
-    """An exclusive lock on a data directory, so two launchers never share (or kill) servers."""
+class PidLock:
+    """An exclusive lock on the file ``path``, which names the process holding it: one process
+    at a time, released by the kernel however that process ends. :meth:`acquire` raises what
+    :meth:`held` makes of the holder's pid when another process has it."""
 
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / "launcher.lock"
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._fh: IO[str] | None = None
+
+    def held(self, holder: str) -> Exception:
+        raise NotImplementedError
 
     def acquire(self) -> None:
         fh = self.path.open("a+")
@@ -69,11 +73,9 @@ class DataDirLock:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            holder = fh.read().strip()
             fh.close()
-            raise DevServerError(
-                f"{self.path.parent} is in use by a running launcher (pid {holder}); stop it first"
-            ) from None
+            raise self.held(holder) from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
@@ -85,6 +87,20 @@ class DataDirLock:
             fcntl.flock(self._fh, fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
+
+
+class DataDirLock(PidLock):
+    """An exclusive lock on a data directory, so two launchers never share (or kill) servers."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        super().__init__(directory / "launcher.lock")
+
+    def held(self, holder: str) -> Exception:
+        return DevServerError(
+            f"{self.path.parent} is in use by a running launcher "
+            f"(pid {holder or 'another process'}); stop it first"
+        )
 
 
 @dataclass

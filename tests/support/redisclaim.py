@@ -7,13 +7,12 @@ ends."""
 
 from __future__ import annotations
 
-import fcntl
-import os
 import tempfile
 from pathlib import Path
-from typing import IO
 
 from redis.connection import parse_url
+
+from shared.tooling.devservers import PidLock
 
 
 class RedisInUse(Exception):
@@ -34,35 +33,16 @@ def lock_file(url: str) -> Path:
     return Path(tempfile.gettempdir()) / f"rose-ash-test-redis-{name}.lock"
 
 
-class RedisClaim:
+class RedisClaim(PidLock):
     """The lock of one run on the database of ``url``: :meth:`acquire`, then :meth:`release`."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.path = lock_file(url)
-        self._fh: IO[str] | None = None
+        super().__init__(lock_file(url))
 
-    def acquire(self) -> None:
-        fh = self.path.open("a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            fh.close()
-            raise RedisInUse(
-                f"TEST_REDIS_URL ({where(self.url)}) is in use by another test run "
-                f"(pid {holder}), whose tests flush it: give this run another database "
-                "number, or unset TEST_REDIS_URL for a Valkey of its own"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._fh = fh
-
-    def release(self) -> None:
-        if self._fh is not None:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+    def held(self, holder: str) -> Exception:
+        return RedisInUse(
+            f"TEST_REDIS_URL ({where(self.url)}) is in use by another test run "
+            f"(pid {holder or 'unknown'}), whose tests flush it: give this run another database "
+            "number, or unset TEST_REDIS_URL for a Valkey of its own"
+        )
