@@ -33,7 +33,7 @@ from bench.fanout import run_fanout
 from bench.load import Sample, run_load
 from bench.member import member_cookie
 from shared.config import APP_NAMES, load_settings
-from shared.tooling.devservers import EmbeddedPostgres, EmbeddedValkey, free_port
+from shared.tooling.devservers import EmbeddedPostgres, EmbeddedValkey, free_ports
 from shared.tooling.launcher import DEV_SECRET_GENERATORS
 
 HERE = Path(__file__).resolve().parent
@@ -314,8 +314,8 @@ def main() -> int:
         redis_url = vk.start()
         servers.append(vk)
 
-    ports = {name: free_port() for name in APP_NAMES}
-    baseline_port = free_port()
+    *app_ports, baseline_port = free_ports(len(APP_NAMES) + 1)
+    ports = dict(zip(APP_NAMES, app_ports, strict=True))
     env = _platform_env(ports, database_url, redis_url, scratch / "devdata")
     results = []
     memory: dict[str, int] = {}

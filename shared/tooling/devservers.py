@@ -13,6 +13,7 @@ socket, listens on no TCP port and keeps its socket to its owner (``unix_socket_
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import logging
@@ -50,9 +51,19 @@ class DevServerError(CommandError):
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports free now. Every socket stays bound until all are
+    picked: the kernel may hand a port it just released straight out again."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 class PidLock:
@@ -169,6 +180,9 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()
+            # The library stops a server it kept at exit too; this one is stopped already, and
+            # by exit the logging it would do there has nowhere to go.
+            atexit.unregister(self._server._cleanup)
             self._server = None
 
 

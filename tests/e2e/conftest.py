@@ -28,7 +28,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy.engine import make_url
 
 from shared.config import APP_NAMES
-from shared.tooling.devservers import EmbeddedValkey, free_port
+from shared.tooling.devservers import EmbeddedValkey, free_ports
 from tests.support import SmtpSink, Up, smtp_sink_server
 from tests.support.settings import asyncpg_dsn
 
@@ -124,7 +124,7 @@ async def site(
     await admin(f'CREATE DATABASE "{name}"')
     valkey = EmbeddedValkey(tmp_path_factory.mktemp("e2e-valkey"), persist=False)
     redis_url = valkey.start()
-    ports = {app: free_port() for app in APP_NAMES}
+    ports = dict(zip(APP_NAMES, free_ports(len(APP_NAMES)), strict=True))
     database_url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
     up = Up(
         tmp_path_factory.mktemp("e2e-devdata"),

@@ -22,7 +22,7 @@ from shared.models import Product, ScrapeSource, Supplier
 from shared.services.market.demo import seed_scrape_source
 from shared.services.market.scrape.demo_site import PRODUCTS, make_server
 from shared.services.market.scrape.runner import run_source
-from shared.tooling.devservers import free_port
+from shared.tooling.devservers import free_ports
 from tests.market.scrape_support import committed, make_source
 from tests.support import Up, scratch_dir
 from tests.support.settings import make_settings
@@ -100,8 +100,9 @@ def devdata() -> Iterator[Path]:
 def test_done_when_rose_ash_up_demo_then_scrape_imports_and_a_second_run_is_unchanged(
     devdata: Path,
 ) -> None:
-    ports = {name: free_port() for name in APP_NAMES}
-    site_port = str(free_port())
+    *app_ports, free_site_port = free_ports(len(APP_NAMES) + 1)
+    ports = dict(zip(APP_NAMES, app_ports, strict=True))
+    site_port = str(free_site_port)
     up = Up(devdata, ports, "--demo", extra_env={"ROSE_SCRAPE__DEMO_SITE_PORT": site_port})
     try:
         up.wait_ready()

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from shared.config import APP_NAMES, Settings
 from shared.contracts import AccountDTO
 from shared.infrastructure.factory import RoseQuart
-from shared.tooling.devservers import EmbeddedValkey, free_port
+from shared.tooling.devservers import EmbeddedValkey, free_ports
 from tests.identity.factories import make_member
 from tests.support import GUARD_S, eventually
 from tests.support.settings import make_settings
@@ -67,7 +67,11 @@ async def serve_app(app: RoseQuart, port: int) -> LiveApp:
             if task.done():
                 task.result()  # raises the reason it did not start
             with contextlib.suppress(httpx.HTTPError):
-                return (await client.get(f"{live.url}/healthz", timeout=5)).status_code == 200
+                answer = await client.get(f"{live.url}/healthz", timeout=5)
+                if answer.status_code == 200 and answer.json().get("app") != app.name:
+                    # Another server holds the port: this app's own server cannot bind it.
+                    raise OSError(f"port {port} is {answer.json().get('app')}'s, not {app.name}'s")
+                return answer.status_code == 200
             return False
 
         await eventually(answers, f"{app.name} answering on port {port}")
@@ -80,7 +84,9 @@ class Platform:
 
     database_url: str
     redis_url: str
-    ports: dict[str, int] = field(default_factory=lambda: {n: free_port() for n in APP_NAMES})
+    ports: dict[str, int] = field(
+        default_factory=lambda: dict(zip(APP_NAMES, free_ports(len(APP_NAMES)), strict=True))
+    )
     running: dict[str, LiveApp] = field(default_factory=dict)
     started: list[tuple[RoseQuart, object]] = field(default_factory=list)
     # Settings every app here gets (e.g. the test's SMTP sink); settings(**env) overrides them.
@@ -160,8 +166,13 @@ class Platform:
         return app
 
     async def close(self) -> None:
+        failures: list[Exception] = []
         for name in list(self.running):
-            await self.stop(name)
+            # One app that failed does not keep the others (and their connections) running.
+            try:
+                await self.stop(name)
+            except Exception as exc:
+                failures.append(exc)
         for _app, ctx in reversed(self.started):
             await ctx.shutdown()  # type: ignore[attr-defined]
         if self._engine is not None:
@@ -172,6 +183,8 @@ class Platform:
                     {"pattern": f"%@{self.domain}"},
                 )
             await self._engine.dispose()
+        if failures:
+            raise ExceptionGroup("apps that did not stop cleanly", failures)
 
 
 @dataclass

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from shared.config import APP_NAMES
-from shared.tooling.devservers import free_port
+from shared.tooling.devservers import free_port, free_ports
 from shared.tooling.heartbeat import heartbeat_is_fresh
 from tests.support import GUARD_S, Up, scratch_dir
 
@@ -75,7 +75,7 @@ def _text(url: str) -> str:
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {name: free_port() for name in APP_NAMES}
+    return dict(zip(APP_NAMES, free_ports(len(APP_NAMES)), strict=True))
 
 
 @pytest.fixture
@@ -249,7 +249,7 @@ def test_a_second_launcher_on_the_same_data_is_refused(
     first = Up(devdata, ports)
     try:
         first.wait_ready()
-        second = Up(devdata, {name: free_port() for name in APP_NAMES})
+        second = Up(devdata, dict(zip(APP_NAMES, free_ports(len(APP_NAMES)), strict=True)))
         second.proc.wait(timeout=GUARD_S)
         assert second.stop() != 0
         assert any("in use by a running launcher" in line for line in second.lines), second.lines
