@@ -7,6 +7,9 @@
                                 (--scale: the benchmark's 1,000 posts, 2,000 products, 200 events)
     rose-ash worker [--once]    every domain's worker stages, the ActivityPub outbox among them
     rose-ash schema dump        regenerate schema.sql from the migrations; --check compares
+    rose-ash backup [DEST]      the database and the media store, with a manifest (checksums)
+                                (--keep-days: remove older ones; --media NAME=PATH per store)
+    rose-ash restore SRC        a backup into an empty database and media store (--replace)
     rose-ash check [-- ARGS]    the lint (ruff, mypy, import-linter) and the whole test suite
                                 (ARGS go to pytest)
 
@@ -122,6 +125,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run the OutboxProcessor (ActivityPub delivery)")
     p.add_argument("--once", action="store_true", help="work until nothing is due, then exit")
     p.set_defaults(func=Lazy("shared.tooling.worker:command"))
+
+    p = sub.add_parser("backup", help="back up the database and the media store")
+    p.add_argument("dest", nargs="?", help="the directory of backups (default: <devdata>/backups)")
+    p.add_argument(
+        "--media",
+        action="append",
+        metavar="NAME=PATH",
+        help="a media store to include (repeatable; default: media=<media.root>)",
+    )
+    p.add_argument(
+        "--keep-days", type=float, help="then remove backups older than this (never the newest)"
+    )
+    p.add_argument(
+        "--min-age-hours",
+        type=float,
+        help="write one only when the newest backup in DEST is at least this old",
+    )
+    p.set_defaults(func=Lazy("shared.tooling.commands:backup_command"))
+
+    p = sub.add_parser("restore", help="restore a backup into an empty database and media store")
+    p.add_argument("src", help="the backup's directory (DEST/rose-ash-<time>)")
+    p.add_argument(
+        "--media",
+        action="append",
+        metavar="NAME=PATH",
+        help="where each media store of the backup goes (default: media=<media.root>)",
+    )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete every table and media file there first (otherwise both must be empty)",
+    )
+    p.set_defaults(func=Lazy("shared.tooling.commands:restore_command"))
 
     p = sub.add_parser("check", help="lint and run the whole test suite")
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
