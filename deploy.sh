@@ -7,7 +7,7 @@
 #   ./deploy.sh --dry-run [...]   print the plan and the commands; touch neither Docker nor git
 #   ./deploy.sh --force [...]     deploy even though the working tree has uncommitted changes
 #
-# Services: the six apps and the worker. Each deploy records the commit it deployed as the git tag
+# Services: the six apps and the worker (whose image the backup service runs too). Each deploy records the commit it deployed as the git tag
 # deployed/<service> (and deployed/stack when the stack file was applied). With no service named,
 # a service is planned when:
 #   - it has never been deployed (no tag), or
@@ -253,6 +253,11 @@ main() {
         for svc in "${plan[@]}"; do
             run_rollout "$DOCKER" service update --with-registry-auth --detach=false \
                 --image "${REGISTRY}/${svc}:${tag}" "${STACK}_${svc}"
+            # The backup service runs the worker's image: it moves with it.
+            if [[ "$svc" == worker ]]; then
+                run_rollout "$DOCKER" service update --with-registry-auth --detach=false \
+                    --image "${REGISTRY}/${svc}:${tag}" "${STACK}_backup"
+            fi
         done
     fi
 

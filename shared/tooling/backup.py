@@ -32,7 +32,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,10 +195,12 @@ def store_files(root: Path) -> Iterator[tuple[str, Path]]:
             yield path.relative_to(root).as_posix(), path
 
 
-def parse_media(specs: list[str] | None, settings: Settings) -> dict[str, Path]:
-    """``--media NAME=PATH`` options as {name: directory}; none: ``media`` = ``media.root``."""
+def parse_media(specs: list[str] | None, settings: Callable[[], Settings]) -> dict[str, Path]:
+    """``--media NAME=PATH`` options as {name: directory}; none: ``media`` = ``media.root``
+    (the settings are loaded only then: the backup service holds the database's secret alone,
+    which production's settings would refuse)."""
     if not specs:
-        return {"media": Path(settings.media.root)}
+        return {"media": Path(settings().media.root)}
     stores: dict[str, Path] = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
@@ -293,9 +295,8 @@ async def _dump(url: str, target: Path, stores: dict[str, Path]) -> dict[str, An
     }
 
 
-def make_backup(settings: Settings, dest: Path, stores: dict[str, Path]) -> BackupResult:
-    """Write one backup of the configured database and of ``stores`` into ``dest``."""
-    url = settings.require("database_url")
+def make_backup(url: str, dest: Path, stores: dict[str, Path]) -> BackupResult:
+    """Write one backup of the database at ``url`` and of ``stores`` into ``dest``."""
     started = datetime.now(UTC)
     name = backup_name(started)
     dest.mkdir(parents=True, exist_ok=True)

@@ -102,15 +102,20 @@ def check_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _database_url() -> str:
+    """DATABASE_URL itself (or a running `up`'s, cli._beside_up), else the settings': backup
+    and restore need no other secret, and the backup service holds no other."""
+    return os.environ.get("DATABASE_URL") or load_settings().require("database_url")
+
+
 def backup_command(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    dest = Path(args.dest) if args.dest else settings.devdata_path() / "backups"
-    stores = backup.parse_media(args.media, settings)
+    dest = Path(args.dest) if args.dest else load_settings().devdata_path() / "backups"
+    stores = backup.parse_media(args.media, load_settings)
     age = backup.newest_age_hours(dest)
     if args.min_age_hours is not None and age is not None and age < args.min_age_hours:
         print(f"The newest backup in {dest} is {age:.1f} hours old: none written.")
         return 0
-    result = backup.make_backup(settings, dest, stores)
+    result = backup.make_backup(_database_url(), dest, stores)
     manifest = result.manifest
     files = sum(m["count"] for m in manifest["media"].values())
     print(
@@ -125,9 +130,8 @@ def backup_command(args: argparse.Namespace) -> int:
 
 
 def restore_command(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    stores = backup.parse_media(args.media, settings)
-    manifest = restore_backup(settings, Path(args.src), stores, replace=args.replace)
+    stores = backup.parse_media(args.media, load_settings)
+    manifest = restore_backup(_database_url(), Path(args.src), stores, replace=args.replace)
     rows = sum(manifest["database"]["tables"].values())
     files = sum(m["count"] for m in manifest["media"].values())
     print(

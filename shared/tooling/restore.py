@@ -19,11 +19,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.config import Settings
 from shared.db import async_url
 from shared.tooling import migrate
 from shared.tooling.backup import (
@@ -67,10 +67,12 @@ def read_manifest(src: Path) -> dict[str, Any]:
     return manifest
 
 
-def check_revision(settings: Settings, revision: str) -> bool:
+def check_revision(revision: str) -> bool:
     """Whether ``revision`` is this code's head (False: older, `rose-ash migrate` after);
     a BackupError when the code does not know it (a newer Rose Ash made the backup)."""
-    script = ScriptDirectory.from_config(migrate.alembic_config(settings, "postgresql://unused"))
+    config = Config()
+    config.set_main_option("script_location", str(migrate.ALEMBIC_DIR))
+    script = ScriptDirectory.from_config(config)
     try:
         known = script.get_revision(revision)
     except AlembicCommandError:
@@ -148,13 +150,12 @@ async def _counts(url: str) -> dict[str, int]:
 
 
 def restore_backup(
-    settings: Settings, src: Path, stores: dict[str, Path], *, replace: bool = False
+    url: str, src: Path, stores: dict[str, Path], *, replace: bool = False
 ) -> dict[str, Any]:
-    """Restore the backup ``src`` into the configured database and ``stores``; returns its
+    """Restore the backup ``src`` into the database at ``url`` and ``stores``; returns its
     manifest. Raises BackupError, having changed nothing, when any check fails."""
-    url = settings.require("database_url")
     manifest = read_manifest(src)
-    at_head = check_revision(settings, str(manifest["schema_revision"]))
+    at_head = check_revision(str(manifest["schema_revision"]))
     verify_files(src, manifest)
     targets = _target_stores(manifest, stores)
     relations, major = asyncio.run(_database_state(url))

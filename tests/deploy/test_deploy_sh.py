@@ -309,6 +309,23 @@ def test_a_real_partial_deploy_updates_one_service_and_moves_only_its_tag(
     assert scratch.tag_of("stack") == first
 
 
+def test_a_partial_deploy_of_the_worker_moves_the_backup_service_to_its_image(
+    scratch: Scratch,
+) -> None:
+    scratch.deploy()
+    scratch.commit("worker/entrypoint.sh")
+    head = scratch.git("rev-parse", "HEAD")
+    log_size = len(scratch.docker_calls())
+    result = scratch.deploy()
+    assert plan_of(result) == (["worker"], "service-update")
+    updates = [c for c in scratch.docker_calls()[log_size:] if c.startswith("service update")]
+    image = f"{REGISTRY}/worker:{head[:12]}"
+    assert [u.split("|")[0] for u in updates] == [
+        f"service update --with-registry-auth --detach=false --image {image} rose-ash_worker",
+        f"service update --with-registry-auth --detach=false --image {image} rose-ash_backup",
+    ]
+
+
 def test_a_service_whose_image_is_missing_is_rebuilt(scratch: Scratch) -> None:
     scratch.deploy()
     registry = Path(scratch.env["FAKE_REGISTRY"])

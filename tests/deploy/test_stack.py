@@ -74,7 +74,7 @@ def stack() -> dict[str, Any]:
 
 
 def test_the_stack_file_validates_and_holds_every_service(stack: dict[str, Any]) -> None:
-    assert set(stack["services"]) == {*SERVICES, "postgres", "redis"}
+    assert set(stack["services"]) == {*SERVICES, "postgres", "redis", "backup"}
     assert stack["services"]["postgres"]["image"].startswith("postgres:16")
     assert stack["services"]["redis"]["image"].startswith("redis:7")
 
@@ -156,7 +156,13 @@ def test_networks_and_secrets(stack: dict[str, Any]) -> None:
         "rose_sumup_merchant_code",
     }
     assert all(s["external"] for s in stack["secrets"].values())
-    assert set(stack["volumes"]) == {"postgres_data", "redis_data", "blog_media", "social_media"}
+    assert set(stack["volumes"]) == {
+        "postgres_data",
+        "redis_data",
+        "blog_media",
+        "social_media",
+        "backups",
+    }
     # Uploaded images (media.root in the production config) persist on blog's own volume.
     assert any(
         v.get("source") == "blog_media" and v.get("target") == "/var/lib/rose-ash/media"
@@ -167,6 +173,30 @@ def test_networks_and_secrets(stack: dict[str, Any]) -> None:
         v.get("source") == "social_media" and v.get("target") == "/var/lib/rose-ash/media"
         for v in stack["services"]["federation"]["volumes"]
     )
+
+
+def test_the_backup_service_holds_the_database_secret_alone_and_reads_the_media(
+    stack: dict[str, Any],
+) -> None:
+    svc = stack["services"]["backup"]
+    # The worker's image, which carries the PostgreSQL 16 client (worker/Dockerfile).
+    assert svc["image"] == "registry.rose-ash.com:5000/worker:0123456789ab"
+    assert [s["source"] for s in svc["secrets"]] == ["database_url"]
+    env = svc["environment"]
+    assert env["DATABASE_URL_FILE"] == "/run/secrets/database_url"
+    assert float(env["ROSE_BACKUP_KEEP_DAYS"]) >= 1
+    assert float(env["ROSE_BACKUP_EVERY_HOURS"]) < 24
+    mounts = {v["source"]: v for v in svc["volumes"]}
+    assert mounts["backups"]["target"] == env["ROSE_BACKUP_DIR"]
+    assert not mounts["backups"].get("read_only")
+    for store in ("blog", "social"):
+        mount = mounts[f"{store}_media"]
+        assert mount["read_only"] is True
+        assert f"--media {store}={mount['target']}" in svc["command"][2]
+    assert list(svc["networks"]) == ["internal"]
+    assert "ports" not in svc
+    assert svc["healthcheck"]["test"][4:] == ["heartbeat", "--max-age", "93600"]
+    assert svc["deploy"]["replicas"] == 1
 
 
 def test_postgresql_allows_the_connections_the_pools_can_open(stack: dict[str, Any]) -> None:
