@@ -5,7 +5,8 @@ Nothing is touched before everything is checked: the manifest is read, its forma
 backup's schema revision is one this code's migrations know (a backup from a newer Rose Ash is
 refused: its tables are ones this code does not have); the dump and every media file match the
 size and SHA-256 the manifest gives; every store of the backup has somewhere to go; the database
-holds no table and the stores no file (unless ``--replace``: then the database's schemas and the
+is of PostgreSQL's version the backup was made on or newer and holds no table, and the stores
+no file (unless ``--replace``: then the database's schemas and the
 stores' files go first). Then ``pg_restore`` loads the dump in one transaction, the files are
 copied, and every table's row count is compared with the manifest's. The database is then at
 the backup's revision: `rose-ash migrate` brings it forward when the code is newer.
@@ -159,6 +160,13 @@ def restore_backup(
     verify_files(src, manifest)
     targets = _target_stores(manifest, stores)
     relations, major = asyncio.run(_database_state(url))
+    made_on = str(manifest["database"]["server_version"])
+    if major < int(made_on.split(".")[0]):
+        # pg_dump writes for its own server's version; an older server need not read it.
+        raise BackupError(
+            f"the backup was made on PostgreSQL {made_on} and this server is {major}: "
+            f"restore it into PostgreSQL {made_on.split('.')[0]} or newer"
+        )
     occupied = [name for name, root in targets.items() if next(store_files(root), None)]
     if not replace and (relations or occupied):
         what = [f"the database ({relations} tables and other relations)"] if relations else []

@@ -364,6 +364,41 @@ async def test_an_older_backup_restores_at_its_revision_and_migrate_brings_it_fo
         await test_server.drop(target)
 
 
+async def test_a_backup_of_a_newer_postgresql_is_refused_by_an_older_one(
+    embedded_server: Server, test_server: Server, tmp_path: Path
+) -> None:
+    source = f"rose_ash_newer_{secrets.token_hex(4)}"
+    target = f"rose_ash_older_{secrets.token_hex(4)}"
+    url = await embedded_server.create(source)
+    empty = await test_server.create(target)
+    try:
+        await asyncio.to_thread(migrate.upgrade, make_settings(url, "redis://unused"), url)
+        root = tmp_path / "media"
+        made = await asyncio.to_thread(
+            cli, "backup", str(tmp_path / "b"), "--media", f"media={root}", database_url=url
+        )
+        assert made.returncode == 0, made.stderr
+        (taken,) = backup.complete_backups(tmp_path / "b")
+        made_on = json.loads((taken / backup.MANIFEST).read_text())["database"]["server_version"]
+        engine = create_async_engine(empty)
+        try:
+            async with engine.connect() as conn:
+                here, _ = await backup.server_major(conn)
+        finally:
+            await engine.dispose()
+        if here >= int(made_on.split(".")[0]):
+            pytest.skip(f"the test server ({here}) is not older than the embedded ({made_on})")
+        result = await asyncio.to_thread(
+            cli, "restore", str(taken), "--media", f"media={root}", database_url=empty
+        )
+        assert result.returncode == 2
+        assert f"made on PostgreSQL {made_on}" in result.stderr
+        assert await _relations(empty) == 0
+    finally:
+        await embedded_server.drop(source)
+        await test_server.drop(target)
+
+
 def _previous_revision() -> str:
     from alembic.script import ScriptDirectory
 
