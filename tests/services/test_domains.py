@@ -99,6 +99,8 @@ COMMANDS = {
     "worker": ["--once"],
     "schema dump": ["--check", "--output"],
     "check": ["pytest_args"],
+    "backup": ["--keep-days", "--media", "--min-age-hours", "dest"],
+    "restore": ["--media", "--replace", "src"],
     "user create": [
         "--admin",
         "--display-name",
@@ -135,6 +137,8 @@ def test_the_cli_collects_every_domains_commands() -> None:
         (["scrape", "hill-farm"], True, False),
         (["user", "set-password", "alice"], False, True),
         (["keys", "generate"], False, False),
+        (["backup"], False, False),
+        (["restore", "some-backup"], False, False),
     ],
 )
 def test_what_a_command_asks_of_the_cli(
