@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts import ApObjectDTO, ArticleDTO, PostDTO
+from shared.contracts import ApObjectDTO, ArticleDTO, HashtagDTO, PostDTO
 from shared.infrastructure.sanitize import link_products
 from shared.models.blog import BlogPost
 from shared.services.blog._common import ACTOR
@@ -70,6 +70,6 @@ class BlogFediverse(BlogReading):
                 content=link_products(dto.html, self.market_url, self.events_url),
                 url=f"{self.public_url}/posts/{dto.slug}",
                 published=dto.published_at,
-                tags=tuple(t.name for t in dto.tags),
+                tags=tuple(HashtagDTO(t.name, f"{self.public_url}/tag/{t.slug}") for t in dto.tags),
             ),
         )
