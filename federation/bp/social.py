@@ -16,6 +16,7 @@ from quart import Blueprint, Response, abort, redirect, request
 from quart.typing import ResponseTypes
 
 from shared.contracts import (
+    ApObjectDTO,
     ComposeInput,
     MediaUpload,
     SocialAccountDTO,
@@ -27,6 +28,7 @@ from shared.infrastructure import auth, inputs
 from shared.infrastructure.activitypub import members
 from shared.infrastructure.activitypub.actors import CONTEXT
 from shared.infrastructure.activitypub.fetch import FetchError
+from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.activitypub.routes import (
     INBOX_CSRF_REASON,
     as_json,
@@ -320,7 +322,21 @@ async def compose() -> Any:
     return redirect("/social", 303)
 
 
+async def _status_object(status_id: int) -> ApObjectDTO | None:
+    """A member's public post as a stranger's server sees it, else None."""
+    social, session = services().social, db_session()
+    try:
+        status = await social.status(session, status_id, None)
+    except NotFound:
+        return None
+    if not status.account.is_local:
+        return None
+    uid = status.uri.rsplit("/", 1)[-1]
+    return await social.local_status_document(session, status.account.username, uid)
+
+
 @bp.get("/social/statuses/<int:status_id>")
+@activitypub_object(_status_object)
 async def thread(status_id: int) -> Response:
     return await _thread(status_id)
 

@@ -105,6 +105,16 @@ class Schedule(EventServiceCore):
             await self.federation.publish(session, ACTOR, "Delete", withdrawn)
         return event
 
+    async def activitypub_object(self, session: AsyncSession, slug: str) -> ApObjectDTO | None:
+        """The federated ``Event`` of the public event at ``slug``, as last sent (what Mastodon's
+        search by URL gets at ``/events/<slug>``), or None."""
+        uri = await session.scalar(
+            select(Event.ap_object_uri).where(Event.slug == slug, Event.status.in_(PUBLIC_STATUSES))
+        )
+        if uri is None or self.federation is None:
+            return None
+        return await self.federation.object_by_uri(session, uri)
+
     def _ap_event(self, row: Event, event: EventDTO) -> ApObjectDTO:
         """The event as an ActivityStreams ``Event`` with the fields Mobilizon and Gancio read
         (time zone, a ``Place`` with a ``PostalAddress``, join mode, tags linked to their
