@@ -1,9 +1,9 @@
 """A public page's URL is also its ActivityPub object (issue #20, item 3).
 
 Mastodon's search GETs a pasted URL with an ActivityStreams ``Accept`` and, given HTML, follows
-the page's ``<link rel="alternate" type="application/activity+json">``. Posts, pages, events and
-members' posts answer both ways, with the page cache on: a cached page is never the answer to
-a server, nor a server's answer to a browser.
+the page's ``<link rel="alternate" type="application/activity+json">``. Posts, pages, events,
+products, market pages and members' posts answer both ways, with the page cache on: a cached
+page is never the answer to a server, nor a server's answer to a browser.
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
-from shared.contracts import ComposeInput, EventInput, PostInput
+from shared.contracts import (
+    CategoryInput,
+    ComposeInput,
+    EventInput,
+    MarketPageInput,
+    PostInput,
+    ProductImageDTO,
+    ProductInput,
+)
 from shared.infrastructure.factory import RoseQuart
 from shared.services.registry import build_services
 from tests.events import factories as event_factories
@@ -195,3 +203,63 @@ async def test_a_members_post_answers_its_note_at_its_page(
     _, own = await page(client, f"/{path}")
     assert [m["href"] for m in ALTERNATE.finditer(own)] == [public.uri]
     assert (await ap(client, f"/social/statuses/{private.id}")).status_code == 404
+
+
+async def test_a_products_and_a_market_pages_urls_answer_their_objects(
+    make_app: AppMaker, db: AsyncSession, cached: Settings
+) -> None:
+    app = await make_app("market", app_settings=cached)
+    catalog = build_services(cached).catalog
+    veg = await catalog.create_category(db, CategoryInput(name="Vegetables"))
+    leeks = await catalog.create_product(
+        db,
+        ProductInput(
+            title="Leeks",
+            price_minor=250,
+            unit="kg",
+            summary="Grown at the farm.",
+            categories=(veg.slug,),
+            images=(ProductImageDTO("/static/img/market/loaf.svg", "Leeks in a crate"),),
+        ),
+    )
+    autumn = await catalog.create_market_page(
+        db, MarketPageInput(title="Autumn box", intro="<p>What is in season.</p>", published=True)
+    )
+    hidden = await catalog.create_market_page(db, MarketPageInput(title="Not yet"))
+    await db.commit()
+    client = anonymous(app)
+    market = cached.apps["market"].public_url
+
+    path = f"/products/{leeks.slug}"
+    _, html = await page(client, path)
+    match = ALTERNATE.search(html)
+    assert match is not None
+    assert match["href"] == f"{market}{path}"
+    resp = await ap(client, path)
+    assert resp.status_code == 200
+    note = await resp.get_json()
+    # As Mastodon shows it whole: the text with the price and a link, picture, hashtag.
+    assert note["id"] == note["url"] == f"{market}{path}"
+    assert note["type"] == "Note"
+    assert note["attributedTo"] == f"{market}/ap/users/market"
+    assert "£2.50 / kg" in note["content"]
+    assert f'href="{market}{path}"' in note["content"]
+    assert note["attachment"] == [
+        {
+            "type": "Document",
+            "mediaType": "image/svg+xml",
+            "url": f"{market}/static/img/market/loaf.svg",
+            "name": "Leeks in a crate",
+        }
+    ]
+    assert note["tag"] == [
+        {"type": "Hashtag", "href": f"{market}/categories/{veg.slug}", "name": "#Vegetables"}
+    ]
+
+    resp = await ap(client, f"/pages/{autumn.slug}", LD_JSON)
+    assert resp.status_code == 200
+    article = await resp.get_json()
+    assert article["type"] == "Article"
+    assert article["name"] == "Autumn box"
+    assert (await ap(client, f"/pages/{hidden.slug}")).status_code == 404
+    assert (await ap(client, "/products/no-such-thing")).status_code == 404
