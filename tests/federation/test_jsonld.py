@@ -62,8 +62,8 @@ async def test_a_blog_article_keeps_its_hashtags_and_their_pages(
     assert dropped == []
     [obj] = node[f"{AS}object"]
     assert obj["@type"] == [f"{AS}Article"]
-    # Mastodon refuses a tag name with spaces: the name is one word, the page the tag's.
-    assert hashtags(obj) == {"#Foodanddrink": "http://127.0.0.1:8001/tag/food-and-drink"}
+    # Mastodon refuses a tag name with spaces: the name is one CamelCase word, the page the tag's.
+    assert hashtags(obj) == {"#FoodAndDrink": "http://127.0.0.1:8001/tag/food-and-drink"}
 
 
 async def test_an_event_keeps_time_zone_address_join_mode_tags_and_image(

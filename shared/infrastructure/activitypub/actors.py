@@ -146,9 +146,12 @@ class ActorUrls(ActorPaths):
 
 def hashtag(name: str, href: str) -> dict[str, Any]:
     """A ``Hashtag`` tag as Mastodon sends one: ``#name`` without spaces or punctuation (which
-    Mastodon refuses in a tag) and ``href``, the page that lists what carries it."""
-    word = re.sub(r"[^\w]", "", name) or "tag"
-    return {"type": "Hashtag", "href": href, "name": f"#{word}"}
+    Mastodon refuses in a tag; several words are joined in CamelCase, which screen readers read
+    as words) and ``href``, the page that lists what carries it."""
+    words = [w for w in re.split(r"[^\w]+", name) if w]
+    if len(words) > 1:
+        words = [w[:1].upper() + w[1:] for w in words]
+    return {"type": "Hashtag", "href": href, "name": "#" + ("".join(words) or "tag")}
 
 
 def actor_urls(settings: Settings, app: str) -> ActorUrls:
