@@ -203,6 +203,11 @@ async def test_a_members_post_answers_its_note_at_its_page(
     _, own = await page(client, f"/{path}")
     assert [m["href"] for m in ALTERNATE.finditer(own)] == [public.uri]
     assert (await ap(client, f"/social/statuses/{private.id}")).status_code == 404
+    # The member's profile is their actor, the same way.
+    actor = await (await ap(client, "/users/ash")).get_json()
+    assert actor["type"] == "Person"
+    _, profile = await page(client, "/users/ash")
+    assert [m["href"] for m in ALTERNATE.finditer(profile)] == [actor["id"]]
 
 
 async def test_a_products_and_a_market_pages_urls_answer_their_objects(
