@@ -11,7 +11,8 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from blog.bp import embeds
 from blog.bp._common import blog_page, public_url, viewer_is_member
-from shared.contracts import PostDTO
+from shared.contracts import ApObjectDTO, PostDTO
+from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.pagecache import cacheable_page
 
@@ -89,13 +90,19 @@ def article_ld(post: PostDTO, canonical: str) -> Markup:
     return Markup(text)  # noqa: S704 - JSON with every <, > and & escaped
 
 
+async def _ap_object(slug: str) -> ApObjectDTO | None:
+    return await services().blog.activitypub_object(db_session(), slug)
+
+
 @bp.get("/posts/<slug>")
+@activitypub_object(_ap_object)
 @cacheable_page("blog")
 async def post(slug: str) -> Response | WerkzeugResponse:
     return await _show(slug, "post")
 
 
 @bp.get("/pages/<slug>")
+@activitypub_object(_ap_object)
 @cacheable_page("blog")
 async def page(slug: str) -> Response | WerkzeugResponse:
     return await _show(slug, "page")

@@ -23,8 +23,10 @@ from events.bp._common import (
     personalised,
     qr_data_uri,
 )
+from shared.contracts import ApObjectDTO
 from shared.errors import DomainError, NotFound
 from shared.infrastructure import auth, inputs
+from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit
 from shared.infrastructure.pagecache import cacheable_page
@@ -168,7 +170,12 @@ async def calendar(slug: str) -> Response:
     return await events_page("calendar.html", calendar=found, occurrences=occurrences)
 
 
+async def _ap_event(slug: str) -> ApObjectDTO | None:
+    return await services().events.activitypub_object(db_session(), slug)
+
+
 @bp.get("/events/<slug>")
+@activitypub_object(_ap_event)
 @cacheable_page("events")
 async def event(slug: str) -> Response:
     """An event: the chosen occurrence (``?at=``) or the next one, its places, the member's

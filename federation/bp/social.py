@@ -16,6 +16,7 @@ from quart import Blueprint, Response, abort, redirect, request
 from quart.typing import ResponseTypes
 
 from shared.contracts import (
+    ApObjectDTO,
     ComposeInput,
     MediaUpload,
     SocialAccountDTO,
@@ -25,8 +26,9 @@ from shared.contracts import (
 from shared.errors import DomainError, NotFound
 from shared.infrastructure import auth, inputs
 from shared.infrastructure.activitypub import members
-from shared.infrastructure.activitypub.actors import AS_CONTEXT
+from shared.infrastructure.activitypub.actors import CONTEXT
 from shared.infrastructure.activitypub.fetch import FetchError
+from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.activitypub.routes import (
     INBOX_CSRF_REASON,
     as_json,
@@ -153,7 +155,7 @@ async def member_outbox(username: str) -> Response:
     if "page" not in request.args and max_id is None:
         return as_json(
             {
-                "@context": AS_CONTEXT,
+                "@context": CONTEXT,
                 "id": urls.outbox,
                 "type": "OrderedCollection",
                 "totalItems": page.total,
@@ -161,7 +163,7 @@ async def member_outbox(username: str) -> Response:
             }
         )
     doc: dict[str, Any] = {
-        "@context": AS_CONTEXT,
+        "@context": CONTEXT,
         "id": f"{urls.outbox}?page=true" + (f"&max_id={max_id}" if max_id else ""),
         "type": "OrderedCollectionPage",
         "partOf": urls.outbox,
@@ -182,7 +184,7 @@ async def _collection(username: str, *, followers: bool) -> Response:
     listing = social.followers if followers else social.following
     page = inputs.query_int("page", maximum=inputs.MAX_PAGE)
     items, total = await listing(session, account.id, page=max(page or 1, 1), limit=COLLECTION_PAGE)
-    doc: dict[str, Any] = {"@context": AS_CONTEXT, "id": base, "totalItems": total}
+    doc: dict[str, Any] = {"@context": CONTEXT, "id": base, "totalItems": total}
     if account.hide_followers:
         # Hidden lists answer their size only, as Mastodon does.
         doc["type"] = "OrderedCollection"
@@ -221,8 +223,8 @@ async def member_status(username: str, uid: str) -> Any:
         if doc is None:
             abort(404)
         if doc.type == "Tombstone":
-            return as_json({"@context": AS_CONTEXT, **doc.data}, status=410)
-        return as_json({"@context": AS_CONTEXT, **doc.data})
+            return as_json({"@context": CONTEXT, **doc.data}, status=410)
+        return as_json({"@context": CONTEXT, **doc.data})
     status_id = await social.status_id_by_uri(session, username, uid)
     if status_id is None:
         abort(404)
@@ -320,7 +322,21 @@ async def compose() -> Any:
     return redirect("/social", 303)
 
 
+async def _status_object(status_id: int) -> ApObjectDTO | None:
+    """A member's public post as a stranger's server sees it, else None."""
+    social, session = services().social, db_session()
+    try:
+        status = await social.status(session, status_id, None)
+    except NotFound:
+        return None
+    if not status.account.is_local:
+        return None
+    uid = status.uri.rsplit("/", 1)[-1]
+    return await social.local_status_document(session, status.account.username, uid)
+
+
 @bp.get("/social/statuses/<int:status_id>")
+@activitypub_object(_status_object)
 async def thread(status_id: int) -> Response:
     return await _thread(status_id)
 

@@ -13,6 +13,8 @@ from market.bp._common import (
     market_page,
     page_number,
 )
+from shared.contracts import ApObjectDTO
+from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.pagecache import cacheable_page
 
@@ -68,7 +70,16 @@ async def category(slug: str) -> Response:
     )
 
 
+async def _product_object(slug: str) -> ApObjectDTO | None:
+    return await services().catalog.product_object(db_session(), slug)
+
+
+async def _page_object(slug: str) -> ApObjectDTO | None:
+    return await services().catalog.page_object(db_session(), slug)
+
+
 @bp.get("/products/<slug>")
+@activitypub_object(_product_object)
 @cacheable_page("market")
 async def product(slug: str) -> Response:
     found = await services().catalog.product_by_slug(db_session(), slug)
@@ -93,6 +104,7 @@ async def search() -> Response:
 
 
 @bp.get("/pages/<slug>")
+@activitypub_object(_page_object)
 @cacheable_page("market")
 async def page(slug: str) -> Response:
     found = await services().catalog.market_page(db_session(), slug)

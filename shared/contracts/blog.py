@@ -10,6 +10,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.common import Paginated
+from shared.contracts.federation import ApObjectDTO
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,12 @@ class BlogService(Protocol):
         viewer_is_member: bool = False,
     ) -> HomePage:
         """Featured posts (first page only) and a page of the latest posts, newest first."""
+        ...
+
+    async def activitypub_object(self, session: AsyncSession, slug: str) -> ApObjectDTO | None:
+        """What a server asking for ActivityStreams gets at a post's or page's URL: a public
+        post's federated ``Article``, a public page as an ``Article`` whose id is its URL; None
+        for anything the public cannot read."""
         ...
 
     async def get_by_slug(

@@ -10,6 +10,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.common import Money, SellableProvider
+from shared.contracts.federation import ApObjectDTO
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,11 @@ class EventService(SellableProvider, Protocol):
 
     async def get_event(self, session: AsyncSession, event_id: int) -> EventDTO | None:
         """The event with this id, whatever its status (for staff), or None."""
+        ...
+
+    async def activitypub_object(self, session: AsyncSession, slug: str) -> ApObjectDTO | None:
+        """The federated ``Event`` of the public event at ``slug`` (what a server asking for
+        ActivityStreams gets at its page), or None."""
         ...
 
     async def event_by_slug(

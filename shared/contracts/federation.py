@@ -25,6 +25,15 @@ class ApObjectDTO:
 
 
 @dataclass(frozen=True)
+class HashtagDTO:
+    """A hashtag on something we publish: its name (as shown) and the page listing what
+    carries it (Mastodon links the tag there)."""
+
+    name: str
+    href: str
+
+
+@dataclass(frozen=True)
 class ArticleDTO:
     """A blog post as the fediverse sees it: ``id`` is its object URI (stable across edits),
     ``url`` its public page, ``content`` HTML."""
@@ -36,7 +45,7 @@ class ArticleDTO:
     url: str
     published: datetime
     updated: datetime | None = None
-    tags: tuple[str, ...] = ()
+    tags: tuple[HashtagDTO, ...] = ()
 
 
 @dataclass(frozen=True)

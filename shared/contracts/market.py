@@ -11,6 +11,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.common import Money, Paginated, SellableProvider
+from shared.contracts.federation import ApObjectDTO
 
 # --- the catalogue ----------------------------------------------------------------------
 
@@ -290,6 +291,15 @@ class CatalogService(SellableProvider, Protocol):
 
     async def product_by_slug(self, session: AsyncSession, slug: str) -> ProductDTO:
         """A product (also when unavailable: its page says so)."""
+        ...
+
+    async def product_object(self, session: AsyncSession, slug: str) -> ApObjectDTO | None:
+        """The product at ``slug`` as an ActivityStreams ``Note`` under its page's URL (what a
+        server asking for ActivityStreams gets there), or None."""
+        ...
+
+    async def page_object(self, session: AsyncSession, slug: str) -> ApObjectDTO | None:
+        """The published market page at ``slug`` as an ``Article`` under its URL, or None."""
         ...
 
     async def product_by_id(self, session: AsyncSession, product_id: int) -> ProductDTO:

@@ -79,7 +79,7 @@ async def test_publish_update_unpublish_and_delete_federate_an_article(
         "attributedTo": ACTOR,
         "to": [PUBLIC],
         "cc": [f"{ACTOR}/followers"],
-        "tag": [{"type": "Hashtag", "name": "#Food"}],
+        "tag": [{"type": "Hashtag", "href": f"{BLOG}/tag/food", "name": "#Food"}],
     }
     await blog.publish(db, post_id, now=BASE_TIME + timedelta(hours=1))
     assert len(await outbox(db)) == 1, "publishing again changes nothing, sends nothing"

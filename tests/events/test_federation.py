@@ -56,8 +56,9 @@ async def test_an_event_is_created_updated_and_withdrawn_on_the_fediverse(
     assert created["location"] == {
         "type": "Place",
         "name": "The Café",
-        "address": "12 Rose Lane",
+        "address": {"type": "PostalAddress", "streetAddress": "12 Rose Lane"},
     }
+    assert created["attachment"] == []
     assert created["url"].endswith(f"/events/{draft.slug}")
     assert activities[1]["object"]["id"] == created["id"]
     assert activities[2]["object"]["id"] == created["id"]

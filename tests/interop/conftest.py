@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib
 import ipaddress
 import os
 import shutil
@@ -36,6 +37,7 @@ from tests.support.settings import make_settings
 PEER_DIR = Path(__file__).resolve().parent / "peer"
 # The interop test publishes through the real BlogService into the module's scratch database.
 BLOG_TABLES = "blog_posts, blog_tags"
+EVENT_TABLES = "events, event_calendars"
 NPM_TIMEOUT_S = 600
 
 
@@ -138,30 +140,32 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     return tls
 
 
-@pytest.fixture
-async def blog_https(
-    scratch_database_url: str, redis_url: str, tls: Tls
+@contextlib.asynccontextmanager
+async def serve_https(
+    name: str, tables: str, database_url: str, redis_url: str, tls: Tls
 ) -> AsyncIterator[Settings]:
-    """The blog app, served by Hypercorn over HTTPS at https://127.0.0.1:<free port>."""
-    from blog.app import create_app
-
+    """App ``name``, served by Hypercorn over HTTPS at https://127.0.0.1:<free port>, its
+    ``tables`` emptied before and after."""
     port = closed_port()
+    upper = name.upper()
     settings = make_settings(
-        scratch_database_url,
+        database_url,
         redis_url,
-        ROSE_APPS__BLOG__PORT=str(port),
-        ROSE_APPS__BLOG__PUBLIC_URL=f"https://127.0.0.1:{port}",
-        ROSE_APPS__BLOG__INTERNAL_URL=f"https://127.0.0.1:{port}",
+        **{
+            f"ROSE_APPS__{upper}__PORT": str(port),
+            f"ROSE_APPS__{upper}__PUBLIC_URL": f"https://127.0.0.1:{port}",
+            f"ROSE_APPS__{upper}__INTERNAL_URL": f"https://127.0.0.1:{port}",
+        },
     )
-    await truncate(settings, BLOG_TABLES)
-    app = create_app(settings)
+    await truncate(settings, tables)
+    app = importlib.import_module(f"{name}.app").create_app(settings)
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.certfile = str(tls.cert_file)
     config.keyfile = str(tls.key_file)
     config.accesslog = None
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
     try:
         async with httpx.AsyncClient(
             verify=ssl.create_default_context(cafile=str(tls.ca_file))
@@ -174,12 +178,32 @@ async def blog_https(
                     ).status_code == 200
                 return False
 
-            await eventually(answers, "the blog answering over https")
+            await eventually(answers, f"{name} answering over https")
         yield settings
     finally:
         stop.set()
         await asyncio.wait_for(task, GUARD_S)
-        await truncate(settings, BLOG_TABLES)
+        await truncate(settings, tables)
+
+
+@pytest.fixture
+async def blog_https(
+    scratch_database_url: str, redis_url: str, tls: Tls
+) -> AsyncIterator[Settings]:
+    """The blog app over HTTPS on loopback."""
+    async with serve_https("blog", BLOG_TABLES, scratch_database_url, redis_url, tls) as settings:
+        yield settings
+
+
+@pytest.fixture
+async def events_https(
+    scratch_database_url: str, redis_url: str, tls: Tls
+) -> AsyncIterator[Settings]:
+    """The events app over HTTPS on loopback."""
+    async with serve_https(
+        "events", EVENT_TABLES, scratch_database_url, redis_url, tls
+    ) as settings:
+        yield settings
 
 
 @dataclass

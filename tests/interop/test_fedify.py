@@ -13,13 +13,14 @@ import httpx
 from sqlalchemy import select
 
 from shared.config import Settings
-from shared.contracts import PostInput
+from shared.contracts import CalendarInput, EventInput, PostInput
 from shared.db import create_engine, create_session_factory
 from shared.models import ApDelivery, ApFollower
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import build_services
 from tests.interop.conftest import Peer
 from tests.support.activitypub import peer_key
+from tests.support.jsonld import AS, MZ, SCHEMA, one
 
 PUBLIC = ("https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public")
 PUBLISHED = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
@@ -29,6 +30,33 @@ async def received(client: httpx.AsyncClient, peer: Peer) -> list[dict[str, Any]
     resp = await client.get(f"{peer.origin}/control/received")
     resp.raise_for_status()
     return list(resp.json())
+
+
+async def expanded(client: httpx.AsyncClient, peer: Peer, activity_id: str) -> dict[str, Any]:
+    """The activity as the peer's JSON-LD processor expanded it (safe mode: nothing dropped)."""
+    resp = await client.get(f"{peer.origin}/control/expanded")
+    resp.raise_for_status()
+    [entry] = [e for e in resp.json() if e["id"] == activity_id]
+    assert "error" not in entry, entry
+    node: dict[str, Any] = entry["expanded"]
+    return node
+
+
+async def lookup_url(client: httpx.AsyncClient, peer: Peer, url: str) -> dict[str, Any]:
+    """What the peer finds at ``url``, as Mastodon's search looks a pasted URL up."""
+    resp = await client.post(f"{peer.origin}/control/lookup", json={"url": url})
+    assert resp.status_code == 200, resp.text
+    doc: dict[str, Any] = resp.json()
+    return doc
+
+
+def hashtags(node: dict[str, Any]) -> dict[str, str]:
+    """An expanded object's Hashtags: name -> href."""
+    return {
+        one(t, f"{AS}name"): one(t, f"{AS}href")
+        for t in node.get(f"{AS}tag", [])
+        if f"{AS}Hashtag" in t.get("@type", [])
+    }
 
 
 async def test_a_fedify_server_follows_blog_and_sees_posts_arrive(
@@ -101,6 +129,13 @@ async def test_a_fedify_server_follows_blog_and_sees_posts_arrive(
             assert obj["published"].startswith("2026-11-20T18:00:00")
             assert obj["attributedTo"] == f"{blog}/ap/users/blog"
             assert obj["to"] in PUBLIC or set(obj["to"]) & set(PUBLIC)
+            # Its hashtag survives the peer's JSON-LD processing, linked to the tag's page.
+            [article] = (await expanded(client, peer, create["id"]))[f"{AS}object"]
+            assert hashtags(article) == {"#Food": f"{blog}/tag/food"}
+            # Looking the post's URL up (Mastodon's search) finds the same object.
+            found = await lookup_url(client, peer, f"{blog}/posts/harvest-supper")
+            assert found["id"] == article_id
+            assert found["type"] == "Article"
 
             # Edited: an Update of the same object.
             async with factory() as session, session.begin():
@@ -220,3 +255,72 @@ async def test_the_peer_really_refuses_what_it_cannot_verify(
         resp = await client.post(inbox, content=body, headers=good)
         assert 200 <= resp.status_code < 300, resp.text
         assert [a["type"] for a in await received(client, peer)] == ["Create"]
+
+
+async def test_a_fedify_server_follows_events_and_reads_every_field_of_an_event(
+    events_https: Settings, peer: Peer
+) -> None:
+    """Time zone, address, tags and image reach a JSON-LD server intact (issue #20)."""
+    settings = events_https
+    events_service = build_services(settings).events
+    events = settings.apps["events"].public_url
+    host = events.split("://", 1)[1]
+    engine = create_engine(settings)
+    factory = create_session_factory(engine)
+    try:
+        async with (
+            httpx.AsyncClient(timeout=60) as client,
+            OutboxProcessor(settings, factory, worker_id="interop") as worker,
+        ):
+            resp = await client.post(
+                f"{peer.origin}/control/follow", json={"handle": f"events@{host}"}
+            )
+            assert resp.status_code == 200, resp.text + "\n" + "\n".join(peer.output)
+            assert (await worker.run_once()).delivered == 1  # the Accept
+
+            async with factory() as session, session.begin():
+                calendar = await events_service.save_calendar(
+                    session, CalendarInput(name="The Barn", timezone="Europe/Lisbon")
+                )
+                event = await events_service.save_event(
+                    session,
+                    EventInput(
+                        calendar_id=calendar.id,
+                        title="Seed swap",
+                        timezone="Europe/Lisbon",
+                        start_local=datetime(2030, 12, 1, 18),
+                        end_local=datetime(2030, 12, 1, 20),
+                        location_name="The Barn",
+                        location_address="12 Rose Lane, Lisbon",
+                        image_url=f"{events}/static/img/actor-icon.png",
+                        tags=("garden",),
+                        status="published",
+                    ),
+                )
+            assert (await worker.run_once()).delivered == 1
+            create = (await received(client, peer))[-1]
+            assert create["type"] == "Create"
+            # Fedify's own reading of the Event.
+            assert create["object"]["type"] == "Event"
+            assert create["object"]["name"] == "Seed swap"
+            # Every field, after JSON-LD processing with nothing dropped.
+            [obj] = (await expanded(client, peer, create["id"]))[f"{AS}object"]
+            assert one(obj, f"{MZ}timezone") == "Europe/Lisbon"
+            [place] = obj[f"{AS}location"]
+            assert one(place, f"{AS}name") == "The Barn"
+            [address] = place[f"{SCHEMA}address"]
+            assert one(address, f"{SCHEMA}streetAddress") == "12 Rose Lane, Lisbon"
+            assert hashtags(obj) == {"#garden": f"{events}/?tag=garden"}
+            [image] = obj[f"{AS}image"]
+            assert one(image, f"{AS}url") == f"{events}/static/img/actor-icon.png"
+            [picture] = obj[f"{AS}attachment"]
+            assert one(picture, f"{AS}mediaType") == "image/png"
+
+            # The event's page, looked up as Mastodon's search does, is the same object.
+            found = await lookup_url(client, peer, f"{events}/events/{event.slug}")
+            assert found["id"] == create["object"]["id"]
+            assert found["type"] == "Event"
+            rejected = (await client.get(f"{peer.origin}/control/rejected")).json()
+            assert rejected == []
+    finally:
+        await engine.dispose()

@@ -8,6 +8,7 @@ outbox, followers, following, the host's shared inbox (``/ap/inbox``) and the ke
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,9 +18,50 @@ from shared.infrastructure.activitypub import keys
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
-# Only contexts that strict peers know offline (see EXTERNAL-APIS.md): an unknown remote
-# context makes JSON-LD processors such as Fedify's refuse the whole document.
-ACTOR_CONTEXT: list[Any] = [AS_CONTEXT, SECURITY_CONTEXT]
+# The terms we use beyond ActivityStreams, defined inline as Mastodon
+# (app/lib/activitypub/adapter.rb) and Mobilizon (ActivityPub.Utils.make_json_ld_header) define
+# them, so that a server that reads what we send as JSON-LD (Fedify's: Ghost, Hollo) expands
+# them to the same IRIs instead of dropping them. ``location`` keeps its ActivityStreams meaning
+# (Mobilizon redefines it as schema:location, which Mastodon and Fedify would then lose).
+EXTENSION_TERMS: dict[str, Any] = {
+    "toot": "http://joinmastodon.org/ns#",
+    "schema": "http://schema.org#",
+    "mz": "https://joinmobilizon.org/ns#",
+    # ActivityStreams terms the published context lacks (Mastodon's).
+    "Hashtag": "as:Hashtag",
+    "sensitive": "as:sensitive",
+    "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+    "movedTo": {"@id": "as:movedTo", "@type": "@id"},
+    "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
+    # Mastodon's own.
+    "discoverable": "toot:discoverable",
+    "featured": {"@id": "toot:featured", "@type": "@id"},
+    "featuredTags": {"@id": "toot:featuredTags", "@type": "@id"},
+    "Emoji": "toot:Emoji",
+    "blurhash": "toot:blurhash",
+    "focalPoint": {"@container": "@list", "@id": "toot:focalPoint"},
+    # Profile fields.
+    "PropertyValue": "schema:PropertyValue",
+    "value": "schema:value",
+    # Events, as Mobilizon (and Gancio, which reads Mobilizon's shape) define them.
+    "timezone": {"@id": "mz:timezone", "@type": "schema:Text"},
+    "joinMode": {"@id": "mz:joinMode", "@type": "mz:joinModeType"},
+    "externalParticipationUrl": {"@id": "mz:externalParticipationUrl", "@type": "schema:URL"},
+    "category": "schema:category",
+    "maximumAttendeeCapacity": "schema:maximumAttendeeCapacity",
+    "PostalAddress": "schema:PostalAddress",
+    "address": {"@id": "schema:address", "@type": "schema:PostalAddress"},
+    "streetAddress": "schema:streetAddress",
+    "addressLocality": "schema:addressLocality",
+    "addressRegion": "schema:addressRegion",
+    "postalCode": "schema:postalCode",
+    "addressCountry": "schema:addressCountry",
+}
+# What every document we send carries. Only contexts that strict peers know offline (see
+# EXTERNAL-APIS.md) are named by URL: an unknown remote context makes JSON-LD processors such
+# as Fedify's refuse the whole document; our own terms are inline.
+CONTEXT: list[Any] = [AS_CONTEXT, SECURITY_CONTEXT, EXTENSION_TERMS]
+ACTOR_CONTEXT = CONTEXT
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 AS_MEDIA_TYPE = "application/activity+json"
 
@@ -100,6 +142,16 @@ class ActorUrls(ActorPaths):
 
     def object(self, uid: str) -> str:
         return f"{self.base}/ap/objects/{uid}"
+
+
+def hashtag(name: str, href: str) -> dict[str, Any]:
+    """A ``Hashtag`` tag as Mastodon sends one: ``#name`` without spaces or punctuation (which
+    Mastodon refuses in a tag; several words are joined in CamelCase, which screen readers read
+    as words) and ``href``, the page that lists what carries it."""
+    words = [w for w in re.split(r"[^\w]+", name) if w]
+    if len(words) > 1:
+        words = [w[:1].upper() + w[1:] for w in words]
+    return {"type": "Hashtag", "href": href, "name": "#" + ("".join(words) or "tag")}
 
 
 def actor_urls(settings: Settings, app: str) -> ActorUrls:

@@ -19,8 +19,8 @@ from shared.infrastructure import inputs
 from shared.infrastructure.activitypub import inbox as inbox_handler
 from shared.infrastructure.activitypub import keys, members
 from shared.infrastructure.activitypub.actors import (
-    AS_CONTEXT,
     AS_MEDIA_TYPE,
+    CONTEXT,
     ActorUrls,
     actor_document,
     actor_urls,
@@ -164,7 +164,7 @@ async def outbox_view(name: str) -> Response:
         total = await services().federation.outbox_count(session, name)
         return as_json(
             {
-                "@context": AS_CONTEXT,
+                "@context": CONTEXT,
                 "id": urls.outbox,
                 "type": "OrderedCollection",
                 "totalItems": total,
@@ -175,7 +175,7 @@ async def outbox_view(name: str) -> Response:
     page = await services().federation.outbox_page(session, name, max_id=max_id, limit=limit)
     page_id = f"{urls.outbox}?page=true" + (f"&max_id={max_id}" if max_id else "")
     doc: dict[str, Any] = {
-        "@context": AS_CONTEXT,
+        "@context": CONTEXT,
         "id": page_id,
         "type": "OrderedCollectionPage",
         "partOf": urls.outbox,
@@ -199,7 +199,7 @@ async def followers_view(name: str) -> Response:
     if page is None:
         return as_json(
             {
-                "@context": AS_CONTEXT,
+                "@context": CONTEXT,
                 "id": urls.followers,
                 "type": "OrderedCollection",
                 "totalItems": total,
@@ -208,7 +208,7 @@ async def followers_view(name: str) -> Response:
         )
     followers = await services().federation.followers_page(session, name, page=page, limit=limit)
     doc: dict[str, Any] = {
-        "@context": AS_CONTEXT,
+        "@context": CONTEXT,
         "id": f"{urls.followers}?page={page}",
         "type": "OrderedCollectionPage",
         "partOf": urls.followers,
@@ -226,7 +226,7 @@ async def following_view(name: str) -> Response:
     # App actors follow nobody.
     return as_json(
         {
-            "@context": AS_CONTEXT,
+            "@context": CONTEXT,
             "id": urls.following,
             "type": "OrderedCollection",
             "totalItems": 0,
@@ -298,10 +298,10 @@ async def object_view(uid: str) -> Any:
         abort(404)
     if obj.type == "Tombstone":
         if wants_activity_json():
-            return as_json({"@context": AS_CONTEXT, **obj.data}, status=410)
+            return as_json({"@context": CONTEXT, **obj.data}, status=410)
         abort(410)
     if wants_activity_json():
-        return as_json({"@context": AS_CONTEXT, **obj.data})
+        return as_json({"@context": CONTEXT, **obj.data})
     return await _object_page(dict(obj.data), None)
 
 

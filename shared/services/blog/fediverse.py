@@ -7,12 +7,13 @@ teased (see :meth:`BlogFediverse._federate`)."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts import ApObjectDTO, ArticleDTO, PostDTO
+from shared.contracts import ApObjectDTO, ArticleDTO, HashtagDTO, PostDTO
 from shared.infrastructure.sanitize import link_products
 from shared.models.blog import BlogPost
-from shared.services.blog._common import ACTOR
+from shared.services.blog._common import ACTOR, published
 from shared.services.blog.reading import BlogReading
 
 
@@ -58,18 +59,40 @@ class BlogFediverse(BlogReading):
             await self.federation.publish(session, ACTOR, "Delete", federated)
         return dto
 
-    def _article(self, post: BlogPost, dto: PostDTO) -> ApObjectDTO:
-        assert post.ap_object_uri is not None
+    async def activitypub_object(self, session: AsyncSession, slug: str) -> ApObjectDTO | None:
+        """What a server asking for ActivityStreams gets at ``/posts/<slug>`` or
+        ``/pages/<slug>`` (Mastodon's search by URL): a federated post's object as we published
+        it, a public page as an ``Article`` under its own URL (pages are not news, so never
+        sent to followers, but they can be looked up); nothing for a draft or a members-only
+        post."""
+        post = await session.scalar(
+            select(BlogPost).where(BlogPost.slug == slug, *published(kind=None))
+        )
+        if post is None or post.visibility != "public":
+            return None
+        if post.kind == "post":
+            if post.ap_object_uri is None:
+                return None
+            return await self.federation.object_by_uri(session, post.ap_object_uri)
+        dto = await self.get_post(session, post.id)
+        return self._article(post, dto, object_id=f"{self.public_url}/pages/{dto.slug}")
+
+    def _article(
+        self, post: BlogPost, dto: PostDTO, *, object_id: str | None = None
+    ) -> ApObjectDTO:
+        object_id = object_id or post.ap_object_uri
+        assert object_id is not None
         assert dto.published_at is not None  # a published post is dated (dated_when_live)
+        path = "posts" if post.kind == "post" else "pages"
         return self.federation.article(
             ACTOR,
             ArticleDTO(
-                id=post.ap_object_uri,
+                id=object_id,
                 name=dto.title,
                 summary=dto.excerpt,
                 content=link_products(dto.html, self.market_url, self.events_url),
-                url=f"{self.public_url}/posts/{dto.slug}",
+                url=f"{self.public_url}/{path}/{dto.slug}",
                 published=dto.published_at,
-                tags=tuple(t.name for t in dto.tags),
+                tags=tuple(HashtagDTO(t.name, f"{self.public_url}/tag/{t.slug}") for t in dto.tags),
             ),
         )

@@ -3,10 +3,11 @@ announced to the fediverse in the same transaction."""
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.contracts import ApObjectDTO, EventDTO, EventInput, OccurrenceException
 from shared.contracts.errors import InvalidEvent
 from shared.errors import NotFound
+from shared.infrastructure.activitypub.actors import hashtag
 from shared.infrastructure.sanitize import SLUG_RE, clean_text, sanitize_html, slugify
 from shared.models import Event, EventCalendar, EventException
 from shared.models.events import EVENT_STATUSES
@@ -103,32 +105,73 @@ class Schedule(EventServiceCore):
             await self.federation.publish(session, ACTOR, "Delete", withdrawn)
         return event
 
+    async def activitypub_object(self, session: AsyncSession, slug: str) -> ApObjectDTO | None:
+        """The federated ``Event`` of the public event at ``slug``, as last sent (what Mastodon's
+        search by URL gets at ``/events/<slug>``), or None."""
+        uri = await session.scalar(
+            select(Event.ap_object_uri).where(Event.slug == slug, Event.status.in_(PUBLIC_STATUSES))
+        )
+        if uri is None or self.federation is None:
+            return None
+        return await self.federation.object_by_uri(session, uri)
+
     def _ap_event(self, row: Event, event: EventDTO) -> ApObjectDTO:
-        """The event as an ActivityStreams ``Event`` (the fields Mobilizon reads)."""
+        """The event as an ActivityStreams ``Event`` with the fields Mobilizon and Gancio read
+        (time zone, a ``Place`` with a ``PostalAddress``, join mode, tags linked to their
+        listing, the image) in the terms our JSON-LD context defines for them."""
         content = event.description_html
         if event.recurring:
             content += f"<p>Repeats: {event.rrule}</p>"
+        url = f"{self.public_url}/events/{event.slug}"
         doc: dict[str, Any] = {
             "id": row.ap_object_uri,
             "type": "Event",
             "name": event.title,
             "content": content,
+            "mediaType": "text/html",
             "startTime": event.start.isoformat(),
             "endTime": event.end.isoformat(),
             "timezone": event.timezone,
-            "url": f"{self.public_url}/events/{event.slug}",
+            "url": url,
             "updated": event.updated_at.isoformat(),
+            # Places are booked here, not by a Join: Mobilizon shows a link to the page.
+            "joinMode": "external",
+            "externalParticipationUrl": url,
+            # Gancio refuses an Event without an attachment array (issue #20, item 15).
+            "attachment": [],
         }
+        if event.capacity is not None:
+            doc["maximumAttendeeCapacity"] = event.capacity
+        if event.image_url:
+            # Mobilizon takes the first attachment as the event's picture; Mastodon shows it.
+            media_type = mimetypes.guess_type(urlsplit(event.image_url).path)[0] or "image/jpeg"
+            doc["image"] = {"type": "Image", "url": event.image_url, "mediaType": media_type}
+            doc["attachment"].append(
+                {
+                    "type": "Document",
+                    "mediaType": media_type,
+                    "url": event.image_url,
+                    "name": event.title,
+                }
+            )
         if event.location_name or event.location_address:
-            doc["location"] = {
+            place: dict[str, Any] = {
                 "type": "Place",
                 "name": event.location_name or event.location_address,
-                "address": event.location_address,
             }
+            if event.location_address:
+                # One free-text line: Mobilizon reads a PostalAddress, Gancio its text.
+                place["address"] = {
+                    "type": "PostalAddress",
+                    "streetAddress": event.location_address,
+                }
+            doc["location"] = place
         if event.status == "cancelled":
             doc["name"] = f"Cancelled: {event.title}"
         if event.tags:
-            doc["tag"] = [{"type": "Hashtag", "name": f"#{t}"} for t in event.tags]
+            doc["tag"] = [
+                hashtag(t, f"{self.public_url}/?{urlencode({'tag': t})}") for t in event.tags
+            ]
         return ApObjectDTO(doc)
 
     async def _checked(

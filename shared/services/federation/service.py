@@ -36,10 +36,11 @@ from shared.contracts import (
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.activitypub import remote
 from shared.infrastructure.activitypub.actors import (
-    AS_CONTEXT,
+    CONTEXT,
     PUBLIC,
     actor_urls,
     app_of_actor,
+    hashtag,
 )
 from shared.infrastructure.activitypub.remote import id_of, visitor_of
 from shared.models import (
@@ -105,7 +106,7 @@ class SqlFederationService:
         if article.updated is not None:
             obj["updated"] = iso(article.updated)
         if article.tags:
-            obj["tag"] = [{"type": "Hashtag", "name": f"#{t}"} for t in article.tags]
+            obj["tag"] = [hashtag(t.name, t.href) for t in article.tags]
         return ApObjectDTO(obj)
 
     async def publish(
@@ -160,7 +161,7 @@ class SqlFederationService:
                 object_type = None
         uid = uuid.uuid4().hex
         payload: dict[str, Any] = {
-            "@context": AS_CONTEXT,
+            "@context": CONTEXT,
             "id": urls.activity(uid),
             "type": activity_type,
             "actor": urls.id,
@@ -353,7 +354,7 @@ class SqlFederationService:
         urls = actor_urls(self.settings, app)
         follow = {k: v for k, v in activity.items() if k != "@context"}
         accept = {
-            "@context": AS_CONTEXT,
+            "@context": CONTEXT,
             "id": urls.activity(uuid.uuid4().hex),
             "type": "Accept",
             "actor": urls.id,

@@ -24,6 +24,7 @@ put together from the parts of this package, each a module of its own:
 from __future__ import annotations
 
 from shared.services.market.categories import CategoryEditing
+from shared.services.market.fediverse import MarketFediverse
 from shared.services.market.listings import MarketListings
 from shared.services.market.pages import MarketPages
 from shared.services.market.products import ProductEditing
@@ -33,6 +34,7 @@ from shared.services.market.suppliers import SupplierEditing
 
 
 class SqlCatalogService(
+    MarketFediverse,
     SellableSide,
     MarketListings,
     ProductSearch,

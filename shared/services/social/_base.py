@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.config import Settings
 from shared.contracts import AttachmentDTO, SocialAccountDTO, SocialStatusDTO
 from shared.infrastructure.activitypub import members
-from shared.infrastructure.activitypub.actors import AS_CONTEXT, actor_urls
+from shared.infrastructure.activitypub.actors import CONTEXT, actor_urls
 from shared.infrastructure.activitypub.fetch import Fetcher, guarded_client
 from shared.infrastructure.fragments import invalidate_after_commit
 from shared.infrastructure.visitor import Visitor
@@ -72,7 +72,7 @@ class SocialBase:
         """Write one of the member's activities to the outbox (delivered after commit)."""
         urls = members.member_urls(self.settings, me.username)
         payload: dict[str, Any] = {
-            "@context": AS_CONTEXT,
+            "@context": CONTEXT,
             "id": uri or urls.activity(uuid.uuid4().hex),
             "type": activity_type,
             "actor": me.uri,

@@ -14,15 +14,24 @@
 //   GET  /control/followers                              who follows "peer" (auto-accepted)
 //   GET  /control/received                               activities that passed verification
 //   GET  /control/rejected                               inbox requests that were refused
+//   GET  /control/expanded                               each accepted inbox body, expanded
+//   POST /control/lookup   {"url": ".."}                 look a URL up as Mastodon's search does
+//
+// Every inbox body the peer accepts is also expanded as JSON-LD (jsonld.js, the processor
+// Fedify uses) in safe mode, which fails on any property that no context defines, with a
+// loader that knows only the contexts Fedify preloads: a document that needs any other remote
+// context, or drops a field, is recorded with its error instead.
 //
 // Usage: PORT=12345 node peer.mjs   (prints "peer listening on <origin>" when ready)
 
 import http from "node:http";
+import jsonld from "jsonld";
 import { randomUUID } from "node:crypto";
 import {
   createFederation,
   generateCryptoKeyPair,
   MemoryKvStore,
+  preloadedContexts,
 } from "@fedify/fedify";
 import {
   Accept,
@@ -55,6 +64,24 @@ const federation = createFederation({
 const keyPairs = [await generateCryptoKeyPair("RSASSA-PKCS1-v1_5")];
 const received = [];
 const rejected = [];
+const expanded = [];
+
+async function offlineContexts(url) {
+  const document = preloadedContexts[url];
+  if (document == null) throw new Error(`would fetch the remote context ${url}`);
+  return { contextUrl: null, documentUrl: url, document };
+}
+
+async function expand(body) {
+  let doc;
+  try {
+    doc = JSON.parse(body);
+    const [node] = await jsonld.expand(doc, { documentLoader: offlineContexts, safe: true });
+    expanded.push({ id: doc.id ?? null, type: doc.type ?? null, expanded: node });
+  } catch (error) {
+    expanded.push({ id: doc?.id ?? null, type: doc?.type ?? null, error: String(error) });
+  }
+}
 const state = { target: null, follow: null };
 // Accounts following "peer": every Follow is accepted at once.
 const followers = new Map();
@@ -232,9 +259,16 @@ async function control(request, url) {
     await ctx.sendActivity({ identifier: "peer" }, author, activity);
     return json({ id: activity.id.href });
   }
+  if (url.pathname === "/control/lookup" && request.method === "POST") {
+    const { url: target } = await request.json();
+    const found = await ctx.lookupObject(target);
+    if (found == null) return json({ error: `could not look up ${target}` }, 404);
+    return json(await found.toJsonLd({ format: "compact", contextLoader: ctx.contextLoader }));
+  }
   if (url.pathname === "/control/followers") return json([...followers.keys()]);
   if (url.pathname === "/control/received") return json(received);
   if (url.pathname === "/control/rejected") return json(rejected);
+  if (url.pathname === "/control/expanded") return json(expanded);
   return json({ error: "no such control" }, 404);
 }
 
@@ -268,6 +302,8 @@ const server = http.createServer(async (req, res) => {
           status: response.status,
           body: await response.clone().text(),
         });
+      } else if (req.method === "POST") {
+        await expand(body.toString("utf8"));
       }
     }
     res.writeHead(response.status, Object.fromEntries(response.headers));
