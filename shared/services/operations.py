@@ -137,23 +137,28 @@ async def _ghost_sync(session: AsyncSession) -> GhostSyncRun:
 
 
 async def _scrapes(session: AsyncSession) -> list[ScrapeSourceRun]:
-    latest = (
-        select(ScrapeRun.id)
-        .where(ScrapeRun.source_id == ScrapeSource.id)
-        .order_by(ScrapeRun.started_at.desc(), ScrapeRun.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    latest = select(
+        ScrapeRun.source_id,
+        ScrapeRun.status,
+        ScrapeRun.started_at,
+        ScrapeRun.finished_at,
+        func.row_number()
+        .over(
+            partition_by=ScrapeRun.source_id,
+            order_by=(ScrapeRun.started_at.desc(), ScrapeRun.id.desc()),
+        )
+        .label("n"),
+    ).subquery()
     rows = await session.execute(
         select(
             ScrapeSource.id,
             Supplier.name,
-            ScrapeRun.status,
-            ScrapeRun.started_at,
-            ScrapeRun.finished_at,
+            latest.c.status,
+            latest.c.started_at,
+            latest.c.finished_at,
         )
         .join(Supplier, Supplier.id == ScrapeSource.supplier_id)
-        .outerjoin(ScrapeRun, ScrapeRun.id == latest)
+        .outerjoin(latest, and_(latest.c.source_id == ScrapeSource.id, latest.c.n == 1))
         .order_by(ScrapeSource.id)
     )
     return [ScrapeSourceRun(*row) for row in rows]

@@ -60,19 +60,24 @@ async def test_every_app_counts_its_traffic_per_route(live: Platform) -> None:
             found = await scrape(http, live.url(name))
             was = before[name]
             key = "rose_ash_http_requests_total"
-            assert value(found, key, app=name, route="/", method="GET") - value(
-                was, key, app=name, route="/", method="GET"
-            ) == 2, name
-            assert value(found, key, app=name, route="/healthz", status="200") - value(
-                was, key, app=name, route="/healthz", status="200"
-            ) == 1, name
+            assert (
+                value(found, key, app=name, route="/", method="GET")
+                - value(was, key, app=name, route="/", method="GET")
+                == 2
+            ), name
+            assert (
+                value(found, key, app=name, route="/healthz", status="200")
+                - value(was, key, app=name, route="/healthz", status="200")
+                == 1
+            ), name
             # A missing page counts under the rule it matched or as one "(unmatched)" label,
             # never as the path itself (bounded cardinality).
             rule = metrics.route_of(live.apps[name].url_map, MISSING, "GET")
             assert value(found, key, app=name, route=rule, status="404") >= 1, (name, rule)
             assert not [s for s in found if "no-such-page" in s.labels.get("route", "")]
             hist = "rose_ash_http_request_duration_seconds_count"
-            assert value(found, hist, app=name, route="/") - value(was, hist, app=name, route="/") == 2
+            grew = value(found, hist, app=name, route="/") - value(was, hist, app=name, route="/")
+            assert grew == 2
             assert value(found, "rose_ash_db_pool_connections_limit", app=name) > 0
             assert [s for s in found if s.name == "rose_ash_db_pool_connections_in_use"]
             hits = "rose_ash_page_cache_requests_total"
@@ -96,15 +101,17 @@ async def test_fragment_failures_are_counted_per_provider(live: Platform) -> Non
         for s in found
         if s.name == "rose_ash_fragment_fetch_failures_total" and s.value > 0
     }
-    assert failed and "blog" not in failed and failed <= set(APP_NAMES)
+    assert failed
+    assert "blog" not in failed
+    assert failed <= set(APP_NAMES)
 
 
 async def test_metrics_need_the_token(settings: Settings, make_app: AppMaker) -> None:
     # Without a token configured, /metrics is a page that does not exist.
     unconfigured = (await make_app("market")).test_client()
     assert (await unconfigured.get("/metrics", headers=SCRAPE)).status_code == 404
-    env = {"ROSE_METRICS_TOKEN": TOKEN}
-    with_token = make_settings(settings.secrets.database_url or "", settings.secrets.redis_url or "", **env)
+    urls = (settings.secrets.database_url or "", settings.secrets.redis_url or "")
+    with_token = make_settings(*urls, ROSE_METRICS_TOKEN=TOKEN)
     client = (await make_app("market", app_settings=with_token)).test_client()
     assert (await client.get("/metrics")).status_code == 401
     wrong = {"Authorization": "Bearer " + "x" * len(TOKEN)}
@@ -147,8 +154,10 @@ async def test_production_request_lines_are_json(make_app: AppMaker, json_lines:
     assert entry["request_id"] == "req-0123456789"
     assert entry["status"] == 200
     assert entry["method"] == "GET"
-    assert isinstance(entry["duration_ms"], float) and entry["duration_ms"] >= 0
-    assert entry["level"] == "INFO" and entry["time"]
+    assert isinstance(entry["duration_ms"], float)
+    assert entry["duration_ms"] >= 0
+    assert entry["level"] == "INFO"
+    assert entry["time"]
 
 
 def test_an_exception_stays_on_one_json_line() -> None:
