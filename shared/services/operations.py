@@ -3,18 +3,21 @@ emails, supplier scrapes) and the last runs of the Ghost sync and of each scrape
 
 One reading serves both the worker's ``/metrics`` (shared/tooling/worker_metrics.py: gauges
 read when Prometheus scrapes, never counters that drift from the rows) and federation's status
-page for admins. It reads several domains' tables and writes nothing, so it sits beside the
-domains rather than in one of them.
+page for admins, which also asks each app's ``/readyz`` (:func:`apps_readiness`). It reads
+several domains' tables and writes nothing, so it sits beside the domains rather than in one.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import httpx
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.config import APP_NAMES, Settings
 from shared.models.activitypub import ApDelivery
 from shared.models.blog import GhostState
 from shared.models.market import ScrapeRun, ScrapeSource, Supplier
@@ -162,3 +165,37 @@ async def _scrapes(session: AsyncSession) -> list[ScrapeSourceRun]:
         .order_by(ScrapeSource.id)
     )
     return [ScrapeSourceRun(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class AppReadiness:
+    """One app's answer to ``/readyz``, in words: ready, what is down, or not answering."""
+
+    app: str
+    ready: bool
+    words: str
+
+
+async def apps_readiness(settings: Settings) -> list[AppReadiness]:
+    """Ask every app's ``/readyz`` (its internal address, from the settings) at once."""
+    timeout = settings.readiness_timeout_s + 1.0
+
+    async def ask(client: httpx.AsyncClient, name: str) -> AppReadiness:
+        url = settings.apps[name].internal_url + "/readyz"
+        try:
+            answer = await client.get(url)
+        except httpx.HTTPError as err:
+            return AppReadiness(name, False, f"not answering ({type(err).__name__})")
+        if answer.status_code == 200:
+            return AppReadiness(name, True, "ready")
+        try:
+            down = answer.json().get("down") or []
+        except ValueError:
+            down = []
+        if down:
+            return AppReadiness(name, False, f"answering, but cannot reach {' and '.join(down)}")
+        return AppReadiness(name, False, f"answering {answer.status_code}")
+
+    # The apps' own addresses from the settings, never one a stranger chose: no address guard.
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        return list(await asyncio.gather(*(ask(client, name) for name in APP_NAMES)))
