@@ -8,8 +8,8 @@ width on the demo site:
 - events: times in the site's zone, named; feeds and downloads are downloads, not blank
   pages; an event page offers Add to calendar (.ics, webcal, Google, Outlook);
 - staff: a Staff menu in every app's header, the admin home listing every staff page, the
-  platform's status page saying every app is ready, the order desk saying what happened in words; the editor's Image and Embed buttons put a picture,
-  a product and an event in a post.
+  platform's status page saying every app is ready, the order desk saying what happened in
+  words; the editor's Image and Embed buttons put a picture, a product and an event in a post.
 
 ``ROSE_E2E_SCREENSHOTS=<dir>`` keeps a screenshot of each step there (for looking at them).
 """
