@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.config import Settings
+from shared.models.market import ScrapeRun, ScrapeSource, Supplier
 from shared.services.operations import GHOST_SCHEDULE_KEY, read_figures
 from shared.tooling import worker
 from shared.tooling.devservers import free_ports
@@ -146,3 +147,34 @@ async def test_the_figures_count_each_state(engine: AsyncEngine) -> None:
     assert (host.pending, host.retrying, host.dead) == (1, 2, 1)
     assert figures.ghost_sync.failed
     assert figures.ghost_sync.at == RAN_AT
+
+
+async def test_each_scrape_source_shows_its_latest_run(db: AsyncSession) -> None:
+    supplier = Supplier(slug="figures-farm", name="Figures Farm")
+    db.add(supplier)
+    await db.flush()
+    never, failing, working = (
+        ScrapeSource(supplier_id=supplier.id, start_url=f"https://f{i}.example/") for i in range(3)
+    )
+    db.add_all([never, failing, working])
+    await db.flush()
+    day = datetime(2026, 11, 1, tzinfo=UTC)
+    db.add_all(
+        [
+            # An older run that worked, then the latest one that failed.
+            ScrapeRun(source_id=failing.id, status="finished", started_at=day),
+            ScrapeRun(source_id=failing.id, status="failed", started_at=day + timedelta(days=1)),
+            ScrapeRun(source_id=working.id, status="failed", started_at=day),
+            ScrapeRun(source_id=working.id, status="running", started_at=day + timedelta(days=2)),
+        ]
+    )
+    await db.flush()
+    figures = await read_figures(db)
+    latest = {s.source_id: s for s in figures.scrapes}
+    assert latest[never.id].status is None
+    assert latest[failing.id].status == "failed"
+    assert latest[failing.id].started_at == day + timedelta(days=1)
+    assert latest[working.id].status == "running"
+    assert latest[never.id].supplier == "Figures Farm"
+    assert figures.scrapes_running >= 1
+    assert figures.scrapes_failed >= 1
