@@ -254,6 +254,7 @@ class Secrets:
     smtp_password: str | None = None
     sumup_api_key: str | None = None
     sumup_merchant_code: str | None = None
+    metrics_token: str | None = None
 
 
 SECRET_ENV: dict[str, str] = {
@@ -272,6 +273,8 @@ SECRET_ENV: dict[str, str] = {
     # SumUp (the cart's payments): the API key and the merchant code it is paid to.
     "sumup_api_key": "ROSE_SUMUP_API_KEY",
     "sumup_merchant_code": "ROSE_SUMUP_MERCHANT_CODE",
+    # The bearer token Prometheus sends to /metrics; unset, /metrics answers 404 (metrics.py).
+    "metrics_token": "ROSE_METRICS_TOKEN",
 }
 
 
@@ -362,6 +365,8 @@ class Settings:
     log_level: str = "INFO"
     devdata_dir: str = ".devdata"
     readiness_timeout_s: float = 2.0
+    # Where `rose-ash worker` serves /metrics (host:port); empty, or no ROSE_METRICS_TOKEN: none.
+    worker_metrics_bind: str = ""
     # How many reverse proxies in front of the apps append to X-Forwarded-For (0: none, use
     # the peer address); per-address rate limits need the real client address.
     trusted_proxy_hops: int = 0

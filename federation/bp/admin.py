@@ -1,6 +1,6 @@
 """Staff pages at federation (admins only): the admin home (every staff page of every app),
 accounts and their roles; the ActivityPub delivery queue (what is waiting, failing and dead)
-with retry."""
+with retry; the platform's status (the queues, the last runs, each app's readiness)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from quart import Blueprint, redirect, request, url_for
 from shared.contracts import DELIVERY_VIEWS
 from shared.errors import DomainError
 from shared.infrastructure import auth
-from shared.infrastructure.context import db_session, services
+from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.staff import STAFF_PAGES
 from shared.models.identity import ROLES
+from shared.services import operations
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -97,3 +98,23 @@ async def federation_retry_dead() -> Any:
     """Requeue every dead letter."""
     await services().federation.retry_dead(db_session())
     return redirect(url_for("admin.federation_queue", view="pending"))
+
+
+# --- the platform's status ---------------------------------------------------------------------
+
+
+@bp.get("/status")
+@auth.require_role("admin")
+async def status() -> Any:
+    """The queues, the last Ghost sync and scrapes, and each app's readiness, in words."""
+    figures = await operations.read_figures(db_session())
+    apps = await operations.apps_readiness(current_platform().settings)
+    failing = [h for h in figures.deliveries if h.retrying or h.dead]
+    failing.sort(key=lambda h: (-h.dead, -h.retrying, h.host))
+    return await render_page(
+        "admin/status.html",
+        figures=figures,
+        failing_hosts=failing[:10],
+        apps=apps,
+        ghost_configured=bool(current_platform().settings.ghost.url),
+    )

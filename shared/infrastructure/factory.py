@@ -47,6 +47,7 @@ from shared.infrastructure import (
     inputs,
     internal_auth,
     media,
+    metrics,
     oauth,
     pagecache,
     times,
@@ -88,10 +89,21 @@ class RoseQuart(Quart):
     page_cache: pagecache.PageCache | None = None
 
     async def asgi_app(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.page_cache is not None and scope["type"] == "http":
-            await self.page_cache(scope, receive, send, super().asgi_app)
-        else:
+        if scope["type"] != "http":
             await super().asgi_app(scope, receive, send)
+        elif self.page_cache is not None:
+            # Counted around the page cache, so a page it serves is a request too.
+            await metrics.observe_http(
+                self.name, self.url_map, scope, receive, send, self._cached_app
+            )
+        else:
+            await metrics.observe_http(
+                self.name, self.url_map, scope, receive, send, super().asgi_app
+            )
+
+    async def _cached_app(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self.page_cache is not None
+        await self.page_cache(scope, receive, send, super().asgi_app)
 
     def register_blueprint(self, blueprint: Any, **options: Any) -> None:
         super().register_blueprint(blueprint, **options)
@@ -160,7 +172,7 @@ def create_base_app(
     if name not in APP_NAMES:
         raise ValueError(f"unknown app {name!r}")
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json_lines=settings.production)
     app_name_var.set(name)
 
     app = RoseQuart(
@@ -212,6 +224,14 @@ def create_base_app(
     csrf.install(app, origins)
     _install_error_handlers(app)
     _install_health(app)
+    # /metrics for Prometheus, behind its token (metrics.py, decision 0084).
+    metrics.install(
+        app,
+        name,
+        settings.secrets.metrics_token,
+        engine,
+        settings.database.pool_size + settings.database.max_overflow,
+    )
     fragments.install(app, settings, rose.redis)
     pagecache.install(app, settings, rose.redis, oauth.marker_cookie_name(settings, name))
     # Single sign-on: who is signed in (every request), /auth/* and silent sign-on.

@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from shared.infrastructure import metrics
 from shared.infrastructure.boost import BOOST_HEADERS, is_htmx, wants_partial
 from shared.infrastructure.context import REQUEST_SESSION, redis_client
 from shared.infrastructure.logs import new_request_id
@@ -360,8 +361,10 @@ class PageCache:
             await app(scope, receive, send)
             return
         if hit:
+            metrics.count_page_cache(self.app_name, hit=True)
             await self._send_hit(scope, send, hit)
             return
+        metrics.count_page_cache(self.app_name, hit=False)
         rendering = self._rendering.get(key)
         if rendering is not None:
             # The page is being rendered by another request of this process: wait for it

@@ -72,6 +72,13 @@ STAFF_PAGES = (
         "What is waiting, failing or dead; retry.",
         "admin",
     ),
+    StaffPage(
+        "federation",
+        "/admin/status",
+        "Platform status",
+        "Queues, the last Ghost sync and scrapes, and whether each app is ready.",
+        "admin",
+    ),
 )
 
 # The admin home (federation), for admins.

@@ -32,7 +32,9 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 import redis
@@ -41,7 +43,7 @@ from hypercorn.run import run as hypercorn_run
 
 from shared.config import APP_NAMES, ConfigError, load_settings
 from shared.errors import CommandError
-from shared.infrastructure import pagecache
+from shared.infrastructure import metrics, pagecache
 from shared.infrastructure.context import use_services
 from shared.services.domain import Lazy
 from shared.services.registry import DOMAINS, build_services
@@ -80,7 +82,16 @@ def _serve(args: argparse.Namespace) -> int:
     config = hypercorn_config(
         f"{args.app}.app:create_app()", bind, workers, access_log=args.access_log
     )
-    return int(hypercorn_run(config) or 0)
+    if workers == 0 or os.environ.get(metrics.MULTIPROC_ENV):
+        return int(hypercorn_run(config) or 0)
+    # Several processes answer: /metrics adds up their figures from a directory of this
+    # run's own, which the processes (spawned, so they inherit the variable) write to.
+    directory = tempfile.mkdtemp(prefix=f"rose-ash-metrics-{args.app}-")
+    os.environ[metrics.MULTIPROC_ENV] = directory
+    try:
+        return int(hypercorn_run(config) or 0)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,8 @@ Besides delivering, each cycle runs the stages the domains declare (``Domain.wor
 collected from shared.services.registry.DOMAINS): the blog's scheduled posts and periodic Ghost
 sync, the market's due scrape runs (in the background, so a crawl never holds up deliveries),
 the cart's payment follow-up, the newsletters' sending. Each is described in its domain's
-``stages.py``.
+``stages.py``. With ``worker_metrics_bind`` and ``ROSE_METRICS_TOKEN`` set it also serves
+``/metrics`` (shared/tooling/worker_metrics.py).
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from pathlib import Path
 
 from shared.config import Settings, load_settings
 from shared.db import create_engine, create_session_factory
-from shared.infrastructure import pagecache
+from shared.infrastructure import metrics, pagecache
 from shared.infrastructure.activitypub import keys
 from shared.infrastructure.context import create_redis, use_services
 from shared.infrastructure.logs import configure_logging
 from shared.services.domain import WorkerContext, WorkerStage
 from shared.services.federation.outbox import OutboxProcessor
 from shared.services.registry import DOMAINS, build_services
+from shared.tooling import worker_metrics
 from shared.tooling.heartbeat import DEFAULT_HEARTBEAT, HEARTBEAT_ENV
 
 log = logging.getLogger("rose_ash.worker")
@@ -49,7 +51,7 @@ REQUIRED_SECRETS = ("database_url", "redis_url", "ap_private_key")
 def command(args: argparse.Namespace) -> int:
     """`rose-ash worker [--once]` (declared in shared/tooling/cli.py)."""
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json_lines=settings.production)
     heartbeat = Path(os.environ.get(HEARTBEAT_ENV) or DEFAULT_HEARTBEAT)
     return asyncio.run(run(settings, heartbeat=heartbeat, once=args.once))
 
@@ -71,6 +73,9 @@ async def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     engine = create_engine(settings)
+    metrics.watch_pool(
+        engine, "worker", settings.database.pool_size + settings.database.max_overflow
+    )
     factory = create_session_factory(engine)
     # What the worker commits (scheduled posts going live ...) outdates cached pages.
     page_redis = create_redis(settings.require("redis_url"), settings.redis.timeout_s)
@@ -95,11 +100,18 @@ async def run(
                         await stage.drain()
                 return 0
             beating = asyncio.create_task(_keep_heartbeat(heartbeat, interval_s, stop))
+            serving = (
+                asyncio.create_task(worker_metrics.serve_metrics(settings, factory, stop))
+                if worker_metrics.serves_metrics(settings)
+                else None
+            )
             try:
                 await processor.run_forever(stop)
             finally:
                 stop.set()
                 await beating
+                if serving is not None:
+                    await serving
         log.info("worker stopped")
         return 0
     finally:

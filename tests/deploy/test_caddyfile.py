@@ -140,7 +140,15 @@ def test_each_host_reaches_its_app_with_security_headers(proxy: int, app: str) -
 
 
 @pytest.mark.parametrize(
-    "path", ["/internal", "/internal/", "/internal/fragments/nav", "/Internal/fragments/nav"]
+    "path",
+    [
+        "/internal",
+        "/internal/",
+        "/internal/fragments/nav",
+        "/Internal/fragments/nav",
+        "/metrics",
+        "/Metrics",
+    ],
 )
 def test_internal_paths_never_reach_an_app(proxy: int, path: str) -> None:
     before = len(_Upstream.seen)

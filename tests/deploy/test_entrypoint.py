@@ -3,6 +3,7 @@ bounded wait for PostgreSQL, migrations on request, and Hypercorn exec'd so SIGT
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.config import APP_NAMES, REPO_ROOT, SECRET_ENV
 from shared.tooling.devservers import free_port
@@ -153,6 +155,10 @@ def test_an_unreachable_database_stops_start_up_after_the_bounded_wait() -> None
     assert "PostgreSQL is not reachable; giving up (DB_WAIT_TIMEOUT=2)" in result.stderr
 
 
+METRICS_TOKEN = "entrypoint-metrics-" + "m" * 20
+READY_CALLS = 8
+
+
 def _wait_healthy(proc: subprocess.Popen[str], env: dict[str, str], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -175,12 +181,13 @@ def _wait_healthy(proc: subprocess.Popen[str], env: dict[str, str], timeout_s: f
 def test_serve_migrates_on_request_runs_hypercorn_and_drains_on_sigterm(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    """blog as the stack runs it: production config, secrets from files, RUN_MIGRATIONS=true."""
+    """blog as the stack runs it: production config, secrets from files, RUN_MIGRATIONS=true,
+    two Hypercorn processes whose figures /metrics adds up, JSON log lines."""
     port = free_port()
     env = _base_env(
         ROSE_CONFIG_FILE=str(PRODUCTION_CONFIG),
         ROSE_BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY="1",
+        WEB_CONCURRENCY="2",
         RUN_MIGRATIONS="true",
         DB_WAIT_TIMEOUT="30",
         **_secret_files(
@@ -192,6 +199,7 @@ def test_serve_migrates_on_request_runs_hypercorn_and_drains_on_sigterm(
                 "ROSE_INTERNAL_SECRET": TEST_INTERNAL_SECRET,
                 "ROSE_SMTP_PASSWORD": "smtp-password",
                 "ROSE_AP_PRIVATE_KEY": ap_private_key_for_tests(),
+                "ROSE_METRICS_TOKEN": METRICS_TOKEN,
             },
         ),
     )
@@ -211,8 +219,16 @@ def test_serve_migrates_on_request_runs_hypercorn_and_drains_on_sigterm(
         assert any(part.endswith(b"rose-ash") for part in cmdline), cmdline
         assert b"serve" in cmdline
         assert b"blog" in cmdline
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=GUARD_S) as resp:
-            assert resp.status == 200
+        for _ in range(READY_CALLS):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=GUARD_S) as r:
+                assert r.status == 200
+        # Whichever process answers the scrape counts every process's requests.
+        scrape = urllib.request.Request(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+        )
+        with urllib.request.urlopen(scrape, timeout=GUARD_S) as resp:  # noqa: S310 - loopback http
+            exposition = resp.read().decode()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=GUARD_S)
     finally:
@@ -223,6 +239,19 @@ def test_serve_migrates_on_request_runs_hypercorn_and_drains_on_sigterm(
     assert proc.returncode == 0, text
     assert "RUN_MIGRATIONS=true: migrating" in text
     assert "Database is at the latest migration." in text
+    ready = [
+        s
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+        if s.name == "rose_ash_http_requests_total" and s.labels["route"] == "/readyz"
+    ]
+    assert sum(s.value for s in ready) == READY_CALLS
+    # Production's log lines are JSON, each request's closing line with its route and status.
+    entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    closing = [e for e in entries if e.get("route") == "/readyz"]
+    assert len(closing) == READY_CALLS
+    assert {e["status"] for e in closing} == {200}
+    assert all(e["app"] == "blog" and e["request_id"] != "-" for e in closing)
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ SECRET_VARS = (
     "ROSE_INTERNAL_SECRET",
     "ROSE_SMTP_PASSWORD",
     "ROSE_AP_PRIVATE_KEY",
+    "ROSE_METRICS_TOKEN",
 )
 # Secrets only some services hold (least privilege): federation alone signs ID tokens, blog
 # alone talks to Ghost.
@@ -74,7 +75,7 @@ def stack() -> dict[str, Any]:
 
 
 def test_the_stack_file_validates_and_holds_every_service(stack: dict[str, Any]) -> None:
-    assert set(stack["services"]) == {*SERVICES, "postgres", "redis", "backup"}
+    assert set(stack["services"]) == {*SERVICES, "postgres", "redis", "backup", "prometheus"}
     assert stack["services"]["postgres"]["image"].startswith("postgres:16")
     assert stack["services"]["redis"]["image"].startswith("redis:7")
 
@@ -154,6 +155,7 @@ def test_networks_and_secrets(stack: dict[str, Any]) -> None:
         "rose_ghost_webhook_secret",
         "rose_sumup_api_key",
         "rose_sumup_merchant_code",
+        "rose_metrics_token",
     }
     assert all(s["external"] for s in stack["secrets"].values())
     assert set(stack["volumes"]) == {
@@ -162,6 +164,7 @@ def test_networks_and_secrets(stack: dict[str, Any]) -> None:
         "blog_media",
         "social_media",
         "backups",
+        "prometheus_data",
     }
     # Uploaded images (media.root in the production config) persist on blog's own volume.
     assert any(

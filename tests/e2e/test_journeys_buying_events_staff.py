@@ -8,8 +8,8 @@ width on the demo site:
 - events: times in the site's zone, named; feeds and downloads are downloads, not blank
   pages; an event page offers Add to calendar (.ics, webcal, Google, Outlook);
 - staff: a Staff menu in every app's header, the admin home listing every staff page, the
-  order desk saying what happened in words; the editor's Image and Embed buttons put a picture,
-  a product and an event in a post.
+  platform's status page saying every app is ready, the order desk saying what happened in
+  words; the editor's Image and Embed buttons put a picture, a product and an event in a post.
 
 ``ROSE_E2E_SCREENSHOTS=<dir>`` keeps a screenshot of each step there (for looking at them).
 """
@@ -223,6 +223,15 @@ async def test_staff_find_every_page_from_the_header_and_embed_in_a_post(
             page.locator("main").get_by_role("link", name=title, exact=True)
         ).to_be_visible()
     await shoot(page, "admin-home")
+
+    # The platform's status, in words: every app ready, the queues, the last runs.
+    await page.locator("main").get_by_role("link", name="Platform status", exact=True).click()
+    await page.wait_for_url(site.url("federation", "/admin/status"))
+    await expect(page.locator("main#content h1")).to_have_text("Platform status")
+    for app in ("Blog", "Market", "Cart", "Events", "Federation", "Account"):
+        await expect(page.locator("main")).to_contain_text(f"{app} is ready.")
+    await shoot(page, "admin-status")
+    await page.goto(site.url("federation", "/admin/"))
 
     # The order desk says what happened in words.
     await page.locator("main").get_by_role("link", name="Orders", exact=True).click()

@@ -419,6 +419,7 @@ async def test_every_admin_route_requires_the_admin_role(make_app: AppMaker, nam
             "/admin/federation/deliveries/<int:delivery_id>",
             "/admin/federation/deliveries/<int:delivery_id>/retry",
             "/admin/federation/retry-dead",
+            "/admin/status",
         } <= {r.rule for r in admin_rules}
 
 

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from shared.config import Settings
 from shared.errors import DomainError
-from shared.infrastructure import internal_auth, pagecache
+from shared.infrastructure import internal_auth, metrics, pagecache
 from shared.infrastructure.fragments.refs import (
     KEY_PREFIX,
     LOCK_PREFIX,
@@ -182,6 +182,7 @@ class FragmentClient:
         now = time.time()
         for plan in plans:
             fresh = self._fresh(plan, now)
+            metrics.count_fragment(self.app_name, plan.ref.app, fresh is not None)
             if fresh is not None:
                 results[plan.ref.slot] = Markup(fresh)  # noqa: S704 - HTML rendered by our own app
             else:
@@ -323,6 +324,7 @@ class FragmentClient:
             sent_visitor = visitor if personal else ANONYMOUS
             html, ttl_s, per_user = await self._fetch(ref, sent_visitor, request_id)
         except _FetchFailed as err:
+            metrics.count_fragment_failure(self.app_name, ref.app)
             if err.transport:
                 self._app_down_until[ref.app] = time.monotonic() + (
                     self.settings.fragments.retry_after_s
