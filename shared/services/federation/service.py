@@ -295,8 +295,19 @@ class SqlFederationService:
         kind = activity.type or ""
         if visitor_of(doc) != sender.uri:
             raise DomainError("ap_sender_not_actor", "The activity's actor did not send it.")
+        uri = id_of(doc)
+        if uri is not None and not remote.same_origin(uri, sender.uri):
+            # An actor names only its own server's activities: an id on another host would
+            # let it claim (and so shadow) that host's genuine activity.
+            raise DomainError(
+                "ap_id_not_actors_host", "The activity's id is not on its actor's server."
+            )
         if not await _remember(session, doc, recipient_app):
             return ReceivedDTO("duplicate", kind)
+        if kind == "Undo":
+            # What is undone may come back with the same id (Gancio reuses its Follow's):
+            # it is then a new event, not a duplicate delivery.
+            await _forget(session, sender.uri, id_of(doc.get("object")))
         if self.social is not None:
             handled = await self.social.receive(session, activity, sender)
             if handled is not None:
@@ -562,10 +573,23 @@ async def _remember(
             activity_type=str(activity.get("type"))[:30],
             recipient_app=recipient_app,
         )
-        .on_conflict_do_nothing(index_elements=[ApInboundActivity.uri])
+        .on_conflict_do_nothing(
+            index_elements=[ApInboundActivity.actor_uri, ApInboundActivity.uri]
+        )
         .returning(ApInboundActivity.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def _forget(session: AsyncSession, actor_uri: str, uri: str | None) -> None:
+    """Let ``actor_uri``'s activity ``uri`` be processed again (its effect was undone)."""
+    if uri is None:
+        return
+    await session.execute(
+        delete(ApInboundActivity).where(
+            ApInboundActivity.actor_uri == actor_uri[:500], ApInboundActivity.uri == uri[:500]
+        )
+    )
 
 
 async def _on_delete(session: AsyncSession, activity: dict[str, Any]) -> ReceivedDTO:
