@@ -401,9 +401,12 @@ async def test_an_activity_whose_id_is_on_another_host_is_refused(
     resp = await send(app, alice, genuine)
     assert resp.status_code == 202
     assert await followers(db) == [alice.id]
-    assert await db.scalar(
-        select(func.count()).select_from(ApActivity).where(ApActivity.activity_type == "Accept")
-    ) == 1
+    assert (
+        await db.scalar(
+            select(func.count()).select_from(ApActivity).where(ApActivity.activity_type == "Accept")
+        )
+        == 1
+    )
 
 
 async def test_the_duplicate_check_is_per_sending_actor(

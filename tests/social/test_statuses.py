@@ -150,14 +150,16 @@ async def test_a_post_reaches_each_remote_inbox_exactly_once_and_visibility_hold
     remote.received.clear()
     await processor.run_once()
     assert sorted(r.json()["type"] for r in remote.received) == ["Delete", "Delete"]
-    assert (
-        await app.test_client().get(
-            (
-                await db.scalar(select(SocialStatus.uri).where(SocialStatus.id == public_id)) or ""
-            ).removeprefix(FED),
-            headers=AS,
-        )
-    ).status_code == 410
+    # Gancio refuses a Delete whose Tombstone does not say what it was.
+    assert {r.json()["object"]["formerType"] for r in remote.received} == {"Note"}
+    gone = await app.test_client().get(
+        (
+            await db.scalar(select(SocialStatus.uri).where(SocialStatus.id == public_id)) or ""
+        ).removeprefix(FED),
+        headers=AS,
+    )
+    assert gone.status_code == 410
+    assert (await gone.get_json())["formerType"] == "Note"
 
 
 async def test_direct_posts_and_mentions_reach_only_who_they_name(

@@ -11,12 +11,14 @@ delivers it later. Inbound activities arrive here already verified
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from shared.config import APP_NAMES, Settings
 from shared.contracts import (
@@ -152,8 +154,14 @@ class SqlFederationService:
             if not object_uri:
                 raise DomainError("ap_bad_object", f"{activity_type} needs an object id.")
             if activity_type == "Delete":
-                # Mastodon and Fedify both accept a Tombstone carrying the deleted object's id.
-                body_object = {"id": object_uri, "type": "Tombstone"}
+                # A Tombstone with the deleted object's id (Mastodon and Fedify read that) and
+                # its formerType (Gancio refuses a Delete without it).
+                body_object = {
+                    "id": object_uri,
+                    "type": "Tombstone",
+                    "formerType": await _former_type(session, actor_app, object_uri),
+                    "deleted": iso(now),
+                }
                 object_type = "Tombstone"
             else:
                 body_object = object_uri
@@ -185,12 +193,11 @@ class SqlFederationService:
     async def outbox_page(
         self, session: AsyncSession, actor_app: str, *, max_id: int | None, limit: int
     ) -> OutboxPageDTO:
-        """Public activities of ``actor_app``, newest first, ``limit`` per page, keyset by id."""
-        base = select(ApActivity).where(
-            ApActivity.actor_app == actor_app,
-            ApActivity.is_public,
-            ApActivity.actor_account_id.is_(None),  # members' posts are in their own outboxes
-        )
+        """What stands now of ``actor_app``'s public activities, newest first, ``limit`` per
+        page, keyset by id: each live object's ``Create`` carrying its latest version; nothing
+        of a deleted or withdrawn object (a server that reads the outbox when it follows must
+        not import it), no ``Update`` of a listed ``Create`` and no ``Delete``."""
+        base = select(ApActivity).where(*_standing(actor_app))
         total = await self.outbox_count(session, actor_app)
         if max_id is not None:
             base = base.where(ApActivity.id < max_id)
@@ -199,20 +206,23 @@ class SqlFederationService:
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        return OutboxPageDTO(
-            tuple(_activity(r) for r in rows), total, rows[-1].id if more and rows else None
+        latest = await _latest_versions(
+            session, actor_app, [r.object_uri for r in rows if r.activity_type == "Create"]
         )
+        items = []
+        for row in rows:
+            item = _activity(row)
+            if row.activity_type == "Create" and row.object_uri in latest:
+                payload = dict(row.payload)
+                payload["object"] = latest[row.object_uri]
+                item = replace(item, payload=payload)
+            items.append(item)
+        return OutboxPageDTO(tuple(items), total, rows[-1].id if more and rows else None)
 
     async def outbox_count(self, session: AsyncSession, actor_app: str) -> int:
         return int(
             await session.scalar(
-                select(func.count())
-                .select_from(ApActivity)
-                .where(
-                    ApActivity.actor_app == actor_app,
-                    ApActivity.is_public,
-                    ApActivity.actor_account_id.is_(None),
-                )
+                select(func.count()).select_from(ApActivity).where(*_standing(actor_app))
             )
             or 0
         )
@@ -252,9 +262,10 @@ class SqlFederationService:
         if not isinstance(obj, dict):
             return None
         if row.activity_type == "Delete":
-            return ApObjectDTO(
-                {"id": uri, "type": "Tombstone", "deleted": row.payload.get("published")}
-            )
+            tombstone = {"id": uri, "type": "Tombstone", "deleted": row.payload.get("published")}
+            if isinstance(obj.get("formerType"), str):
+                tombstone["formerType"] = obj["formerType"]
+            return ApObjectDTO(tombstone)
         return ApObjectDTO(dict(obj))
 
     async def follower_count(self, session: AsyncSession, actor_app: str) -> int:
@@ -546,6 +557,61 @@ async def _record(
     return _activity(row)
 
 
+def _standing(actor_app: str) -> tuple[ColumnElement[bool], ...]:
+    """The outbox's conditions: public activities of the app actor itself (members' posts are
+    in their own outboxes) that still stand (see ``outbox_page``)."""
+    later = aliased(ApActivity)
+    created = aliased(ApActivity)
+    return (
+        ApActivity.actor_app == actor_app,
+        ApActivity.is_public.is_(True),
+        ApActivity.actor_account_id.is_(None),
+        ApActivity.activity_type != "Delete",
+        ~exists().where(
+            later.actor_app == actor_app,
+            later.actor_account_id.is_(None),
+            later.activity_type == "Delete",
+            later.object_uri == ApActivity.object_uri,
+            later.id > ApActivity.id,
+        ),
+        ~(
+            (ApActivity.activity_type == "Update")
+            & exists().where(
+                created.actor_app == actor_app,
+                created.actor_account_id.is_(None),
+                created.is_public,
+                created.activity_type == "Create",
+                created.object_uri == ApActivity.object_uri,
+            )
+        ),
+    )
+
+
+async def _latest_versions(
+    session: AsyncSession, actor_app: str, uris: list[str | None]
+) -> dict[str, Any]:
+    """The latest published version of each of these objects, by id."""
+    wanted = [u for u in uris if u]
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(ApActivity.object_uri, ApActivity.payload)
+        .where(
+            ApActivity.actor_app == actor_app,
+            ApActivity.actor_account_id.is_(None),
+            ApActivity.is_public,
+            ApActivity.activity_type.in_(("Create", "Update")),
+            ApActivity.object_uri.in_(wanted),
+        )
+        .order_by(ApActivity.id.desc())
+    )
+    latest: dict[str, Any] = {}
+    for uri, payload in rows.all():
+        if isinstance(payload.get("object"), dict):
+            latest.setdefault(str(uri), payload["object"])
+    return latest
+
+
 def _activity(row: ApActivity) -> ApActivityDTO:
     return ApActivityDTO(
         row.id,
@@ -556,6 +622,21 @@ def _activity(row: ApActivity) -> ApActivityDTO:
         row.payload,
         row.created_at,
     )
+
+
+async def _former_type(session: AsyncSession, actor_app: str, object_uri: str) -> str:
+    """The type the object had when last published (``Object`` if we never published it)."""
+    found = await session.scalar(
+        select(ApActivity.object_type)
+        .where(
+            ApActivity.actor_app == actor_app,
+            ApActivity.object_uri == object_uri,
+            ApActivity.activity_type.in_(("Create", "Update")),
+        )
+        .order_by(ApActivity.id.desc())
+        .limit(1)
+    )
+    return found or "Object"
 
 
 async def _remember(
@@ -573,9 +654,7 @@ async def _remember(
             activity_type=str(activity.get("type"))[:30],
             recipient_app=recipient_app,
         )
-        .on_conflict_do_nothing(
-            index_elements=[ApInboundActivity.actor_uri, ApInboundActivity.uri]
-        )
+        .on_conflict_do_nothing(index_elements=[ApInboundActivity.actor_uri, ApInboundActivity.uri])
         .returning(ApInboundActivity.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
