@@ -47,6 +47,18 @@ async def test_webfinger_round_trips_with_the_actor(
     assert (await by_url.get_json())["subject"] == jrd["subject"]
 
 
+@pytest.mark.parametrize("prefix", ["", "@"])
+async def test_webfinger_takes_a_resource_without_acct(
+    make_app: AppMaker, settings: Settings, prefix: str
+) -> None:
+    """Some servers send ``user@host`` without the ``acct:`` scheme."""
+    app = await make_app("events")
+    host = settings.apps["events"].public_url.split("://", 1)[1]
+    resp = await app.test_client().get(f"/.well-known/webfinger?resource={prefix}events@{host}")
+    assert resp.status_code == 200
+    assert (await resp.get_json())["subject"] == f"acct:events@{host}"
+
+
 @pytest.mark.parametrize(
     "resource",
     ["acct:market@127.0.0.1:8001", "acct:blog@elsewhere.example", "acct:nobody@127.0.0.1:8001"],

@@ -14,16 +14,28 @@ NODEINFO_CONTENT_TYPE = f'application/json; profile="{NODEINFO_SCHEMA}#"'
 SOFTWARE_VERSION = "0.1.0"
 
 
+def acct_of(resource: str) -> tuple[str, str] | None:
+    """(user, host) of an account ``resource``: ``acct:user@host``, or ``user@host`` without
+    the scheme as some servers send it (``@user@host`` too); None for a URL."""
+    resource = unquote(resource.strip())
+    if resource.startswith("acct:"):
+        resource = resource[len("acct:") :]
+    elif "://" in resource or "@" not in resource:
+        return None
+    user, _, host = resource.lstrip("@").rpartition("@")
+    return (user, host) if user and host else None
+
+
 def resolve_resource(settings: Settings, app: str, resource: str) -> ActorUrls | None:
     """The actor a WebFinger ``resource`` names on this app's host, if it is ours."""
     urls = actor_urls(settings, app)
-    resource = unquote(resource.strip())
-    if resource.startswith("acct:"):
-        account = resource[len("acct:") :].lstrip("@")
-        user, _, host = account.rpartition("@")
+    account = acct_of(resource)
+    if account is not None:
+        user, host = account
         if user.lower() == app and host.lower() == urls.host.lower():
             return urls
         return None
+    resource = unquote(resource.strip())
     if resource in (urls.id, f"{urls.base}/@{app}"):
         return urls
     return None

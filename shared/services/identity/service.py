@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.config import AccountSettings, ConfigError, OAuthSettings, Settings
+from shared.config import APP_NAMES, AccountSettings, ConfigError, OAuthSettings, Settings
 from shared.contracts import (
     AccountDTO,
     EmailChange,
@@ -41,6 +41,21 @@ from shared.models.identity import ROLES
 from shared.services import audit
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
+# Names a member may not take: the app actors' (blog@blog..., federation@federation...; a member
+# with one of them would break both WebFinger round trips), and the names people and servers
+# take for the operators or the server itself. Compared case-insensitively.
+RESERVED_USERNAMES = frozenset(
+    {
+        *APP_NAMES,
+        *"""
+        abuse admin administrator ap api about actor all anonymous auth contact
+        everyone help hostmaster info inbox instance mail mailer_daemon moderator moderators
+        noreply no_reply nobody nodeinfo null official operator outbox owner postmaster
+        relay root rose_ash roseash security settings signup social staff static
+        support system undefined users webmaster well_known www
+        """.split(),
+    }
+)
 # Deliberately loose: the verification email is the real test of an address.
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_PASSWORD_LENGTH = 1024
@@ -206,6 +221,8 @@ class SqlIdentityService:
                 "invalid_username",
                 "A username has 1 to 30 letters, digits or underscores.",
             )
+        if username.lower() in RESERVED_USERNAMES:
+            raise IdentityError("reserved_username", "That username is reserved; choose another.")
         return username
 
     @staticmethod
