@@ -149,6 +149,8 @@ class OAuthSettings:
 class AccountSettings:
     """Sign-up, email verification and password reset."""
 
+    # Whether strangers may sign up at federation's /signup (NodeInfo's openRegistrations).
+    open_registrations: bool = True
     verify_email_ttl_s: int = 86_400
     reset_ttl_s: int = 3_600
     min_password_length: int = 10

@@ -227,13 +227,26 @@ class SqlFederationService:
             or 0
         )
 
-    async def local_post_count(self, session: AsyncSession) -> int:
-        """Objects ever created by any of our actors (NodeInfo's ``localPosts``)."""
+    async def local_post_count(self, session: AsyncSession, actor_app: str) -> int:
+        """Public objects standing now (created, not deleted) that the actors on
+        ``actor_app``'s host published: the app actor's, and on federation's host the
+        members' (NodeInfo's ``localPosts``)."""
+        deleted = aliased(ApActivity)
         return int(
             await session.scalar(
                 select(func.count())
                 .select_from(ApActivity)
-                .where(ApActivity.activity_type == "Create", ApActivity.is_public)
+                .where(
+                    ApActivity.actor_app == actor_app,
+                    ApActivity.activity_type == "Create",
+                    ApActivity.is_public,
+                    ~exists().where(
+                        deleted.actor_app == actor_app,
+                        deleted.activity_type == "Delete",
+                        deleted.object_uri == ApActivity.object_uri,
+                        deleted.id > ApActivity.id,
+                    ),
+                )
             )
             or 0
         )

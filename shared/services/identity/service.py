@@ -29,6 +29,7 @@ from shared.config import APP_NAMES, AccountSettings, ConfigError, OAuthSettings
 from shared.contracts import (
     AccountDTO,
     EmailChange,
+    MemberUsageDTO,
     SessionDTO,
     SignUpRequest,
     SignUpResult,
@@ -270,6 +271,27 @@ class SqlIdentityService:
         """The account whose email or username is ``login`` (any case), or None."""
         user = await self._by_login(session, login)
         return _account(user) if user is not None else None
+
+    async def member_usage(self, session: AsyncSession) -> MemberUsageDTO:
+        """Verified, active accounts, and those of them who signed in within 30 and 180
+        days."""
+        now = utcnow()
+        members = (User.is_active.is_(True), User.email_verified_at.is_not(None))
+
+        async def signed_in_since(days: int) -> int:
+            return int(
+                await session.scalar(
+                    select(func.count(func.distinct(AuthSession.user_id)))
+                    .join(User, User.id == AuthSession.user_id)
+                    .where(*members, AuthSession.created_at >= now - timedelta(days=days))
+                )
+                or 0
+            )
+
+        total = await session.scalar(select(func.count()).select_from(User).where(*members))
+        return MemberUsageDTO(
+            int(total or 0), await signed_in_since(30), await signed_in_since(180)
+        )
 
     async def list_accounts(
         self, session: AsyncSession, query: str = "", limit: int = 100
