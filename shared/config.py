@@ -99,6 +99,9 @@ class ActivityPubSettings:
     # Mastodon accepts a Date up to an hour either side; so do we.
     signature_window_s: int = 3600
     remote_actor_ttl_s: int = 86_400
+    # A cached key that fails to verify is fetched again (the actor may have rotated it) at
+    # most once per key in this many seconds: bad signatures cannot make us fetch on demand.
+    key_refetch_interval_s: int = 300
     delivery_timeout_s: float = 15.0
     delivery_concurrency: int = 64
     delivery_per_host: int = 8

@@ -450,3 +450,32 @@ async def test_a_follow_that_comes_back_after_its_undo_is_accepted_again(
     assert all(a["object"]["id"] == activity["id"] for a in accepts)
     # Delivered twice without an Undo between, it is still a duplicate.
     assert (await send(app, alice, activity)).status_code == 200
+
+
+async def test_bad_signatures_do_not_make_us_fetch_the_key_again_and_again(
+    make_app: AppMaker, remote: LoopbackServer, alice: RemoteActor, db: AsyncSession
+) -> None:
+    """A failing cached key is refetched once per interval, and kept: anyone can send a
+    request in alice's name, and each must not cost a fetch (nor lose her key)."""
+    fetches: list[str] = []
+
+    def respond(req: Any) -> tuple[int, bytes, str]:
+        fetches.append(req.path)
+        return 200, json.dumps(remote.documents[alice.id]).encode(), "application/activity+json"
+
+    remote.responder = respond
+    app = await make_app("blog")
+    assert (await send(app, alice, follow(alice))).status_code == 202
+    assert len(fetches) == 1  # the key, now cached
+    for _ in range(3):
+        body = json.dumps(follow(alice)).encode()
+        headers = alice.sign(BLOG_INBOX, body, key=peer_key("mallory"))
+        resp = await post(app, BLOG_INBOX, body, {**headers, **JSON})
+        assert resp.status_code == 401
+        assert await error_code(resp) == "signature_invalid"
+    assert len(fetches) == 2, "refetched once (a rotation?), not for every bad request"
+    cached = await db.scalar(select(ApRemoteActor).where(ApRemoteActor.uri == alice.id))
+    assert cached is not None
+    assert cached.public_key_pem == remote.documents[alice.id]["publicKey"]["publicKeyPem"]
+    assert (await send(app, alice, follow(alice))).status_code == 202
+    assert len(fetches) == 2

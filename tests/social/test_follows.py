@@ -205,6 +205,8 @@ async def test_follow_a_remote_account_it_accepts_and_its_posts_reach_the_home_t
     )
     assert resp.status_code == 202
     assert "now with rye" not in await home_html(ash)
+    # Removed, not kept soft-deleted for ever.
+    assert await db.scalar(select(func.count()).select_from(SocialStatus)) == 0
 
     # Unfollowing sends an Undo and stops the timeline.
     resp = await form_post(

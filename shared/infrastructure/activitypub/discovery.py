@@ -9,12 +9,12 @@ from xml.sax.saxutils import escape
 from shared.config import Settings
 from shared.contracts import MemberUsageDTO
 from shared.infrastructure.activitypub.actors import AS_MEDIA_TYPE, ActorUrls, actor_urls
+from shared.infrastructure.activitypub.fetch import SOFTWARE_VERSION
 
 NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 NODEINFO_CONTENT_TYPE = f'application/json; profile="{NODEINFO_SCHEMA}#"'
 # FEP-2677: the link from NodeInfo's discovery document to the host's application actor.
 APPLICATION_REL = "https://www.w3.org/ns/activitystreams#Application"
-SOFTWARE_VERSION = "0.1.0"
 
 
 def acct_of(resource: str) -> tuple[str, str] | None:

@@ -264,6 +264,7 @@ async def _receive(recipient_app: str | None) -> Response:
         fetcher(),
         recipient_app,
         inbox_handler.InboundRequest(request.method, path, dict(request.headers.items()), body),
+        rose.redis,
     )
     return Response("", status=202 if received.outcome != "duplicate" else 200)
 
