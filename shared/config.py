@@ -149,6 +149,19 @@ class OAuthSettings:
 
 
 @dataclass(frozen=True)
+class InstanceSettings:
+    """How the instance describes itself to fediverse directories and apps (the Mastodon API's
+    ``/api/v1/instance`` and ``/api/v2/instance`` on federation's host)."""
+
+    description: str = "The web platform of a cooperative: its blog, market, events and members."
+    contact_email: str = ""
+    # One rule per line.
+    rules: str = ""
+    # Comma-separated ISO 639 codes.
+    languages: str = "en"
+
+
+@dataclass(frozen=True)
 class AccountSettings:
     """Sign-up, email verification and password reset."""
 
@@ -378,6 +391,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
     accounts: AccountSettings = field(default_factory=AccountSettings)
+    instance: InstanceSettings = field(default_factory=InstanceSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     newsletters: NewsletterSettings = field(default_factory=NewsletterSettings)
     fragments: FragmentSettings = field(default_factory=FragmentSettings)

@@ -208,6 +208,10 @@ class FederationService(Protocol):
         members' (NodeInfo's ``localPosts``)."""
         ...
 
+    async def peer_count(self, session: AsyncSession) -> int:
+        """How many other servers we know actors of (the Mastodon API's ``domain_count``)."""
+        ...
+
     async def activity_by_uri(self, session: AsyncSession, uri: str) -> ApActivityDTO | None:
         """A public activity we published, or None."""
         ...

@@ -51,6 +51,7 @@ from shared.models import (
     ApFollower,
     ApHost,
     ApInboundActivity,
+    ApRemoteActor,
 )
 
 
@@ -250,6 +251,11 @@ class SqlFederationService:
             )
             or 0
         )
+
+    async def peer_count(self, session: AsyncSession) -> int:
+        """How many other servers we know actors of (the Mastodon API's ``domain_count``)."""
+        host = func.split_part(ApRemoteActor.uri, "/", 3)
+        return int(await session.scalar(select(func.count(func.distinct(func.lower(host))))) or 0)
 
     async def activity_by_uri(self, session: AsyncSession, uri: str) -> ApActivityDTO | None:
         row = await session.scalar(
