@@ -153,7 +153,7 @@ class InstanceSettings:
     """How the instance describes itself to fediverse directories and apps (the Mastodon API's
     ``/api/v1/instance`` and ``/api/v2/instance`` on federation's host)."""
 
-    description: str = "The web platform of a cooperative: its blog, market, events and members."
+    description: str = "A cooperative café, food co-op and community venue."
     contact_email: str = ""
     # One rule per line.
     rules: str = ""
