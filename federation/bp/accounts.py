@@ -42,7 +42,9 @@ async def _page(
 ) -> tuple[str, int]:
     """A page of the accounts' forms; ``fields`` maps an error's code to the field it is
     about, so that the refusal is shown beside that field."""
-    context.setdefault("min_password", current_platform().settings.accounts.min_password_length)
+    accounts = current_platform().settings.accounts
+    context.setdefault("min_password", accounts.min_password_length)
+    context.setdefault("signup_open", accounts.open_registrations)
     error = context.get("error")
     if fields and isinstance(error, DomainError) and error.code in fields:
         context.setdefault("errors", {fields[error.code]: error.message})

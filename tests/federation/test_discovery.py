@@ -243,3 +243,5 @@ async def test_nodeinfo_reports_each_hosts_own_figures(
     assert (await info("federation", closed))["openRegistrations"] is False
     app = await make_app("federation", app_settings=closed)
     assert (await app.test_client().get("/signup")).status_code == 403
+    signin = await (await app.test_client().get("/signin")).get_data(as_text=True)
+    assert 'href="/signup' not in signin, "no link to a closed sign-up"
