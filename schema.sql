@@ -1,6 +1,6 @@
 -- Rose Ash reference schema, generated from the migrations by `rose-ash schema dump`.
 -- Do not edit: write a migration, then run `rose-ash schema dump`.
--- Migration head: 0024
+-- Migration head: 0030
 
 CREATE FUNCTION public.audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql
@@ -1379,7 +1379,7 @@ ALTER TABLE ONLY public.ap_followers
     ADD CONSTRAINT uq_ap_followers_actor_app UNIQUE (actor_app, actor_uri);
 
 ALTER TABLE ONLY public.ap_inbound_activities
-    ADD CONSTRAINT uq_ap_inbound_activities_uri UNIQUE (uri);
+    ADD CONSTRAINT uq_ap_inbound_activities_actor_uri UNIQUE (actor_uri, uri);
 
 ALTER TABLE ONLY public.ap_remote_actors
     ADD CONSTRAINT uq_ap_remote_actors_key_id UNIQUE (key_id);

@@ -99,6 +99,9 @@ class ActivityPubSettings:
     # Mastodon accepts a Date up to an hour either side; so do we.
     signature_window_s: int = 3600
     remote_actor_ttl_s: int = 86_400
+    # A cached key that fails to verify is fetched again (the actor may have rotated it) at
+    # most once per key in this many seconds: bad signatures cannot make us fetch on demand.
+    key_refetch_interval_s: int = 300
     delivery_timeout_s: float = 15.0
     delivery_concurrency: int = 64
     delivery_per_host: int = 8
@@ -146,9 +149,24 @@ class OAuthSettings:
 
 
 @dataclass(frozen=True)
+class InstanceSettings:
+    """How the instance describes itself to fediverse directories and apps (the Mastodon API's
+    ``/api/v1/instance`` and ``/api/v2/instance`` on federation's host)."""
+
+    description: str = "A cooperative café, food co-op and community venue."
+    contact_email: str = ""
+    # One rule per line.
+    rules: str = ""
+    # Comma-separated ISO 639 codes.
+    languages: str = "en"
+
+
+@dataclass(frozen=True)
 class AccountSettings:
     """Sign-up, email verification and password reset."""
 
+    # Whether strangers may sign up at federation's /signup (NodeInfo's openRegistrations).
+    open_registrations: bool = True
     verify_email_ttl_s: int = 86_400
     reset_ttl_s: int = 3_600
     min_password_length: int = 10
@@ -378,6 +396,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
     accounts: AccountSettings = field(default_factory=AccountSettings)
+    instance: InstanceSettings = field(default_factory=InstanceSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     newsletters: NewsletterSettings = field(default_factory=NewsletterSettings)
     fragments: FragmentSettings = field(default_factory=FragmentSettings)

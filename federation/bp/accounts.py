@@ -11,7 +11,7 @@ from quart import Blueprint, redirect, request
 
 from shared.contracts import AccountDTO, SignUpRequest
 from shared.contracts.errors import EmailUnverified, InvalidSignUp
-from shared.errors import DomainError
+from shared.errors import DomainError, Forbidden
 from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
@@ -42,7 +42,9 @@ async def _page(
 ) -> tuple[str, int]:
     """A page of the accounts' forms; ``fields`` maps an error's code to the field it is
     about, so that the refusal is shown beside that field."""
-    context.setdefault("min_password", current_platform().settings.accounts.min_password_length)
+    accounts = current_platform().settings.accounts
+    context.setdefault("min_password", accounts.min_password_length)
+    context.setdefault("signup_open", accounts.open_registrations)
     error = context.get("error")
     if fields and isinstance(error, DomainError) and error.code in fields:
         context.setdefault("errors", {fields[error.code]: error.message})
@@ -127,6 +129,8 @@ async def signin() -> Any:
 @rate_limited("signup", account_field="email")
 async def signup() -> Any:
     """Create an account; a link to verify the address goes out by email."""
+    if not current_platform().settings.accounts.open_registrations:
+        raise Forbidden("signup_closed", "Sign-up is closed on this server.")
     if request.method == "GET":
         return await _page("accounts/signup.html", values={}, next=_next())
     form = await request.form

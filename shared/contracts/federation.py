@@ -211,8 +211,14 @@ class FederationService(Protocol):
         """How many public activities ``actor_app`` has published."""
         ...
 
-    async def local_post_count(self, session: AsyncSession) -> int:
-        """Objects ever created by any of our actors (NodeInfo's ``localPosts``)."""
+    async def local_post_count(self, session: AsyncSession, actor_app: str) -> int:
+        """Public objects standing now (created, not deleted) that the actors on
+        ``actor_app``'s host published: the app actor's, and on federation's host the
+        members' (NodeInfo's ``localPosts``)."""
+        ...
+
+    async def peer_count(self, session: AsyncSession) -> int:
+        """How many other servers we know actors of (the Mastodon API's ``domain_count``)."""
         ...
 
     async def activity_by_uri(self, session: AsyncSession, uri: str) -> ApActivityDTO | None:

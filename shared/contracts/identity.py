@@ -65,6 +65,16 @@ class SignUpResult:
 
 
 @dataclass(frozen=True)
+class MemberUsageDTO:
+    """How many members there are, and how many signed in within a month and half a year
+    (NodeInfo's ``usage.users``, the Mastodon API's instance usage)."""
+
+    total: int
+    active_month: int
+    active_halfyear: int
+
+
+@dataclass(frozen=True)
 class SessionDTO:
     """A sign-in at federation; ``sid`` is shared by every app's session and ID token."""
 
@@ -113,6 +123,11 @@ class IdentityService(Protocol):
         self, session: AsyncSession, query: str = "", limit: int = 100
     ) -> list[AccountDTO]:
         """Accounts whose email, username or name contains ``query``, oldest first."""
+        ...
+
+    async def member_usage(self, session: AsyncSession) -> MemberUsageDTO:
+        """Verified, active accounts, and those of them who signed in within 30 and 180
+        days."""
         ...
 
     # -- creating and changing accounts --

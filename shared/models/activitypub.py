@@ -168,12 +168,14 @@ class ApRemoteActor(Base):
 
 
 class ApInboundActivity(Base):
-    """Ids of activities already received, so a duplicate delivery changes nothing."""
+    """Ids of activities already received, per sending actor, so a duplicate delivery changes
+    nothing (an id is the sender's to claim: one actor cannot shadow another's)."""
 
     __tablename__ = "ap_inbound_activities"
+    __table_args__ = (UniqueConstraint("actor_uri", "uri"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    uri: Mapped[str] = mapped_column(String(500), nullable=False, unique=True)
+    uri: Mapped[str] = mapped_column(String(500), nullable=False)
     actor_uri: Mapped[str] = mapped_column(String(500), nullable=False)
     activity_type: Mapped[str] = mapped_column(String(30), nullable=False)
     recipient_app: Mapped[str | None] = mapped_column(String(20))

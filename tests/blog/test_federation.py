@@ -100,7 +100,9 @@ async def test_publish_update_unpublish_and_delete_federate_an_article(
     await blog.unpublish(db, post_id)
     delete = (await outbox(db))[-1]
     assert delete["type"] == "Delete"
-    assert delete["object"] == {"id": object_id, "type": "Tombstone"}
+    assert delete["object"]["id"] == object_id
+    assert delete["object"]["type"] == "Tombstone"
+    assert delete["object"]["formerType"] == "Article"
     assert await federated_as(db, post_id) is None
 
     # Published again: a new object, since servers keep a tombstone of the old id.

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import re
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import APP_NAMES, Settings
+from shared.contracts import ApObjectDTO, FederationService
 from shared.infrastructure.activitypub import keys
+from shared.models import AuthSession
+from tests.identity.factories import make_member
 from tests.support.settings import AppMaker, make_settings
 
 AS = {"Accept": "application/activity+json"}
 LD = {"Accept": 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'}
+APPLICATION = "https://www.w3.org/ns/activitystreams#Application"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
@@ -47,6 +56,18 @@ async def test_webfinger_round_trips_with_the_actor(
     assert (await by_url.get_json())["subject"] == jrd["subject"]
 
 
+@pytest.mark.parametrize("prefix", ["", "@"])
+async def test_webfinger_takes_a_resource_without_acct(
+    make_app: AppMaker, settings: Settings, prefix: str
+) -> None:
+    """Some servers send ``user@host`` without the ``acct:`` scheme."""
+    app = await make_app("events")
+    host = settings.apps["events"].public_url.split("://", 1)[1]
+    resp = await app.test_client().get(f"/.well-known/webfinger?resource={prefix}events@{host}")
+    assert resp.status_code == 200
+    assert (await resp.get_json())["subject"] == f"acct:events@{host}"
+
+
 @pytest.mark.parametrize(
     "resource",
     ["acct:market@127.0.0.1:8001", "acct:blog@elsewhere.example", "acct:nobody@127.0.0.1:8001"],
@@ -77,7 +98,7 @@ async def test_nodeinfo_2_1(make_app: AppMaker) -> None:
     app = await make_app("blog")
     client = app.test_client()
     links = await (await client.get("/.well-known/nodeinfo")).get_json()
-    [link] = links["links"]
+    [link] = [k for k in links["links"] if k["rel"].startswith("http://nodeinfo.")]
     assert link["rel"] == "http://nodeinfo.diaspora.software/ns/schema/2.1"
     assert link["href"] == "http://127.0.0.1:8001/nodeinfo/2.1"
     resp = await client.get("/nodeinfo/2.1")
@@ -164,3 +185,65 @@ async def test_an_app_refuses_to_start_without_the_signing_key(
     settings = make_settings(database_url, redis_url, ROSE_AP_PRIVATE_KEY="")
     with pytest.raises(ConfigError, match="ROSE_AP_PRIVATE_KEY"):
         create_app(settings)
+
+
+@pytest.mark.parametrize("name", APP_NAMES)
+async def test_nodeinfo_names_the_hosts_application_actor(
+    make_app: AppMaker, settings: Settings, name: str
+) -> None:
+    """FEP-2677: a server can follow the host by its URL alone."""
+    client = (await make_app(name)).test_client()
+    links = (await (await client.get("/.well-known/nodeinfo")).get_json())["links"]
+    [application] = [k["href"] for k in links if k["rel"] == APPLICATION]
+    assert application == f"{settings.apps[name].public_url}/ap/users/{name}"
+    actor = await (await client.get(f"/ap/users/{name}", headers=AS)).get_json()
+    assert actor["id"] == application
+    assert actor["type"] == "Application"
+
+
+async def test_nodeinfo_reports_each_hosts_own_figures(
+    make_app: AppMaker, settings: Settings, db: AsyncSession, federation: FederationService
+) -> None:
+    def note(text: str) -> ApObjectDTO:
+        return ApObjectDTO({"type": "Note", "content": text})
+
+    for n in range(3):
+        await federation.publish(db, "blog", "Create", note(f"post {n}"))
+    gone = await federation.publish(db, "blog", "Create", note("deleted"))
+    await federation.publish(db, "blog", "Delete", gone.object_uri or "")
+    await federation.publish(db, "events", "Create", note("an event"))
+    # Members: two signed in lately (one this month), one never, one unverified (not counted).
+    now = datetime.now(UTC)
+    for name, signed_in in (("ash", now), ("bea", now - timedelta(days=90)), ("cy", None)):
+        member = await make_member(db, name)
+        if signed_in is not None:
+            db.add(
+                AuthSession(
+                    sid=uuid.uuid4().hex,
+                    user_id=member.id,
+                    created_at=signed_in,
+                    expires_at=now + timedelta(days=1),
+                )
+            )
+    await make_member(db, "dee", verified=False)
+    await db.commit()
+
+    async def info(name: str, app_settings: Settings | None = None) -> dict[str, Any]:
+        app = await make_app(name, app_settings=app_settings)
+        return dict(await (await app.test_client().get("/nodeinfo/2.1")).get_json())
+
+    blog, events, fed = await info("blog"), await info("events"), await info("federation")
+    assert blog["usage"]["localPosts"] == 3
+    assert events["usage"]["localPosts"] == 1
+    assert fed["usage"]["localPosts"] == 0
+    assert blog["usage"]["users"] == {"total": 1, "activeMonth": 1, "activeHalfyear": 1}
+    assert blog["openRegistrations"] is False, "nobody signs up at the blog's host"
+    assert fed["usage"]["users"] == {"total": 3, "activeMonth": 1, "activeHalfyear": 2}
+    assert fed["openRegistrations"] is True
+
+    closed = replace(settings, accounts=replace(settings.accounts, open_registrations=False))
+    assert (await info("federation", closed))["openRegistrations"] is False
+    app = await make_app("federation", app_settings=closed)
+    assert (await app.test_client().get("/signup")).status_code == 403
+    signin = await (await app.test_client().get("/signin")).get_data(as_text=True)
+    assert 'href="/signup' not in signin, "no link to a closed sign-up"

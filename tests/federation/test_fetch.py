@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -111,6 +112,11 @@ async def test_fetches_are_signed_gets(fetcher: Fetcher, remote: LoopbackServer)
     [req] = seen
     assert 'headers="(request-target) host date"' in req.headers["Signature"]
     assert "application/activity+json" in req.headers["Accept"]
+    # The User-Agent names this instance (not another site), as Mastodon's does.
+    assert re.fullmatch(
+        r"RoseAsh/\d+\.\d+\.\d+ \(httpx/[\d.]+; \+http://127\.0\.0\.1:8001/\)",
+        req.headers["User-Agent"],
+    ), req.headers["User-Agent"]
 
 
 async def test_an_oversize_document_is_abandoned(

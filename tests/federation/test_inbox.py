@@ -378,3 +378,104 @@ async def test_a_rotated_key_is_refetched_once(
     headers = alice.sign(BLOG_INBOX, body, key=peer_key("alice"))
     resp = await post(app, BLOG_INBOX, body, {**headers, **JSON})
     assert resp.status_code == 401
+
+
+# --- ids belong to their actor ----------------------------------------------------------
+
+
+async def test_an_activity_whose_id_is_on_another_host_is_refused(
+    make_app: AppMaker, remote: LoopbackServer, alice: RemoteActor, db: AsyncSession
+) -> None:
+    """Mallory (another host) cannot claim alice's next Follow id and so shadow it."""
+    [other_port] = await remote.start()
+    mallory = make_actor(remote, "mallory", port=other_port)
+    app = await make_app("blog")
+    genuine = follow(alice)
+    forged = {**follow(mallory), "id": genuine["id"]}
+    resp = await send(app, mallory, forged)
+    assert resp.status_code == 400
+    assert await error_code(resp) == "ap_id_not_actors_host"
+    assert await db.scalar(select(func.count()).select_from(ApInboundActivity)) == 0
+    assert await followers(db) == []
+    # alice's genuine Follow with that id is not a "duplicate": it is followed and accepted.
+    resp = await send(app, alice, genuine)
+    assert resp.status_code == 202
+    assert await followers(db) == [alice.id]
+    assert (
+        await db.scalar(
+            select(func.count()).select_from(ApActivity).where(ApActivity.activity_type == "Accept")
+        )
+        == 1
+    )
+
+
+async def test_the_duplicate_check_is_per_sending_actor(
+    make_app: AppMaker, remote: LoopbackServer, alice: RemoteActor, db: AsyncSession
+) -> None:
+    """On one host too, an id one actor sent first does not shadow another actor's."""
+    bob = make_actor(remote, "bob")
+    app = await make_app("blog")
+    genuine = follow(alice)
+    assert (await send(app, bob, {**follow(bob), "id": genuine["id"]})).status_code == 202
+    resp = await send(app, alice, genuine)
+    assert resp.status_code == 202
+    assert sorted(await followers(db)) == sorted([bob.id, alice.id])
+
+
+async def test_a_follow_that_comes_back_after_its_undo_is_accepted_again(
+    make_app: AppMaker,
+    remote: LoopbackServer,
+    alice: RemoteActor,
+    db: AsyncSession,
+    processor: OutboxProcessor,
+) -> None:
+    """Gancio reuses its Follow's id after an Undo: the second Follow is a new one."""
+    app = await make_app("blog")
+    activity = follow(alice)
+    assert (await send(app, alice, activity)).status_code == 202
+    undo = {
+        "id": f"{alice.id}/undo/{uuid.uuid4().hex}",
+        "type": "Undo",
+        "actor": alice.id,
+        "object": {k: v for k, v in activity.items() if k != "@context"},
+    }
+    assert (await send(app, alice, undo)).status_code == 202
+    assert await followers(db) == []
+    resp = await send(app, alice, activity)
+    assert resp.status_code == 202, "the same Follow id after its Undo is not a duplicate"
+    assert await followers(db) == [alice.id]
+    await processor.run_once()
+    accepts = [p.json() for p in remote.posts_to("/users/alice/inbox")]
+    assert [a["type"] for a in accepts] == ["Accept", "Accept"]
+    assert all(a["object"]["id"] == activity["id"] for a in accepts)
+    # Delivered twice without an Undo between, it is still a duplicate.
+    assert (await send(app, alice, activity)).status_code == 200
+
+
+async def test_bad_signatures_do_not_make_us_fetch_the_key_again_and_again(
+    make_app: AppMaker, remote: LoopbackServer, alice: RemoteActor, db: AsyncSession
+) -> None:
+    """A failing cached key is refetched once per interval, and kept: anyone can send a
+    request in alice's name, and each must not cost a fetch (nor lose her key)."""
+    fetches: list[str] = []
+
+    def respond(req: Any) -> tuple[int, bytes, str]:
+        fetches.append(req.path)
+        return 200, json.dumps(remote.documents[alice.id]).encode(), "application/activity+json"
+
+    remote.responder = respond
+    app = await make_app("blog")
+    assert (await send(app, alice, follow(alice))).status_code == 202
+    assert len(fetches) == 1  # the key, now cached
+    for _ in range(3):
+        body = json.dumps(follow(alice)).encode()
+        headers = alice.sign(BLOG_INBOX, body, key=peer_key("mallory"))
+        resp = await post(app, BLOG_INBOX, body, {**headers, **JSON})
+        assert resp.status_code == 401
+        assert await error_code(resp) == "signature_invalid"
+    assert len(fetches) == 2, "refetched once (a rotation?), not for every bad request"
+    cached = await db.scalar(select(ApRemoteActor).where(ApRemoteActor.uri == alice.id))
+    assert cached is not None
+    assert cached.public_key_pem == remote.documents[alice.id]["publicKey"]["publicKeyPem"]
+    assert (await send(app, alice, follow(alice))).status_code == 202
+    assert len(fetches) == 2

@@ -144,11 +144,49 @@ async def test_objects_and_activities_answer_json_or_html_and_deletes_leave_a_to
     assert (await (await client.get(path, headers=AS)).get_json())["name"].endswith("Friday)")
 
     deleted = await federation.publish(db, "blog", "Delete", object_id)
-    assert deleted.payload["object"] == {"id": object_id, "type": "Tombstone"}
+    tombstone = deleted.payload["object"]
+    assert tombstone["id"] == object_id
+    assert tombstone["type"] == "Tombstone"
+    # Gancio refuses a Delete whose Tombstone does not say what it was.
+    assert tombstone["formerType"] == "Article"
     await db.commit()
     resp = await client.get(path, headers=AS)
     assert resp.status_code == 410
-    assert (await resp.get_json())["type"] == "Tombstone"
+    served = await resp.get_json()
+    assert served["type"] == "Tombstone"
+    assert served["formerType"] == "Article"
+
+
+async def test_the_outbox_lists_what_stands_now(
+    make_app: AppMaker, db: AsyncSession, federation: FederationService
+) -> None:
+    """No Create of a withdrawn or deleted object; an edited one's Create carries its edit."""
+    kept, edited, gone = (an_article(federation, n) for n in (1, 2, 3))
+    for article in (kept, edited, gone):
+        await federation.publish(db, "blog", "Create", article)
+    await federation.publish(
+        db, "blog", "Update", ApObjectDTO({**edited.data, "name": "Harvest supper 2, moved"})
+    )
+    await federation.publish(db, "blog", "Delete", gone.data["id"])
+    event = ApObjectDTO({"type": "Event", "name": "Withdrawn supper"})
+    created = await federation.publish(db, "events", "Create", event)
+    await federation.publish(db, "events", "Delete", created.object_uri or "")
+    await db.commit()
+    client = (await make_app("blog")).test_client()
+    coll = await (await client.get("/ap/users/blog/outbox", headers=AS)).get_json()
+    assert coll["totalItems"] == 2
+    page = await (await client.get("/ap/users/blog/outbox?page=true", headers=AS)).get_json()
+    items = page["orderedItems"]
+    assert [(i["type"], i["object"]["name"]) for i in items] == [
+        ("Create", "Harvest supper 2, moved"),
+        ("Create", "Harvest supper 1"),
+    ]
+    assert page["totalItems"] == 2
+    events = (await make_app("events")).test_client()
+    coll = await (await events.get("/ap/users/events/outbox", headers=AS)).get_json()
+    assert coll["totalItems"] == 0
+    page = await (await events.get("/ap/users/events/outbox?page=true", headers=AS)).get_json()
+    assert page["orderedItems"] == []
 
 
 async def test_followers_collection(make_app: AppMaker, db: AsyncSession) -> None:

@@ -196,6 +196,9 @@ async def test_signing_up_with_a_registered_email_answers_the_same_and_tells_the
     [
         ({"username": "taken"}, "username_taken"),
         ({"username": "no spaces"}, "invalid_sign_up"),
+        ({"username": "federation"}, "invalid_sign_up"),
+        ({"username": "Market"}, "invalid_sign_up"),
+        ({"username": "admin"}, "invalid_sign_up"),
         ({"email": "not-an-address"}, "invalid_sign_up"),
         ({"password": "short"}, "invalid_sign_up"),
     ],

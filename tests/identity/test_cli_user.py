@@ -58,16 +58,16 @@ async def test_user_create_admin_then_sign_in_with_the_password(
         "--email",
         f"root@{DOMAIN}",
         "--username",
-        "root",
+        "rowan",
         "--display-name",
         "Root Admin",
         stdin="a long admin password\n",
     )
     assert code == 0, err
-    assert "Created root" in out
+    assert "Created rowan" in out
     service = SqlIdentityService.from_settings(make_settings(database_url, "redis://unused"))
     async with async_sessionmaker(engine)() as db:
-        account = await service.authenticate(db, "root", "a long admin password")
+        account = await service.authenticate(db, "rowan", "a long admin password")
         assert account.roles == ("member", "admin")
         assert account.email_verified
         assert account.display_name == "Root Admin"
@@ -84,7 +84,7 @@ async def test_user_create_admin_then_sign_in_with_the_password(
         "--email",
         f"ROOT@{DOMAIN}",
         "--username",
-        "root2",
+        "rowan2",
         "--password",
         "another long password",
     )
@@ -94,11 +94,11 @@ async def test_user_create_admin_then_sign_in_with_the_password(
     )
 
     code, out, err = await rose_ash(
-        database_url, "user", "set-password", "root", stdin="the newer password\n"
+        database_url, "user", "set-password", "rowan", stdin="the newer password\n"
     )
     assert code == 0, err
     async with async_sessionmaker(engine)() as db:
-        assert (await service.authenticate(db, "root", "the newer password")).id == account.id
+        assert (await service.authenticate(db, "rowan", "the newer password")).id == account.id
 
 
 @pytest.mark.usefixtures("cli_users")
@@ -116,3 +116,30 @@ async def test_user_create_refuses_a_short_password(database_url: str) -> None:
     assert code == 2
     assert "(weak_password)" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("cli_users")
+@pytest.mark.parametrize("username", ["federation", "Blog", "admin", "root", "www"])
+async def test_user_create_refuses_a_reserved_username(
+    database_url: str, engine: AsyncEngine, username: str
+) -> None:
+    """The app actors' names (and the operators') would break WebFinger's round trip."""
+    code, _, err = await rose_ash(
+        database_url,
+        "user",
+        "create",
+        "--email",
+        f"reserved@{DOMAIN}",
+        "--username",
+        username,
+        "--password",
+        "a long enough password",
+    )
+    assert code == 2
+    assert "(reserved_username)" in err
+    assert "Traceback" not in err
+    async with engine.connect() as conn:
+        made = await conn.scalar(
+            text("SELECT count(*) FROM users WHERE email LIKE :p"), {"p": f"%@{DOMAIN}"}
+        )
+    assert made == 0

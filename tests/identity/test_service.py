@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import AccountSettings, load_settings
 from shared.contracts import SignUpRequest
+from shared.contracts.errors import InvalidSignUp
 from shared.errors import DomainError
 from shared.models import User
 from shared.services.identity.service import Passwords, SqlIdentityService
@@ -59,6 +60,19 @@ async def test_sign_up_makes_an_unverified_member(
     with pytest.raises(DomainError) as caught:
         await service.authenticate(db, "bo", MEMBER_PASSWORD)
     assert caught.value.code == "email_unverified"
+
+
+@pytest.mark.parametrize("username", ["federation", "EVENTS", "account", "admin", "root", "www"])
+async def test_sign_up_refuses_a_reserved_username(
+    service: SqlIdentityService, db: AsyncSession, username: str
+) -> None:
+    """A member named like an app actor would break both actors' WebFinger round trips."""
+    with pytest.raises(InvalidSignUp) as caught:
+        await service.sign_up(
+            db,
+            SignUpRequest(email="x@example.test", username=username, password=MEMBER_PASSWORD),
+        )
+    assert "reserved" in caught.value.errors["username"]
 
 
 async def test_verification_links_expire_and_follow_the_address(

@@ -54,6 +54,9 @@ async def test_every_member_is_an_actor_with_a_key_of_their_own(
     assert jrd["subject"] == "acct:ash@127.0.0.1:8005"
     [self_link] = [link for link in jrd["links"] if link["rel"] == "self"]
     assert self_link["href"] == f"{FED}/users/ash"
+    # Without the acct: scheme, as some servers ask.
+    resp = await client.get("/.well-known/webfinger?resource=ash@127.0.0.1:8005")
+    assert (await resp.get_json())["subject"] == "acct:ash@127.0.0.1:8005"
     for missing in ("acct:nobody@127.0.0.1:8005", "acct:ash@elsewhere.example"):
         resp = await client.get(f"/.well-known/webfinger?resource={missing}")
         assert resp.status_code == 404, missing
@@ -202,6 +205,8 @@ async def test_follow_a_remote_account_it_accepts_and_its_posts_reach_the_home_t
     )
     assert resp.status_code == 202
     assert "now with rye" not in await home_html(ash)
+    # Removed, not kept soft-deleted for ever.
+    assert await db.scalar(select(func.count()).select_from(SocialStatus)) == 0
 
     # Unfollowing sends an Undo and stops the timeline.
     resp = await form_post(

@@ -443,7 +443,7 @@ async def test_a_suspended_member_is_gone_for_other_servers(
     app: RoseQuart, db: AsyncSession
 ) -> None:
     await social_member(app, db, "ash")
-    admin = await social_member(app, db, "root", "admin")
+    admin = await social_member(app, db, "rowan", "admin")
     client = app.test_client()
     webfinger = "/.well-known/webfinger?resource=acct:ash@127.0.0.1:8005"
     paths = ["/users/ash", "/users/ash/outbox", "/users/ash/followers", "/@ash"]

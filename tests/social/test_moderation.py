@@ -39,7 +39,7 @@ async def test_a_blocked_domain_is_dropped_at_the_inbox_and_its_accounts_removed
     app: RoseQuart, db: AsyncSession, alice: RemoteActor, remote: LoopbackServer
 ) -> None:
     ash = await social_member(app, db, "ash")
-    admin = await social_member(app, db, "root", "admin")
+    admin = await social_member(app, db, "rowan", "admin")
     await follow_remote(app, ash, alice, db)
     await send(
         app, alice, activity(alice, "Create", note(alice, "<p>Before the block</p>")), "/ap/inbox"
@@ -118,7 +118,7 @@ async def test_members_block_and_mute_accounts(app: RoseQuart, db: AsyncSession)
 async def test_reports_reach_admins_who_can_suspend(app: RoseQuart, db: AsyncSession) -> None:
     ash = await social_member(app, db, "ash")
     bea = await social_member(app, db, "bea")
-    admin = await social_member(app, db, "root", "admin")
+    admin = await social_member(app, db, "rowan", "admin")
     await form_post(ash, "/social/statuses", text="Buy cheap watches")
     status_id = await db.scalar(select(SocialStatus.id))
     ash_id = await local_account_id(db, "ash")

@@ -150,14 +150,21 @@ async def test_a_post_reaches_each_remote_inbox_exactly_once_and_visibility_hold
     remote.received.clear()
     await processor.run_once()
     assert sorted(r.json()["type"] for r in remote.received) == ["Delete", "Delete"]
-    assert (
-        await app.test_client().get(
-            (
-                await db.scalar(select(SocialStatus.uri).where(SocialStatus.id == public_id)) or ""
-            ).removeprefix(FED),
-            headers=AS,
-        )
-    ).status_code == 410
+    # Gancio refuses a Delete whose Tombstone does not say what it was.
+    assert {r.json()["object"]["formerType"] for r in remote.received} == {"Note"}
+    gone = await app.test_client().get(
+        (
+            await db.scalar(select(SocialStatus.uri).where(SocialStatus.id == public_id)) or ""
+        ).removeprefix(FED),
+        headers=AS,
+    )
+    assert gone.status_code == 410
+    assert (await gone.get_json())["formerType"] == "Note"
+    # The outbox lists what stands now: the deleted post is neither listed nor counted.
+    client = app.test_client()
+    assert (await (await client.get("/users/ash/outbox", headers=AS)).get_json())["totalItems"] == 0
+    page = await (await client.get("/users/ash/outbox?page=true", headers=AS)).get_json()
+    assert (page["orderedItems"], page["totalItems"]) == ([], 0)
 
 
 async def test_direct_posts_and_mentions_reach_only_who_they_name(
@@ -278,6 +285,26 @@ async def test_a_member_replies_likes_and_boosts_a_remote_post(
     [undo] = [r.json() for r in remote.posts_to("/users/alice/inbox")]
     assert undo["type"] == "Undo"
     assert undo["object"]["type"] == "Like"
+
+    # The outbox lists what stands now: the boost until it is undone, then only the reply;
+    # and nothing of alice's post once she deletes it (the boost goes with it).
+    async def outbox_types() -> list[str]:
+        page = await (
+            await app.test_client().get("/users/ash/outbox?page=true", headers=AS)
+        ).get_json()
+        assert page["totalItems"] == len(page["orderedItems"])
+        return sorted(item["type"] for item in page["orderedItems"])
+
+    assert await outbox_types() == ["Announce", "Create"]
+    assert (await form_post(ash, f"/social/statuses/{status_id}/unboost")).status_code == 303
+    await db.commit()
+    assert await outbox_types() == ["Create"]
+    assert (await form_post(ash, f"/social/statuses/{status_id}/boost")).status_code == 303
+    await db.commit()
+    assert await outbox_types() == ["Announce", "Create"]
+    gone = activity(alice, "Delete", {"id": soup, "type": "Tombstone"})
+    assert (await send(app, alice, gone, "/ap/inbox")).status_code == 202
+    assert await outbox_types() == ["Create"]
 
 
 async def test_a_member_edits_a_post_and_followers_get_the_update(

@@ -180,7 +180,8 @@ def actor_document(settings: Settings, app: str) -> dict[str, Any]:
     return {
         "@context": ACTOR_CONTEXT,
         "id": urls.id,
-        "type": "Service",
+        # FEP-2677: the host's application actor, which NodeInfo names, is an Application.
+        "type": "Application",
         "preferredUsername": app,
         "name": name,
         "summary": summary,

@@ -35,7 +35,6 @@ from shared.infrastructure.netguard import (
 
 __all__ = [
     "AS_ACCEPT",
-    "USER_AGENT",
     "FetchError",
     "Fetched",
     "Fetcher",
@@ -44,10 +43,11 @@ __all__ = [
     "GuardedTransport",
     "address_allowed",
     "guarded_client",
+    "user_agent",
 ]
 
 AS_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
-USER_AGENT = "RoseAsh/0.1 (+https://rose-ash.com)"
+SOFTWARE_VERSION = "0.1.0"
 # httpx logs every request at INFO: thousands of lines per delivered post. Failures are
 # recorded in ap_delivery_attempts and logged by the worker instead.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -65,6 +65,15 @@ class NoCookies(CookieJar):
         return None
 
 
+def user_agent(settings: Settings) -> str:
+    """Names the software and this instance's URL (the front door), as Mastodon's does
+    (``Mastodon/4.3.0 (http.rb/5.2.0; +https://example.org/)``): remote admins see who calls."""
+    return (
+        f"RoseAsh/{SOFTWARE_VERSION} (httpx/{httpx.__version__}; "
+        f"+{settings.apps['blog'].public_url}/)"
+    )
+
+
 def guarded_client(settings: Settings, *, max_connections: int = 100) -> httpx.AsyncClient:
     """An httpx client whose every connection passes the address guard; never follows
     redirects; keeps no cookies."""
@@ -77,7 +86,7 @@ def guarded_client(settings: Settings, *, max_connections: int = 100) -> httpx.A
         ),
         follow_redirects=False,
         timeout=httpx.Timeout(ap.fetch_timeout_s),
-        headers={"User-Agent": USER_AGENT},
+        headers={"User-Agent": user_agent(settings)},
         cookies=NoCookies(),
         trust_env=False,
     )

@@ -2,12 +2,14 @@
 
 The order matters: the size limit first (before reading more than we accept), then the
 signature header (401 without one, so double-knocking senders retry with draft-cavage), the
-JSON, the signer's key (cached; refetched once if it fails to verify, as after a rotation),
+JSON, the signer's key (cached; refetched if it fails to verify, as after a rotation, but at
+most once per key per ``key_refetch_interval_s``, and a failed refetch keeps the cached key),
 the signature itself, and finally that the key belongs to the activity's ``actor``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
@@ -45,8 +49,26 @@ class InboundRequest:
     body: bytes
 
 
+REFETCH_KEY_PREFIX = "ap:key-refetched:"
+
+
+async def _may_refetch(redis: aioredis.Redis | None, key_id: str, interval_s: int) -> bool:
+    """Whether a failing cached key may be fetched again now (once per key per interval)."""
+    if redis is None or interval_s <= 0:
+        return True
+    digest = hashlib.sha256(key_id.encode()).hexdigest()
+    try:
+        return bool(await redis.set(REFETCH_KEY_PREFIX + digest, 1, ex=interval_s, nx=True))
+    except RedisError:
+        return True  # as before there was a limit: a rotated key must still be picked up
+
+
 async def verify(
-    session: AsyncSession, settings: Settings, fetcher: Fetcher, req: InboundRequest
+    session: AsyncSession,
+    settings: Settings,
+    fetcher: Fetcher,
+    req: InboundRequest,
+    redis: aioredis.Redis | None = None,
 ) -> tuple[dict[str, Any], RemoteActorDTO]:
     """The activity and its verified signer, or a DomainError (401 for signature problems)."""
     ap = settings.activitypub
@@ -80,7 +102,10 @@ async def verify(
     except SignatureError as err:
         if err.code != "signature_invalid" or fresh:
             raise
-        # The cached key may be stale (key rotation): fetch it again, once.
+        # The cached key may be stale (key rotation): fetch it again, but not for every bad
+        # request (anyone can send one in the actor's name), and keep it if the fetch fails.
+        if not await _may_refetch(redis, params.key_id, ap.key_refetch_interval_s):
+            raise
         try:
             signer, _ = await remote.get_key(
                 session, fetcher, params.key_id, max_age=max_age, refresh=True
@@ -110,6 +135,7 @@ async def handle(
     fetcher: Fetcher,
     recipient_app: str | None,
     req: InboundRequest,
+    redis: aioredis.Redis | None = None,
 ) -> ReceivedDTO:
     """Verify an inbox request and act on it (or drop it, when its server is blocked)."""
     # A blocked domain's activities are dropped unread: not even its key is fetched. The
@@ -119,7 +145,7 @@ async def handle(
     if await services().social.domain_blocked(session, key_host):
         log.info("inbox: dropped a request from blocked %s", key_host)
         return ReceivedDTO("blocked", "")
-    activity, signer = await verify(session, settings, fetcher, req)
+    activity, signer = await verify(session, settings, fetcher, req, redis)
     federation = services().federation
     await federation.mark_host_alive(session, urlsplit(signer.uri).netloc.lower())
     received = await federation.receive(session, recipient_app, ApObjectDTO(activity), signer)

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.config import Settings
 from shared.errors import DomainError
+from shared.infrastructure.activitypub import discovery
 from shared.infrastructure.activitypub.actors import ACTOR_CONTEXT, ActorPaths
 from shared.infrastructure.activitypub.fetch import Fetcher, FetchError
 from shared.infrastructure.activitypub.keys import generate_private_key_pem
@@ -91,9 +92,10 @@ def resource_username(settings: Settings, resource: str) -> str | None:
     """The member a WebFinger ``resource`` names on federation's host (``acct:`` or the
     actor/profile URL), if it names one at all."""
     base = settings.apps["federation"].public_url
+    account = discovery.acct_of(resource)
     resource = unquote(resource.strip())
-    if resource.startswith("acct:"):
-        user, _, host = resource[len("acct:") :].lstrip("@").rpartition("@")
+    if account is not None:
+        user, host = account
         if host.lower() != urlsplit(base).netloc.lower():
             return None
     elif resource.startswith(f"{base}/@"):

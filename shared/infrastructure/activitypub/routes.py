@@ -120,14 +120,20 @@ async def host_meta_view() -> Response:
 
 @bp.get("/.well-known/nodeinfo")
 async def nodeinfo_links_view() -> Response:
-    return _json(nodeinfo_links(_app_urls().base), "application/json")
+    return _json(nodeinfo_links(_app_urls()), "application/json")
 
 
 @bp.get("/nodeinfo/2.1")
 async def nodeinfo_view() -> Response:
     rose = current_platform()
-    posts = await services().federation.local_post_count(db_session())
-    return _json(nodeinfo(rose.settings, rose.name, local_posts=posts), NODEINFO_CONTENT_TYPE)
+    session = db_session()
+    posts = await services().federation.local_post_count(session, rose.name)
+    # Members have their accounts (and actors) on federation's host only.
+    members = await services().identity.member_usage(session) if rose.name == "federation" else None
+    return _json(
+        nodeinfo(rose.settings, rose.name, local_posts=posts, members=members),
+        NODEINFO_CONTENT_TYPE,
+    )
 
 
 # --- the actor ------------------------------------------------------------------------
@@ -258,6 +264,7 @@ async def _receive(recipient_app: str | None) -> Response:
         fetcher(),
         recipient_app,
         inbox_handler.InboundRequest(request.method, path, dict(request.headers.items()), body),
+        rose.redis,
     )
     return Response("", status=202 if received.outcome != "duplicate" else 200)
 

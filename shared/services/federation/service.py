@@ -11,12 +11,14 @@ delivers it later. Inbound activities arrive here already verified
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from shared.config import APP_NAMES, Settings
 from shared.contracts import (
@@ -50,6 +52,7 @@ from shared.models import (
     ApFollower,
     ApHost,
     ApInboundActivity,
+    ApRemoteActor,
 )
 
 
@@ -153,8 +156,14 @@ class SqlFederationService:
             if not object_uri:
                 raise DomainError("ap_bad_object", f"{activity_type} needs an object id.")
             if activity_type == "Delete":
-                # Mastodon and Fedify both accept a Tombstone carrying the deleted object's id.
-                body_object = {"id": object_uri, "type": "Tombstone"}
+                # A Tombstone with the deleted object's id (Mastodon and Fedify read that) and
+                # its formerType (Gancio refuses a Delete without it).
+                body_object = {
+                    "id": object_uri,
+                    "type": "Tombstone",
+                    "formerType": await _former_type(session, actor_app, object_uri),
+                    "deleted": iso(now),
+                }
                 object_type = "Tombstone"
             else:
                 body_object = object_uri
@@ -186,12 +195,11 @@ class SqlFederationService:
     async def outbox_page(
         self, session: AsyncSession, actor_app: str, *, max_id: int | None, limit: int
     ) -> OutboxPageDTO:
-        """Public activities of ``actor_app``, newest first, ``limit`` per page, keyset by id."""
-        base = select(ApActivity).where(
-            ApActivity.actor_app == actor_app,
-            ApActivity.is_public,
-            ApActivity.actor_account_id.is_(None),  # members' posts are in their own outboxes
-        )
+        """What stands now of ``actor_app``'s public activities, newest first, ``limit`` per
+        page, keyset by id: each live object's ``Create`` carrying its latest version; nothing
+        of a deleted or withdrawn object (a server that reads the outbox when it follows must
+        not import it), no ``Update`` of a listed ``Create`` and no ``Delete``."""
+        base = select(ApActivity).where(*_standing(actor_app))
         total = await self.outbox_count(session, actor_app)
         if max_id is not None:
             base = base.where(ApActivity.id < max_id)
@@ -200,34 +208,55 @@ class SqlFederationService:
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        return OutboxPageDTO(
-            tuple(_activity(r) for r in rows), total, rows[-1].id if more and rows else None
+        latest = await _latest_versions(
+            session, actor_app, [r.object_uri for r in rows if r.activity_type == "Create"]
         )
+        items = []
+        for row in rows:
+            item = _activity(row)
+            if row.activity_type == "Create" and row.object_uri in latest:
+                payload = dict(row.payload)
+                payload["object"] = latest[row.object_uri]
+                item = replace(item, payload=payload)
+            items.append(item)
+        return OutboxPageDTO(tuple(items), total, rows[-1].id if more and rows else None)
 
     async def outbox_count(self, session: AsyncSession, actor_app: str) -> int:
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(ApActivity).where(*_standing(actor_app))
+            )
+            or 0
+        )
+
+    async def local_post_count(self, session: AsyncSession, actor_app: str) -> int:
+        """Public objects standing now (created, not deleted) that the actors on
+        ``actor_app``'s host published: the app actor's, and on federation's host the
+        members' (NodeInfo's ``localPosts``)."""
+        deleted = aliased(ApActivity)
         return int(
             await session.scalar(
                 select(func.count())
                 .select_from(ApActivity)
                 .where(
                     ApActivity.actor_app == actor_app,
+                    ApActivity.activity_type == "Create",
                     ApActivity.is_public,
-                    ApActivity.actor_account_id.is_(None),
+                    ~exists().where(
+                        deleted.actor_app == actor_app,
+                        deleted.activity_type == "Delete",
+                        deleted.object_uri == ApActivity.object_uri,
+                        deleted.id > ApActivity.id,
+                    ),
                 )
             )
             or 0
         )
 
-    async def local_post_count(self, session: AsyncSession) -> int:
-        """Objects ever created by any of our actors (NodeInfo's ``localPosts``)."""
-        return int(
-            await session.scalar(
-                select(func.count())
-                .select_from(ApActivity)
-                .where(ApActivity.activity_type == "Create", ApActivity.is_public)
-            )
-            or 0
-        )
+    async def peer_count(self, session: AsyncSession) -> int:
+        """How many other servers we know actors of (the Mastodon API's ``domain_count``)."""
+        host = func.split_part(ApRemoteActor.uri, "/", 3)
+        return int(await session.scalar(select(func.count(func.distinct(func.lower(host))))) or 0)
 
     async def activity_by_uri(self, session: AsyncSession, uri: str) -> ApActivityDTO | None:
         row = await session.scalar(
@@ -253,9 +282,10 @@ class SqlFederationService:
         if not isinstance(obj, dict):
             return None
         if row.activity_type == "Delete":
-            return ApObjectDTO(
-                {"id": uri, "type": "Tombstone", "deleted": row.payload.get("published")}
-            )
+            tombstone = {"id": uri, "type": "Tombstone", "deleted": row.payload.get("published")}
+            if isinstance(obj.get("formerType"), str):
+                tombstone["formerType"] = obj["formerType"]
+            return ApObjectDTO(tombstone)
         return ApObjectDTO(dict(obj))
 
     async def follower_count(self, session: AsyncSession, actor_app: str) -> int:
@@ -296,8 +326,19 @@ class SqlFederationService:
         kind = activity.type or ""
         if visitor_of(doc) != sender.uri:
             raise DomainError("ap_sender_not_actor", "The activity's actor did not send it.")
+        uri = id_of(doc)
+        if uri is not None and not remote.same_origin(uri, sender.uri):
+            # An actor names only its own server's activities: an id on another host would
+            # let it claim (and so shadow) that host's genuine activity.
+            raise DomainError(
+                "ap_id_not_actors_host", "The activity's id is not on its actor's server."
+            )
         if not await _remember(session, doc, recipient_app):
             return ReceivedDTO("duplicate", kind)
+        if kind == "Undo":
+            # What is undone may come back with the same id (Gancio reuses its Follow's):
+            # it is then a new event, not a duplicate delivery.
+            await _forget(session, sender.uri, id_of(doc.get("object")))
         if self.social is not None:
             handled = await self.social.receive(session, activity, sender)
             if handled is not None:
@@ -536,6 +577,61 @@ async def _record(
     return _activity(row)
 
 
+def _standing(actor_app: str) -> tuple[ColumnElement[bool], ...]:
+    """The outbox's conditions: public activities of the app actor itself (members' posts are
+    in their own outboxes) that still stand (see ``outbox_page``)."""
+    later = aliased(ApActivity)
+    created = aliased(ApActivity)
+    return (
+        ApActivity.actor_app == actor_app,
+        ApActivity.is_public.is_(True),
+        ApActivity.actor_account_id.is_(None),
+        ApActivity.activity_type != "Delete",
+        ~exists().where(
+            later.actor_app == actor_app,
+            later.actor_account_id.is_(None),
+            later.activity_type == "Delete",
+            later.object_uri == ApActivity.object_uri,
+            later.id > ApActivity.id,
+        ),
+        ~(
+            (ApActivity.activity_type == "Update")
+            & exists().where(
+                created.actor_app == actor_app,
+                created.actor_account_id.is_(None),
+                created.is_public,
+                created.activity_type == "Create",
+                created.object_uri == ApActivity.object_uri,
+            )
+        ),
+    )
+
+
+async def _latest_versions(
+    session: AsyncSession, actor_app: str, uris: list[str | None]
+) -> dict[str, Any]:
+    """The latest published version of each of these objects, by id."""
+    wanted = [u for u in uris if u]
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(ApActivity.object_uri, ApActivity.payload)
+        .where(
+            ApActivity.actor_app == actor_app,
+            ApActivity.actor_account_id.is_(None),
+            ApActivity.is_public,
+            ApActivity.activity_type.in_(("Create", "Update")),
+            ApActivity.object_uri.in_(wanted),
+        )
+        .order_by(ApActivity.id.desc())
+    )
+    latest: dict[str, Any] = {}
+    for uri, payload in rows.all():
+        if isinstance(payload.get("object"), dict):
+            latest.setdefault(str(uri), payload["object"])
+    return latest
+
+
 def _activity(row: ApActivity) -> ApActivityDTO:
     return ApActivityDTO(
         row.id,
@@ -546,6 +642,21 @@ def _activity(row: ApActivity) -> ApActivityDTO:
         row.payload,
         row.created_at,
     )
+
+
+async def _former_type(session: AsyncSession, actor_app: str, object_uri: str) -> str:
+    """The type the object had when last published (``Object`` if we never published it)."""
+    found = await session.scalar(
+        select(ApActivity.object_type)
+        .where(
+            ApActivity.actor_app == actor_app,
+            ApActivity.object_uri == object_uri,
+            ApActivity.activity_type.in_(("Create", "Update")),
+        )
+        .order_by(ApActivity.id.desc())
+        .limit(1)
+    )
+    return found or "Object"
 
 
 async def _remember(
@@ -563,10 +674,21 @@ async def _remember(
             activity_type=str(activity.get("type"))[:30],
             recipient_app=recipient_app,
         )
-        .on_conflict_do_nothing(index_elements=[ApInboundActivity.uri])
+        .on_conflict_do_nothing(index_elements=[ApInboundActivity.actor_uri, ApInboundActivity.uri])
         .returning(ApInboundActivity.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def _forget(session: AsyncSession, actor_uri: str, uri: str | None) -> None:
+    """Let ``actor_uri``'s activity ``uri`` be processed again (its effect was undone)."""
+    if uri is None:
+        return
+    await session.execute(
+        delete(ApInboundActivity).where(
+            ApInboundActivity.actor_uri == actor_uri[:500], ApInboundActivity.uri == uri[:500]
+        )
+    )
 
 
 async def _on_delete(session: AsyncSession, activity: dict[str, Any]) -> ReceivedDTO:

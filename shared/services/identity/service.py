@@ -25,10 +25,11 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.config import AccountSettings, ConfigError, OAuthSettings, Settings
+from shared.config import APP_NAMES, AccountSettings, ConfigError, OAuthSettings, Settings
 from shared.contracts import (
     AccountDTO,
     EmailChange,
+    MemberUsageDTO,
     SessionDTO,
     SignUpRequest,
     SignUpResult,
@@ -41,6 +42,20 @@ from shared.models.identity import ROLES
 from shared.services import audit
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
+# Names a member may not take: the app actors' (blog@blog..., federation@federation...; a member
+# with one of them would break both WebFinger round trips), and the names people and servers
+# take for the operators or the server itself. Compared case-insensitively.
+# fmt: off
+RESERVED_USERNAMES = frozenset({
+    *APP_NAMES,
+    "abuse", "about", "actor", "admin", "administrator", "all", "anonymous", "ap", "api", "auth",
+    "contact", "everyone", "help", "hostmaster", "inbox", "info", "instance", "mail",
+    "mailer_daemon", "moderator", "moderators", "no_reply", "nobody", "nodeinfo", "noreply",
+    "null", "official", "operator", "outbox", "owner", "postmaster", "relay", "root", "rose_ash",
+    "roseash", "security", "settings", "signup", "social", "staff", "static", "support",
+    "system", "undefined", "users", "webmaster", "well_known", "www",
+})
+# fmt: on
 # Deliberately loose: the verification email is the real test of an address.
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_PASSWORD_LENGTH = 1024
@@ -206,6 +221,8 @@ class SqlIdentityService:
                 "invalid_username",
                 "A username has 1 to 30 letters, digits or underscores.",
             )
+        if username.lower() in RESERVED_USERNAMES:
+            raise IdentityError("reserved_username", "That username is reserved; choose another.")
         return username
 
     @staticmethod
@@ -254,6 +271,27 @@ class SqlIdentityService:
         """The account whose email or username is ``login`` (any case), or None."""
         user = await self._by_login(session, login)
         return _account(user) if user is not None else None
+
+    async def member_usage(self, session: AsyncSession) -> MemberUsageDTO:
+        """Verified, active accounts, and those of them who signed in within 30 and 180
+        days."""
+        now = utcnow()
+        members = (User.is_active.is_(True), User.email_verified_at.is_not(None))
+
+        async def signed_in_since(days: int) -> int:
+            return int(
+                await session.scalar(
+                    select(func.count(func.distinct(AuthSession.user_id)))
+                    .join(User, User.id == AuthSession.user_id)
+                    .where(*members, AuthSession.created_at >= now - timedelta(days=days))
+                )
+                or 0
+            )
+
+        total = await session.scalar(select(func.count()).select_from(User).where(*members))
+        return MemberUsageDTO(
+            int(total or 0), await signed_in_since(30), await signed_in_since(180)
+        )
 
     async def list_accounts(
         self, session: AsyncSession, query: str = "", limit: int = 100

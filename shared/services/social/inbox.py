@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -326,10 +326,12 @@ class SocialInbox(SocialFollows, SocialRemoteAccounts):
             await session.delete(account)  # their follows, posts and likes go with it
             await session.flush()
             return None  # the app actors forget the actor too
+        # Gone for good, as its author asked (its boosts, likes and notifications with it):
+        # a remote post is not ours to keep.
         result = await session.execute(
-            update(SocialStatus)
-            .where(SocialStatus.uri == target, SocialStatus.account_id == account.id)
-            .values(deleted_at=func.now())
+            delete(SocialStatus).where(
+                SocialStatus.uri == target, SocialStatus.account_id == account.id
+            )
         )
         return ReceivedDTO("status_deleted" if result.rowcount else "noted", "Delete")  # type: ignore[attr-defined]
 

@@ -182,7 +182,7 @@ class SocialPersonalData(SocialMedia):
                     session,
                     row,
                     "Delete",
-                    {"id": status.uri, "type": "Tombstone"},
+                    {"id": status.uri, "type": "Tombstone", "formerType": "Note"},
                     object_uri=status.uri,
                     is_public=False,
                     to_followers=False,

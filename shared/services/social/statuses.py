@@ -201,7 +201,7 @@ class SocialStatuses(SocialRemoteAccounts, SocialInteractions):
             session,
             me,
             "Delete",
-            {"id": status.uri, "type": "Tombstone"},
+            {"id": status.uri, "type": "Tombstone", "formerType": "Note"},
             object_uri=status.uri,
             is_public=status.visibility in ("public", "unlisted"),
             to_followers=status.visibility != "direct",
@@ -351,7 +351,14 @@ class SocialStatuses(SocialRemoteAccounts, SocialInteractions):
         if status is None or status.visibility not in ("public", "unlisted"):
             return None
         if status.deleted_at is not None:
-            return ApObjectDTO({"id": uri, "type": "Tombstone", "deleted": iso(status.deleted_at)})
+            return ApObjectDTO(
+                {
+                    "id": uri,
+                    "type": "Tombstone",
+                    "formerType": "Note",
+                    "deleted": iso(status.deleted_at),
+                }
+            )
         mentioned = list(
             await session.scalars(
                 select(SocialAccount)

@@ -3,8 +3,9 @@ replies, and a member's outbox collection."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.contracts import ApObjectDTO, SocialOutboxPageDTO, SocialStatusDTO, TimelinePageDTO
@@ -92,15 +93,26 @@ class SocialTimelines(SocialAccounts):
     async def outbox(
         self, session: AsyncSession, username: str, *, max_id: int | None, limit: int
     ) -> SocialOutboxPageDTO:
-        """A member's public activities (public and unlisted posts only), newest first:
-        (page, total, next max_id)."""
+        """A member's public activities (public and unlisted posts only) that still stand,
+        newest first: (page, total, next max_id). A post deleted since (or a boost undone, or
+        of a post gone) is not listed, nor counted."""
         me = await self._local_by_username(session, username)
         if me is None:
             raise NotFound("social_no_account", "There is no such member.")
+        # The post (a Create's object, a boost's target) must stand, and a boost (its status
+        # has the Announce's id) must not have been undone.
+        boost = aliased(SocialStatus)
         condition = and_(
             ApActivity.actor_account_id == me.id,
             ApActivity.is_public,
             ApActivity.activity_type.in_(("Create", "Announce")),
+            exists().where(
+                SocialStatus.uri == ApActivity.object_uri, SocialStatus.deleted_at.is_(None)
+            ),
+            or_(
+                ApActivity.activity_type != "Announce",
+                exists().where(boost.uri == ApActivity.uri, boost.deleted_at.is_(None)),
+            ),
         )
         total = int(
             await session.scalar(select(func.count()).select_from(ApActivity).where(condition)) or 0
@@ -111,19 +123,8 @@ class SocialTimelines(SocialAccounts):
         rows = list(await session.scalars(query.order_by(ApActivity.id.desc()).limit(limit + 1)))
         more = len(rows) > limit
         rows = rows[:limit]
-        # A post deleted since is not served from the outbox any more.
-        deleted = set(
-            await session.scalars(
-                select(SocialStatus.uri).where(
-                    SocialStatus.uri.in_([r.object_uri for r in rows if r.object_uri]),
-                    SocialStatus.deleted_at.is_not(None),
-                )
-            )
-        )
         items = tuple(
-            ApObjectDTO({k: v for k, v in r.payload.items() if k != "@context"})
-            for r in rows
-            if r.object_uri not in deleted and r.uri not in deleted
+            ApObjectDTO({k: v for k, v in r.payload.items() if k != "@context"}) for r in rows
         )
         return SocialOutboxPageDTO(items, total, rows[-1].id if more and rows else None)
 
