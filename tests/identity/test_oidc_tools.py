@@ -15,7 +15,14 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import Settings
-from shared.models import AuthSession, OidcClient, OidcConsent, OidcLogoutNotice
+from shared.models import (
+    AuthSession,
+    OidcClient,
+    OidcConsent,
+    OidcLogoutNotice,
+    SocialAccount,
+    User,
+)
 from shared.services.identity.oidc import tools
 from shared.services.identity.oidc.backchannel import backchannel_cycle, guarded_http
 from shared.services.identity.oidc.clients import load_signing_key
@@ -558,3 +565,24 @@ async def test_a_logout_uri_on_a_private_address_is_refused_by_the_guard(
         assert "Forbidden" in (notice.last_error or "")
     finally:
         await receiver.close()
+
+
+async def test_the_picture_claim_is_the_members_avatar(fed: Federation, db: AsyncSession) -> None:
+    user_id = await db.scalar(select(User.id).where(User.username == "ash"))
+    assert user_id is not None
+    avatar = "http://127.0.0.1:8005/media/ab/avatar.png"
+    account = await db.scalar(select(SocialAccount).where(SocialAccount.user_id == user_id))
+    if account is None:
+        account = SocialAccount(
+            user_id=user_id, uri="http://127.0.0.1:8005/users/ash", username="ash"
+        )
+        db.add(account)
+    account.avatar_url = avatar
+    await db.commit()
+    _secret, tokens = await signed_in_tokens(fed, db)
+    claims = jwt.decode(tokens["id_token"], await fed.jwks(), algorithms=["RS256"]).claims
+    assert claims["picture"] == avatar
+    info = await fed.client.get(
+        "/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert (await info.get_json())["picture"] == avatar
