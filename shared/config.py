@@ -285,7 +285,7 @@ SECRET_ENV: dict[str, str] = {
     "ghost_content_key": "ROSE_GHOST_CONTENT_KEY",
     "ghost_admin_key": "ROSE_GHOST_ADMIN_KEY",
     "ghost_webhook_secret": "ROSE_GHOST_WEBHOOK_SECRET",
-    # PEM of the RSA key that signs ID tokens (federation only).
+    # PEM of the RSA key that signs ID tokens (federation) and back-channel logout tokens (worker).
     "oidc_private_key": "ROSE_OIDC_PRIVATE_KEY",
     "smtp_password": "ROSE_SMTP_PASSWORD",
     # SumUp (the cart's payments): the API key and the merchant code it is paid to.

@@ -24,6 +24,7 @@ from shared.infrastructure.ratelimit import (
     remember_device,
     signin_subject,
 )
+from shared.services.identity.oidc import tools as oidc_tools
 
 bp = Blueprint("accounts", __name__)
 
@@ -276,6 +277,29 @@ async def settings() -> Any:
     assert user is not None
     account = await services().identity.get_account(db_session(), user.id)
     return await _page("accounts/settings.html", account=account)
+
+
+@bp.get("/settings/tools")
+@auth.login_required
+async def connected_tools() -> Any:
+    """The tools the member signed in to with their account, and what each may learn."""
+    user = auth.current_user()
+    assert user is not None
+    tools = await oidc_tools.connected_tools(db_session(), user.id)
+    return await _page("accounts/tools.html", tools=tools, scope_text=oidc_tools.SCOPE_TEXT)
+
+
+@bp.post("/settings/tools/<client_id>/disconnect")
+@auth.login_required
+async def disconnect_tool(client_id: str) -> Any:
+    """Withdraw consent to a tool (another member's or an unknown one is a 404)."""
+    user = auth.current_user()
+    assert user is not None
+    try:
+        await oidc_tools.disconnect(db_session(), user.id, client_id)
+    except oidc_tools.ToolNotFound:
+        return await _notice("No such tool", "You are not connected to that tool.", status=404)
+    return redirect("/settings/tools")
 
 
 @bp.route("/settings/profile", methods=["GET", "POST"])

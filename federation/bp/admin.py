@@ -1,6 +1,7 @@
 """Staff pages at federation (admins only): the admin home (every staff page of every app),
 accounts and their roles; the ActivityPub delivery queue (what is waiting, failing and dead)
-with retry; the platform's status (the queues, the last runs, each app's readiness)."""
+with retry; the platform's status (the queues, the last runs, each app's readiness); the tools
+registered to sign members in (OpenID Connect clients)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,17 @@ from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.staff import STAFF_PAGES
+from shared.models import OidcClient
 from shared.models.identity import ROLES
 from shared.services import operations
+from shared.services.identity.oidc import tools as oidc_tools
+from shared.services.identity.oidc.tools import (
+    SCOPE_TEXT,
+    ToolError,
+    ToolNotFound,
+    ToolSpec,
+    split_lines,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -118,3 +128,78 @@ async def status() -> Any:
         apps=apps,
         ghost_configured=bool(current_platform().settings.ghost.url),
     )
+
+
+# --- tools that sign members in (OpenID Connect clients) ------------------------------------
+
+
+def _tool_spec(form: Any) -> ToolSpec:
+    return ToolSpec(
+        client_id=form.get("client_id", "").strip(),
+        name=form.get("name", ""),
+        redirect_uris=split_lines(form.get("redirect_uris", "")),
+        post_logout_redirect_uris=split_lines(form.get("post_logout_redirect_uris", "")),
+        backchannel_logout_uri=form.get("backchannel_logout_uri", "").strip(),
+        scopes=form.getlist("scopes"),
+        public=form.get("kind") == "public",
+        trusted=form.get("trusted") == "yes",
+    )
+
+
+async def _tools_page(status: int = 200, **context: Any) -> Any:
+    tools = await oidc_tools.list_tools(db_session())
+    context.setdefault("spec", ToolSpec(client_id="", name="", redirect_uris=[]))
+    body = await render_page(
+        "admin/tools.html", tools=tools, scopes=SCOPE_TEXT, issuer=_issuer(), **context
+    )
+    return body, status
+
+
+def _issuer() -> str:
+    return str(current_platform().settings.apps["federation"].public_url)
+
+
+@bp.get("/tools")
+@auth.require_role("admin")
+async def tools() -> Any:
+    """The tools registered to sign members in, and a form to register one."""
+    return await _tools_page()
+
+
+@bp.post("/tools")
+@auth.require_role("admin")
+async def create_tool() -> Any:
+    """Register a tool; its secret is shown on the answer, once."""
+    spec = _tool_spec(await request.form)
+    try:
+        row, secret = await oidc_tools.create_tool(db_session(), spec)
+    except ToolError as err:
+        return await _tools_page(400, spec=spec, error=err, errors=err.fields)
+    await db_session().commit()
+    return await _tools_page(201, created=row, secret=secret)
+
+
+@bp.post("/tools/<client_id>/rotate-secret")
+@auth.require_role("admin")
+async def rotate_tool_secret(client_id: str) -> Any:
+    """A new secret for a confidential tool (shown once); its tokens stop working."""
+    try:
+        secret = await oidc_tools.rotate_secret(db_session(), client_id)
+    except ToolNotFound:
+        return await _tools_page(404)
+    except ToolError as err:
+        return await _tools_page(400, error=err)
+    await db_session().commit()
+    row = await db_session().get(OidcClient, client_id)
+    return await _tools_page(200, created=row, secret=secret, rotated=True)
+
+
+@bp.post("/tools/<client_id>/delete")
+@auth.require_role("admin")
+async def delete_tool(client_id: str) -> Any:
+    """Remove a tool: its tokens stop working, its members' consents go."""
+    try:
+        await oidc_tools.delete_tool(db_session(), client_id)
+    except ToolNotFound:
+        return await _tools_page(404)
+    return redirect(url_for("admin.tools"))

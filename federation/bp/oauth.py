@@ -10,10 +10,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from quart import Blueprint, Response, current_app, jsonify, redirect, render_template, request
-from quart.typing import ResponseTypes
+from quart import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+)
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -25,6 +33,7 @@ from shared.services.identity.oidc import (
     EndUser,
     ErrorPage,
     NeedsConfirmation,
+    NeedsConsent,
     NeedsSignIn,
     Provider,
     RawResponse,
@@ -32,8 +41,10 @@ from shared.services.identity.oidc import (
     RoseOAuth2Request,
     SignedOut,
     bearer_user,
+    picture_of_async,
     user_claims,
 )
+from shared.services.identity.oidc.tools import SCOPE_TEXT
 
 bp = Blueprint("oauth", __name__)
 
@@ -101,11 +112,16 @@ async def jwks() -> Response:
     return response
 
 
-@bp.get("/oauth/authorize")
-async def authorize() -> ResponseTypes:
-    """The authorization endpoint: a code for a signed-in person, else sign in first."""
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+async def authorize() -> Any:
+    """The authorization endpoint: a code for a signed-in person, else sign in first. A tool
+    that is not first-party first gets the member's consent: the page posts the request back
+    here (CSRF-checked) with ``consent`` set to ``allow`` or ``deny``."""
     prov = provider()
     incoming = await read_request(prov.issuer)
+    consent = None
+    if request.method == "POST":
+        consent = "allow" if incoming.form.get("consent") == "allow" else "deny"
     db = db_session()
     end_user = None
     user, sid = auth.current_user(), auth.current_sid()
@@ -113,9 +129,23 @@ async def authorize() -> ResponseTypes:
         signed_in = await services().identity.get_session(db, sid)
         if signed_in is not None:
             end_user = EndUser(id=user.id, sid=sid, auth_time=signed_in.created_at)
-    outcome = await db.run_sync(lambda s: prov.authorize(incoming.bind(s), end_user))
+    if consent is not None and end_user is None:
+        return redirect("/signin")
+    outcome = await db.run_sync(lambda s: prov.authorize(incoming.bind(s), end_user, consent))
     if isinstance(outcome, Redirect):
         return redirect(outcome.location)
+    if isinstance(outcome, NeedsConsent):
+        fields = {k: v for k, v in incoming.args.items() if k not in ("prompt", "csrf_token")}
+        # The answer redirects to the tool's redirect URI (validated by now): the page's
+        # form-action must allow that origin, or the browser stops the redirect.
+        target = urlsplit(fields.get("redirect_uri", ""))
+        g.form_action_extra = [f"{target.scheme}://{target.netloc}"]
+        return await render_page(
+            "oauth/consent.html",
+            tool=outcome,
+            learns=[SCOPE_TEXT[s] for s in outcome.scope if s in SCOPE_TEXT],
+            fields=fields,
+        )
     if isinstance(outcome, NeedsSignIn):
         return redirect("/signin?" + urlencode({"next": outcome.next}))
     return await _error_page(outcome)
@@ -152,7 +182,8 @@ async def userinfo() -> Response:
     user, row = found
     if "openid" not in row.scope.split():
         return _bearer_error(403, "insufficient_scope", "The token lacks the openid scope.")
-    claims = user_claims(EndUser.of(user, row.sid, row.issued_at), row.scope)
+    picture = await picture_of_async(db_session(), user.id)
+    claims = user_claims(EndUser.of(user, row.sid, row.issued_at, picture), row.scope)
     return Response(json.dumps(claims), mimetype="application/json", headers=NO_STORE)
 
 

@@ -316,6 +316,13 @@ def _install_request_plumbing(
         _not_a_page_out_of_boost(response)
         for header, value in security_headers.items():
             response.headers.setdefault(header, value)
+        extra = g.get("form_action_extra")
+        if extra:
+            # A form that leads elsewhere by a redirect (federation's consent page, whose answer
+            # goes back to the tool that asked): that origin too, for this page only.
+            response.headers["Content-Security-Policy"] = csp.replace(
+                "form-action ", f"form-action {' '.join(extra)} ", 1
+            )
         return response
 
     @app.teardown_request

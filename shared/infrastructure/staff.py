@@ -60,6 +60,13 @@ STAFF_PAGES = (
     StaffPage("federation", "/admin/users", "Accounts and roles", "Who is staff.", "admin"),
     StaffPage(
         "federation",
+        "/admin/tools",
+        "Tools that sign members in",
+        "Forums, wikis, chats: OpenID Connect clients.",
+        "admin",
+    ),
+    StaffPage(
+        "federation",
         "/admin/social/",
         "Social hub moderation",
         "Reports, accounts and blocked domains.",

@@ -35,7 +35,15 @@ from shared.models.events import (
     EventTicket,
     EventTicketType,
 )
-from shared.models.identity import AuthSession, OAuthAuthorizationCode, OAuthToken, User
+from shared.models.identity import (
+    AuthSession,
+    OAuthAuthorizationCode,
+    OAuthToken,
+    OidcClient,
+    OidcConsent,
+    OidcLogoutNotice,
+    User,
+)
 from shared.models.market import (
     Category,
     MarketPage,
@@ -109,6 +117,9 @@ __all__ = [
     "NewsletterSubscription",
     "OAuthAuthorizationCode",
     "OAuthToken",
+    "OidcClient",
+    "OidcConsent",
+    "OidcLogoutNotice",
     "Order",
     "OrderLine",
     "Payment",

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    Integer,
     String,
     text,
 )
@@ -113,6 +114,7 @@ class OAuthToken(Base):
     __table_args__ = (
         Index("ix_oauth_tokens_family_id", "family_id"),
         Index("ix_oauth_tokens_sid", "sid"),
+        Index("ix_oauth_tokens_client_id", "client_id"),
         Index("uq_oauth_tokens_access_token_hash", "access_token_hash", unique=True),
         Index("uq_oauth_tokens_refresh_token_hash", "refresh_token_hash", unique=True),
     )
@@ -134,3 +136,70 @@ class OAuthToken(Base):
     refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     refresh_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OidcClient(Base):
+    """A tool an admin registered to sign members in with their Rose Ash account (a forum, a
+    wiki, a chat): an OpenID Connect relying party beside the five apps that come from config.
+
+    A confidential client has ``secret_hash`` (SHA-256 of a random secret shown once); a public
+    one has none and must use PKCE (which every client must anyway). A trusted client is
+    first-party: its members see no consent page."""
+
+    __tablename__ = "oidc_clients"
+    __table_args__ = (
+        CheckConstraint("client_id ~ '^[a-z0-9][a-z0-9-]{2,49}$'", name="client_id_format"),
+    )
+
+    client_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    redirect_uris: Mapped[list[str]] = mapped_column(ARRAY(String(500)), nullable=False)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(
+        ARRAY(String(500)), nullable=False, server_default="{}"
+    )
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(String(200), nullable=False)
+    trusted: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class OidcConsent(Base):
+    """A member's consent to a tool learning ``scope`` about them (until they revoke it at
+    federation's "Connected tools")."""
+
+    __tablename__ = "oidc_consents"
+    __table_args__ = (Index("ix_oidc_consents_client_id", "client_id"),)
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("oidc_clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class OidcLogoutNotice(Base):
+    """A back-channel logout token owed to (or sent to) a tool for one ended sign-in: the
+    worker finds ended sign-ins whose tokens a tool holds, records a row here and POSTs the
+    logout token; ``delivered_at`` or, after the last try, ``failed_at`` closes it."""
+
+    __tablename__ = "oidc_logout_notices"
+
+    sid: Mapped[str] = mapped_column(
+        String(64), ForeignKey("auth_sessions.sid", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("oidc_clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at_column()

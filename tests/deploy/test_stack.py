@@ -31,15 +31,20 @@ SECRET_VARS = (
     "ROSE_AP_PRIVATE_KEY",
     "ROSE_METRICS_TOKEN",
 )
-# Secrets only some services hold (least privilege): federation alone signs ID tokens, blog
-# alone talks to Ghost.
+# Secrets only some services hold (least privilege): federation alone signs ID tokens (the
+# worker signs back-channel logout tokens with the same key), blog alone talks to Ghost.
 SERVICE_SECRET_VARS = {
     "federation": ("ROSE_OIDC_PRIVATE_KEY",),
     "blog": ("ROSE_GHOST_CONTENT_KEY", "ROSE_GHOST_ADMIN_KEY", "ROSE_GHOST_WEBHOOK_SECRET"),
     # SumUp: cart takes payments and refunds, the worker polls pending checkouts; the
     # worker's periodic Ghost sync reads Ghost's Content API.
     "cart": ("ROSE_SUMUP_API_KEY", "ROSE_SUMUP_MERCHANT_CODE"),
-    "worker": ("ROSE_GHOST_CONTENT_KEY", "ROSE_SUMUP_API_KEY", "ROSE_SUMUP_MERCHANT_CODE"),
+    "worker": (
+        "ROSE_GHOST_CONTENT_KEY",
+        "ROSE_SUMUP_API_KEY",
+        "ROSE_SUMUP_MERCHANT_CODE",
+        "ROSE_OIDC_PRIVATE_KEY",
+    ),
 }
 ALL_SECRET_VARS = tuple(
     dict.fromkeys((*SECRET_VARS, *(v for vs in SERVICE_SECRET_VARS.values() for v in vs)))

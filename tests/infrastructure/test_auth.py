@@ -420,6 +420,9 @@ async def test_every_admin_route_requires_the_admin_role(make_app: AppMaker, nam
             "/admin/federation/deliveries/<int:delivery_id>/retry",
             "/admin/federation/retry-dead",
             "/admin/status",
+            "/admin/tools",
+            "/admin/tools/<client_id>/rotate-secret",
+            "/admin/tools/<client_id>/delete",
         } <= {r.rule for r in admin_rules}
 
 
@@ -469,6 +472,11 @@ UNLIMITED = {
     "/admin/users/<int:user_id>/roles": "admins only",
     "/admin/federation/deliveries/<int:delivery_id>/retry": "admins only",
     "/admin/federation/retry-dead": "admins only",
+    "/admin/tools": "admins only",
+    "/admin/tools/<client_id>/rotate-secret": "admins only",
+    "/admin/tools/<client_id>/delete": "admins only",
+    "/oauth/authorize": "a signed-in member's consent answer, CSRF-checked; guesses nothing",
+    "/settings/tools/<client_id>/disconnect": "only withdraws the caller's own consent",
     # Busy instances deliver to us in bursts from few addresses; an unsigned or badly signed
     # request costs at most one bounded, cached key fetch before its 401.
     "/ap/users/<name>/inbox": "server-to-server, authenticated by HTTP Signatures",

@@ -39,7 +39,13 @@ def test_every_named_part_is_the_domains_own_and_loads() -> None:
         for part in named:
             assert part.target.startswith(f"shared.services.{domain.name}."), part
             assert callable(part.load()), part
-    assert {d.name for d in DOMAINS if d.worker_stages} == {"blog", "market", "cart", "newsletters"}
+    assert {d.name for d in DOMAINS if d.worker_stages} == {
+        "blog",
+        "market",
+        "cart",
+        "newsletters",
+        "identity",
+    }
     assert {d.name for d in DOMAINS if d.commands} == {"identity", "federation", "blog", "market"}
 
 
@@ -90,7 +96,8 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
     )
 
 
-# What `rose-ash --help` offered before the domains declared their own commands.
+# What `rose-ash --help` offered before the domains declared their own commands (and the
+# oidc-client commands added since).
 COMMANDS = {
     "up": ["--demo"],
     "serve": ["--access-log", "--bind", "--workers", "app"],
@@ -110,6 +117,19 @@ COMMANDS = {
         "--username",
     ],
     "user set-password": ["--password", "login"],
+    "oidc-client create": [
+        "--backchannel-logout-uri",
+        "--name",
+        "--post-logout-redirect-uri",
+        "--public",
+        "--redirect-uri",
+        "--scope",
+        "--trusted",
+        "client_id",
+    ],
+    "oidc-client list": [],
+    "oidc-client rotate-secret": ["client_id"],
+    "oidc-client delete": ["client_id"],
     "keys generate": ["--bits", "--out"],
     "ghost-sync": ["--no-reconcile", "--quiet", "--register-webhooks"],
     "blog publish-due": [],

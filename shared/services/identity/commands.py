@@ -1,4 +1,5 @@
-"""`rose-ash user create` and `rose-ash user set-password`.
+"""`rose-ash user create` and `rose-ash user set-password`; `rose-ash oidc-client ...` is
+declared beside the tools it manages (shared/services/identity/oidc/commands.py).
 
 The commands set ``needs_services``: `rose-ash` installs the services before running them."""
 
@@ -14,6 +15,7 @@ from shared.db import create_engine, create_session_factory
 from shared.errors import CommandError, DomainError
 from shared.infrastructure.context import services
 from shared.services.domain import Subcommands
+from shared.services.identity.oidc import commands as oidc_commands
 
 
 def add_commands(sub: Subcommands) -> None:
@@ -33,6 +35,7 @@ def add_commands(sub: Subcommands) -> None:
     u.add_argument("login", help="email address or username")
     u.add_argument("--password", help="the password (default: prompt, or one line from stdin)")
     u.set_defaults(func=_user, needs_services=True)
+    oidc_commands.add_commands(sub)
 
 
 def _read_password(args: argparse.Namespace) -> str:

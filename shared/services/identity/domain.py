@@ -1,4 +1,5 @@
-"""The identity domain's parts: accounts, sign-in and the OIDC provider's storage."""
+"""The identity domain's parts: accounts, sign-in and the OIDC provider's storage; its worker
+stage sends back-channel logout tokens to registered tools."""
 
 from __future__ import annotations
 
@@ -15,5 +16,6 @@ DOMAIN = Domain(
     name="identity",
     build=build,
     commands=Lazy("shared.services.identity.commands:add_commands"),
+    worker_stages=Lazy("shared.services.identity.stages:worker_stages"),
     demo_seeders=(Lazy("shared.services.identity.demo:seed_identity"),),
 )

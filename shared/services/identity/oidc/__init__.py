@@ -17,19 +17,23 @@ which reads the Quart request and hands it in:
 * Redirect URIs match exactly; an unknown client or redirect URI gets an error page, never
   a redirect (RFC 6749 §4.1.2.1).
 * Refresh tokens rotate; presenting a used one revokes its whole chain (the ``family_id``).
-* ID tokens are RS256 with ``sid``, ``nonce`` and ``auth_time``; clients come from config
-  (the five other apps, first-party, so no consent screen).
+* ID tokens are RS256 with ``sid``, ``nonce`` and ``auth_time``. Clients are the five other
+  apps (from config, first-party: no consent screen) and the tools an admin registers
+  (:mod:`.tools`: confidential or public, trusted or asking the member's consent once).
+* Ending a sign-in anywhere owes each tool that holds its tokens a back-channel logout token
+  (:mod:`.backchannel`, sent by the worker).
 
 Modules: :mod:`.clients` (relying parties, signing key), :mod:`.claims` (the person and
 their claims), :mod:`.storage` (codes and tokens), :mod:`.request` (what the grants read),
 :mod:`.grants` (grants and endpoints), :mod:`.provider` (the server and its outcomes).
 """
 
-from shared.services.identity.oidc.claims import EndUser, user_claims
+from shared.services.identity.oidc.claims import EndUser, picture_of_async, user_claims
 from shared.services.identity.oidc.clients import Client, load_signing_key, registered_clients
 from shared.services.identity.oidc.provider import (
     ErrorPage,
     NeedsConfirmation,
+    NeedsConsent,
     NeedsSignIn,
     Provider,
     Redirect,
@@ -44,6 +48,7 @@ __all__ = [
     "EndUser",
     "ErrorPage",
     "NeedsConfirmation",
+    "NeedsConsent",
     "NeedsSignIn",
     "Provider",
     "RawResponse",
@@ -52,6 +57,7 @@ __all__ = [
     "SignedOut",
     "bearer_user",
     "load_signing_key",
+    "picture_of_async",
     "registered_clients",
     "user_claims",
 ]

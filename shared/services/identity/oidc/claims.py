@@ -6,9 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.models import User
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-SCOPES = ("openid", "profile", "email")
+from shared.models import SocialAccount, User
+
+# ``roles`` is a scope of its own (a tool that only needs to know who you are does not learn
+# your roles); its claim is also sent as ``groups``, the name many tools read.
+SCOPES = ("openid", "profile", "email", "roles")
 CLAIMS = (
     "sub",
     "iss",
@@ -21,7 +27,9 @@ CLAIMS = (
     "at_hash",
     "name",
     "preferred_username",
+    "picture",
     "roles",
+    "groups",
     "email",
     "email_verified",
 )
@@ -39,12 +47,13 @@ class EndUser:
     email: str = ""
     email_verified: bool = False
     roles: tuple[str, ...] = ()
+    picture: str = ""
 
     def get_user_id(self) -> int:
         return self.id
 
     @classmethod
-    def of(cls, user: User, sid: str, auth_time: datetime) -> EndUser:
+    def of(cls, user: User, sid: str, auth_time: datetime, picture: str | None = None) -> EndUser:
         return cls(
             id=user.id,
             sid=sid,
@@ -54,6 +63,7 @@ class EndUser:
             email=user.email,
             email_verified=user.email_verified_at is not None,
             roles=tuple(user.roles),
+            picture=picture or "",
         )
 
 
@@ -64,8 +74,27 @@ def user_claims(user: EndUser, scope: str) -> dict[str, Any]:
     if "profile" in scopes:
         claims["name"] = user.display_name or user.username
         claims["preferred_username"] = user.username
-        claims["roles"] = list(user.roles)
+        if user.picture:
+            claims["picture"] = user.picture
     if "email" in scopes:
         claims["email"] = user.email
         claims["email_verified"] = user.email_verified
+    if "roles" in scopes:
+        claims["roles"] = list(user.roles)
+        claims["groups"] = list(user.roles)
     return claims
+
+
+def _picture_query(user_id: int) -> Any:
+    return select(SocialAccount.avatar_url).where(SocialAccount.user_id == user_id)
+
+
+def picture_of(db: Session, user_id: int) -> str | None:
+    """The member's avatar (their social profile's), for the ``picture`` claim."""
+    picture: str | None = db.scalar(_picture_query(user_id))
+    return picture
+
+
+async def picture_of_async(db: AsyncSession, user_id: int) -> str | None:
+    picture: str | None = await db.scalar(_picture_query(user_id))
+    return picture

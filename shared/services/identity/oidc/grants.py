@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.models import AuthSession, OAuthAuthorizationCode, OAuthToken
-from shared.services.identity.oidc.claims import EndUser, user_claims
+from shared.services.identity.oidc.claims import EndUser, picture_of, user_claims
 from shared.services.identity.oidc.clients import Client
 from shared.services.identity.oidc.request import RawResponse, RoseOAuth2Request
 from shared.services.identity.oidc.storage import (
@@ -31,6 +31,10 @@ from shared.services.identity.oidc.storage import (
 )
 
 ID_TOKEN_TTL_S = 600
+
+# How clients authenticate: the secret (confidential) or not at all (a public tool, with PKCE,
+# which every client must use anyway); each client accepts only its own kind.
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
 class Issuer(Protocol):
@@ -67,7 +71,7 @@ class S256Required(CodeChallenge):  # type: ignore[misc]
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     server: Issuer
 
     def save_authorization_code(self, code: str, request: RoseOAuth2Request) -> None:
@@ -143,11 +147,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         user = active_user(self.request.db, row.user_id, row.sid)
         if user is None:
             raise InvalidGrantError("The sign-in behind this code has ended.")
-        return EndUser.of(user, row.sid, row.auth_time)
+        return EndUser.of(user, row.sid, row.auth_time, picture_of(self.request.db, user.id))
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRecord | None:
@@ -186,7 +190,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         if user is None:
             raise InvalidGrantError("The sign-in behind this token has ended.")
         session_row = self.request.db.get(AuthSession, row.sid)
-        return EndUser.of(user, row.sid, session_row.created_at)
+        picture = picture_of(self.request.db, user.id)
+        return EndUser.of(user, row.sid, session_row.created_at, picture)
 
     def revoke_old_credential(self, refresh_token: TokenRecord) -> None:
         # Already marked used in authenticate_refresh_token.
@@ -232,7 +237,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):  # type: ignore[misc]
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
     """RFC 7009. Revoking a refresh token revokes its whole chain; an access token, its row."""
 
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = AUTH_METHODS
 
     def authenticate_token(self, request: RoseOAuth2Request, client: Client) -> TokenRecord | None:
         self.check_params(request, client)

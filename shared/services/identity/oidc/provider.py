@@ -4,6 +4,7 @@ provider that registers the grants and endpoints and answers for each endpoint."
 from __future__ import annotations
 
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -11,14 +12,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Error
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
-from authlib.oidc.core.errors import LoginRequiredError
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from joserfc.jwk import KeySet, RSAKey
+from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.models import OAuthToken
 from shared.services.identity.oidc.claims import CLAIMS, SCOPES, EndUser
 from shared.services.identity.oidc.clients import Client, load_signing_key, registered_clients
 from shared.services.identity.oidc.grants import (
+    AUTH_METHODS,
     AuthorizationCodeGrant,
     EndSession,
     OpenIDCode,
@@ -28,6 +31,10 @@ from shared.services.identity.oidc.grants import (
 )
 from shared.services.identity.oidc.request import RawResponse, RoseOAuth2Request
 from shared.services.identity.oidc.storage import token_hash, utcnow
+from shared.services.identity.oidc.tools import has_consent, load_client, record_consent
+
+# The session of the request being handled: Authlib asks for clients by ID alone.
+_db: ContextVar[Session | None] = ContextVar("oidc_db", default=None)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,15 @@ class NeedsSignIn:
     """Sign in first, then come back to ``next``."""
 
     next: str
+
+
+@dataclass(frozen=True)
+class NeedsConsent:
+    """Ask the member whether this tool may learn what ``scope`` covers."""
+
+    client_id: str
+    name: str
+    scope: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -89,7 +105,15 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
     # --- AuthorizationServer hooks -----------------------------------------------------
 
     def query_client(self, client_id: str) -> Client | None:
-        return self.clients.get(client_id)
+        client = self.clients.get(client_id)
+        db = _db.get()
+        if client is None and db is not None and isinstance(client_id, str):
+            client = load_client(db, client_id)
+        return client
+
+    def _bound(self, req: RoseOAuth2Request) -> Any:
+        """Let :meth:`query_client` read registered tools from the request's session."""
+        return _db.set(req.db)
 
     def save_token(self, token: dict[str, Any], request: RoseOAuth2Request) -> None:
         if request.authorization_code is not None:
@@ -163,29 +187,54 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "revocation_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-            ],
+            "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+            "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": list(CLAIMS),
             "prompt_values_supported": ["none", "login"],
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
+            "frontchannel_logout_supported": False,
         }
 
     # --- the endpoints, synchronous halves --------------------------------------------
 
     def authorize(
-        self, req: RoseOAuth2Request, end_user: EndUser | None
-    ) -> Redirect | ErrorPage | NeedsSignIn:
-        """Validate an authorization request; issue a code when someone is signed in."""
+        self, req: RoseOAuth2Request, end_user: EndUser | None, consent: str | None = None
+    ) -> Redirect | ErrorPage | NeedsSignIn | NeedsConsent:
+        """Validate an authorization request; issue a code when someone is signed in (and, for
+        a tool that is not first-party, has agreed to what it learns: ``consent`` is the
+        member's answer on the consent page, ``"allow"`` or ``"deny"``)."""
+        bound = self._bound(req)
+        try:
+            return self._authorize(req, end_user, consent)
+        finally:
+            _db.reset(bound)
+
+    def _authorize(
+        self, req: RoseOAuth2Request, end_user: EndUser | None, consent: str | None
+    ) -> Redirect | ErrorPage | NeedsSignIn | NeedsConsent:
         try:
             grant = self.get_consent_grant(req, end_user)
             prompts = (req.payload.data.get("prompt") or "").split()
             if "none" in prompts and end_user is None:
                 raise LoginRequiredError(redirect_uri=grant.redirect_uri, state=req.payload.state)
+            client: Client = grant.client
+            wanted = client.get_allowed_scope(req.scope or "")
+            if (
+                consent is None
+                and end_user is not None
+                and "login" not in prompts
+                and not client.first_party
+                and not has_consent(req.db, end_user.id, client.client_id, wanted)
+            ):
+                if "none" in prompts:
+                    raise ConsentRequiredError(
+                        redirect_uri=grant.redirect_uri, state=req.payload.state
+                    )
+                return NeedsConsent(client.client_id, client.name, tuple(wanted.split()))
         except OAuth2Error as error:
             if error.redirect_uri:
                 _, _, headers = error()
@@ -196,9 +245,14 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             )
         if end_user is None or "login" in prompts:
             return NeedsSignIn(_without_prompt(req.uri))
-        # First-party clients only (all clients come from config): no consent screen.
+        granted: EndUser | None = end_user
+        if consent is not None and not client.first_party:
+            if consent == "allow":
+                record_consent(req.db, end_user.id, client.client_id, wanted)
+            else:
+                granted = None  # access_denied, sent back to the tool
         status, _, headers = self.create_authorization_response(
-            req, grant_user=end_user, grant=grant
+            req, grant_user=granted, grant=grant
         )
         location = dict(headers).get("Location")
         if status != 302 or location is None:
@@ -206,17 +260,34 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         return Redirect(location)
 
     def token(self, req: RoseOAuth2Request) -> RawResponse:
-        response: RawResponse = self.create_token_response(req)
+        bound = self._bound(req)
+        try:
+            response: RawResponse = self.create_token_response(req)
+        finally:
+            _db.reset(bound)
         return response
 
     def revoke(self, req: RoseOAuth2Request) -> RawResponse:
-        response: RawResponse = self.create_endpoint_response("revocation", req)
+        bound = self._bound(req)
+        try:
+            response: RawResponse = self.create_endpoint_response("revocation", req)
+        finally:
+            _db.reset(bound)
         return response
 
     def end_session(
         self, req: RoseOAuth2Request, *, confirmed: bool
     ) -> SignedOut | NeedsConfirmation | ErrorPage:
         """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0)."""
+        bound = self._bound(req)
+        try:
+            return self._end_session(req, confirmed=confirmed)
+        finally:
+            _db.reset(bound)
+
+    def _end_session(
+        self, req: RoseOAuth2Request, *, confirmed: bool
+    ) -> SignedOut | NeedsConfirmation | ErrorPage:
         try:
             validated = self.validate_endpoint_request("end_session", req)
         except OAuth2Error as error:

@@ -5,8 +5,8 @@ id on another host first and make that host's genuine activity look like a dupli
 inbox now refuses an activity whose id is not on its actor's host, and the duplicate check is
 keyed on (``actor_uri``, ``uri``).
 
-Revision ID: 0030
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-07
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0030"
-down_revision: str | None = "0024"
+revision: str = "0026"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
