@@ -337,7 +337,7 @@ async def test_an_admin_registers_a_tool_and_sees_its_secret_once(
     make_app: AppMaker, db: AsyncSession
 ) -> None:
     app = await make_app("federation")
-    admin = await signed_in(app, db, "root", "admin")
+    admin = await signed_in(app, db, "rowan", "admin")
     page = await admin.get("/admin/tools")
     html = await page.get_data(as_text=True)
     assert page.status_code == 200
@@ -370,7 +370,7 @@ async def test_a_bad_registration_shows_each_error_beside_its_field_and_saves_no
     make_app: AppMaker, db: AsyncSession
 ) -> None:
     app = await make_app("federation")
-    admin = await signed_in(app, db, "root", "admin")
+    admin = await signed_in(app, db, "rowan", "admin")
     html = await (await admin.get("/admin/tools")).get_data(as_text=True)
     form = {
         "csrf_token": csrf_in(html),
@@ -408,7 +408,7 @@ async def test_only_admins_reach_the_tools_page(make_app: AppMaker, db: AsyncSes
 async def test_admin_rotate_and_delete(make_app: AppMaker, db: AsyncSession) -> None:
     app = await make_app("federation")
     await register(db)
-    admin = await signed_in(app, db, "root", "admin")
+    admin = await signed_in(app, db, "rowan", "admin")
     html = await (await admin.get("/admin/tools")).get_data(as_text=True)
     token = csrf_in(html)
     before = await db.scalar(select(OidcClient.secret_hash))
