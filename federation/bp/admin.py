@@ -1,5 +1,5 @@
-"""Staff pages at federation (admins only): the admin home (every staff page of every app),
-accounts and their roles; the ActivityPub delivery queue (what is waiting, failing and dead)
+"""Staff pages at federation: the admin home (for all staff: every staff page of every app
+that their roles allow; admins see them all); for admins only, accounts and their roles; the ActivityPub delivery queue (what is waiting, failing and dead)
 with retry."""
 
 from __future__ import annotations
@@ -13,17 +13,23 @@ from shared.errors import DomainError
 from shared.infrastructure import auth
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
-from shared.infrastructure.staff import STAFF_PAGES
+from shared.infrastructure.staff import staff_pages_for
 from shared.models.identity import ROLES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 @bp.get("/")
-@auth.require_role("admin")
+@auth.require_role("editor")
 async def home() -> Any:
-    """Everything staff can do, on every app, grouped by app."""
-    return await render_page("admin/home.html", pages=STAFF_PAGES)
+    """Everything this member of staff can do, on every app, grouped by app: exactly the
+    pages their roles allow (an admin holds every role, so sees every page)."""
+    user = auth.current_user()
+    return await render_page(
+        "admin/home.html",
+        pages=staff_pages_for(user),
+        admin=user is not None and user.has_role("admin"),
+    )
 
 
 @bp.get("/users")
