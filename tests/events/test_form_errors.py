@@ -4,7 +4,6 @@ booking and a guest's."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +14,7 @@ from shared.infrastructure.factory import RoseQuart
 from shared.models import Event, EventBooking, EventCalendar
 from tests.events import factories
 from tests.events.test_pages import csrf, signed_in
-from tests.support import csrf_in
+from tests.support import csrf_in, errors_beside_fields
 from tests.support.settings import AppMaker
 
 NEXT_WEEK = (datetime.now(UTC) + timedelta(days=7)).replace(
@@ -26,19 +25,6 @@ NEXT_WEEK = (datetime.now(UTC) + timedelta(days=7)).replace(
 @pytest.fixture
 async def app(make_app: AppMaker) -> RoseQuart:
     return await make_app("events")
-
-
-def beside(html: str) -> dict[str, str]:
-    """Each field's error as shown beside it (``data-field``), and that the summary at the top
-    links to it."""
-    found = dict(
-        re.findall(r'<span class="field-error" id="e-(\w+)" data-field="\w+">([^<]*)<', html)
-    )
-    for name in found:
-        assert f'href="#f-{name}"' in html, name
-        assert f'id="f-{name}" ' in html or f'id="f-{name}"' in html, name
-        assert f'aria-describedby="e-{name}"' in html, name
-    return found
 
 
 async def test_the_event_form_shows_every_problem_beside_its_field(
@@ -65,7 +51,7 @@ async def test_the_event_form_shows_every_problem_beside_its_field(
         },
     )
     assert resp.status_code == 400
-    errors = beside(await resp.get_data(as_text=True))
+    errors = errors_beside_fields(await resp.get_data(as_text=True))
     assert set(errors) == {
         "title",
         "start",
@@ -88,11 +74,16 @@ async def test_the_calendar_form_and_check_in_show_their_problems_beside_the_fie
               "timezone": "Mars/Olympus"},
     )  # fmt: skip
     assert resp.status_code == 400
-    assert set(beside(await resp.get_data(as_text=True))) == {"name", "colour", "slug", "timezone"}
+    assert set(errors_beside_fields(await resp.get_data(as_text=True))) == {
+        "name",
+        "colour",
+        "slug",
+        "timezone",
+    }
     assert await db.scalar(select(func.count()).select_from(EventCalendar)) == 0
     resp = await staff.post("/editor/check-in", form={"csrf_token": token, "code": "nope"})
     assert resp.status_code == 404
-    assert set(beside(await resp.get_data(as_text=True))) == {"code"}
+    assert set(errors_beside_fields(await resp.get_data(as_text=True))) == {"code"}
 
 
 async def test_a_members_refused_booking_shows_beside_the_number_of_places(
@@ -110,7 +101,7 @@ async def test_a_members_refused_booking_shows_beside_the_number_of_places(
         )
         assert resp.status_code == 400
         html = await resp.get_data(as_text=True)
-        assert set(beside(html)) == {"quantity"}
+        assert set(errors_beside_fields(html)) == {"quantity"}
         assert f'value="{quantity}"' in html  # what was typed stays
         assert "<header" in html  # the event's own page, with the site's header
     assert await db.scalar(select(func.count()).where(EventBooking.event_id == ev.id)) == 0
@@ -132,5 +123,9 @@ async def test_a_guests_refused_booking_shows_every_problem_beside_its_field(
               "name": " ", "email": "not-an-address", "quantity": "9"},
     )  # fmt: skip
     assert resp.status_code == 400
-    assert set(beside(await resp.get_data(as_text=True))) == {"name", "email", "quantity"}
+    assert set(errors_beside_fields(await resp.get_data(as_text=True))) == {
+        "name",
+        "email",
+        "quantity",
+    }
     assert await db.scalar(select(func.count()).where(EventBooking.event_id == ev.id)) == 0
