@@ -1,6 +1,6 @@
 """Staff pages at federation: the admin home (for all staff: every staff page of every app
-that their roles allow; admins see them all); for admins only, accounts and their roles; the ActivityPub delivery queue (what is waiting, failing and dead)
-with retry."""
+that their roles allow; admins see them all); for admins only, accounts and their roles and
+the ActivityPub delivery queue (what is waiting, failing and dead) with retry."""
 
 from __future__ import annotations
 
