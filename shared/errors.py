@@ -33,6 +33,14 @@ class Forbidden(DomainError):
     status = 403
 
 
+class InvalidField(DomainError):
+    """Bad input in one field of a form; ``field`` names it (see :class:`FieldErrors`)."""
+
+    def __init__(self, code: str, message: str, field: str, *, status: int | None = None) -> None:
+        super().__init__(code, message, status=status)
+        self.field = field
+
+
 class CommandError(Exception):
     """A command could not do what was asked; the message is one line for a person
     (``rose-ash`` prints it and exits with status 2)."""
