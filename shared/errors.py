@@ -76,6 +76,15 @@ class FieldErrors:
         with self:
             raise err
 
+    def refused(self, err: DomainError) -> DomainError:
+        """The refusal to show after ``err`` ended the work: the first one noted (else
+        ``err``), carrying every problem noted and ``err``'s own."""
+        for name, message in field_errors(err).items():
+            self.errors.setdefault(name, message)
+        shown = self.first or err
+        shown.errors = dict(self.errors)  # type: ignore[attr-defined]
+        return shown
+
     def raise_if_any(self) -> None:
         if self.first is not None:
             self.first.errors = dict(self.errors)  # type: ignore[attr-defined]

@@ -147,11 +147,7 @@ async def save_event(event_id: int | None = None) -> Any:
         checks.raise_if_any()
     except DomainError as err:
         await db_session().rollback()
-        for name, message in field_errors(err).items():
-            checks.errors.setdefault(name, message)
-        shown = checks.first or err
-        shown.errors = checks.errors  # type: ignore[attr-defined]
-        return await _event_form(event_id, form, shown)
+        return await _event_form(event_id, form, checks.refused(err))
     _changed()
     return redirect(url_for("editor.edit_event", event_id=saved.id))
 
