@@ -100,7 +100,11 @@ async def desk() -> str:
     )
 
 
-async def _event_form(event_id: int | None, form: Any = None, error: Any = None) -> Any:
+async def _event_form(
+    event_id: int | None, form: Any = None, error: Any = None, prefix: str = ""
+) -> Any:
+    """The event's page of forms; a refusal of one of its smaller forms (``prefix`` "oc-"
+    for an occurrence, "tt-" for a ticket type) names that form's fields."""
     session = db_session()
     event = await services().events.get_event(session, event_id) if event_id else None
     if event_id and event is None:
@@ -110,7 +114,7 @@ async def _event_form(event_id: int | None, form: Any = None, error: Any = None)
         event=event,
         form=form,
         error=error,
-        errors=field_errors(error),
+        errors={prefix + name: message for name, message in field_errors(error).items()},
         calendars=await services().events.calendars(session),
         timezones=rec.timezone_names(),
         exceptions=await services().events.exceptions(session, event_id) if event_id else [],
@@ -179,7 +183,9 @@ async def change_occurrence(event_id: int) -> Any:
         await svc.set_exception(session, event_id, change, actor_user_id=user.id if user else None)
     except InvalidEvent as err:
         await session.rollback()
-        return await _event_form(event_id, None, err)
+        if err.field in ("start", "end"):
+            err.field = f"new_{err.field}"  # the new times of the occurrence
+        return await _event_form(event_id, None, err, "oc-")
     _changed()
     return redirect(url_for("editor.edit_event", event_id=event_id))
 
@@ -210,7 +216,9 @@ async def add_ticket_type(event_id: int) -> Any:
         )
     except InvalidEvent as err:
         await session.rollback()
-        return await _event_form(event_id, None, err)
+        if err.field == "price_minor":
+            err.field = "price"
+        return await _event_form(event_id, None, err, "tt-")
     return redirect(url_for("editor.edit_event", event_id=event_id))
 
 

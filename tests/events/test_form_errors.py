@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import Event, EventBooking, EventCalendar
 from tests.events import factories
@@ -129,3 +130,32 @@ async def test_a_guests_refused_booking_shows_every_problem_beside_its_field(
         "quantity",
     }
     assert await db.scalar(select(func.count()).where(EventBooking.event_id == ev.id)) == 0
+
+
+async def test_the_occurrence_and_ticket_type_forms_show_their_problems_beside_their_fields(
+    app: RoseQuart, db: AsyncSession
+) -> None:
+    ev = await factories.event(db, start=NEXT_WEEK, end=NEXT_WEEK + timedelta(hours=2))
+    staff, _ = await signed_in(app, db, "stella", roles=("editor",))
+    path = f"/editor/events/{ev.id}"
+    token = await csrf(staff, path)
+    resp = await staff.post(
+        f"{path}/ticket-types",
+        form={"csrf_token": token, "name": " ", "at": "20000101T000000Z", "price_minor": "-1",
+              "capacity": "-3"},
+    )  # fmt: skip
+    assert resp.status_code == 400
+    assert set(errors_beside_fields(await resp.get_data(as_text=True))) == {
+        "tt-name",
+        "tt-price",
+        "tt-capacity",
+        "tt-occurrence",
+    }
+    assert await services().events.ticket_types(db, ev.id) == []
+    resp = await staff.post(
+        f"{path}/occurrences",
+        form={"csrf_token": token, "at": ev.start.strftime("%Y%m%dT%H%M%SZ"),
+              "action": "move", "new_start": "later", "new_end": ""},
+    )  # fmt: skip
+    assert resp.status_code == 400
+    assert set(errors_beside_fields(await resp.get_data(as_text=True))) == {"oc-new_start"}
