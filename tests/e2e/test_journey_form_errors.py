@@ -53,7 +53,7 @@ async def test_a_members_forms_show_every_problem_beside_its_field(
     # the number of places, on the event's own page, and nothing more is booked.
     await page.locator("main").get_by_role("link", name=re.compile("Repair Café")).first.click()
     await expect(page.locator("main#content h1")).to_have_text("Repair Café")
-    places = page.get_by_label("Places")
+    places = page.get_by_role("spinbutton", name="Places")
     await places.fill("2")
     await page.get_by_role("button", name=re.compile("^(Book|Join the waiting list)$")).click()
     await expect(page.get_by_role("status")).to_contain_text(re.compile("booked in|waiting list"))
@@ -141,3 +141,17 @@ async def test_an_editors_admin_home_and_event_form(site: Site, browsers: NewPag
     await expect(page.locator(".form-error li")).to_have_count(4)
     await expect(page.get_by_label("Title")).to_have_value("Quiz night")
     await shot(page, "event-form-errors")
+
+    # A post: two problems at once, beside the slug and the image's description.
+    await page.goto(site.url("federation", "/admin/"))
+    await page.locator("main").get_by_role("link", name="Posts and pages", exact=True).click()
+    await at_url(page, re.compile(re.escape(site.url("blog", "/editor/posts"))))
+    await page.get_by_role("link", name="New post").click()
+    await page.get_by_label("Title").fill("Apple day")
+    await page.get_by_label("Slug").fill("Apple Day!")
+    await page.get_by_label("Its description (alt text)").fill("a" * 300)
+    await page.get_by_role("button", name="Create draft").click()
+    await beside(page, "slug", "lower-case letters")
+    await beside(page, "feature_image_alt", "At most 191 characters")
+    await expect(page.get_by_label("Title")).to_have_value("Apple day")
+    await shot(page, "post-form-errors")
