@@ -52,8 +52,14 @@ async def set_roles(user_id: int) -> Any:
         await services().identity.set_roles(db_session(), actor, user_id, roles)
     except DomainError as err:
         accounts = await services().identity.list_accounts(db_session())
+        # Said beside that account's roles (each row is a form of its own).
         body = await render_page(
-            "admin/users.html", accounts=accounts, q="", roles=ROLES, error=err
+            "admin/users.html",
+            accounts=accounts,
+            q="",
+            roles=ROLES,
+            error=err,
+            errors={f"roles-{user_id}": err.message},
         )
         return body, err.status
     return redirect("/admin/users")
