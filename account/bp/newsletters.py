@@ -81,6 +81,7 @@ async def subscribe() -> Any:
             error=err,
             errors=errors,
             email=email,
+            chosen=form.get("newsletter", ""),
         )
         return body, err.status
     await db.commit()

@@ -19,8 +19,8 @@ __all__ = ["app"]
 async def test_the_subscribe_form_shows_its_problem_beside_the_address(
     app: RoseQuart, db: AsyncSession
 ) -> None:
-    nid = await newsletter(db)
-    await newsletter(db, "Events digest")  # two: the form offers a choice
+    await newsletter(db)
+    nid = await newsletter(db, "Events digest")  # two: the form offers a choice
     resp = await app.test_client().post(
         "/newsletters/subscribe", form={"email": "not an address", "newsletter": str(nid)}
     )
@@ -28,6 +28,7 @@ async def test_the_subscribe_form_shows_its_problem_beside_the_address(
     html = await resp.get_data(as_text=True)
     assert set(errors_beside_fields(html)) == {"sub-email"}
     assert 'value="not an address"' in html
+    assert f'<option value="{nid}" selected>' in html  # the newsletter chosen stays chosen
     resp = await app.test_client().post(
         "/newsletters/subscribe", form={"email": "x@example.test", "newsletter": "abc"}
     )
