@@ -19,7 +19,7 @@ from quart import Blueprint, Response, redirect, request
 from account import personal
 from shared.contracts import MemberOrders, MemberTickets, implements
 from shared.contracts.errors import EmailUnverified
-from shared.errors import DomainError
+from shared.errors import DomainError, FieldErrors, InvalidField, field_errors
 from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
@@ -111,15 +111,24 @@ async def delete_account() -> Any:
     reg = services()
     account = await reg.identity.get_account(db, user.id)
     assert account is not None  # signed in
+    checks = FieldErrors()  # the tick and the password, both said at once
     try:
         if form.get("confirm") != "delete":
-            raise DomainError("not_confirmed", "Tick the box to confirm.")
+            checks.note(InvalidField("not_confirmed", "Tick the box to confirm.", "confirm"))
         if account.has_password:
-            await _check_password(account.username, form.get("password", ""))
+            try:
+                await _check_password(account.username, form.get("password", ""))
+            except DomainError as err:
+                if err.status != 400 and err.status != 401:
+                    raise  # a refusal of the whole request (too many tries)
+                checks.note(InvalidField(err.code, err.message, "password", status=err.status))
+        checks.raise_if_any()
         ended = await personal.erase(db, reg, user.id)
     except DomainError as err:
         await db.rollback()
-        body = await render_page("delete.html", account=account, error=err)
+        body = await render_page(
+            "delete.html", account=account, error=err, errors=field_errors(err)
+        )
         return body, err.status
     await db.commit()
     await auth.forget_sessions(ended)

@@ -13,7 +13,8 @@ from typing import Any
 
 from quart import Blueprint, redirect, request
 
-from shared.errors import DomainError
+from shared.contracts.errors import NewsletterError
+from shared.errors import DomainError, field_errors
 from shared.infrastructure import auth, inputs
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.csrf import csrf_exempt
@@ -34,7 +35,7 @@ ONE_CLICK_REASON = "RFC 8058 one-click unsubscribe: mail clients POST it without
 def _newsletter_id(raw: str | None) -> int:
     newsletter_id = inputs.parse_int(raw or "")
     if newsletter_id is None:
-        raise DomainError("invalid_newsletter", "Choose a newsletter.")
+        raise NewsletterError("invalid_newsletter", "Choose a newsletter.", "newsletter")
     return newsletter_id
 
 
@@ -72,8 +73,15 @@ async def subscribe() -> Any:
     except DomainError as err:
         await db.rollback()
         newsletters = await services().newsletters.list_newsletters(db)
+        # The form's fields are named sub-... (it is also embedded in other pages' footers).
+        errors = {f"sub-{name}": message for name, message in field_errors(err).items()}
         body = await render_page(
-            "newsletters/subscribe.html", newsletters=newsletters, error=err, email=email
+            "newsletters/subscribe.html",
+            newsletters=newsletters,
+            error=err,
+            errors=errors,
+            email=email,
+            chosen=form.get("newsletter", ""),
         )
         return body, err.status
     await db.commit()

@@ -20,7 +20,7 @@ from shared.contracts import (
     UserDTO,
     implements,
 )
-from shared.errors import DomainError
+from shared.errors import DomainError, field_errors
 from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
@@ -60,7 +60,11 @@ async def create_newsletter() -> Any:
         await db.rollback()
         newsletters = await services().newsletters.list_newsletters(db)
         body = await render_page(
-            "desk/newsletters.html", newsletters=newsletters, form=form, error=err
+            "desk/newsletters.html",
+            newsletters=newsletters,
+            form=form,
+            error=err,
+            errors=field_errors(err),
         )
         return body, err.status
     return redirect(f"/editor/newsletters/{created.id}")
@@ -83,7 +87,12 @@ async def _issue_form(
 ) -> Any:
     item = await services().newsletters.get_newsletter(db_session(), newsletter_id)
     body = await render_page(
-        "desk/issue_form.html", newsletter=item, issue=issue, form=form, error=error
+        "desk/issue_form.html",
+        newsletter=item,
+        issue=issue,
+        form=form,
+        error=error,
+        errors=field_errors(error),
     )
     return (body, error.status) if error is not None else body
 

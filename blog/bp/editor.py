@@ -20,7 +20,7 @@ from blog.bp import embeds
 from shared.config import APP_NAMES
 from shared.contracts import NavItemDTO, NavItemInput, PostDTO, PostInput
 from shared.contracts.errors import InvalidNavItem, InvalidPost
-from shared.errors import DomainError, NotFound
+from shared.errors import DomainError, FieldErrors, InvalidField, NotFound, field_errors
 from shared.infrastructure import auth, inputs, media
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
@@ -59,7 +59,11 @@ async def _navigation_page(
         items=items,
         apps=APP_NAMES,
         error=error,
-        error_field=getattr(error, "field", None),
+        # Each link's form names its fields by the link ("new-label", "n12-path").
+        errors={
+            f"{'new' if failed_id is None else f'n{failed_id}'}-{name}": message
+            for name, message in field_errors(error).items()
+        },
         failed_id=failed_id,
         form=form or {},
     )
@@ -199,7 +203,7 @@ async def _form_page(
         post=post,
         kind=post.kind if post else kind,
         error=error,
-        error_field=getattr(error, "field", None),
+        errors=field_errors(error),
         form=form,
         zones=TIMEZONES,
     )
@@ -237,9 +241,17 @@ async def _save(post: PostDTO | None) -> Any:
     anything is written and stored only once the post is valid."""
     form = await request.form
     settings = current_platform().settings.media
+    checks = FieldErrors()  # the image's problem and the post's, all at once
     try:
         data = await _upload()
-        image = await media.prepare(data, settings, "feature_image") if data is not None else None
+        image = None
+        if data is not None:
+            try:
+                image = await media.prepare(data, settings, "feature_image")
+            except DomainError as err:
+                checks.note(
+                    InvalidField(err.code, err.message, "feature_image_file", status=err.status)
+                )
         removed = form.get("remove_feature_image") == "on"
         keep = None if removed or post is None else post.feature_image
         blog = services().blog
@@ -247,6 +259,7 @@ async def _save(post: PostDTO | None) -> Any:
             saved = await blog.create_post(db_session(), _post_input(form, keep))
         else:
             saved = await blog.update_post(db_session(), post.id, _post_input(form, keep))
+        checks.raise_if_any()
         if image is not None:
             # Stored only now that the post is valid; a file is named by its content, so
             # one left by a transaction that fails later is harmless (and reused).
@@ -258,7 +271,8 @@ async def _save(post: PostDTO | None) -> Any:
             saved = await blog.update_post(db_session(), saved.id, _post_input(form, url))
     except DomainError as err:
         await db_session().rollback()
-        return await _form_page(post, error=err, form=form, kind=form.get("kind", "post"))
+        shown = checks.refused(err)
+        return await _form_page(post, error=shown, form=form, kind=form.get("kind", "post"))
     return redirect(f"/editor/posts/{saved.id}")
 
 

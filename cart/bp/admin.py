@@ -9,7 +9,7 @@ from typing import Any
 from quart import Blueprint, redirect, request
 
 from shared.contracts import Money
-from shared.errors import DomainError, NotFound
+from shared.errors import DomainError, NotFound, field_errors
 from shared.infrastructure.auth import current_user, require_role
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
@@ -92,7 +92,12 @@ async def _act(order_id: int, action: str) -> Any:
         order = await cart.order(db, order_id)
         if order is None:
             raise
-        body = await render_page("admin/order.html", order=order, notice=None, error=err)
+        errors = field_errors(err)
+        if action == "refund" and not errors and err.status == 400:
+            errors = {"amount": err.message}  # the refund form's one number: said beside it
+        body = await render_page(
+            "admin/order.html", order=order, notice=None, error=err, errors=errors, form=form
+        )
         return body, err.status
     return redirect(f"/admin/orders/{order_id}?notice={action}")
 

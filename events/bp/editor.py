@@ -5,7 +5,7 @@ A refused change re-renders its form with the error and writes nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from quart import Blueprint, Response, redirect, request, url_for
@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from events.bp._common import occurrence_key
 from shared.contracts import CalendarInput, EventInput, OccurrenceException, TicketTypeInput
 from shared.contracts.errors import InvalidEvent
-from shared.errors import DomainError, NotFound
+from shared.errors import DomainError, FieldErrors, NotFound, field_errors
 from shared.infrastructure import auth, inputs
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.csvfile import write_csv
@@ -32,13 +32,18 @@ def _changed() -> None:
         invalidate_after_commit(db_session(), fragment_id)
 
 
-def _int_or_none(form: MultiDict[str, str], name: str) -> int | None:
+def _int_or_none(
+    form: MultiDict[str, str], name: str, checks: FieldErrors | None = None
+) -> int | None:
     raw = form.get(name, "").strip()
     if not raw:
         return None
     value = inputs.parse_int(raw, minimum=-999_999_999, maximum=999_999_999)
     if value is None:
-        raise InvalidEvent("invalid_number", "Give a whole number.", name)
+        err = InvalidEvent("invalid_number", "Give a whole number.", name)
+        if checks is None:
+            raise err
+        checks.note(err)
     return value
 
 
@@ -49,14 +54,24 @@ def _local(form: MultiDict[str, str], name: str) -> datetime:
     return moment.replace(tzinfo=None, second=0, microsecond=0)
 
 
-def _event_input(form: MultiDict[str, str]) -> EventInput:
-    calendar_id = _int_or_none(form, "calendar_id")
+def _event_input(form: MultiDict[str, str], checks: FieldErrors) -> EventInput:
+    """The form as the service's input; what cannot be read is noted in ``checks`` and
+    stands in as a harmless value, so the service still checks every other field."""
+    start = end = None
+    with checks:
+        start = _local(form, "start")
+    with checks:
+        end = _local(form, "end")
+    if start is None:
+        start = (end or datetime(2000, 1, 1, 12)) - timedelta(hours=1)
+    if end is None:
+        end = start + timedelta(hours=1)
     return EventInput(
-        calendar_id=calendar_id or 0,
+        calendar_id=_int_or_none(form, "calendar_id", checks) or 0,
         title=form.get("title", ""),
         timezone=form.get("timezone", ""),
-        start_local=_local(form, "start"),
-        end_local=_local(form, "end"),
+        start_local=start,
+        end_local=end,
         slug=form.get("slug", ""),
         description_html=form.get("description_html", ""),
         image_url=form.get("image_url") or None,
@@ -66,8 +81,8 @@ def _event_input(form: MultiDict[str, str]) -> EventInput:
         location_address=form.get("location_address", ""),
         map_url=form.get("map_url") or None,
         organiser=form.get("organiser", ""),
-        capacity=_int_or_none(form, "capacity"),
-        per_person_limit=_int_or_none(form, "per_person_limit") or 4,
+        capacity=_int_or_none(form, "capacity", checks),
+        per_person_limit=_int_or_none(form, "per_person_limit", checks) or 4,
         status=form.get("status", "draft"),
         tags=tuple(t.strip() for t in form.get("tags", "").split(",") if t.strip()),
     )
@@ -85,7 +100,11 @@ async def desk() -> str:
     )
 
 
-async def _event_form(event_id: int | None, form: Any = None, error: Any = None) -> Any:
+async def _event_form(
+    event_id: int | None, form: Any = None, error: Any = None, prefix: str = ""
+) -> Any:
+    """The event's page of forms; a refusal of one of its smaller forms (``prefix`` "oc-"
+    for an occurrence, "tt-" for a ticket type) names that form's fields."""
     session = db_session()
     event = await services().events.get_event(session, event_id) if event_id else None
     if event_id and event is None:
@@ -95,7 +114,7 @@ async def _event_form(event_id: int | None, form: Any = None, error: Any = None)
         event=event,
         form=form,
         error=error,
-        error_field=getattr(error, "field", None),
+        errors={prefix + name: message for name, message in field_errors(error).items()},
         calendars=await services().events.calendars(session),
         timezones=rec.timezone_names(),
         exceptions=await services().events.exceptions(session, event_id) if event_id else [],
@@ -122,16 +141,17 @@ async def edit_event(event_id: int) -> Any:
 async def save_event(event_id: int | None = None) -> Any:
     form = await request.form
     user = auth.current_user()
+    checks = FieldErrors()
+    data = _event_input(form, checks)
     try:
+        # The service checks every field too: both lists of problems show at once.
         saved = await services().events.save_event(
-            db_session(),
-            _event_input(form),
-            event_id=event_id,
-            actor_user_id=user.id if user else None,
+            db_session(), data, event_id=event_id, actor_user_id=user.id if user else None
         )
+        checks.raise_if_any()
     except DomainError as err:
         await db_session().rollback()
-        return await _event_form(event_id, form, err)
+        return await _event_form(event_id, form, checks.refused(err))
     _changed()
     return redirect(url_for("editor.edit_event", event_id=saved.id))
 
@@ -163,7 +183,9 @@ async def change_occurrence(event_id: int) -> Any:
         await svc.set_exception(session, event_id, change, actor_user_id=user.id if user else None)
     except InvalidEvent as err:
         await session.rollback()
-        return await _event_form(event_id, None, err)
+        if err.field in ("start", "end"):
+            err.field = f"new_{err.field}"  # the new times of the occurrence
+        return await _event_form(event_id, None, err, "oc-")
     _changed()
     return redirect(url_for("editor.edit_event", event_id=event_id))
 
@@ -194,7 +216,9 @@ async def add_ticket_type(event_id: int) -> Any:
         )
     except InvalidEvent as err:
         await session.rollback()
-        return await _event_form(event_id, None, err)
+        if err.field == "price_minor":
+            err.field = "price"
+        return await _event_form(event_id, None, err, "tt-")
     return redirect(url_for("editor.edit_event", event_id=event_id))
 
 
@@ -211,6 +235,7 @@ async def calendar_form(calendar_id: int | None = None, form: Any = None, error:
         calendar=calendar,
         form=form,
         error=error,
+        errors=field_errors(error),
         timezones=rec.timezone_names(),
     )
     return (body, error.status) if error is not None else body
@@ -288,6 +313,8 @@ async def check_in() -> Any:
             db_session(), form.get("code", ""), actor_user_id=user.id if user else None
         )
     except DomainError as err:
-        body = await render_page("editor/check_in.html", result=None, error=err)
+        # One field: its problem shows beside it.
+        errors = field_errors(err) or {"code": err.message}
+        body = await render_page("editor/check_in.html", result=None, error=err, errors=errors)
         return body, err.status
     return await render_page("editor/check_in.html", result=result, error=None)

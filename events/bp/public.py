@@ -24,7 +24,8 @@ from events.bp._common import (
     qr_data_uri,
 )
 from shared.contracts import ApObjectDTO
-from shared.errors import DomainError, NotFound
+from shared.contracts.errors import InvalidEvent
+from shared.errors import DomainError, NotFound, field_errors
 from shared.infrastructure import auth, inputs
 from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.context import db_session, services
@@ -180,13 +181,20 @@ async def _ap_event(slug: str) -> ApObjectDTO | None:
 async def event(slug: str) -> Response:
     """An event: the chosen occurrence (``?at=``) or the next one, its places, the member's
     bookings, ticket types, and the other dates of a repeating event."""
+    return await _event_page(slug, request.args.get("at"))
+
+
+async def _event_page(
+    slug: str, at: str | None, error: DomainError | None = None, form: Any = None
+) -> Response:
+    """The event's page; after a refused booking, with its problems beside the fields."""
     user = auth.current_user()
     staff = user is not None and user.has_role("editor")
     svc, session = services().events, db_session()
     found = await svc.event_by_slug(session, slug, include_drafts=staff)
     if found is None:
         raise NotFound("event_not_found", "There is no such event.")
-    key = occurrence_key(request.args.get("at"))
+    key = occurrence_key(at)
     now = _now()
     dates = (
         await svc.occurrences(session, now, now + timedelta(days=120), event_id=found.id)
@@ -213,9 +221,13 @@ async def event(slug: str) -> Response:
         tickets=tickets,
         mine=[b for b in mine if b.status != "cancelled"],
         now=now,
-        error=None,
+        error=error,
+        errors=field_errors(error),
+        form=form or {},
         add_to_calendar=calendar_links(chosen) if chosen else None,
     )
+    if error is not None:
+        response.status_code = error.status
     return response
 
 
@@ -231,10 +243,20 @@ async def book(slug: str) -> Any:
     if found is None:
         raise NotFound("event_not_found", "There is no such event.")
     key = occurrence_key(form.get("at") or "")
+    if key is None:
+        raise DomainError("invalid_booking", "Choose a date.")
     quantity = inputs.parse_int(form.get("quantity", "1"), minimum=0, maximum=999)
-    if key is None or quantity is None:
-        raise DomainError("invalid_booking", "Choose a date and a number of places.")
-    booking = await svc.book(session, user.id, found.id, key, quantity)
+    try:
+        if quantity is None:
+            raise InvalidEvent("invalid_booking", "Give a number of places.", "quantity")
+        booking = await svc.book(session, user.id, found.id, key, quantity)
+    except DomainError as err:
+        # Refused (a number out of range, over the limit, already started): the event's page
+        # again, the problem beside the number of places; nothing was booked.
+        await session.rollback()
+        if err.status == 404:
+            raise
+        return personalised(await _event_page(slug, form.get("at"), err, form))
     invalidate_after_commit(session, "events/upcoming")
     return redirect(url_for("public.event", slug=slug, at=booking_key(booking.occurrence_start),
                             booked=booking.status))  # fmt: skip
@@ -292,7 +314,7 @@ async def guest_book(slug: str) -> Any:
     quantity = inputs.parse_int(form.get("quantity", "1"), minimum=0, maximum=999)
     try:
         if quantity is None:
-            raise DomainError("invalid_booking", "Choose a number of places.")
+            raise InvalidEvent("invalid_booking", "Give a number of places.", "quantity")
         await services().events.request_guest_booking(
             session,
             found.id,
@@ -306,7 +328,7 @@ async def guest_book(slug: str) -> Any:
         places = await services().events.availability(session, found, chosen.occurrence_start)
         body = await events_page(
             "guest_booking.html", mode="form", event=found, chosen=chosen, places=places,
-            form=form, error=err,
+            form=form, error=err, errors=field_errors(err),
         )  # fmt: skip
         body.status_code = err.status
         return personalised(body)

@@ -1,7 +1,8 @@
-"""Staff pages at federation (admins only): the admin home (every staff page of every app),
-accounts and their roles; the ActivityPub delivery queue (what is waiting, failing and dead)
-with retry; the platform's status (the queues, the last runs, each app's readiness); the tools
-registered to sign members in (OpenID Connect clients)."""
+"""Staff pages at federation: the admin home (for all staff: every staff page of every app
+that their roles allow; admins see them all); for admins only, accounts and their roles, the
+ActivityPub delivery queue (what is waiting, failing and dead) with retry, the platform's status
+(the queues, the last runs, each app's readiness) and the tools registered to sign members in
+(OpenID Connect clients)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from shared.errors import DomainError
 from shared.infrastructure import auth
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
-from shared.infrastructure.staff import STAFF_PAGES
+from shared.infrastructure.staff import staff_pages_for
 from shared.models import OidcClient
 from shared.models.identity import ROLES
 from shared.services import operations
@@ -31,10 +32,16 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 @bp.get("/")
-@auth.require_role("admin")
+@auth.require_role("editor")
 async def home() -> Any:
-    """Everything staff can do, on every app, grouped by app."""
-    return await render_page("admin/home.html", pages=STAFF_PAGES)
+    """Everything this member of staff can do, on every app, grouped by app: exactly the
+    pages their roles allow (an admin holds every role, so sees every page)."""
+    user = auth.current_user()
+    return await render_page(
+        "admin/home.html",
+        pages=staff_pages_for(user),
+        admin=user is not None and user.has_role("admin"),
+    )
 
 
 @bp.get("/users")
@@ -57,8 +64,14 @@ async def set_roles(user_id: int) -> Any:
         await services().identity.set_roles(db_session(), actor, user_id, roles)
     except DomainError as err:
         accounts = await services().identity.list_accounts(db_session())
+        # Said beside that account's roles (each row is a form of its own).
         body = await render_page(
-            "admin/users.html", accounts=accounts, q="", roles=ROLES, error=err
+            "admin/users.html",
+            accounts=accounts,
+            q="",
+            roles=ROLES,
+            error=err,
+            errors={f"roles-{user_id}": err.message},
         )
         return body, err.status
     return redirect("/admin/users")

@@ -23,7 +23,7 @@ from shared.contracts import (
     SocialProfileInput,
     UserDTO,
 )
-from shared.errors import DomainError, NotFound
+from shared.errors import DomainError, NotFound, field_errors
 from shared.infrastructure import auth, inputs
 from shared.infrastructure.activitypub import members
 from shared.infrastructure.activitypub.actors import CONTEXT
@@ -315,7 +315,9 @@ async def compose() -> Any:
         if isinstance(err, NotFound):
             raise
         await db_session().rollback()
-        html = await render_page("social/compose_error.html", error=err, post=post)
+        html = await render_page(
+            "social/compose_error.html", error=err, errors=field_errors(err), post=post
+        )
         return _private(html, err.status)
     if post.in_reply_to_id is not None:
         return redirect(f"/social/statuses/{post.in_reply_to_id}#status-{status.id}", 303)
@@ -386,7 +388,14 @@ async def act(status_id: int, action: str) -> Any:
             if isinstance(err, NotFound):
                 raise
             status = await social.status(session, status_id, me)
-            html = await render_page("social/edit.html", status=status, error=err, text=post.text)
+            html = await render_page(
+                "social/edit.html",
+                status=status,
+                error=err,
+                errors=field_errors(err),
+                text=post.text,
+                spoiler_text=post.spoiler_text,
+            )
             return _private(html, 400)
         return redirect(f"/social/statuses/{status_id}", 303)
     if action in ("favourite", "unfavourite"):
@@ -500,6 +509,7 @@ async def profile() -> Any:
     me = _me().id
     account = await social.account_for_member(session, me)
     error: DomainError | None = None
+    form: Any = None
     if request.method == "POST":
         form = await request.form
         fields = tuple(
@@ -531,7 +541,13 @@ async def profile() -> Any:
             error = err
         else:
             return redirect(account.uri, 303)
-    html = await render_page("social/profile_edit.html", account=account, error=error)
+    html = await render_page(
+        "social/profile_edit.html",
+        account=account,
+        error=error,
+        errors=field_errors(error),
+        form=form if error is not None else None,
+    )
     return _private(html, error.status if error else 200)
 
 

@@ -15,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from shared.contracts import ScrapeSourceInput
 from shared.contracts.errors import InvalidScrapeSource
-from shared.errors import DomainError
+from shared.errors import DomainError, field_errors
 from shared.infrastructure import auth, inputs
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import render_page
@@ -68,7 +68,7 @@ async def _supplier_page(slug: str, *, error: DomainError | None = None, form: A
         supplier=supplier,
         sources=sources,
         error=error,
-        error_field=getattr(error, "field", None),
+        errors=field_errors(error),
         form=form or {},
     )
     return (body, error.status) if error is not None else body

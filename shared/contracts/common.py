@@ -226,12 +226,18 @@ class MemberOrders(Protocol):
 
 
 class MemberTickets(Protocol):
-    """A member's upcoming tickets and bookings for their dashboard (events)."""
+    """A member's tickets and bookings, to come and past, for their account (events)."""
 
     async def upcoming_for_member(
         self, session: AsyncSession, user_id: int, *, limit: int = 10
     ) -> tuple[MemberTicketDTO, ...]:
         """The member's tickets and bookings for events still to come, soonest first."""
+        ...
+
+    async def past_for_member(
+        self, session: AsyncSession, user_id: int, *, limit: int = 50
+    ) -> tuple[MemberTicketDTO, ...]:
+        """The member's tickets and bookings for events that have ended, latest first."""
         ...
 
 

@@ -1,6 +1,6 @@
 """Every staff page of the six apps, in one list: the staff menu in every app's header
-(``account/menu``) and the admin home (federation's ``/admin/``) both show it, each entry to
-the members whose roles allow it (admins hold every role)."""
+(``account/menu``) and the admin home (federation's ``/admin/``, open to all staff) both show
+it, each entry to the members whose roles allow it (admins hold every role)."""
 
 from __future__ import annotations
 
@@ -88,8 +88,8 @@ STAFF_PAGES = (
     ),
 )
 
-# The admin home (federation), for admins.
-ADMIN_HOME = StaffPage("federation", "/admin/", "Admin home", "Everything staff can do.", "admin")
+# The admin home (federation), for all staff: it lists what their roles allow.
+ADMIN_HOME = StaffPage("federation", "/admin/", "Admin home", "Everything staff can do.", "editor")
 
 
 def staff_pages_for(user: UserDTO | None) -> list[StaffPage]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from quart.typing import TestClientProtocol as Client
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.config import Settings
@@ -19,7 +19,15 @@ from shared.infrastructure import internal_auth
 from shared.infrastructure.context import SERVICES_EXTENSION, services
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.visitor import Visitor
-from shared.models import NewsletterDelivery, NewsletterIssue, NewsletterSubscription, Product
+from shared.models import (
+    Event,
+    EventBooking,
+    EventTicket,
+    NewsletterDelivery,
+    NewsletterIssue,
+    NewsletterSubscription,
+    Product,
+)
 from shared.services.cart.service import SqlCartService
 from tests.blog import factories
 from tests.events import factories as event_factories
@@ -561,3 +569,74 @@ async def test_a_digest_lists_upcoming_events_from_events(app: RoseQuart, db: As
     url = f"http://127.0.0.1:8004/events/{seeds.slug}?at=20270605T090000Z"
     assert f'<a href="{url}" rel="noopener noreferrer">Seed swap</a>' in issue.html
     assert "Saturday 5 June 2027, 10:00 BST: Bring seeds" in issue.html  # the zone named
+
+
+async def test_past_tickets_and_bookings_have_their_own_tab_linked_from_the_dashboard(
+    app: RoseQuart, db: AsyncSession
+) -> None:
+    """Past ones under "Past" (``?when=past``), latest first, without QR code or calendar
+    link; the upcoming tab lists only what is to come; another member's are never shown."""
+    events = services().events
+    client = await signed_in(app, db, "hazel")
+    hazel = await services().identity.find_account(db, "hazel")
+    other = await make_member(db, "holly")
+    assert hazel is not None
+    soon = (datetime.now(UTC) + timedelta(days=5)).replace(tzinfo=None, microsecond=0)
+    made = {}
+    for title, hours in (("Old talk", 1), ("Older talk", 1), ("Next talk", 1), ("Old gig", 2)):
+        made[title] = await event_factories.event(
+            db, start=soon, end=soon + timedelta(hours=hours), title=title
+        )
+    kind = await events.add_ticket_type(
+        db, made["Old gig"].id, TicketTypeInput("Standard", made["Old gig"].start, 800)
+    )
+    await db.commit()
+    for title in ("Old talk", "Older talk", "Next talk"):
+        await events.book(db, hazel.id, made[title].id, made[title].start)
+        await db.commit()
+    await events.book(db, other.id, made["Old talk"].id, made["Old talk"].start)
+    await db.commit()
+    await events.fulfil(db, [FulfilmentLine(1, 525252, kind.id, 1, hazel.id, hazel.email, "H")])
+    await db.commit()
+    # Time passes for three of them: they took place 3, 10 and 2 days ago.
+    for title, days in (("Old talk", 3), ("Older talk", 10), ("Old gig", 2)):
+        event_id = made[title].id
+        shift = timedelta(days=days + 5)
+        await db.execute(
+            update(Event)
+            .where(Event.id == event_id)
+            .values(start_at=Event.start_at - shift, end_at=Event.end_at - shift)
+        )
+        for model in (EventBooking, EventTicket):
+            await db.execute(
+                update(model)
+                .where(model.event_id == event_id)
+                .values(occurrence_start=model.occurrence_start - shift)
+            )
+    await db.commit()
+
+    home = await page(client, "/")
+    assert '<a href="/tickets?when=past">tickets</a>' in home
+    assert '<a href="/bookings?when=past">bookings</a>' in home
+    upcoming = await page(client, "/bookings")
+    assert upcoming.count("<li data-ticket-id=") == 1
+    assert ">Next talk</a> (booking)" in upcoming
+    assert '<a href="/bookings?when=past">Past</a>' in upcoming
+    past = await page(client, "/bookings?when=past")
+    assert past.count("<li data-ticket-id=") == 2
+    assert past.index(">Old talk</a>") < past.index(">Older talk</a>")  # latest first
+    assert 'src="data:image/svg+xml' not in past
+    assert "event.ics" not in past
+    assert 'aria-current="page">Past</a>' in past
+    past_tickets = await page(client, "/tickets?when=past")
+    assert past_tickets.count("<li data-ticket-id=") == 1
+    assert ">Old gig — Standard</a> (ticket)" in past_tickets
+    assert (await page(client, "/tickets")).count("<li data-ticket-id=") == 0
+
+    sign_in = await services().identity.start_session(db, other.id)
+    await db.commit()
+    holly = await client_signed_in(app, other.id, sign_in.sid)
+    theirs = await page(holly, "/bookings?when=past")
+    assert theirs.count("<li data-ticket-id=") == 1
+    assert "Older talk" not in theirs
+    assert "No tickets for events that have ended." in await page(holly, "/tickets?when=past")

@@ -25,7 +25,7 @@ from shared.models import (
 )
 from tests.blog import factories
 from tests.identity.factories import MEMBER_PASSWORD, client_signed_in, make_member
-from tests.support import csrf_in
+from tests.support import csrf_in, errors_beside_fields
 from tests.support.settings import AppMaker
 
 
@@ -102,6 +102,10 @@ async def test_deleting_needs_the_password_and_the_box_and_changes_nothing_other
         resp = await client.post("/data/delete", form={"csrf_token": token, **form})
         assert resp.status_code in (400, 401), form
         assert f'data-error-code="{code}"' in await resp.get_data(as_text=True)
+    # Both at once, each beside its field.
+    resp = await client.post("/data/delete", form={"csrf_token": token, "password": "wrong!"})
+    assert resp.status_code in (400, 401)
+    assert set(errors_beside_fields(await resp.get_data(as_text=True))) == {"confirm", "password"}
     db.expire_all()
     user = await db.get(User, member.id)
     assert user is not None

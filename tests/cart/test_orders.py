@@ -12,7 +12,7 @@ from shared.infrastructure.context import services
 from shared.models import Order, Product
 from tests.cart.factories import Shop, checkout_id, order_status
 from tests.identity.factories import MEMBER_PASSWORD, make_member, sign_in_at
-from tests.support import Browser, SmtpSink, count_statements, csrf_in
+from tests.support import Browser, SmtpSink, count_statements, csrf_in, errors_beside_fields
 
 
 async def test_guest_cart_merges_at_sign_in_and_the_member_sees_only_their_orders(
@@ -122,6 +122,9 @@ async def test_staff_fulfil_cancel_and_refund_part_then_all(shop: Shop, browser:
         bad = await staff.post(f"{base}/{paid.id}/refund", {"amount": "10.01", "csrf_token": token})
         assert bad.status_code == 400
         assert 'data-error-code="refund_amount"' in bad.text
+        # Said beside the amount, which keeps what was typed.
+        assert set(errors_beside_fields(bad.text)) == {"amount"}
+        assert 'value="10.01"' in bad.text
         await staff.post(
             f"{base}/{paid.id}/refund",
             {"amount": "2.50", "reason": "bruised", "csrf_token": token},

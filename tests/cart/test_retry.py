@@ -87,7 +87,7 @@ async def test_a_declined_payment_is_tried_again_on_a_new_checkout_and_paid_once
     assert resp.status_code == 200
     assert "TEST PAYMENT" in resp.text
     second = str(resp.url)
-    assert second.startswith(shop.standin.url + "/pay/")
+    assert second.startswith(shop.standin.url + "/pay/c-")
     assert second != first.group(1)
     rows = await attempts(shop, order_id)
     assert [(a, s) for a, s, _c in rows] == [(1, "FAILED"), (2, "PENDING")]

@@ -53,7 +53,7 @@ async def test_guest_adds_from_a_market_page_checks_out_and_pays_on_the_stand_in
     resp = await shop.checkout(browser, email="rowan@guests.rose-ash.test")
     assert resp.status_code == 302
     hosted = resp.headers["location"]
-    assert hosted.startswith(shop.standin.url + "/pay/")
+    assert hosted.startswith(shop.standin.url + "/pay/c-")
     [order] = await shop.orders(product)
     assert (order.status, order.total_minor, order.currency) == ("pending_payment", 1350, "GBP")
     assert await shop.stock(product) == 2  # reserved

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from shared.config import ConfigError
@@ -46,7 +47,7 @@ async def test_create_then_a_duplicate_reference_recovers_the_same_checkout(
     )
     assert first.status == "PENDING"
     assert first.amount == Money(1250, "GBP")
-    assert first.hosted_url.endswith(f"/pay/{first.id}")
+    assert first.hosted_url == f"{standin.url}/pay/c-{first.id}"
     # The amount crossed the wire as an exact decimal number.
     assert standin.checkouts[first.id].amount == Decimal("12.50")
     again = await client.create_checkout(
@@ -58,6 +59,61 @@ async def test_create_then_a_duplicate_reference_recovers_the_same_checkout(
     )
     assert again.id == first.id
     assert len(standin.checkouts) == 1
+
+
+async def test_the_hosted_page_is_answered_as_sumup_documents_it(standin: SumUpStandIn) -> None:
+    """SumUp answers ``hosted_checkout`` as sent and ``hosted_checkout_url`` only to a create
+    with ``hosted_checkout: {"enabled": true}``; the page is ``/pay/c-<checkout id>``."""
+    base = {"amount": 5, "currency": "GBP", "merchant_code": standin.merchant_code}
+    headers = {"Authorization": f"Bearer {standin.api_key}"}
+    async with httpx.AsyncClient(base_url=standin.url, headers=headers) as http:
+        plain = await http.post("/v0.1/checkouts", json={**base, "checkout_reference": "a"})
+        assert plain.status_code == 201
+        assert "hosted_checkout_url" not in plain.json()
+        assert "hosted_checkout" not in plain.json()
+        assert (await http.get(f"/pay/c-{plain.json()['id']}")).status_code == 404
+        made = await http.post(
+            "/v0.1/checkouts",
+            json={**base, "checkout_reference": "b", "hosted_checkout": {"enabled": True}},
+        )
+        body = made.json()
+        assert body["hosted_checkout"] == {"enabled": True}
+        assert body["hosted_checkout_url"] == f"{standin.url}/pay/c-{body['id']}"
+        assert (await http.get(body["hosted_checkout_url"])).status_code == 200
+        assert (await http.get(f"/pay/{body['id']}")).status_code == 404
+        bad = await http.post(
+            "/v0.1/checkouts", json={**base, "checkout_reference": "c", "hosted_checkout": True}
+        )
+        assert (bad.status_code, bad.json()["param"]) == (400, "hosted_checkout")
+
+
+async def test_a_hosted_page_off_sumups_origins_is_never_followed() -> None:
+    """The buyer is redirected to ``hosted_checkout_url``: only SumUp's checkout origin (or
+    the API's own, where the stand-in serves it) is kept."""
+
+    def answer(url: str) -> httpx.MockTransport:
+        body = {
+            "id": "c1",
+            "checkout_reference": "1",
+            "amount": 1,
+            "currency": "GBP",
+            "status": "PENDING",
+            "hosted_checkout_url": url,
+        }
+        return httpx.MockTransport(lambda request: httpx.Response(201, json=body))
+
+    async def hosted(url: str) -> str:
+        client = SumUpClient("https://api.sumup.com", "k", "m", transport=answer(url))
+        made = await client.create_checkout(
+            "1", Money(100, "GBP"), description="", return_url="", redirect_url=""
+        )
+        return made.hosted_url
+
+    sumup_page = "https://checkout.sumup.com/pay/c-c1"
+    assert await hosted(sumup_page) == sumup_page
+    assert await hosted("https://api.sumup.com/pay/c-c1") == "https://api.sumup.com/pay/c-c1"
+    assert await hosted("https://elsewhere.example/pay/c-c1") == ""
+    assert await hosted("javascript:alert(1)") == ""
 
 
 async def test_reads_unknown_ids_bad_keys_and_outages(standin: SumUpStandIn) -> None:

@@ -150,6 +150,30 @@ async def test_the_admin_home_lists_every_staff_page_of_every_app(
     urls = app.extensions["rose"].settings.apps
     for page in STAFF_PAGES:
         assert f'<a href="{urls[page.app].public_url}{page.path}">{page.title}</a>' in html
+    assert "<h1>Admin</h1>" in html
+
+
+async def test_an_editors_admin_home_lists_exactly_what_editors_may_do(
+    make_app: AppMaker, db: AsyncSession
+) -> None:
+    """Every member of staff has an admin home; it lists only the pages their roles allow.
+    A member who is not staff gets 403."""
+    app = await make_app("federation")
     editor = await signed_in_as(app, db, "rowan", roles=("editor",))
+    member = await signed_in_as(app, db, "sorrel")
     await db.commit()
-    assert (await editor.get("/admin/", headers=HTML)).status_code == 403
+    resp = await editor.get("/admin/", headers=HTML)
+    assert resp.status_code == 200
+    html = await resp.get_data(as_text=True)
+    urls = app.extensions["rose"].settings.apps
+    listed = [
+        page
+        for page in STAFF_PAGES
+        if f'<a href="{urls[page.app].public_url}{page.path}">{page.title}</a>' in html
+    ]
+    assert listed == [page for page in STAFF_PAGES if page.role == "editor"]
+    assert "/admin/users" not in html
+    assert "/admin/orders" not in html
+    assert "<h1>Staff</h1>" in html
+    assert (await editor.get("/admin/users", headers=HTML)).status_code == 403
+    assert (await member.get("/admin/", headers=HTML)).status_code == 403

@@ -20,7 +20,7 @@ from werkzeug.datastructures import Headers
 from shared.config import Settings
 from shared.models import AuditLog, AuthSession, User
 from tests.identity.factories import MEMBER_PASSWORD, make_member
-from tests.support import SmtpSink, closed_port, csrf_in, link_in
+from tests.support import SmtpSink, closed_port, csrf_in, errors_beside_fields, link_in
 from tests.support.settings import AppMaker, make_settings
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -626,3 +626,5 @@ async def test_an_admin_cannot_take_the_admin_role_from_themselves(
         client, f"/admin/users/{admin.id}/roles", {"roles": "editor"}, page="/admin/users"
     )
     assert (status, error_code(body)) == (400, "cannot_demote_self")
+    # Said beside that account's roles.
+    assert set(errors_beside_fields(body)) == {f"roles-{admin.id}"}

@@ -16,7 +16,7 @@ from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.models import AuditLog, ScrapeRequest, ScrapeRun, ScrapeSource, Supplier
 from tests.identity.factories import signed_in
-from tests.support import BROWSER_ACCEPT, count_statements, csrf_in
+from tests.support import BROWSER_ACCEPT, count_statements, csrf_in, errors_beside_fields
 from tests.support.settings import AppMaker
 
 BROWSER = {"Accept": BROWSER_ACCEPT}
@@ -119,6 +119,25 @@ async def test_bad_input_is_refused_and_writes_nothing(
     resp = await editor.post("/editor/scrape/hill-farm/sources", form=form)
     assert resp.status_code == 400
     assert f'data-error-code="{code}"' in await resp.get_data(as_text=True)
+    assert await db.scalar(select(func.count()).select_from(ScrapeSource)) == 0
+
+
+async def test_every_problem_of_a_source_shows_beside_its_field(
+    editor: Client, db: AsyncSession
+) -> None:
+    await supplier(db)
+    await db.commit()
+    token = csrf_in(await html(editor, "/editor/scrape/hill-farm"))
+    form = {"csrf_token": token, "start_url": "ftp://hill.example/", "kind": "page",
+            "interval_hours": "0", "max_pages": "0", "currency": "pounds"}  # fmt: skip
+    resp = await editor.post("/editor/scrape/hill-farm/sources", form=form)
+    assert resp.status_code == 400
+    assert set(errors_beside_fields(await resp.get_data(as_text=True))) == {
+        "start_url",
+        "interval_hours",
+        "max_pages",
+        "currency",
+    }
     assert await db.scalar(select(func.count()).select_from(ScrapeSource)) == 0
 
 

@@ -290,6 +290,18 @@ def csrf_in(html: str) -> str:
     return found.group(1)
 
 
+def errors_beside_fields(html: str) -> dict[str, str]:
+    """Each field's error as ``_forms.html`` shows it beside the field (``data-field``), having
+    checked that its input points at it and that the summary at the top links to the input."""
+    found = dict(
+        re.findall(r'<span class="field-error" id="e-([\w-]+)" data-field="[\w-]+">([^<]*)<', html)
+    )
+    for name in found:
+        assert f'href="#f-{name}"' in html, f"the summary links to no {name}"
+        assert f'aria-describedby="e-{name}"' in html, f"no input of {name} points at its error"
+    return found
+
+
 def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 

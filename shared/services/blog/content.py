@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import PostInput
 from shared.contracts.errors import InvalidPost
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, FieldErrors, NotFound
 from shared.infrastructure.media import stored_image_size
 from shared.infrastructure.sanitize import (
     SLUG_MAX,
@@ -58,6 +58,17 @@ def _limited(value: str | None, limit: int, field: str) -> str | None:
     return text or None
 
 
+# The text fields with a length limit, and the limit.
+_LIMITS = (
+    ("meta_title", 300),
+    ("meta_description", 500),
+    ("og_title", 300),
+    ("og_description", 500),
+    ("twitter_title", 300),
+    ("twitter_description", 500),
+)
+
+
 class BlogContent(BlogBase):
     """Writing a post's fields, slug, tags and authors (part of ``SqlBlogService``)."""
 
@@ -72,15 +83,16 @@ class BlogContent(BlogBase):
     async def _apply(
         self, session: AsyncSession, post: BlogPost, data: PostInput, *, dedupe_slug: bool
     ) -> None:
+        checks = FieldErrors()  # every field checked before any is reported
         title = clean_text(data.title)
         if not title:
-            raise InvalidPost("title_required", "Give it a title.", "title")
+            checks.note(InvalidPost("title_required", "Give it a title.", "title"))
         if len(title) > 255:
-            raise InvalidPost("too_long", "At most 255 characters.", "title")
+            checks.note(InvalidPost("too_long", "At most 255 characters.", "title"))
         if data.kind not in POST_KINDS:
-            raise InvalidPost("invalid_kind", "A post or a page.", "kind")
+            checks.note(InvalidPost("invalid_kind", "A post or a page.", "kind"))
         if data.visibility not in VISIBILITIES:
-            raise InvalidPost("invalid_visibility", "Public or members only.", "visibility")
+            checks.note(InvalidPost("invalid_visibility", "Public or members only.", "visibility"))
         teaser, paywall, rest = data.html.partition(PAYWALL)
         if paywall:
             # Each side is cleaned on its own so the teaser's end is an end in the body too.
@@ -93,24 +105,27 @@ class BlogContent(BlogBase):
         post.html = body
         post.plaintext = html_to_text(body)
         post.excerpt = clean_text(data.excerpt) or None
-        post.feature_image = _check_url(data.feature_image, "feature_image")
-        post.feature_image_alt = _limited(data.feature_image_alt, 191, "feature_image_alt")
+        with checks:
+            post.feature_image = _check_url(data.feature_image, "feature_image")
+        with checks:
+            post.feature_image_alt = _limited(data.feature_image_alt, 191, "feature_image_alt")
         post.feature_image_caption = sanitize_html(data.feature_image_caption or "") or None
         size = stored_image_size(post.feature_image, self.media)
         post.feature_image_width, post.feature_image_height = size or (None, None)
         post.featured = data.featured
         post.visibility = data.visibility
-        post.meta_title = _limited(data.meta_title, 300, "meta_title")
-        post.meta_description = _limited(data.meta_description, 500, "meta_description")
-        post.og_title = _limited(data.og_title, 300, "og_title")
-        post.og_description = _limited(data.og_description, 500, "og_description")
-        post.og_image = _check_url(data.og_image, "og_image")
-        post.twitter_title = _limited(data.twitter_title, 300, "twitter_title")
-        post.twitter_description = _limited(data.twitter_description, 500, "twitter_description")
-        post.twitter_image = _check_url(data.twitter_image, "twitter_image")
-        post.canonical_url = _check_url(data.canonical_url, "canonical_url")
-        authors = await self._authors(session, data.authors)
-        await self._set_slug(session, post, data.slug, title, dedupe=dedupe_slug)
+        for name, limit in _LIMITS:
+            with checks:
+                setattr(post, name, _limited(getattr(data, name), limit, name))
+        for name in ("og_image", "twitter_image", "canonical_url"):
+            with checks:
+                setattr(post, name, _check_url(getattr(data, name), name))
+        authors: list[int] = []
+        with checks:
+            authors = await self._authors(session, data.authors)
+        with checks:
+            await self._set_slug(session, post, data.slug, title, dedupe=dedupe_slug)
+        checks.raise_if_any()
         session.add(post)
         await session.flush()
         tags = await self._tags(session, data.tags)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.config import APP_NAMES
 from shared.contracts import GhostNavReport, NavItemDTO, NavItemInput
 from shared.contracts.errors import InvalidNavItem
-from shared.errors import DomainError, NotFound
+from shared.errors import DomainError, FieldErrors, NotFound
 from shared.infrastructure.sanitize import clean_text
 from shared.models.blog import NavItem
 from shared.services.blog._base import BlogBase
@@ -63,25 +63,31 @@ _HTTPS_URL_RE = re.compile(r"^https://[A-Za-z0-9.-]+(?::\d{1,5})?(?:[/?#][^\s\x0
 
 def _nav_fields(data: NavItemInput) -> tuple[str, str | None, str]:
     """The link's label, app and path, checked (the errors name the form field)."""
+    checks = FieldErrors()  # the label's and the address's problems, both at once
     label = clean_text(data.label)
     if not label:
-        raise InvalidNavItem("label_required", "Give the link a label.", "label")
-    if len(label) > NAV_LABEL_MAX:
-        raise InvalidNavItem("too_long", f"At most {NAV_LABEL_MAX} characters.", "label")
+        checks.note(InvalidNavItem("label_required", "Give the link a label.", "label"))
+    elif len(label) > NAV_LABEL_MAX:
+        checks.note(InvalidNavItem("too_long", f"At most {NAV_LABEL_MAX} characters.", "label"))
     app = (data.app or "").strip() or None
     path = (data.path or "").strip()
     if app is not None and app not in APP_NAMES:
-        raise InvalidNavItem("unknown_app", "Choose one of the site's apps.", "app")
+        checks.note(InvalidNavItem("unknown_app", "Choose one of the site's apps.", "app"))
     if len(path) > NAV_PATH_MAX:
-        raise InvalidNavItem("too_long", f"At most {NAV_PATH_MAX} characters.", "path")
-    if app is not None:
+        checks.note(InvalidNavItem("too_long", f"At most {NAV_PATH_MAX} characters.", "path"))
+    elif app is not None:
         path = path or "/"
         if not _APP_PATH_RE.match(path):
-            raise InvalidNavItem(
-                "invalid_path", "A path in the app starts with one / (e.g. /about).", "path"
+            checks.note(
+                InvalidNavItem(
+                    "invalid_path", "A path in the app starts with one / (e.g. /about).", "path"
+                )
             )
     elif not _HTTPS_URL_RE.match(path):
-        raise InvalidNavItem("invalid_url", "Without an app, give a full https:// address.", "path")
+        checks.note(
+            InvalidNavItem("invalid_url", "Without an app, give a full https:// address.", "path")
+        )
+    checks.raise_if_any()
     return label, app, path
 
 

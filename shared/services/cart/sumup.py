@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import ssl
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -27,6 +28,8 @@ from shared.config import Settings
 from shared.contracts import Money
 
 _AMOUNT_PLACEHOLDER = "__rose_ash_amount__"
+
+log = logging.getLogger("rose_ash.sumup")
 
 
 class SumUpError(Exception):
@@ -99,7 +102,14 @@ def to_minor(value: Any, currency: str) -> Money | None:
         return None
 
 
-def _checkout(data: Any) -> Checkout:
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return ""
+
+
+def _checkout(data: Any, hosted_origins: tuple[str, ...] = ()) -> Checkout:
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         raise SumUpUnavailable("SumUp answered a checkout without an id")
     currency = str(data.get("currency", ""))
@@ -120,7 +130,7 @@ def _checkout(data: Any) -> Checkout:
         reference=str(data.get("checkout_reference", "")),
         amount=to_minor(data.get("amount"), currency),
         status=str(data.get("status", "")),
-        hosted_url=str(data.get("hosted_checkout_url") or ""),
+        hosted_url=_hosted_url(data.get("hosted_checkout_url"), hosted_origins),
         transaction_id=data.get("transaction_id"),
         transaction_code=data.get("transaction_code"),
         transactions=tuple(transactions),
@@ -134,15 +144,27 @@ def _tls() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
+def _hosted_url(value: Any, hosted_origins: tuple[str, ...]) -> str:
+    """SumUp's ``hosted_checkout_url`` (``https://checkout.sumup.com/pay/c-<checkout id>``),
+    kept only when it is on one of ``hosted_origins``: the buyer is redirected there, so an
+    answer naming anywhere else sends nobody anywhere (the order page offers to pay again)."""
+    url = value if isinstance(value, str) else ""
+    if not url:
+        return ""
+    if _origin(url) not in hosted_origins:
+        log.warning("SumUp answered a hosted checkout page off its origins: %.200s", url)
+        return ""
+    return url
+
+
 def hosted_checkout_origins(settings: Settings) -> list[str]:
     """The origins a buyer is sent to to pay: SumUp's hosted checkout page, and the API's
     own origin (where the stand-in serves its page)."""
-    origins = []
-    for url in (settings.sumup.hosted_checkout_origin, settings.sumup.base_url):
-        parts = urlsplit(url)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            origins.append(f"{parts.scheme}://{parts.netloc}")
-    return list(dict.fromkeys(origins))
+    return _hosted_origins(settings.sumup.hosted_checkout_origin, settings.sumup.base_url)
+
+
+def _hosted_origins(*urls: str) -> list[str]:
+    return list(dict.fromkeys(o for o in map(_origin, urls) if o))
 
 
 class SumUpClient:
@@ -154,8 +176,11 @@ class SumUpClient:
         *,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        hosted_checkout_origin: str = "https://checkout.sumup.com",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Where the hosted checkout pages may be (SumUp's, or the stand-in's own origin).
+        self.hosted_origins = tuple(_hosted_origins(hosted_checkout_origin, base_url))
         self.api_key = api_key
         self.merchant_code = merchant_code
         self.timeout_s = timeout_s
@@ -168,6 +193,7 @@ class SumUpClient:
             settings.secrets.sumup_api_key,
             settings.secrets.sumup_merchant_code,
             timeout_s=settings.sumup.timeout_s,
+            hosted_checkout_origin=settings.sumup.hosted_checkout_origin,
         )
 
     @property
@@ -245,7 +271,7 @@ class SumUpClient:
             return found
         if response.status_code not in (200, 201):
             raise self._refused(response)
-        return _checkout(self._json(response))
+        return _checkout(self._json(response), self.hosted_origins)
 
     async def find_by_reference(self, reference: str) -> Checkout | None:
         response = await self._request(
@@ -259,7 +285,7 @@ class SumUpClient:
         items = data if isinstance(data, list) else []
         for item in items:
             if isinstance(item, dict) and item.get("checkout_reference") == reference:
-                return _checkout(item)
+                return _checkout(item, self.hosted_origins)
         return None
 
     async def checkout(self, checkout_id: str) -> Checkout | None:
@@ -271,7 +297,7 @@ class SumUpClient:
             return None
         if response.status_code != 200:
             raise self._refused(response)
-        return _checkout(self._json(response))
+        return _checkout(self._json(response), self.hosted_origins)
 
     async def refund(self, transaction_id: str, amount: Money) -> None:
         """Refund ``amount`` of a transaction (the id is ``transactions[].id``)."""

@@ -54,6 +54,9 @@ class StandInCheckout:
     description: str
     return_url: str | None
     redirect_url: str | None
+    # Only a checkout created with ``hosted_checkout: {"enabled": true}`` has a hosted page
+    # (and says so in its answers), as SumUp's.
+    hosted: bool = False
     status: str = "PENDING"
     date: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     transactions: list[dict[str, Any]] = field(default_factory=list)
@@ -73,8 +76,12 @@ class StandInCheckout:
                 {k: (float(v) if isinstance(v, Decimal) else v) for k, v in tx.items()}
                 for tx in self.transactions
             ],
-            "hosted_checkout_url": f"{base_url}/pay/{self.id}",
         }
+        if self.hosted:
+            # As SumUp answers: the request's ``hosted_checkout`` echoed, and the page at
+            # ``/pay/c-<checkout id>`` (SumUp's is https://checkout.sumup.com/pay/c-<id>).
+            body["hosted_checkout"] = {"enabled": True}
+            body["hosted_checkout_url"] = f"{base_url}/pay/c-{self.id}"
         if self.return_url:
             body["return_url"] = self.return_url
         if self.redirect_url:
@@ -162,6 +169,7 @@ class SumUpStandIn:
             description=kw.get("description", ""),
             return_url=kw.get("return_url"),
             redirect_url=kw.get("redirect_url"),
+            hosted=bool(kw.get("hosted", True)),
         )
         self.checkouts[checkout.id] = checkout
         return checkout
@@ -312,6 +320,11 @@ class SumUpStandIn:
                 return _error(400, "MISSING", "Validation error", "merchant_code")
             if merchant != self.merchant_code:
                 return _error(403, "FORBIDDEN", "Merchant code does not belong to this key")
+            hosted = data.get("hosted_checkout")
+            if hosted is not None and not (
+                isinstance(hosted, dict) and isinstance(hosted.get("enabled"), bool)
+            ):
+                return _error(400, "INVALID", "Validation error", "hosted_checkout")
             if self.by_reference(reference) is not None:
                 return _error(
                     409,
@@ -326,6 +339,7 @@ class SumUpStandIn:
                 description=str(data.get("description") or ""),
                 return_url=data.get("return_url"),
                 redirect_url=data.get("redirect_url"),
+                hosted=hosted is not None and hosted.get("enabled") is True,
             )
             response = jsonify(checkout.render(self.url))
             response.status_code = 201
@@ -386,17 +400,17 @@ class SumUpStandIn:
                 return _error(400, problem, "The refund was refused")
             return Response("{}", status=201, mimetype="application/json")
 
-        @app.get("/pay/<checkout_id>")
+        @app.get("/pay/c-<checkout_id>")
         async def hosted(checkout_id: str) -> Response:
             checkout = self.checkouts.get(checkout_id)
-            if checkout is None:
+            if checkout is None or not checkout.hosted:
                 return Response("No such checkout", status=404)
             return Response(hosted_page(checkout), mimetype="text/html")
 
-        @app.post("/pay/<checkout_id>")
+        @app.post("/pay/c-<checkout_id>")
         async def pay(checkout_id: str) -> Any:
             checkout = self.checkouts.get(checkout_id)
-            if checkout is None:
+            if checkout is None or not checkout.hosted:
                 return Response("No such checkout", status=404)
             form = await request.form
             if checkout.status == "PENDING":

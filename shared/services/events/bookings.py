@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import AvailabilityDTO, BookingDTO, EventDTO
+from shared.contracts.errors import InvalidEvent
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.locking import lock_objects, require_locked
 from shared.models import Event, EventBooking, User
@@ -63,8 +64,8 @@ class Bookings(EventServiceCore):
         if occurrence.start <= now:
             raise DomainError("booking_closed", "This event has already started.")
         if not 1 <= quantity <= event.per_person_limit:
-            raise DomainError(
-                "booking_limit", f"You can book 1 to {event.per_person_limit} places."
+            raise InvalidEvent(
+                "booking_limit", f"You can book 1 to {event.per_person_limit} places.", "quantity"
             )
         return event
 
@@ -103,9 +104,10 @@ class Bookings(EventServiceCore):
             select(func.coalesce(func.sum(EventBooking.quantity), 0)).where(*active, or_(*who))
         )
         if int(mine or 0) + quantity > event.per_person_limit:
-            raise DomainError(
+            raise InvalidEvent(
                 "booking_limit",
                 f"Each person can book at most {event.per_person_limit} places for this event.",
+                "quantity",
             )
         if event.capacity is None:
             return "confirmed"

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import CalendarDTO, CalendarInput
 from shared.contracts.errors import InvalidEvent
-from shared.errors import NotFound
+from shared.errors import FieldErrors, NotFound
 from shared.infrastructure.sanitize import SLUG_RE, clean_text, slugify
 from shared.models import EventCalendar
 from shared.services import audit
@@ -40,23 +40,27 @@ class Calendars(EventServiceCore):
         actor_user_id: int | None = None,
     ) -> CalendarDTO:
         """Create a calendar (``calendar_id`` None) or change one; everything is checked first."""
+        checks = FieldErrors()
         name = clean_text(data.name)[:191]
         if not name:
-            raise InvalidEvent("name_required", "Give the calendar a name.", "name")
-        rec.zone(data.timezone)
+            checks.note(InvalidEvent("name_required", "Give the calendar a name.", "name"))
+        with checks:
+            rec.zone(data.timezone)
         colour = data.colour.strip().lower()
         if len(colour) != 7 or colour[0] != "#" or not set(colour[1:]) <= _COLOUR_CHARS:
-            raise InvalidEvent("invalid_colour", "Give a colour as #rrggbb.", "colour")
-        slug = data.slug.strip() or slugify(name)
+            checks.note(InvalidEvent("invalid_colour", "Give a colour as #rrggbb.", "colour"))
+        slug = data.slug.strip() or slugify(name or "calendar")
         if not SLUG_RE.match(slug) or len(slug) > 180:
-            raise InvalidEvent("invalid_slug", "Use lower-case letters, digits and -.", "slug")
-        clash = await session.scalar(
+            checks.note(
+                InvalidEvent("invalid_slug", "Use lower-case letters, digits and -.", "slug")
+            )
+        elif await session.scalar(
             select(EventCalendar.id).where(
                 EventCalendar.slug == slug, EventCalendar.id != (calendar_id or 0)
             )
-        )
-        if clash is not None:
-            raise InvalidEvent("slug_taken", "Another calendar has that slug.", "slug")
+        ):
+            checks.note(InvalidEvent("slug_taken", "Another calendar has that slug.", "slug"))
+        checks.raise_if_any()
         if calendar_id is None:
             row = EventCalendar()
             session.add(row)

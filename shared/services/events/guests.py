@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import BookingDTO, EventDTO
 from shared.contracts.errors import InvalidEvent
-from shared.errors import DomainError, NotFound
+from shared.errors import DomainError, FieldErrors, NotFound
 from shared.infrastructure.locking import lock_objects
 from shared.infrastructure.sanitize import clean_text
 from shared.models import EventBooking
@@ -86,13 +86,17 @@ class GuestBookings(Bookings, Tickets):
         """A guest asks for free places: a pending booking, and an email (sent after the
         commit) with the signed link that confirms it."""
         now = now or now_utc()
+        checks = FieldErrors()  # every field checked before any is reported
         name = clean_text(name)[:191]
         if not name:
-            raise InvalidEvent("name_required", "Give your name.", "name")
+            checks.note(InvalidEvent("name_required", "Give your name.", "name"))
         email = email.strip().lower()
         if len(email) > 320 or not EMAIL_RE.match(email):
-            raise InvalidEvent("invalid_email", "Give a valid email address.", "email")
-        event = await self._bookable(session, event_id, key, quantity, now)
+            checks.note(InvalidEvent("invalid_email", "Give a valid email address.", "email"))
+        with checks:
+            bookable = await self._bookable(session, event_id, key, quantity, now)
+        checks.raise_if_any()
+        event = bookable
         occurrence = await self.occurrence(session, event, key)
         assert occurrence is not None
         if await self.ticket_types(session, event_id, key):

@@ -41,23 +41,41 @@ class Members(Bookings, Listings):
     """A member's upcoming entries, the public digest and personal data."""
 
     async def member_upcoming(
-        self, session: AsyncSession, user_id: int, *, now: datetime | None = None
+        self,
+        session: AsyncSession,
+        user_id: int,
+        *,
+        now: datetime | None = None,
+        past: bool = False,
+        limit: int | None = None,
     ) -> list[MemberEntryDTO]:
         """A member's bookings (confirmed or waiting) and tickets of occurrences that have not
-        ended, soonest first: what their dashboard lists, each with its QR code and .ics."""
+        ended, soonest first: what their dashboard lists, each with its QR code and .ics.
+
+        With ``past``, those of occurrences that have ended instead (confirmed bookings and
+        issued tickets), latest first, without QR codes: at most ``limit`` of each kind."""
         now = now or now_utc()
         lookback = now - timedelta(days=61)  # no event lasts longer than 60 days
-        bookings = await session.execute(
+        booking_when = (
+            EventBooking.occurrence_start <= now
+            if past
+            else EventBooking.occurrence_start > lookback
+        )
+        ticket_when = (
+            EventTicket.occurrence_start <= now if past else EventTicket.occurrence_start > lookback
+        )
+        booking_query = (
             self._event_query()
             .add_columns(EventBooking)
             .join(EventBooking, EventBooking.event_id == Event.id)
             .where(
                 EventBooking.user_id == user_id,
-                EventBooking.status.in_(("confirmed", "waiting")),
-                EventBooking.occurrence_start > lookback,
+                EventBooking.status.in_(("confirmed",) if past else ("confirmed", "waiting")),
+                booking_when,
             )
+            .order_by(EventBooking.occurrence_start.desc(), EventBooking.id.desc())
         )
-        tickets = await session.execute(
+        ticket_query = (
             self._event_query()
             .add_columns(EventTicket, EventTicketType.name)
             .join(EventTicket, EventTicket.event_id == Event.id)
@@ -65,9 +83,16 @@ class Members(Bookings, Listings):
             .where(
                 EventTicket.user_id == user_id,
                 EventTicket.status == "issued",
-                EventTicket.occurrence_start > lookback,
+                ticket_when,
             )
+            .order_by(EventTicket.occurrence_start.desc(), EventTicket.id.desc())
         )
+        if limit is not None:
+            # A few more than asked: an occurrence still running is not past yet.
+            booking_query = booking_query.limit(limit + 20)
+            ticket_query = ticket_query.limit(limit + 20)
+        bookings = await session.execute(booking_query)
+        tickets = await session.execute(ticket_query)
         rows: list[tuple[EventDTO, datetime, MemberEntryDTO]] = []
         entries: list[tuple[EventDTO, datetime, dict[str, Any]]] = []
         for event_row, calendar, booking in bookings:
@@ -107,9 +132,10 @@ class Members(Bookings, Listings):
             if change is not None and change.new_start is None:
                 continue  # that occurrence was cancelled
             slot = slot_for(event, key, change)
-            if slot.end <= now:
+            if (slot.end > now) if past else (slot.end <= now):
                 continue
-            code = fields.pop("code")
+            code = None if past else fields.pop("code")
+            fields.pop("code", None)
             entry = MemberEntryDTO(
                 title=event.title,
                 event_url=f"{self.public_url}/events/{event.slug}?at={slot.key:%Y%m%dT%H%M%SZ}",
@@ -124,7 +150,7 @@ class Members(Bookings, Listings):
                 **fields,
             )
             rows.append((event, slot.start, entry))
-        rows.sort(key=lambda r: (r[1], r[2].kind, r[2].id))
+        rows.sort(key=lambda r: (r[1], r[2].kind, r[2].id), reverse=past)
         return [entry for _, _, entry in rows]
 
     async def upcoming_for_member(
@@ -132,7 +158,18 @@ class Members(Bookings, Listings):
     ) -> tuple[MemberTicketDTO, ...]:
         """The member's tickets and bookings for events still to come, soonest first (the
         account dashboard's ``MemberTickets``): each with its QR code and .ics link."""
-        entries = await self.member_upcoming(session, user_id)
+        return self._member_tickets(await self.member_upcoming(session, user_id), limit)
+
+    async def past_for_member(
+        self, session: AsyncSession, user_id: int, *, limit: int = 50
+    ) -> tuple[MemberTicketDTO, ...]:
+        """The member's tickets and bookings for events that have ended, latest first (the
+        account's "Past" pages): no QR codes, nothing more to scan."""
+        entries = await self.member_upcoming(session, user_id, past=True, limit=limit)
+        return self._member_tickets(entries, limit)
+
+    @staticmethod
+    def _member_tickets(entries: list[MemberEntryDTO], limit: int) -> tuple[MemberTicketDTO, ...]:
         return tuple(
             MemberTicketDTO(
                 id=e.id,

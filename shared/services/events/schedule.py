@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import ApObjectDTO, EventDTO, EventInput, OccurrenceException
 from shared.contracts.errors import InvalidEvent
-from shared.errors import NotFound
+from shared.errors import FieldErrors, NotFound
 from shared.infrastructure.activitypub.actors import hashtag
 from shared.infrastructure.sanitize import SLUG_RE, clean_text, sanitize_html, slugify
 from shared.models import Event, EventCalendar, EventException
@@ -177,59 +177,83 @@ class Schedule(EventServiceCore):
     async def _checked(
         self, session: AsyncSession, data: EventInput, event_id: int | None
     ) -> dict[str, Any]:
+        """The event's columns from ``data``, every field checked before any is reported
+        (``InvalidEvent`` with ``errors``)."""
+        checks = FieldErrors()
         title = clean_text(data.title)[:255]
         if not title:
-            raise InvalidEvent("title_required", "Give the event a title.", "title")
+            checks.note(InvalidEvent("title_required", "Give the event a title.", "title"))
         calendar = await session.get(EventCalendar, data.calendar_id)
         if calendar is None:
-            raise InvalidEvent("invalid_calendar", "Choose a calendar.", "calendar_id")
-        tz = rec.zone(data.timezone)
+            checks.note(InvalidEvent("invalid_calendar", "Choose a calendar.", "calendar_id"))
+        tz = ZoneInfo("UTC")
+        with checks:
+            tz = rec.zone(data.timezone)
         if data.status not in EVENT_STATUSES:
-            raise InvalidEvent("invalid_status", "Choose draft, published or cancelled.", "status")
+            checks.note(
+                InvalidEvent("invalid_status", "Choose draft, published or cancelled.", "status")
+            )
         start_local, end_local = data.start_local, data.end_local
         if data.all_day:
             start_local = datetime(start_local.year, start_local.month, start_local.day)
             end_local = datetime(end_local.year, end_local.month, end_local.day) + timedelta(days=1)
         if end_local <= start_local:
-            raise InvalidEvent("ends_before_start", "The end must be after the start.", "end")
-        if end_local - start_local > timedelta(days=60):
-            raise InvalidEvent("too_long", "An event lasts at most 60 days.", "end")
+            checks.note(
+                InvalidEvent("ends_before_start", "The end must be after the start.", "end")
+            )
+        elif end_local - start_local > timedelta(days=60):
+            checks.note(InvalidEvent("too_long", "An event lasts at most 60 days.", "end"))
         start, end = rec.to_utc(start_local, tz), rec.to_utc(end_local, tz)
         rule = rec.normalise_rule(data.rrule)
+        recur_until: datetime | None = start
         if rule:
-            rule = _until_in_utc(rule, start_local, tz)
-            rec.check_rule(rule, start_local, tz)
-            recur_until = rec.last_start(rule, start_local, tz)
-        else:
-            recur_until = start
+            with checks:
+                rule = _until_in_utc(rule, start_local, tz)
+                rec.check_rule(rule, start_local, tz)
+                recur_until = rec.last_start(rule, start_local, tz)
         if data.capacity is not None and not 0 <= data.capacity <= 100_000:
-            raise InvalidEvent("invalid_capacity", "Capacity is 0 to 100000 places.", "capacity")
+            checks.note(
+                InvalidEvent("invalid_capacity", "Capacity is 0 to 100000 places.", "capacity")
+            )
         if not 1 <= data.per_person_limit <= 50:
-            raise InvalidEvent("invalid_limit", "Each person may book 1 to 50 places.", "limit")
+            checks.note(
+                InvalidEvent(
+                    "invalid_limit", "Each person may book 1 to 50 places.", "per_person_limit"
+                )
+            )
         # An edit without a slug keeps the event's address; a new event gets one from its title.
         kept = None
         if event_id is not None and not data.slug.strip():
             kept = await session.scalar(select(Event.slug).where(Event.id == event_id))
-        slug = data.slug.strip() or kept or slugify(title)
+        slug = data.slug.strip() or kept or slugify(title or "event")
         if not SLUG_RE.match(slug) or len(slug) > 180:
-            raise InvalidEvent("invalid_slug", "Use lower-case letters, digits and -.", "slug")
-        if kept:
+            checks.note(
+                InvalidEvent("invalid_slug", "Use lower-case letters, digits and -.", "slug")
+            )
+        elif kept:
             pass
         elif not data.slug.strip():
             slug = await self._free_slug(session, slug, event_id)
         elif await session.scalar(
             select(Event.id).where(Event.slug == slug, Event.id != (event_id or 0))
         ):
-            raise InvalidEvent("slug_taken", "Another event has that slug.", "slug")
+            checks.note(InvalidEvent("slug_taken", "Another event has that slug.", "slug"))
         tags = rec.dedupe(t for t in (slugify(tag)[:64] for tag in data.tags) if t)
         if len(tags) > 12:
-            raise InvalidEvent("too_many_tags", "At most 12 tags.", "tags")
+            checks.note(InvalidEvent("too_many_tags", "At most 12 tags.", "tags"))
+        image_url = map_url = None
+        with checks:
+            image_url = _url_or_none(data.image_url, "image_url")
+        with checks:
+            map_url = _url_or_none(data.map_url, "map_url")
+        checks.raise_if_any()
+        assert calendar is not None
         return {
             "calendar_id": calendar.id,
             "title": title,
             "slug": slug,
             "description_html": sanitize_html(data.description_html)[:100_000],
-            "image_url": _url_or_none(data.image_url, "image_url"),
+            "image_url": image_url,
             "timezone": data.timezone,
             "start_at": start,
             "end_at": end,
@@ -238,7 +262,7 @@ class Schedule(EventServiceCore):
             "recur_until": recur_until,
             "location_name": clean_text(data.location_name)[:255],
             "location_address": clean_text(data.location_address)[:500],
-            "map_url": _url_or_none(data.map_url, "map_url"),
+            "map_url": map_url,
             "organiser": clean_text(data.organiser)[:255],
             "capacity": data.capacity,
             "per_person_limit": data.per_person_limit,

@@ -23,7 +23,7 @@ from shared.contracts import (
     TicketTypeInput,
 )
 from shared.contracts.errors import InvalidEvent, SoldOut, Unavailable
-from shared.errors import DomainError, NotFound
+from shared.errors import DomainError, FieldErrors, NotFound
 from shared.infrastructure.locking import require_locked
 from shared.infrastructure.sanitize import clean_text
 from shared.models import Event, EventTicket, EventTicketType
@@ -69,19 +69,23 @@ class Tickets(EventServiceCore):
         event = await self.get_event(session, event_id)
         if event is None:
             raise NotFound("event_not_found", "No such event.")
+        checks = FieldErrors()  # every field checked before any is reported
         name = clean_text(data.name)[:191]
         if not name:
-            raise InvalidEvent("name_required", "Name the ticket type.", "name")
+            checks.note(InvalidEvent("name_required", "Name the ticket type.", "name"))
         if not 0 <= data.price_minor <= 10_000_000:
-            raise InvalidEvent("invalid_price", "Give a price from 0.", "price")
+            checks.note(InvalidEvent("invalid_price", "Give a price from 0.", "price"))
         if data.capacity is not None and not 0 <= data.capacity <= 100_000:
-            raise InvalidEvent("invalid_capacity", "Capacity is 0 to 100000.", "capacity")
+            checks.note(InvalidEvent("invalid_capacity", "Capacity is 0 to 100000.", "capacity"))
         try:
-            Money(data.price_minor, data.currency)
-        except ValueError as err:
-            raise InvalidEvent("invalid_currency", "Give a currency code.", "currency") from err
+            Money(max(data.price_minor, 0), data.currency)
+        except ValueError:
+            checks.note(InvalidEvent("invalid_currency", "Give a currency code.", "currency"))
         if await self.occurrence(session, event, data.occurrence_start) is None:
-            raise InvalidEvent("not_an_occurrence", "The event has no such date.", "occurrence")
+            checks.note(
+                InvalidEvent("not_an_occurrence", "The event has no such date.", "occurrence")
+            )
+        checks.raise_if_any()
         row = EventTicketType(
             event_id=event_id,
             occurrence_start=data.occurrence_start,

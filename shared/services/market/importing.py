@@ -35,7 +35,7 @@ from shared.contracts import (
     ScrapeSupplierDTO,
 )
 from shared.contracts.errors import InvalidScrapeSource
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, FieldErrors, NotFound
 from shared.infrastructure.sanitize import html_to_text, slugify
 from shared.models import (
     PriceChange,
@@ -588,38 +588,52 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 def _validated(data: ScrapeSourceInput) -> dict[str, Any]:
+    checks = FieldErrors()  # every field checked before any is reported
     url = data.start_url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
-        raise InvalidScrapeSource(
-            "invalid_start_url", "The start URL must be an http(s) address.", "start_url"
+        checks.note(
+            InvalidScrapeSource(
+                "invalid_start_url", "The start URL must be an http(s) address.", "start_url"
+            )
         )
-    if parts.username or parts.password:
-        raise InvalidScrapeSource(
-            "invalid_start_url", "The start URL must not carry a user name.", "start_url"
+    elif parts.username or parts.password:
+        checks.note(
+            InvalidScrapeSource(
+                "invalid_start_url", "The start URL must not carry a user name.", "start_url"
+            )
         )
     if data.kind not in ("page", "sitemap"):
-        raise InvalidScrapeSource("invalid_kind", "Choose a catalogue page or a sitemap.", "kind")
+        checks.note(
+            InvalidScrapeSource("invalid_kind", "Choose a catalogue page or a sitemap.", "kind")
+        )
     if not 1 <= data.interval_hours <= MAX_INTERVAL_HOURS:
-        raise InvalidScrapeSource(
-            "invalid_interval",
-            f"Run every 1 to {MAX_INTERVAL_HOURS} hours.",
-            "interval_hours",
+        checks.note(
+            InvalidScrapeSource(
+                "invalid_interval",
+                f"Run every 1 to {MAX_INTERVAL_HOURS} hours.",
+                "interval_hours",
+            )
         )
     settings: dict[str, Any] = {}
     if data.max_pages is not None:
         if not 1 <= data.max_pages <= 100_000:
-            raise InvalidScrapeSource(
-                "invalid_max_pages", "The page limit must be a positive number.", "max_pages"
+            checks.note(
+                InvalidScrapeSource(
+                    "invalid_max_pages", "The page limit must be a positive number.", "max_pages"
+                )
             )
         settings["max_pages"] = data.max_pages
     if data.currency:
         currency = data.currency.strip().upper()
         if not CURRENCY_RE.match(currency):
-            raise InvalidScrapeSource(
-                "invalid_currency", "The currency is a three-letter code (GBP).", "currency"
+            checks.note(
+                InvalidScrapeSource(
+                    "invalid_currency", "The currency is a three-letter code (GBP).", "currency"
+                )
             )
         settings["currency"] = currency
+    checks.raise_if_any()
     return {
         "start_url": url,
         "kind": data.kind,

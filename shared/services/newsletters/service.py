@@ -39,7 +39,7 @@ from shared.contracts import (
     SubscriptionDTO,
 )
 from shared.contracts.errors import NewsletterError
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, FieldErrors, NotFound
 from shared.infrastructure.sanitize import clean_text, sanitize_html, slugify
 from shared.models import (
     EmailSuppression,
@@ -186,7 +186,7 @@ class SqlNewsletterService:
     async def create_newsletter(
         self, session: AsyncSession, name: str, description: str = "", *, actor_id: int
     ) -> NewsletterDTO:
-        """A new newsletter (its slug made from the name; a name in use is a Conflict)."""
+        """A new newsletter (its slug made from the name; a name in use is refused, 409)."""
         name = clean_text(name)
         if not name or len(name) > MAX_NAME:
             raise NewsletterError("invalid_name", "Give the newsletter a name.", "name")
@@ -202,7 +202,9 @@ class SqlNewsletterService:
             )
         ).scalar_one_or_none()
         if row is None:
-            raise Conflict("newsletter_exists", "There is a newsletter with that name already.")
+            raise NewsletterError(
+                "newsletter_exists", "There is a newsletter with that name already.", "name", 409
+            )
         audit.record(
             session,
             "newsletter.created",
@@ -354,16 +356,24 @@ class SqlNewsletterService:
 
     @staticmethod
     def _clean_issue(data: IssueInput) -> tuple[str, str]:
+        checks = FieldErrors()  # the subject's and the body's problems, both at once
         subject = clean_text(data.subject)
         if not subject or len(subject) > MAX_SUBJECT:
-            raise NewsletterError(
-                "invalid_subject", f"Give a subject of at most {MAX_SUBJECT} characters.", "subject"
+            checks.note(
+                NewsletterError(
+                    "invalid_subject",
+                    f"Give a subject of at most {MAX_SUBJECT} characters.",
+                    "subject",
+                )
             )
+        html = ""
         if len(data.html) > MAX_HTML:
-            raise NewsletterError("issue_too_long", "This issue is too long.", "html")
-        html = sanitize_html(data.html)
-        if not html.strip():
-            raise NewsletterError("issue_empty", "Write something in the issue.", "html")
+            checks.note(NewsletterError("issue_too_long", "This issue is too long.", "html"))
+        else:
+            html = sanitize_html(data.html)
+            if not html.strip():
+                checks.note(NewsletterError("issue_empty", "Write something in the issue.", "html"))
+        checks.raise_if_any()
         return subject, html
 
     async def list_issues(self, session: AsyncSession, newsletter_id: int) -> tuple[IssueDTO, ...]:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import ApObjectDTO, SocialAccountDTO, SocialProfileInput
-from shared.errors import Conflict, DomainError, NotFound
+from shared.errors import Conflict, DomainError, FieldErrors, InvalidField, NotFound
 from shared.infrastructure import media
 from shared.infrastructure.activitypub import members
 from shared.infrastructure.activitypub.actors import PUBLIC
@@ -144,28 +144,40 @@ class SocialAccounts(SocialMedia):
     ) -> SocialAccountDTO:
         """Save the member's profile and tell their followers (``Update`` of the Person)."""
         row = await self._local_row(session, user_id)
-        if len(profile.bio) > MAX_BIO_CHARS:
-            raise DomainError("social_bio_too_long", f"At most {MAX_BIO_CHARS} characters.")
-        if len(profile.display_name) > 100:
-            raise DomainError("social_name_too_long", "A name has at most 100 characters.")
         if len(profile.fields) > MAX_FIELDS:
             raise DomainError("social_too_many_fields", f"At most {MAX_FIELDS} profile fields.")
-        for url in (profile.avatar_url, profile.header_url):
+        checks = FieldErrors()  # every field checked before any is reported
+        if len(profile.bio) > MAX_BIO_CHARS:
+            checks.note(
+                InvalidField("social_bio_too_long", f"At most {MAX_BIO_CHARS} characters.", "bio")
+            )
+        if len(profile.display_name) > 100:
+            checks.note(
+                InvalidField(
+                    "social_name_too_long", "A name has at most 100 characters.", "display_name"
+                )
+            )
+        for name, url in (("avatar_url", profile.avatar_url), ("header_url", profile.header_url)):
             if url and not re.fullmatch(r"https?://[^\s<>\"']{1,490}", url):
-                raise DomainError("social_bad_image_url", "Images must be http(s) URLs.")
-            if url and url not in (row.avatar_url, row.header_url):
-                await self._check_own_media(session, user_id, url)
+                checks.note(
+                    InvalidField("social_bad_image_url", "Images must be http(s) URLs.", name)
+                )
+            elif url and url not in (row.avatar_url, row.header_url):
+                try:
+                    await self._check_own_media(session, user_id, url)
+                except DomainError as err:
+                    checks.note(InvalidField(err.code, err.message, name, status=err.status))
         # Uploads are checked (and re-encoded) before anything is written.
-        avatar = (
-            await media.prepare(profile.avatar.data, self.settings.media, "avatar")
-            if profile.avatar is not None
-            else None
-        )
-        header = (
-            await media.prepare(profile.header.data, self.settings.media, "header")
-            if profile.header is not None
-            else None
-        )
+        prepared: dict[str, Any] = {}
+        for name, upload in (("avatar", profile.avatar), ("header", profile.header)):
+            if upload is None:
+                continue
+            try:
+                prepared[name] = await media.prepare(upload.data, self.settings.media, name)
+            except DomainError as err:
+                checks.note(InvalidField(err.code, err.message, name, status=err.status))
+        checks.raise_if_any()
+        avatar, header = prepared.get("avatar"), prepared.get("header")
         before = {"display_name": row.display_name, "locked": row.locked}
         replaced = {row.avatar_url, row.header_url}
         row.display_name = clean_text(profile.display_name, 100).strip()

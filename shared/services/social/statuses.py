@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import SOCIAL_VISIBILITIES, ApObjectDTO, ComposeInput, SocialStatusDTO
-from shared.errors import DomainError, NotFound
+from shared.errors import DomainError, FieldErrors, InvalidField, NotFound
 from shared.infrastructure.activitypub import members
 from shared.infrastructure.activitypub.actors import PUBLIC
 from shared.infrastructure.activitypub.fetch import Fetcher
@@ -52,16 +52,18 @@ class SocialStatuses(SocialRemoteAccounts, SocialInteractions):
         me = await self._local_row(session, user_id)
         text = CONTROL.sub("", post.text).strip()
         # Every image is checked (and re-encoded, in memory) before anything is written.
-        images = await self._prepare_media(post.media)
-        if not text and not images:
-            raise DomainError("social_empty_post", "Write something first.")
-        if len(text) > MAX_POST_CHARS:
-            raise DomainError("social_post_too_long", f"At most {MAX_POST_CHARS} characters.")
+        checks = FieldErrors()  # every field checked before any is reported
+        images: list[Any] = []
+        try:
+            images = list(await self._prepare_media(post.media))
+        except DomainError as err:
+            checks.note(InvalidField(err.code, err.message, "media0", status=err.status))
+        spoiler = _checked_post(checks, text, post.spoiler_text, empty=not images)
         if post.visibility not in SOCIAL_VISIBILITIES:
-            raise DomainError("social_bad_visibility", "Choose who can see the post.")
-        spoiler = CONTROL.sub("", post.spoiler_text).strip()
-        if len(spoiler) > MAX_SPOILER_CHARS:
-            raise DomainError("social_spoiler_too_long", "The content warning is too long.")
+            checks.note(
+                InvalidField("social_bad_visibility", "Choose who can see the post.", "visibility")
+            )
+        checks.raise_if_any()
         parent: SocialStatus | None = None
         if post.in_reply_to_id is not None:
             parent = await session.get(SocialStatus, post.in_reply_to_id)
@@ -132,13 +134,9 @@ class SocialStatuses(SocialRemoteAccounts, SocialInteractions):
         ):
             raise NotFound("social_no_status", "That post does not exist.")
         text = CONTROL.sub("", post.text).strip()
-        if not text and not status.attachments:
-            raise DomainError("social_empty_post", "Write something first.")
-        if len(text) > MAX_POST_CHARS:
-            raise DomainError("social_post_too_long", f"At most {MAX_POST_CHARS} characters.")
-        spoiler = CONTROL.sub("", post.spoiler_text).strip()
-        if len(spoiler) > MAX_SPOILER_CHARS:
-            raise DomainError("social_spoiler_too_long", "The content warning is too long.")
+        checks = FieldErrors()
+        spoiler = _checked_post(checks, text, post.spoiler_text, empty=not status.attachments)
+        checks.raise_if_any()
         async with self._fetcher() as fetcher:
             content, mentioned, tags = await self._render(session, fetcher, text)
         known = set(
@@ -376,3 +374,22 @@ class SocialStatuses(SocialRemoteAccounts, SocialInteractions):
         return await session.scalar(
             select(SocialStatus.id).where(SocialStatus.uri == uri, SocialStatus.account_id == me.id)
         )
+
+
+def _checked_post(checks: FieldErrors, text: str, spoiler_text: str, *, empty: bool) -> str:
+    """A post's text and content warning checked (each problem noted under its field); the
+    content warning as stored."""
+    if not text and empty:
+        checks.note(InvalidField("social_empty_post", "Write something first.", "text"))
+    if len(text) > MAX_POST_CHARS:
+        checks.note(
+            InvalidField("social_post_too_long", f"At most {MAX_POST_CHARS} characters.", "text")
+        )
+    spoiler = CONTROL.sub("", spoiler_text).strip()
+    if len(spoiler) > MAX_SPOILER_CHARS:
+        checks.note(
+            InvalidField(
+                "social_spoiler_too_long", "The content warning is too long.", "spoiler_text"
+            )
+        )
+    return spoiler
