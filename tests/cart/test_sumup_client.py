@@ -166,8 +166,8 @@ async def test_webhooks_are_retried_until_answered(standin: SumUpStandIn) -> Non
     receiver = Quart("receiver")
 
     @receiver.get("/healthz")
-    async def healthz() -> str:
-        return "ok"
+    async def healthz() -> dict[str, str]:
+        return {"app": receiver.name}  # serve_app knows its own server by this
 
     @receiver.post("/hook")
     async def receive() -> tuple[str, int]:

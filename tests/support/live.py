@@ -54,6 +54,9 @@ class LiveApp:
 
 
 async def serve_app(app: RoseQuart, port: int) -> LiveApp:
+    """Serve ``app`` on ``port`` until its :meth:`LiveApp.stop`. The app answers ``/healthz`` with
+    ``{"app": <its name>}`` (every Rose Ash app does; a stand-in must too), so an answer from
+    another server that holds the port is not mistaken for this one's."""
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.graceful_timeout = 1.0
