@@ -356,7 +356,7 @@ async def test_harmless_cookies_are_served_from_the_cache_and_identities_never(
         # The other apps' sessions and markers reach every app on one host; never read here.
         f"market_session=whatever; market_sso=-; federation_session=x; {marker}=-",
     ):
-        page, html = await get(visitor, "/", **BROWSER, Cookie=cookie)
+        page, _html = await get(visitor, "/", **BROWSER, Cookie=cookie)
         assert page.headers.get("x-rose-cache") == "hit", cookie
     for cookie in (
         member,
@@ -366,7 +366,7 @@ async def test_harmless_cookies_are_served_from_the_cache_and_identities_never(
         f"{marker}=-; {marker}=g1",
         f"{marker}=-; rose_signin=-; other=1",
     ):
-        page, html = await get(visitor, "/", Cookie=cookie)
+        page, _ = await get(visitor, "/", Cookie=cookie)
         assert "x-rose-cache" not in page.headers, cookie
     # A check is due (someone signed in at federation since this app asked): not served.
     page, _ = await get(visitor, "/", **BROWSER, Cookie=f"{marker}=-; rose_signin=g2")
