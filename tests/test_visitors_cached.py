@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from shared.config import APP_NAMES
 from shared.infrastructure import pagecache
-from shared.models import Product
+from shared.models import CartItem, Product
 from tests.identity.factories import MEMBER_PASSWORD, sign_in_at
 from tests.support import Browser
 from tests.support.live import Platform
@@ -47,6 +47,10 @@ async def product(site: Platform) -> AsyncIterator[int]:
         yield product_id
     finally:
         async with sessions.begin() as db:
+            # The apps committed the shopper's cart line: it goes with the product.
+            await db.execute(
+                delete(CartItem).where(CartItem.kind == "product", CartItem.item_id == product_id)
+            )
             await db.execute(delete(Product).where(Product.id == product_id))
         await engine.dispose()
 

@@ -9,7 +9,9 @@ tests/cart/conftest.py); its market page for a product shows the shared "Add to 
 from __future__ import annotations
 
 from playwright.async_api import Page, expect
+from sqlalchemy import delete
 
+from shared.models import CartItem
 from tests.cart.conftest import shop  # noqa: F401 - the fixture
 from tests.cart.factories import Shop
 
@@ -33,15 +35,21 @@ async def test_a_browser_is_served_from_the_cache_and_sees_its_own_cart(
     assert again.headers.get("x-rose-cache") == "hit", await page.context.cookies()
     await expect(page.locator(".cart-count")).to_have_text("0")
 
-    await page.goto(f"{shop.url('market')}/test-product/{product}")
-    await page.get_by_role("button", name="Add to cart").click()
-    await expect(page.locator(".cart-count")).to_have_text("1")
+    try:
+        await page.goto(f"{shop.url('market')}/test-product/{product}")
+        await page.get_by_role("button", name="Add to cart").click()
+        await expect(page.locator(".cart-count")).to_have_text("1")
 
-    await page.goto(home)  # the copy for everyone with a cart, rendered once
-    cached = await page.goto(home)
-    assert cached is not None
-    assert cached.headers.get("x-rose-cache") == "hit"
-    assert "data-count" not in await cached.text()
-    # The browser fills in its own count from /cart-mini (htmx, under the pages' CSP).
-    await expect(page.locator(".cart-count")).to_have_text("1")
-    await expect(page.locator(".cart-total")).to_have_text("£1.80")
+        await page.goto(home)  # the copy for everyone with a cart, rendered once
+        cached = await page.goto(home)
+        assert cached is not None
+        assert cached.headers.get("x-rose-cache") == "hit"
+        assert "data-count" not in await cached.text()
+        # The browser fills in its own count from /cart-mini (htmx, under the pages' CSP).
+        await expect(page.locator(".cart-count")).to_have_text("1")
+        await expect(page.locator(".cart-total")).to_have_text("£1.80")
+    finally:
+        async with shop.sessions.begin() as db:  # the apps committed the cart line
+            await db.execute(
+                delete(CartItem).where(CartItem.kind == "product", CartItem.item_id == product)
+            )
