@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.browser import BrowserSession, browse
 from bench.checkout import run_checkout
 from bench.fanout import run_fanout
 from bench.load import Sample, run_load
@@ -53,8 +54,8 @@ class Scenario:
     condition: str = ""
 
 
-# Any cookie but the sign-on marker makes a request "somebody": the page is rendered, not
-# served whole from the anonymous page cache (shared/infrastructure/pagecache.py).
+# A cookie the platform never sets makes a request "somebody": the page is rendered, not served
+# whole from the anonymous page cache (shared/infrastructure/pagecache.py, decision 0091).
 RENDERED = {"Cookie": "bench=1"}
 # A category with sub-categories (every "Food" product of the scaled demo, ~1,000), filtered
 # by supplier, in stock and a price range, sorted by price.
@@ -89,6 +90,22 @@ SCENARIOS = [
         headers=RENDERED,
         condition="churn",
     ),
+    Scenario(
+        "blog home, browser cookies (Chromium's, after its first pages)",
+        "blog",
+        "/",
+        ">= 0.75 of bare",
+        0.75,
+        condition="browser",
+    ),
+    Scenario(
+        "blog post, browser cookies",
+        "blog",
+        "{post}",
+        ">= 0.5 of bare",
+        0.5,
+        condition="browser",
+    ),
     Scenario("market home, anonymous", "market", "/", ">= 0.5 of bare", 0.5),
     Scenario(
         "market category with filters (2,000 products), anonymous",
@@ -96,6 +113,14 @@ SCENARIOS = [
         CATEGORY_PATH,
         ">= 0.25 of bare",
         0.25,
+    ),
+    Scenario(
+        "market category with filters, browser cookies",
+        "market",
+        CATEGORY_PATH,
+        ">= 0.25 of bare",
+        0.25,
+        condition="browser",
     ),
     Scenario(
         "market category with filters, rendered (page cache bypassed)",
@@ -263,14 +288,37 @@ def _run_scenario(
     args: argparse.Namespace,
     env: dict[str, str],
     redis_url: str,
+    browser: BrowserSession | None = None,
 ) -> list[Sample]:
     headers = dict(scenario.headers)
+    if scenario.condition == "browser":
+        assert browser is not None
+        headers.update(browser.headers(_origin(url)))
     if scenario.condition == "member":
         headers["Cookie"] = member_cookie(load_settings(environ=env))
     churn = Churn(redis_url) if scenario.condition in ("churn", "stop-cart") else None
     with churn or contextlib.nullcontext():
         run_load(url, args.warmup, args.connections, headers)
         return [run_load(url, args.duration, args.connections, headers) for _ in range(args.runs)]
+
+
+def _browser_report(session: BrowserSession) -> dict[str, object]:
+    return {
+        "post": session.post_path,
+        "redirects": session.redirects,
+        "cookies": {url.rsplit(":", 1)[-1]: names for url, names in session.names.items()},
+    }
+
+
+def _origin(url: str) -> str:
+    return "/".join(url.split("/", 3)[:3])
+
+
+def _cache_answer(url: str, session: BrowserSession) -> str:
+    """What the page cache says to one more request with the browser's cookies."""
+    request = urllib.request.Request(url, headers=session.headers(_origin(url)))  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+        return str(answer.headers.get("x-rose-cache") or "rendered")
 
 
 def _wanted(args: argparse.Namespace, name: str) -> bool:
@@ -318,6 +366,7 @@ def main() -> int:
     ports = dict(zip(APP_NAMES, app_ports, strict=True))
     env = _platform_env(ports, database_url, redis_url, scratch / "devdata")
     results = []
+    browser_report: dict[str, object] = {}
     memory: dict[str, int] = {}
     checkout: list[dict[str, object]] = []
     fanout: list[dict[str, object]] = []
@@ -332,13 +381,26 @@ def main() -> int:
             _wait_http(f"http://127.0.0.1:{port}/healthz", timeout=180)
         base_rps = None
         last = [s for s in SCENARIOS if s.condition == "stop-cart"]
+        session = None
+        if any(s.condition == "browser" and _wanted(args, s.name) for s in SCENARIOS):
+            session = browse(
+                f"http://127.0.0.1:{ports['blog']}",
+                f"http://127.0.0.1:{ports['market']}",
+                CATEGORY_PATH,
+            )
+            browser_report = _browser_report(session)
+            print(f"bench: a real browser's session: {browser_report}", flush=True)
         for scenario in [s for s in SCENARIOS if s.condition != "stop-cart"]:
             if scenario.app is not None and not _wanted(args, scenario.name):
                 continue
             port = baseline_port if scenario.app is None else ports[scenario.app]
-            url = f"http://127.0.0.1:{port}{scenario.path}"
+            path = scenario.path.format(post=session.post_path if session else "/")
+            url = f"http://127.0.0.1:{port}{path}"
             print(f"bench: {scenario.name} ({url})", flush=True)
-            row = _row(scenario, _run_scenario(scenario, url, args, env, redis_url), base_rps)
+            samples = _run_scenario(scenario, url, args, env, redis_url, session)
+            row = _row(scenario, samples, base_rps)
+            if scenario.condition == "browser" and session is not None:
+                row["cache"] = _cache_answer(url, session)
             base_rps = base_rps or float(row["rps"])
             results.append(row)
         if _wanted(args, "checkout"):
@@ -382,6 +444,7 @@ def main() -> int:
         "checkout": checkout,
         "fanout": fanout,
         "memory_mb": memory,
+        "browser": browser_report,
         "pending": [{"scenario": s, "waits_for": w} for s, w in PENDING],
     }
     out = Path(args.output)
@@ -490,6 +553,26 @@ def _markdown(report: dict[str, object]) -> str:
                 f"{f['per_worker_per_s']:.0f} | {f['worker_cpu_s']:.1f} | "
                 f"{f['sink_cpu_s']:.1f} | {'yes' if met else 'NO'} |"
             )
+    browser = report.get("browser")
+    if isinstance(browser, dict) and browser:
+        redirects = ", ".join(f"{u}: {n}" for u, n in browser["redirects"].items())
+        cookies = "; ".join(
+            f"port {port}: {', '.join(names) or 'none'}"
+            for port, names in browser["cookies"].items()
+        )
+        answers = ", ".join(
+            f"{r['scenario'].split(',')[0]}: {r['cache']}"
+            for r in report["results"]  # type: ignore[attr-defined]
+            if "cache" in r
+        )
+        lines += [
+            "",
+            "Browser cookies: Chromium (Playwright, a fresh profile) visited the blog home, the "
+            f"post `{browser['post']}` and the market category, as a new visitor; redirects "
+            f"per navigation: {redirects}. The cookies it then held, sent with every request "
+            f"of those rows (with a navigation's Accept and Sec-Fetch headers): {cookies}. "
+            f"The page cache's answer to one more such request after each row: {answers}.",
+        ]
     lines += ["", "Resident memory after the run (MB):", ""]
     for proc, mb in report["memory_mb"].items():  # type: ignore[attr-defined]
         lines.append(f"- {proc}: {mb}")

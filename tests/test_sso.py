@@ -24,16 +24,23 @@ async def test_sign_in_once_then_signed_in_everywhere_and_signed_out_everywhere(
     fed = url("federation")
     await platform.member("ash", display_name="Ash Tree")
 
-    # A first visit to blog: one silent trip to federation, straight back, not signed in.
+    # A first visit to blog: one silent trip to federation, straight back, not signed in:
+    # three redirects (to federation, back to blog's callback, back to the page).
     page = await browser.get(f"{url('blog')}/")
     assert page.status_code == 200
     assert str(page.url) == f"{url('blog')}/"
+    assert len(browser.hops) - 1 == 3
     assert len(browser.hops_to(fed)) == 1
     assert query_of(browser.hops_to(fed)[0])["prompt"] == "none"
     assert "Sign in</a>" in page.text
-    # ...and only once per browser session.
+    # ...and only once per browser session, for every app (decision 0092): the other apps'
+    # first pages cost no redirect (three each before).
     await browser.get(f"{url('blog')}/")
     assert browser.hops_to(fed) == []
+    for name in ("market", "cart", "events", "account"):
+        page = await browser.get(f"{url(name)}/")
+        assert browser.hops == [f"{url(name)}/"], (name, browser.hops)
+        assert "Sign in</a>" in page.text, name
 
     # Sign in at blog: back on the page we came from, signed in.
     html = await sign_in_at(browser, url("blog"), "ash", MEMBER_PASSWORD)

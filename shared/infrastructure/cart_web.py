@@ -1,5 +1,6 @@
-"""The cart's part of every app: the anonymous cart-key cookie, the merge at sign-in, and the
-"Add to cart" form's endpoint.
+"""The cart's part of every app: the anonymous cart-key cookie, the merge at sign-in, the
+"Add to cart" form's endpoint, and ``GET /cart-mini``: the header's mini cart of a page cached
+for every visitor with a cart.
 
 The visitor experiences one site on several subdomains, so the cart key lives in one signed
 cookie every app reads (``rose_cart``, on ``cart.cookie_domain``), not in an app's session:
@@ -34,7 +35,7 @@ from shared.errors import DomainError
 from shared.infrastructure.boost import is_htmx
 from shared.infrastructure.context import app_secret, current_platform, db_session, services
 from shared.infrastructure.csrf import csrf_token_optional
-from shared.infrastructure.fragments import invalidate_after_commit
+from shared.infrastructure.fragments import FragmentRef, invalidate_after_commit, page_fragments
 from shared.infrastructure.ratelimit import rate_limited
 from shared.infrastructure.visitor import CART_KEY_RE, Visitor, current_user_id, set_cart_key
 
@@ -134,6 +135,19 @@ def install(app: Quart) -> None:
     app.before_request(_load_cart_key)
     app.after_request(_store_cart_key)
     app.register_blueprint(bp)
+
+
+@bp.get("/cart-mini")
+async def cart_mini() -> Response:
+    """The header's mini cart of this visitor: what a page cached for everyone with a cart
+    asks for as it loads (pagecache.py). Never cached but in the fragment's own copy."""
+    found = await page_fragments(FragmentRef.of(MINI_FRAGMENT))
+    mini = str(found.get(MINI_FRAGMENT, ""))
+    body = f'<div class="slot slot-cart">{mini}</div>'
+    response = Response(body, mimetype="text/html")
+    response.headers["Cache-Control"] = "private, no-store"
+    response.vary.add("Cookie")
+    return response
 
 
 def _positive_int(form: MultiDict[str, str], name: str, default: int | None = None) -> int:

@@ -183,7 +183,7 @@ def create_base_app(
     )
     app.rose_template_dir = template_dir
     app.secret_key = app_secret(settings, name, "session")
-    cookie_name = f"__Host-{name}_session" if settings.cookie_secure else f"{name}_session"
+    cookie_name = _session_cookie_name(settings, name)
     app.config.update(
         SESSION_COOKIE_NAME=cookie_name,
         SESSION_COOKIE_SECURE=settings.cookie_secure,
@@ -233,7 +233,7 @@ def create_base_app(
         settings.database.pool_size + settings.database.max_overflow,
     )
     fragments.install(app, settings, rose.redis)
-    pagecache.install(app, settings, rose.redis, oauth.marker_cookie_name(settings, name))
+    pagecache.install(app, settings, rose.redis, _visitor_cookies(app, settings))
     # Single sign-on: who is signed in (every request), /auth/* and silent sign-on.
     app.extensions["mailer"] = Mailer(settings)
     auth.install(app)
@@ -251,6 +251,28 @@ def create_base_app(
         await rose.engine.dispose()
 
     return app
+
+
+def _session_cookie_name(settings: Settings, name: str) -> str:
+    return f"__Host-{name}_session" if settings.cookie_secure else f"{name}_session"
+
+
+def _visitor_cookies(app: RoseQuart, settings: Settings) -> pagecache.VisitorCookies:
+    """The cookies ``app`` reads, for its page cache to tell an anonymous visitor (0091)."""
+    others = [n for n in APP_NAMES if n != app.name]
+    return pagecache.VisitorCookies(
+        marker=oauth.marker_cookie_name(settings, app.name),
+        generation=oauth.generation_cookie_name(settings),
+        session=app.config["SESSION_COOKIE_NAME"],
+        cart=cart_web.COOKIE,
+        ignored=frozenset(
+            [_session_cookie_name(settings, n) for n in others]
+            + [oauth.marker_cookie_name(settings, n) for n in others]
+        ),
+        anonymous_session_keys=frozenset({oauth.PENDING_KEY, csrf.SESSION_KEY}),
+        session_keys=pagecache.session_reader(app),
+        needs_sign_on_check=oauth.needs_sign_on_check,
+    )
 
 
 def _install_request_plumbing(

@@ -19,10 +19,12 @@ Added to every app by the factory:
   federation with ``prompt=none``; someone signed in at any app comes back signed in, anyone
   else comes straight back to the page they asked for. Never for non-GET, non-HTML, htmx,
   internal, ActivityPub, feed or static requests (a boosted navigation is a page load: it
-  leaves as a whole page); once per browser session per app (a browser-session marker cookie
-  remembers it), and again after someone signs in at federation: federation's sign-in
-  generation cookie, readable by every app, changes with each sign-in and the marker records
-  the generation it checked at (decision 0071).
+  leaves as a whole page). Once per browser session for all apps: federation's sign-in
+  generation cookie, readable by every app, says ``-`` once federation found nobody signed in,
+  so no other app asks again (decision 0092); it changes with each sign-in, and each app's
+  browser-session marker cookie records the generation it checked at, so every app checks
+  again after one (decision 0071). The check leaves nothing in the app's session: an empty
+  session sends no cookie, so the next page is served from the page cache (decision 0091).
 
 The client side is ``httpx`` plus ``joserfc``, not Authlib's client (see the architecture
 notes). Federation itself is the provider: there ``/auth/login`` is its sign-in page and
@@ -67,6 +69,8 @@ JWKS_MIN_REFETCH_S = 10
 CLOCK_LEEWAY_S = 60
 # The sign-on marker's value when the browser carried no sign-in generation.
 NO_GENERATION = "-"
+# Federation's authorization endpoint (its answer tells the browser whether anyone is signed in).
+AUTHORIZE_PATH = "/oauth/authorize"
 # The state of a request started afresh after a callback with no request of its own.
 AGAIN_PREFIX = "again."
 
@@ -132,7 +136,7 @@ class OIDCClient:
         self.client_id = name
         self.secret = client_secret(settings, name)
         self.issuer = fed.public_url
-        self.authorize_endpoint = f"{fed.public_url}/oauth/authorize"
+        self.authorize_endpoint = f"{fed.public_url}{AUTHORIZE_PATH}"
         self.end_session_endpoint = f"{fed.public_url}/oauth/end-session"
         # Server-to-server calls use the internal URL (the Swarm service name in production).
         self.token_endpoint = f"{fed.internal_url}/oauth/token"
@@ -196,7 +200,12 @@ class OIDCClient:
         if not state or not isinstance(pending, dict) or state not in pending:
             return None
         entry = pending.pop(state)
-        session[PENDING_KEY] = pending
+        if pending:
+            session[PENDING_KEY] = pending
+        else:
+            # Nothing left in flight: an empty session, so the answer drops the cookie and
+            # the next page is an anonymous one the page cache can serve (decision 0091).
+            session.pop(PENDING_KEY, None)
         if int(time.time()) - int(entry.get("t", 0)) >= PENDING_TTL_S:
             return None
         return dict(entry)
@@ -346,9 +355,15 @@ def _set_marker(response: Response, generation: str | None) -> Response:
 
 
 def needs_sign_on_check(marker: str | None, generation: str | None) -> bool:
-    """Whether an anonymous browser should be sent to federation with ``prompt=none``: it
-    never was (no marker), or someone signed in at federation since it last was (the
-    generation cookie differs from the one the marker recorded; decision 0071)."""
+    """Whether an anonymous browser should be sent to federation with ``prompt=none``.
+
+    Not when federation's generation cookie says "nobody" (``-``): federation answered in this
+    browser session that nobody was signed in, and any sign-in since would have replaced it, so
+    one check serves every app (decision 0092). Otherwise: this app never checked (no marker),
+    or someone signed in at federation since it last did (the generation differs from the one
+    the marker recorded; decision 0071)."""
+    if generation == NO_GENERATION:
+        return False
     if marker is None:
         return True
     return generation is not None and marker != generation
@@ -478,26 +493,36 @@ def _federation_blueprint() -> Blueprint:
 
 
 async def _keep_generation(response: Response) -> Response:
-    """Federation: the generation cookie exists while this browser is signed in here, with a
-    new value for every sign-in, so each app's silent check runs again after one (0071)."""
+    """Federation: while this browser is signed in here the generation cookie holds a new
+    value for every sign-in, so each app's silent check runs again after one (0071). Once
+    federation has found nobody signed in — an app's authorization request, or a browser still
+    carrying an old generation — it holds ``-``, so the other apps need not ask (0092)."""
     settings = current_platform().settings
     name = generation_cookie_name(settings)
-    domain = settings.oauth.cookie_domain or None
     current = request.cookies.get(name)
     signed_in = auth.current_user() is not None or auth.signed_in_now()
-    if signed_in and (current is None or auth.signed_in_now()):
-        response.set_cookie(
-            name,
-            secrets.token_urlsafe(12),
-            domain=domain,
-            path="/",
-            secure=settings.cookie_secure,
-            httponly=True,
-            samesite="Lax",
-        )
-    elif not signed_in and current is not None:
-        response.delete_cookie(name, domain=domain, path="/")
+    if signed_in and (current in (None, NO_GENERATION) or auth.signed_in_now()):
+        _set_generation(response, settings, secrets.token_urlsafe(12))
+    elif (
+        not signed_in
+        and current != NO_GENERATION
+        and (current is not None or request.path == AUTHORIZE_PATH)
+    ):
+        _set_generation(response, settings, NO_GENERATION)
     return response
+
+
+def _set_generation(response: Response, settings: Settings, value: str) -> None:
+    # No max-age: a browser-session cookie, like the apps' markers.
+    response.set_cookie(
+        generation_cookie_name(settings),
+        value,
+        domain=settings.oauth.cookie_domain or None,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 def install(app: Quart) -> None:

@@ -20,11 +20,25 @@ until something it shows changes:
   Visitors who miss a page that another request of the same process is rendering wait for
   that render (at most ``RENDER_WAIT_S``) and get its copy: one render, not a stampede.
 
-Who is anonymous is decided conservatively: a request with any cookie but the sign-on marker
-(a session, a cart), an ``Authorization`` header, or an identity header a test installs is
-never served from nor stored in the cache, and neither is a response that sets a cookie, is
-``private``, or is not a 200 HTML page. A first visit from a browser without the sign-on marker
-passes through too, so silent single sign-on still happens.
+Who is anonymous is decided from the cookies the app reads (:class:`VisitorCookies`, decision
+0091), the way the app would read them (werkzeug's parser; a name sent twice is nobody's):
+
+* the sign-on marker and federation's sign-in generation carry no identity, unless together
+  they say a silent sign-on check is due: a browser's page load then passes through, so the
+  check happens (decisions 0071, 0092);
+* the app's session carries none while it holds only sign-on state and a CSRF token (checked
+  with the app's own signing key): such a request is served from the cache, but what is
+  rendered for it is never stored (a page may show that session's token without setting a
+  cookie); anything else in it — a member's sign-in — passes through untouched;
+* the anonymous cart key makes a second audience, ``cart``: its pages are cached apart, rendered
+  as for nobody with the header's mini cart left as a placeholder that htmx fills from the
+  app's ``/cart-mini`` (:func:`cart_deferred`), so the page is shared and the count is the
+  visitor's own;
+* the other apps' session and marker cookies (which reach every app when they share a host)
+  are never read here; any other cookie, an ``Authorization`` header or an identity header a
+  test installs makes the request somebody's: never served from nor stored in the cache.
+
+A response that sets a cookie, is ``private``, or is not a 200 HTML page is never stored.
 """
 
 from __future__ import annotations
@@ -36,20 +50,23 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from http.cookies import CookieError, SimpleCookie
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
 
 import redis.asyncio as aioredis
+from itsdangerous import BadSignature
 from quart import g, has_request_context, make_response, request
 from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
+from werkzeug.http import parse_cookie
 
 from shared.infrastructure import metrics
 from shared.infrastructure.boost import BOOST_HEADERS, is_htmx, wants_partial
 from shared.infrastructure.context import REQUEST_SESSION, redis_client
 from shared.infrastructure.logs import new_request_id
+from shared.infrastructure.visitor import set_cart_key
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +77,9 @@ ENTRY_PREFIX = "rose:page:"
 # The response header a cacheable view sets for the ASGI layer (never sent to the browser).
 DEPS_HEADER = "x-rose-page-deps"
 SCOPE_KEY = "rose.pagecache"
+# The audience a page passed through for storing is rendered for (scope key; "cart" or absent).
+AUDIENCE_KEY = "rose.pagecache.audience"
+CART_AUDIENCE = "cart"
 MAX_BODY_BYTES = 1_000_000
 # How long a request that misses a page another request is rendering waits for that render.
 RENDER_WAIT_S = 2.0
@@ -97,6 +117,11 @@ def cacheable_page(*domains: str) -> Callable[[F], F]:
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             if SCOPE_KEY not in request.scope:
                 return await view(*args, **kwargs)
+            if request.scope.get(AUDIENCE_KEY) == CART_AUDIENCE:
+                # Stored for every visitor with a cart: rendered as for nobody, the mini cart
+                # left for the visitor's browser to fill (see cart_deferred).
+                set_cart_key(None)
+                g._cart_deferred = True
             keys = [version_key(d) for d in domains]
             try:
                 before = await redis_client().mget(keys) if keys else []
@@ -113,6 +138,12 @@ def cacheable_page(*domains: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def cart_deferred() -> bool:
+    """Whether this page is rendered for everyone with a cart: the header's mini cart is then
+    a placeholder their browser fills (``GET /cart-mini``), not anybody's count."""
+    return bool(has_request_context() and g.get("_cart_deferred"))
 
 
 def version_text(value: bytes | str | None) -> str:
@@ -275,6 +306,50 @@ def install_listeners() -> None:
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class VisitorCookies:
+    """The cookies an app reads, as its page cache tells them apart (decision 0091)."""
+
+    marker: str  # this app's sign-on marker
+    generation: str  # federation's sign-in generation
+    session: str  # this app's session
+    cart: str  # the anonymous cart key
+    # Cookies this app never reads: the other apps' sessions and markers.
+    ignored: frozenset[str]
+    # Session keys that say nothing about who the visitor is (sign-on state, the CSRF token).
+    anonymous_session_keys: frozenset[str]
+    # The keys of a session cookie's value, as the app would open it; None when it cannot.
+    session_keys: Callable[[str], Collection[str] | None]
+    # oauth.needs_sign_on_check: whether a page load is due for a silent sign-on check.
+    needs_sign_on_check: Callable[[str | None, str | None], bool]
+
+
+class Lookup(NamedTuple):
+    """Where a request's page is cached, and whether what is rendered for it may be stored."""
+
+    key: str
+    store: bool
+    audience: str | None
+
+
+def session_reader(app: Any) -> Callable[[str], Collection[str] | None]:
+    """The keys of ``app``'s session cookie value, opened as Quart's session interface opens
+    it (its signing key and lifetime); None when the signature or the content is not good."""
+
+    def keys(value: str) -> Collection[str] | None:
+        serializer = app.session_interface.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data = serializer.loads(value, max_age=max_age)
+        except (BadSignature, ValueError):
+            return None
+        return data.keys() if isinstance(data, dict) else None
+
+    return keys
+
+
 class PageCache:
     """The ASGI layer of one app: look up, else pass through and maybe store."""
 
@@ -284,13 +359,13 @@ class PageCache:
         redis: aioredis.Redis,
         *,
         ttl_s: int,
-        marker_cookie: str,
+        cookies: VisitorCookies,
         retry_after_s: float,
     ) -> None:
         self.app_name = app_name
         self.redis = redis
         self.ttl_s = ttl_s
-        self.marker_cookie = marker_cookie
+        self.cookies = cookies
         self.retry_after_s = retry_after_s
         # Request headers that carry an identity (tests add their own).
         self.identity_headers: set[bytes] = {b"authorization"}
@@ -299,8 +374,8 @@ class PageCache:
         # Pages being rendered by a request of this process (key -> set when done).
         self._rendering: dict[str, asyncio.Event] = {}
 
-    def key_for(self, scope: dict[str, Any]) -> str | None:
-        """The cache key of an anonymous, cacheable request, or None."""
+    def key_for(self, scope: dict[str, Any]) -> Lookup | None:
+        """Where an anonymous, cacheable request's page is cached, or None (see the module)."""
         if scope["type"] != "http" or scope["method"] != "GET":
             return None
         headers: dict[bytes, bytes] = {}
@@ -310,30 +385,59 @@ class PageCache:
                 return None
             if name in _BOOST and name in headers:
                 return None  # a repeated boost header: which one the app reads is its business
+            if name == b"cookie" and name in headers:
+                return None  # cookies in two headers: left to the app
             headers[name] = value
-        cookies = headers.get(b"cookie")
-        has_marker = False
-        if cookies:
-            try:
-                jar = SimpleCookie(cookies.decode("latin-1"))
-            except CookieError:
+        found = self._cookies(headers.get(b"cookie"))
+        if found is None:
+            return None
+        known = self.cookies
+        store = True
+        if known.session in found:
+            keys = known.session_keys(found[known.session])
+            if keys is None or not set(keys) <= known.anonymous_session_keys:
                 return None
-            # Anything but the sign-on marker (or a header that parses to nothing) may be
-            # somebody: let the app decide.
-            if not jar or any(name != self.marker_cookie for name in jar):
-                return None
-            has_marker = self.marker_cookie in jar
+            store = False  # served, but its render may show its CSRF token: never stored
         accept = headers.get(b"accept", b"").decode("latin-1")
         if "json" in accept or any(h in accept for h in ACTIVITYPUB_HINTS):
             return None
         hx, restore = (_text(headers[name]) if name in headers else None for name in _BOOST)
-        if not is_htmx(hx) and not has_marker and self._browser_navigation(headers, accept):
-            return None  # silent single sign-on gets its chance first
-        # The page varies on the boost headers only through this (the renderer asks the same).
+        marker = found.get(known.marker)
+        if known.needs_sign_on_check(marker, found.get(known.generation)):
+            if is_htmx(hx):
+                # A boosted navigation is checked too once this app has checked before.
+                if marker is not None and headers.get(b"hx-boosted") == b"true":
+                    return None
+            elif self._browser_navigation(headers, accept):
+                return None  # silent single sign-on gets its chance first
+        # The page varies on the boost headers only through this (the renderer asks the same);
+        # a whole page also on the audience (its header's mini cart).
         variant = "partial" if wants_partial(hx, restore) else "full"
+        audience = CART_AUDIENCE if known.cart in found else None
+        if variant == "full" and audience is not None:
+            variant = f"full-{audience}"
         target = scope["path"] + "?" + scope.get("query_string", b"").decode("latin-1")
         digest = hashlib.sha256(target.encode()).hexdigest()[:32]
-        return f"{ENTRY_PREFIX}{self.app_name}:{variant}:{digest}"
+        return Lookup(f"{ENTRY_PREFIX}{self.app_name}:{variant}:{digest}", store, audience)
+
+    def _cookies(self, header: bytes | None) -> dict[str, str] | None:
+        """The request's cookies this layer knows (the ignored ones left out), read as the app
+        reads them; None when there is one it does not know, or a name sent twice."""
+        if not header:
+            return {}
+        jar = parse_cookie(header.decode("latin-1"))
+        if not jar and header.strip():
+            return None  # a header that parses to nothing may be somebody: let the app decide
+        known = self.cookies
+        names = {known.marker, known.generation, known.session, known.cart}
+        found: dict[str, str] = {}
+        for name, values in jar.lists():
+            if name in known.ignored:
+                continue
+            if name not in names or len(values) != 1:
+                return None
+            found[name] = values[0]
+        return found
 
     @staticmethod
     def _browser_navigation(headers: dict[bytes, bytes], accept: str) -> bool:
@@ -348,10 +452,11 @@ class PageCache:
         send: Callable[..., Any],
         app: ASGIApp,
     ) -> None:
-        key = self.key_for(scope)
-        if key is None or time.monotonic() < self._down_until:
+        lookup = self.key_for(scope)
+        if lookup is None or time.monotonic() < self._down_until:
             await app(scope, receive, send)
             return
+        key = lookup.key
         etag_wanted = _header(scope, b"if-none-match")
         try:
             hit = await self._lookup(keys=[key], args=[etag_wanted])
@@ -365,6 +470,11 @@ class PageCache:
             await self._send_hit(scope, send, hit)
             return
         metrics.count_page_cache(self.app_name, hit=False)
+        if not lookup.store:
+            await app(scope, receive, send)  # rendered for this visitor alone
+            return
+        if lookup.audience is not None:
+            scope[AUDIENCE_KEY] = lookup.audience
         rendering = self._rendering.get(key)
         if rendering is not None:
             # The page is being rendered by another request of this process: wait for it
@@ -521,9 +631,10 @@ def _storable(headers: list[tuple[bytes, bytes]]) -> bool:
     return True
 
 
-def install(app: Any, settings: Any, redis: aioredis.Redis, marker_cookie: str) -> None:
+def install(app: Any, settings: Any, redis: aioredis.Redis, cookies: VisitorCookies) -> None:
     """Put the page cache in front of ``app`` (when enabled) and attribute writes to domains."""
     install_listeners()
+    app.jinja_env.globals["cart_deferred"] = cart_deferred
     if not settings.pagecache.enabled:
         app.page_cache = None
         return
@@ -531,6 +642,6 @@ def install(app: Any, settings: Any, redis: aioredis.Redis, marker_cookie: str) 
         app.name,
         redis,
         ttl_s=settings.pagecache.ttl_s,
-        marker_cookie=marker_cookie,
+        cookies=cookies,
         retry_after_s=settings.fragments.retry_after_s,
     )

@@ -32,15 +32,15 @@ async def app(make_app: AppMaker, database_url: str, redis_url: str) -> RoseQuar
 
 
 def visitor_with_a_cookie(app: RoseQuart) -> Client:
-    """Not signed in, but not anonymous to the page cache either (a cart, a session): its
-    home is rendered, with the public listing."""
+    """Not signed in, but not anonymous to the page cache either (a cookie it does not know,
+    decision 0091): its home is rendered, with the public listing."""
     client = app.test_client()
     client.cookie_jar = None  # type: ignore[assignment]
     return client
 
 
 async def home(client: Client, path: str = "/", status: int = 200) -> str:
-    headers = {"Cookie": "rose_cart=nothing-valid"} if client.cookie_jar is None else {}
+    headers = {"Cookie": "somebody=unknown"} if client.cookie_jar is None else {}
     resp = await client.get(path, headers=headers)
     assert resp.status_code == status, path
     assert "x-rose-cache" not in resp.headers  # rendered: not the anonymous page cache

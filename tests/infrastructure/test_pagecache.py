@@ -25,6 +25,7 @@ from tests.support import BROWSER_ACCEPT, closed_port, csrf_in
 from tests.support.settings import AppMaker, make_settings
 
 BROWSER = {"Accept": BROWSER_ACCEPT, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+BOOSTED = {"Accept": BROWSER_ACCEPT, "HX-Request": "true", "HX-Boosted": "true"}
 
 
 @pytest.fixture
@@ -195,7 +196,7 @@ async def test_anyone_with_an_identity_is_never_served_nor_stored(
     await get(visitor)
     for headers in (
         {"Cookie": "blog_session=anything"},
-        {"Cookie": "rose_cart=0123456789abcdef0123"},
+        {"Cookie": "somebody=1"},
         {"Authorization": "Bearer x"},
         {"Accept": "application/activity+json"},
         {"Cookie": "not a cookie;;=="},
@@ -321,3 +322,102 @@ async def test_visitors_missing_a_page_being_rendered_wait_for_that_one_render(
     assert all("Stampede soup" in html for _, html in answers)
     rendered = [resp for resp, _ in answers if "x-rose-cache" not in resp.headers]
     assert len(rendered) == 1, "one render; the others waited for it and were served its copy"
+
+
+async def session_cookie(app: RoseQuart, **data: object) -> str:
+    """The ``Cookie`` header of a browser whose session at ``app`` holds ``data``."""
+    client = app.test_client()
+    async with client.session_transaction() as session:
+        session.update(data)
+    cookie = next(c for c in client.cookie_jar if c.name == "blog_session")  # type: ignore[union-attr]
+    return f"blog_session={cookie.value}"
+
+
+async def test_harmless_cookies_are_served_from_the_cache_and_identities_never(
+    app: RoseQuart, db: AsyncSession, redis: aioredis.Redis
+) -> None:
+    """Decision 0091: what a cookie says decides, not that there is one."""
+    await factories.post(db, "Marrow")
+    account = await make_member(db, "holm")
+    sign_in = await services().identity.start_session(db, account.id)
+    await db.commit()
+    visitor = anonymous(app)
+    await get(visitor)  # stored
+    marker = marker_cookie_name(app.extensions["rose"].settings, "blog")
+    sign_on_only = await session_cookie(app, _oauth={"s1": {"t": 1}})
+    with_token = await session_cookie(app, _oauth={}, _csrf="a-token")
+    member = await session_cookie(app, _auth={"uid": account.id, "sid": sign_in.sid})
+    tampered = member.replace("blog_session=", "blog_session=x")
+    for cookie in (
+        f"{marker}=-; rose_signin=-",
+        f"{marker}=g1; rose_signin=g1",
+        f"{sign_on_only}; {marker}=-",
+        f"{with_token}; rose_signin=-",
+        # The other apps' sessions and markers reach every app on one host; never read here.
+        f"market_session=whatever; market_sso=-; federation_session=x; {marker}=-",
+    ):
+        page, _html = await get(visitor, "/", **BROWSER, Cookie=cookie)
+        assert page.headers.get("x-rose-cache") == "hit", cookie
+    for cookie in (
+        member,
+        tampered,
+        f"{member}; {marker}=-",
+        f"{sign_on_only}; {member}",  # a name twice: which one the app reads is its business
+        f"{marker}=-; {marker}=g1",
+        f"{marker}=-; rose_signin=-; other=1",
+    ):
+        page, _ = await get(visitor, "/", Cookie=cookie)
+        assert "x-rose-cache" not in page.headers, cookie
+    # A check is due (someone signed in at federation since this app asked): not served.
+    page, _ = await get(visitor, "/", **BROWSER, Cookie=f"{marker}=-; rose_signin=g2")
+    assert page.status_code == 302
+    page, _ = await get(visitor, "/", **BOOSTED, Cookie=f"{marker}=-; rose_signin=g2")
+    assert "x-rose-cache" not in page.headers
+    assert "/oauth/authorize?" in page.headers["HX-Redirect"]
+
+
+async def test_what_a_visitor_with_a_session_is_rendered_is_never_stored(
+    app: RoseQuart, db: AsyncSession, redis: aioredis.Redis
+) -> None:
+    """Served from the cache, but a render for a session may show its CSRF token without
+    setting a cookie: only requests without one store what they render."""
+    await factories.post(db, "Quince")
+    await db.commit()
+    with_token = await session_cookie(app, _csrf="a-token")
+    visitor = anonymous(app)
+    for _ in range(2):
+        page, _ = await get(visitor, "/", Cookie=with_token)
+        assert "x-rose-cache" not in page.headers
+    assert await redis.keys(f"{pagecache.ENTRY_PREFIX}*") == []
+    await get(visitor)
+    assert (await get(visitor, "/", Cookie=with_token))[0].headers["x-rose-cache"] == "hit"
+
+
+async def test_a_cart_is_its_own_audience_with_its_count_left_to_the_browser(
+    app: RoseQuart, db: AsyncSession, redis: aioredis.Redis
+) -> None:
+    await factories.post(db, "Medlar")
+    await db.commit()
+    visitor = anonymous(app)
+    plain, plain_html = await get(visitor)
+    cart = "rose_cart=0123456789abcdef0123.forged"
+    first, html = await get(visitor, "/", Cookie=cart)
+    assert "x-rose-cache" not in first.headers  # its own copy, rendered once
+    again, same = await get(visitor, "/", Cookie=cart)
+    assert again.headers["x-rose-cache"] == "hit"
+    assert same == html != plain_html
+    assert again.headers["ETag"] != plain.headers["ETag"]
+    assert 'hx-get="/cart-mini"' in html
+    assert "data-count" not in html
+    assert '<div class="slot slot-cart">' in plain_html  # the cart app's count (not served here)
+    assert "/cart-mini" not in plain_html
+    # A boosted navigation's partial page has no header: one copy for both audiences.
+    await get(visitor, "/", **{"HX-Request": "true"})
+    partial, _ = await get(visitor, "/", Cookie=cart, **{"HX-Request": "true"})
+    assert partial.headers["x-rose-cache"] == "hit"
+    # The placeholder's source: the visitor's own mini cart, never stored.
+    mini, body = await get(visitor, "/cart-mini", Cookie=cart, **{"HX-Request": "true"})
+    assert mini.status_code == 200
+    assert body.startswith('<div class="slot slot-cart">')
+    assert "no-store" in mini.headers["Cache-Control"]
+    assert len(await redis.keys(f"{pagecache.ENTRY_PREFIX}*")) == 3

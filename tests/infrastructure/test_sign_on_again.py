@@ -56,6 +56,9 @@ def test_when_an_app_checks_again() -> None:
     assert not needs_sign_on_check("g1", "g1")
     assert needs_sign_on_check("g1", "g2")  # signed in again
     assert not needs_sign_on_check("g1", None)  # signed out since: nothing to find
+    # Federation found nobody in this browser session (any app asked it): no app asks again.
+    assert not needs_sign_on_check(None, "-")
+    assert not needs_sign_on_check("g1", "-")
 
 
 async def test_federation_sets_a_new_generation_at_each_sign_in_and_drops_it_at_sign_out(
@@ -84,17 +87,26 @@ async def test_federation_sets_a_new_generation_at_each_sign_in_and_drops_it_at_
     resp = await sign_in_at_federation(second, "rowan")
     assert set_cookies(resp.headers)[name][0] != value
 
-    # Signing out drops it.
+    # Signing out turns it into "nobody" (decision 0092): no app needs to ask again.
     html = await (await first.get("/auth/logout", headers=BROWSER)).get_data(as_text=True)
     resp = await first.post("/auth/logout", form={"csrf_token": csrf_in(html)})
-    dropped, header = set_cookies(resp.headers)[name]
-    assert dropped == ""
-    assert "Max-Age=0" in header or "1970" in header, header
-    # And a browser carrying one that is signed in nowhere loses it on its next page.
+    nobody, header = set_cookies(resp.headers)[name]
+    assert nobody == "-"
+    assert "Max-Age" not in header, "a browser-session cookie"
+    # And a browser carrying one that is signed in nowhere gets "nobody" on its next page.
     stranger = app.test_client()
     stranger.set_cookie("127.0.0.1", name, "stale")
     resp = await stranger.get("/signin", headers=BROWSER)
-    assert set_cookies(resp.headers)[name][0] == ""
+    assert set_cookies(resp.headers)[name][0] == "-"
+    # ...once: "nobody" stays as it is, and federation's other pages set nothing for a
+    # browser that carries none.
+    resp = await app.test_client().get("/signin", headers={**BROWSER, "Cookie": f"{name}=-"})
+    assert name not in set_cookies(resp.headers)
+    resp = await app.test_client().get("/signin", headers=BROWSER)
+    assert name not in set_cookies(resp.headers)
+    # A sign-in after "nobody" gets a generation of its own.
+    resp = await sign_in_at_federation(stranger, "rowan")
+    assert set_cookies(resp.headers)[name][0] not in ("", "-", "stale")
 
 
 async def test_the_generation_cookie_is_on_the_configured_parent_domain(

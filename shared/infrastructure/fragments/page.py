@@ -12,6 +12,7 @@ from markupsafe import Markup
 from quart import Quart, current_app, g, has_request_context, render_template, request
 
 from shared.config import Settings
+from shared.infrastructure import pagecache
 from shared.infrastructure.boost import BOOST_HEADERS, wants_partial
 from shared.infrastructure.fragments.client import FragmentClient
 from shared.infrastructure.fragments.refs import FragmentRef, SharedPart, header_fragments
@@ -101,7 +102,11 @@ async def render_page(
     (for a boosted navigation, only ``fragments``: the header is already on the screen), with
     each of ``parts`` read in the same round trip and given to the template by its slot."""
     parts = list(parts)
-    header = () if partial_page_requested() else header_fragments(current_app.name)
+    header = (
+        ()
+        if partial_page_requested()
+        else header_fragments(current_app.name, cart=not pagecache.cart_deferred())
+    )
     found = await page_fragments(*header, *fragments, parts=parts)
     context.update({part.slot: found[part.slot] for part in parts})
     return await render_template(template, **context)

@@ -47,11 +47,12 @@ class FragmentRef:
         return self.name or self.id
 
 
-def header_fragments(app_name: str) -> tuple[FragmentRef, ...]:
-    """The fragments of the header every app shows (shared/templates/_header.html)."""
+def header_fragments(app_name: str, *, cart: bool = True) -> tuple[FragmentRef, ...]:
+    """The fragments of the header every app shows (shared/templates/_header.html); without
+    ``cart`` when the page leaves its mini cart to the browser (pagecache.cart_deferred)."""
     return (
         FragmentRef.of("blog/nav", current=app_name),
-        FragmentRef.of("cart/mini"),
+        *((FragmentRef.of("cart/mini"),) if cart else ()),
         FragmentRef.of("account/menu"),
         FragmentRef.of("federation/notifications"),
     )
