@@ -64,6 +64,7 @@ from shared.models.newsletters import (
     NewsletterIssue,
     NewsletterSubscription,
 )
+from shared.models.operations import BackupRun
 
 # The market importer's bookkeeping (pages fetched, "run now" requests).
 from shared.models.scrape import ScrapePage, ScrapeRequest
@@ -89,6 +90,7 @@ __all__ = [
     "ApRemoteActor",
     "AuditLog",
     "AuthSession",
+    "BackupRun",
     "Base",
     "BlogAuthor",
     "BlogPost",

@@ -11,7 +11,13 @@ A backup is a directory ``rose-ash-<UTC time>`` under the destination, holding
   table's row count, and the size and SHA-256 of the dump and of every file.
 
 It is written under ``.partial-<name>`` and renamed when whole, so a backup that is listed is
-complete. Stored media files never change once written (their names are their SHA-256, see
+complete. Then it is recorded in the database's ``backup_runs`` (when, its name, its size, the
+schema revision; shared/models/operations.py), which the worker's ``/metrics`` and the admin
+status page read; that row is not in the backup it describes. A backup that fails records
+nothing (its error is the command's, and the stack's health check counts the rounds that
+worked), and a database whose schema predates ``backup_runs`` (0027) is backed up unrecorded.
+
+Stored media files never change once written (their names are their SHA-256, see
 shared/infrastructure/media.py), so the media are copied before the dump and once more after
 it: a file any row of the dump names was written before the dump was taken, so it is in the
 backup either way.
@@ -38,12 +44,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from shared.config import Settings
 from shared.db import async_url
 from shared.errors import CommandError
+from shared.models.operations import BackupRun
 
 MANIFEST = "manifest.json"
 DUMP = "database.dump"
@@ -337,7 +346,41 @@ def make_backup(url: str, dest: Path, stores: dict[str, Path]) -> BackupResult:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    try:
+        asyncio.run(_record(url, name, manifest))
+    except (SQLAlchemyError, OSError) as err:
+        raise BackupError(
+            f"{final} is written, but it could not be recorded in the database "
+            f"({type(err).__name__}): the status page and the metrics will not count it"
+        ) from err
     return BackupResult(final, manifest)
+
+
+def total_bytes(manifest: dict[str, Any]) -> int:
+    """A backup's size: its dump and every media file."""
+    media = sum(int(store["bytes"]) for store in manifest["media"].values())
+    return int(manifest["database"]["bytes"]) + media
+
+
+async def _record(url: str, name: str, manifest: dict[str, Any]) -> None:
+    """A row in ``backup_runs`` for the backup just completed (none when the table is not
+    there yet: a database at a revision before 0027)."""
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as conn:
+            exists = await conn.exec_driver_sql("SELECT to_regclass('public.backup_runs')")
+            if exists.scalar_one() is None:
+                return
+            await conn.execute(
+                insert(BackupRun).values(
+                    finished_at=datetime.fromisoformat(manifest["finished_at"]),
+                    name=name,
+                    total_bytes=total_bytes(manifest),
+                    schema_revision=manifest["schema_revision"],
+                )
+            )
+    finally:
+        await engine.dispose()
 
 
 def prune(dest: Path, keep_days: float, *, now: datetime | None = None) -> list[Path]:

@@ -29,7 +29,7 @@ from shared.contracts.cart import CartOwner, CheckoutDetails
 from shared.db import async_url
 from shared.infrastructure import media
 from shared.infrastructure.context import services
-from shared.models import BlogPost, Order, Product
+from shared.models import BackupRun, BlogPost, Order, Product
 from shared.tooling import backup, migrate
 from shared.tooling.devservers import EmbeddedPostgres
 from tests.support import scratch_dir
@@ -201,6 +201,16 @@ async def drill(server: Server, tmp: Path) -> None:
         assert {k: v["sha256"] for k, v in manifest["media"]["media"]["files"].items()} == (
             files_before
         )
+        # The completed backup is recorded, after its dump: the row is not in the backup.
+        assert before["public.backup_runs"][0] == 0
+        assert await _recorded_runs(url) == [
+            (
+                datetime.fromisoformat(manifest["finished_at"]),
+                taken.name,
+                manifest["database"]["bytes"] + manifest["media"]["media"]["bytes"],
+                manifest["schema_revision"],
+            )
+        ]
 
         # Destroyed: the database dropped and created again empty, the media gone.
         await server.drop(name)
@@ -410,6 +420,23 @@ def _previous_revision() -> str:
     assert head is not None
     assert isinstance(head.down_revision, str)
     return head.down_revision
+
+
+async def _recorded_runs(url: str) -> list[tuple[datetime, str, int, str]]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    BackupRun.finished_at,
+                    BackupRun.name,
+                    BackupRun.total_bytes,
+                    BackupRun.schema_revision,
+                ).order_by(BackupRun.id)
+            )
+            return [tuple(row) for row in rows]  # type: ignore[misc]
+    finally:
+        await engine.dispose()
 
 
 async def _revision(url: str) -> str | None:
