@@ -129,7 +129,7 @@ async def federation_retry_dead() -> Any:
 @bp.get("/status")
 @auth.require_role("admin")
 async def status() -> Any:
-    """The queues, the last Ghost sync and scrapes, and each app's readiness, in words."""
+    """The queues, the last Ghost sync, scrapes and backup, and each app's readiness, in words."""
     figures = await operations.read_figures(db_session())
     apps = await operations.apps_readiness(current_platform().settings)
     failing = [h for h in figures.deliveries if h.retrying or h.dead]

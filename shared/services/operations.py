@@ -1,5 +1,6 @@
 """What an admin watches, read from the database: the queues (fediverse deliveries, newsletter
-emails, supplier scrapes) and the last runs of the Ghost sync and of each scrape source.
+emails, supplier scrapes) and the last runs of the Ghost sync, of each scrape source and of the
+backup (``backup_runs``, written by `rose-ash backup`).
 
 One reading serves both the worker's ``/metrics`` (shared/tooling/worker_metrics.py: gauges
 read when Prometheus scrapes, never counters that drift from the rows) and federation's status
@@ -22,6 +23,7 @@ from shared.models.activitypub import ApDelivery
 from shared.models.blog import GhostState
 from shared.models.market import ScrapeRun, ScrapeSource, Supplier
 from shared.models.newsletters import NewsletterDelivery
+from shared.models.operations import BackupRun
 
 # The row the worker's periodic Ghost sync keeps its last run in (blog's ghost_sync.py).
 GHOST_SCHEDULE_KEY = "schedule:sync"
@@ -61,12 +63,23 @@ class GhostSyncRun:
 
 
 @dataclass(frozen=True)
+class LastBackup:
+    """The newest backup `rose-ash backup` completed: when it finished, its name and size."""
+
+    finished_at: datetime
+    name: str
+    total_bytes: int
+
+
+@dataclass(frozen=True)
 class OperationsFigures:
     deliveries: list[HostDeliveries] = field(default_factory=list)
     newsletter_pending: int = 0
     newsletter_failed: int = 0
     ghost_sync: GhostSyncRun = field(default_factory=lambda: GhostSyncRun(None, None))
     scrapes: list[ScrapeSourceRun] = field(default_factory=list)
+    # None when no backup was ever recorded.
+    backup: LastBackup | None = None
 
     @property
     def deliveries_pending(self) -> int:
@@ -96,6 +109,7 @@ async def read_figures(session: AsyncSession) -> OperationsFigures:
         **await _newsletters(session),
         ghost_sync=await _ghost_sync(session),
         scrapes=await _scrapes(session),
+        backup=await _last_backup(session),
     )
 
 
@@ -137,6 +151,17 @@ async def _ghost_sync(session: AsyncSession) -> GhostSyncRun:
         return GhostSyncRun(None, None)
     error = value.get("error")
     return GhostSyncRun(datetime.fromisoformat(value["last_run_at"]), str(error) if error else None)
+
+
+async def _last_backup(session: AsyncSession) -> LastBackup | None:
+    row = (
+        await session.execute(
+            select(BackupRun.finished_at, BackupRun.name, BackupRun.total_bytes)
+            .order_by(BackupRun.finished_at.desc(), BackupRun.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return LastBackup(*row) if row else None
 
 
 async def _scrapes(session: AsyncSession) -> list[ScrapeSourceRun]:

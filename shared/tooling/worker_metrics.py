@@ -1,6 +1,6 @@
-"""The worker's ``/metrics``: its own figures (the database pool) and the queues and last runs,
-read from the database when Prometheus scrapes (shared/services/operations.py), so they are the
-rows' figures, never counters that drift from them.
+"""The worker's ``/metrics``: its own figures (the database pool) and the queues, the last runs
+and the newest backup, read from the database when Prometheus scrapes
+(shared/services/operations.py), so they are the rows' figures, never counters that drift.
 
 Served by Hypercorn inside the worker's event loop on ``worker_metrics_bind`` (the stack:
 ``0.0.0.0:8000``, reached by Prometheus on the stack's network, published nowhere), behind the
@@ -96,6 +96,17 @@ class OperationsCollector(Collector):
             "Scrape runs in progress now.",
             value=figures.scrapes_running,
         )
+        if figures.backup is not None:  # never a backup: no series (the alert sees it absent)
+            yield GaugeMetricFamily(
+                "rose_ash_backup_last_success_timestamp_seconds",
+                "When the newest backup `rose-ash backup` completed finished (Unix time).",
+                value=figures.backup.finished_at.timestamp(),
+            )
+            yield GaugeMetricFamily(
+                "rose_ash_backup_last_success_bytes",
+                "The size of the newest completed backup: its dump and media files.",
+                value=figures.backup.total_bytes,
+            )
 
 
 def metrics_app(token: str | None, collector: OperationsCollector) -> Callable[..., Any]:

@@ -17,6 +17,7 @@ from shared.config import APP_NAMES, REPO_ROOT
 from shared.services.operations import (
     GhostSyncRun,
     HostDeliveries,
+    LastBackup,
     OperationsFigures,
     ScrapeSourceRun,
 )
@@ -27,9 +28,13 @@ ALERTS = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"
 STACK = REPO_ROOT / "docker-compose.yml"
 # Prometheus's own series and functions an expression may use.
 PROMETHEUS_NAMES = {"up"}
-# Exported by the backup job of issue 28 (`rose-ash backup`), not by the apps or the worker.
-ELSEWHERE = {"rose_ash_backup_last_success_timestamp_seconds"}
-WANTED_ALERTS = {"AppDown", "DeliveriesDead", "GhostSyncFailing", "BackupTooOld"}
+WANTED_ALERTS = {
+    "AppDown",
+    "DeliveriesDead",
+    "GhostSyncFailing",
+    "BackupTooOld",
+    "BackupNeverRecorded",
+}
 
 
 def exported_names() -> set[str]:
@@ -44,6 +49,7 @@ def exported_names() -> set[str]:
         deliveries=[HostDeliveries("h", 1, 1, 1)],
         ghost_sync=GhostSyncRun(at, "x"),
         scrapes=[ScrapeSourceRun(1, "s", "failed", at, at)],
+        backup=LastBackup(at, "rose-ash-20260101T000000Z", 1),
     )
     for family in collector.collect():
         names.add(family.name)
@@ -114,7 +120,7 @@ def test_the_alert_rules_parse_and_say_what_they_watch() -> None:
 
 @pytest.mark.parametrize("rule", rules(), ids=lambda r: r["alert"])
 def test_each_rule_names_metrics_we_export(rule: dict[str, Any]) -> None:
-    exported = exported_names() | PROMETHEUS_NAMES | ELSEWHERE
+    exported = exported_names() | PROMETHEUS_NAMES
     expr = re.sub(r'"[^"]*"', '""', rule["expr"])  # label values are not names
     named = set(re.findall(r"\b(rose_ash_[a-z_]+|up)\b", expr))
     assert named, rule["alert"]

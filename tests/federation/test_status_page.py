@@ -1,6 +1,6 @@
 """The platform's status page for admins (federation's /admin/status): the queues, the last
-Ghost sync and scrapes, and each app's readiness, in words; admins only, linked from the admin
-home."""
+Ghost sync, scrapes and backup, and each app's readiness, in words; admins only, linked from
+the admin home."""
 
 from __future__ import annotations
 
@@ -95,6 +95,25 @@ async def test_an_admin_reads_the_queues_and_each_apps_readiness(
     assert "Blog is ready." in text_
     assert "Cart is not answering" in text_
     assert len(re.findall(r"data-app=", html)) == len(APP_NAMES)
+
+    assert "No backup recorded yet" in text_
+
+    await db.execute(
+        text(
+            "INSERT INTO backup_runs (finished_at, name, total_bytes, schema_revision) VALUES"
+            " ('2026-12-01T12:00:00+00:00', 'rose-ash-20261201T115900Z', 1234567, '0027'),"
+            " ('2026-11-30T12:00:00+00:00', 'rose-ash-20261130T115900Z', 99, '0027')"
+        )
+    )
+    await db.flush()
+    html = await (await admin.get(PATH, headers=HTML)).get_data(as_text=True)
+    text_ = words(html)
+    assert "No backup recorded yet" not in text_
+    assert re.search(
+        r"The last backup finished 1 December 2026, \d\d:\d\d \S+; it holds 1\.2 MB "
+        r"\(rose-ash-20261201T115900Z\)\.",
+        text_,
+    ), text_
 
     home = await (await admin.get("/admin/", headers=HTML)).get_data(as_text=True)
     assert f'{live.url("federation")}{PATH}"' in home, "linked from the admin home"

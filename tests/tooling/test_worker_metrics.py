@@ -17,23 +17,30 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.config import Settings
 from shared.models.market import ScrapeRun, ScrapeSource, Supplier
-from shared.services.operations import GHOST_SCHEDULE_KEY, read_figures
+from shared.services.operations import (
+    GHOST_SCHEDULE_KEY,
+    LastBackup,
+    OperationsFigures,
+    read_figures,
+)
 from shared.tooling import worker
 from shared.tooling.devservers import free_ports
-from shared.tooling.worker_metrics import serves_metrics
+from shared.tooling.worker_metrics import OperationsCollector, serves_metrics
 from tests.infrastructure.test_metrics import SCRAPE, TOKEN, samples, value
 from tests.support import GUARD_S, eventually
 from tests.support.settings import make_settings
 
 HOST = "metrics-h5.example"
 RAN_AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+BACKED_UP_AT = datetime(2026, 12, 2, 2, 30, 5, tzinfo=UTC)
+BACKUP = "rose-ash-20261202T022900Z"
 
 
 @pytest.fixture
 async def queued(engine: AsyncEngine) -> AsyncIterator[None]:
     """Committed rows (the worker reads with its own engine): one delivery waiting its first
-    try, two waiting a retry, one dead, at one host (none due: the worker leaves them be), and
-    a failed periodic Ghost sync."""
+    try, two waiting a retry, one dead, at one host (none due: the worker leaves them be), a
+    failed periodic Ghost sync, and two recorded backups."""
     later = datetime.now(UTC) + timedelta(days=1)
     async with engine.begin() as conn:
         activity = await conn.scalar(
@@ -72,6 +79,15 @@ async def queued(engine: AsyncEngine) -> AsyncIterator[None]:
                 ),
             },
         )
+        backups = await conn.execute(
+            text(
+                "INSERT INTO backup_runs (finished_at, name, total_bytes, schema_revision)"
+                " VALUES (:older, 'rose-ash-older', 10, 'x'), (:at, :name, 4096, 'x')"
+                " RETURNING id"
+            ),
+            {"older": BACKED_UP_AT - timedelta(days=1), "at": BACKED_UP_AT, "name": BACKUP},
+        )
+        backup_ids = list(backups.scalars())
     try:
         yield
     finally:
@@ -79,6 +95,9 @@ async def queued(engine: AsyncEngine) -> AsyncIterator[None]:
             await conn.execute(text("DELETE FROM ap_activities WHERE id = :a"), {"a": activity})
             await conn.execute(
                 text("DELETE FROM ghost_state WHERE name = :n"), {"n": GHOST_SCHEDULE_KEY}
+            )
+            await conn.execute(
+                text("DELETE FROM backup_runs WHERE id = ANY(:ids)"), {"ids": backup_ids}
             )
 
 
@@ -126,6 +145,10 @@ async def test_the_worker_serves_the_queues_from_the_database(
     assert value(found, "rose_ash_ghost_sync_last_run_failed") == 1
     assert value(found, "rose_ash_ghost_sync_last_run_timestamp_seconds") == RAN_AT.timestamp()
     assert [s for s in found if s.name == "rose_ash_scrape_runs_running"]
+    assert value(found, "rose_ash_backup_last_success_timestamp_seconds") == (
+        BACKED_UP_AT.timestamp()
+    )
+    assert value(found, "rose_ash_backup_last_success_bytes") == 4096
     assert value(found, "rose_ash_db_pool_connections_limit", app="worker") > 0
 
 
@@ -147,6 +170,18 @@ async def test_the_figures_count_each_state(engine: AsyncEngine) -> None:
     assert (host.pending, host.retrying, host.dead) == (1, 2, 1)
     assert figures.ghost_sync.failed
     assert figures.ghost_sync.at == RAN_AT
+    assert figures.backup == LastBackup(BACKED_UP_AT, BACKUP, 4096)
+
+
+def test_without_a_recorded_backup_no_backup_series_is_exported() -> None:
+    collector = OperationsCollector(session_factory=None)  # type: ignore[arg-type]
+    collector.figures = OperationsFigures()
+    names = {family.name for family in collector.collect()}
+    assert "rose_ash_ap_deliveries" in names
+    assert not {n for n in names if n.startswith("rose_ash_backup_")}
+    collector.figures = OperationsFigures(backup=LastBackup(BACKED_UP_AT, BACKUP, 1))
+    names = {family.name for family in collector.collect()}
+    assert "rose_ash_backup_last_success_timestamp_seconds" in names
 
 
 async def test_each_scrape_source_shows_its_latest_run(db: AsyncSession) -> None:
