@@ -4,8 +4,10 @@ Emails go over SMTP to a real server on loopback and are read from there."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
+from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -22,6 +24,7 @@ from shared.infrastructure.context import SERVICES_EXTENSION
 from shared.models import AuditLog, AuthSession, User
 from tests.identity.factories import MEMBER_PASSWORD, make_member
 from tests.support import SmtpSink, closed_port, csrf_in, link_in
+from tests.support.live import private_valkey
 from tests.support.settings import AppMaker, make_settings
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -424,6 +427,42 @@ async def test_sign_in_and_reset_stay_limited_while_redis_is_down(
     status, _, _ = await submit(client, "/reset", {"email": "rocket-down@example.test"})
     assert status == 429
     assert "rate limits counted per process" in caplog.text
+
+
+async def test_an_accounts_failures_still_count_while_its_redis_is_stopped(
+    make_app: AppMaker,
+    database_url: str,
+    db: AsyncSession,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A Valkey of the test's own, really stopped: the per-account throttle (decision 0059)
+    # counts in this process, so an outage does not open unlimited guessing at one account.
+    with private_valkey(tmp_path) as (valkey, url):
+        limited = make_settings(
+            database_url,
+            url,
+            ROSE_RATE_LIMITS__SIGNIN__PER_ACCOUNT="3",
+            ROSE_RATE_LIMITS__SIGNIN__PER_ADDRESS="1000",
+        )
+        client = (await make_app("federation", app_settings=limited)).test_client()
+        await make_member(db, "radish")
+        assert await sign_in(client, "radish", "wrong password!") == 400  # counted in Redis
+        await asyncio.to_thread(valkey.stop)
+        # The process's count starts afresh: three free failures, then the account waits,
+        # even with the right password.
+        for _ in range(4):
+            assert await sign_in(client, "RADISH", "wrong password!") == 400
+        status, body, headers = await submit(
+            client, "/signin", {"login": "radish", "password": MEMBER_PASSWORD}
+        )
+        assert (status, error_code(body)) == (429, "rate_limited")
+        assert 0 < int(headers["Retry-After"]) <= 30
+        assert await db.scalar(select(func.count()).select_from(AuthSession)) == 0
+        # Another account from the same address is not affected, and the site stays usable.
+        await make_member(db, "turnip")
+        assert await sign_in(client, "turnip") == 302
+    assert "rate limits counted per process: Redis unavailable" in caplog.text
 
 
 # --- forgotten password ---------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The Redis rate-limit helper: fixed windows, per address and account, failing open."""
+"""The Redis rate-limit helper: fixed windows, per address and account, counted per process
+while Redis is down."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import redis.asyncio as aioredis
 from shared.config import Settings
 from shared.infrastructure.ratelimit import (
     KEY_PREFIX,
+    LocalValues,
     LocalWindows,
     RateLimited,
     check,
@@ -147,3 +149,15 @@ async def test_redis_down_and_back_switches_to_the_process_and_back(
     assert len(switches) == 2, switches
     assert switches[0].startswith("rate limits counted per process: Redis unavailable")
     assert switches[1] == "rate limits counted in Redis again"
+
+
+def test_the_local_values_expire_and_stay_bounded() -> None:
+    values = LocalValues(max_keys=100)
+    for n in range(1000):
+        values.set(f"k{n}", n, 60)
+    assert len(values._values) <= 100
+    assert [values.incr("failures", 60) for _ in range(3)] == [1, 2, 3]
+    values.set("gone", 1, 0)
+    assert values.get("gone") is None
+    values.delete("failures")
+    assert values.get("failures") is None
