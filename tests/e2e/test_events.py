@@ -8,7 +8,6 @@ by email, and staff check the ticket in."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from email.message import EmailMessage
@@ -16,6 +15,7 @@ from email.message import EmailMessage
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import Site
+from tests.support import eventually
 
 PASSWORD = "soup and stories " + secrets.token_hex(4)
 
@@ -92,14 +92,11 @@ async def check_in_twice(site: Site, browser: Browser, code: str) -> None:
 
 
 async def email_with_subject(site: Site, to: str, subject: str) -> EmailMessage:
-    for _ in range(100):
-        for msg in site.mail.to(to):
-            if msg["Subject"] == subject:
-                return msg
-        await asyncio.sleep(0.2)
-    raise AssertionError(
-        f"no email {subject!r} to {to}: {[m['Subject'] for m in site.mail.to(to)]}"
-    )
+    def found() -> list[EmailMessage]:
+        return [m for m in site.mail.to(to) if m["Subject"] == subject]
+
+    await eventually(found, f"an email {subject!r} to {to}", every_s=0.2)
+    return found()[0]
 
 
 async def test_journey_4_paid_ticket_through_the_cart_listed_in_account_and_checked_in(
