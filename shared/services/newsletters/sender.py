@@ -27,7 +27,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from html.parser import HTMLParser
@@ -248,10 +248,16 @@ class NewsletterSender:
         settings: Settings,
         session_factory: async_sessionmaker[AsyncSession],
         newsletters: NewsletterService,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.factory = session_factory
         self.newsletters = newsletters
+        # The pace's clock and its wait (a test gives a clock of its own, not seconds).
+        self.clock = clock
+        self.sleep = sleep
         self._smtp: aiosmtplib.SMTP | None = None
         self._next_send = 0.0
 
@@ -305,9 +311,9 @@ class NewsletterSender:
 
     async def _throttle(self) -> None:
         """At most ``rate_per_s`` messages a second (the relay's limit)."""
-        now = time.monotonic()
+        now = self.clock()
         if self._next_send > now:
-            await asyncio.sleep(self._next_send - now)
+            await self.sleep(self._next_send - now)
         self._next_send = max(now, self._next_send) + 1.0 / self.settings.newsletters.rate_per_s
 
     async def _deliver(self, msg: EmailMessage) -> tuple[str, str]:
