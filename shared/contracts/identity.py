@@ -130,6 +130,10 @@ class IdentityService(Protocol):
         days."""
         ...
 
+    async def accounts_with_role(self, session: AsyncSession, role: str) -> list[AccountDTO]:
+        """Active accounts that hold ``role`` (admins hold every role), oldest first."""
+        ...
+
     # -- creating and changing accounts --
 
     async def sign_up(self, session: AsyncSession, req: SignUpRequest) -> SignUpResult:

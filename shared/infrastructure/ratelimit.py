@@ -16,7 +16,8 @@ sign-in and reset stay limited per process, the site stays usable, and the switc
 fallback and back is logged once each.
 
 Sign-in adds :class:`SignInThrottle`: failed passwords counted per account, with a growing delay
-that a device which signed in to the account before does not wait for (decision 0059).
+that a device which signed in to the account before does not wait for (decision 0059). While
+Redis is down it too counts in this process (:class:`LocalValues`).
 """
 
 from __future__ import annotations
@@ -121,9 +122,59 @@ class LocalWindows:
             del self._windows[next(iter(self._windows))]
 
 
+class LocalValues:
+    """Numbers that expire, kept in this process: the sign-in throttle's store while Redis
+    cannot be reached (the same per-process trade as :class:`LocalWindows`, and as bounded)."""
+
+    def __init__(self, max_keys: int = 10_000) -> None:
+        self.max_keys = max_keys
+        self._values: dict[str, tuple[float, float]] = {}
+
+    def get(self, key: str) -> float | None:
+        ends, value = self._values.get(key, (0.0, 0.0))
+        return value if ends > time.monotonic() else None
+
+    def set(self, key: str, value: float, ttl_s: int) -> None:
+        now = time.monotonic()
+        if key not in self._values:
+            self._make_room(now)
+        self._values[key] = (now + ttl_s, value)
+
+    def incr(self, key: str, ttl_s: int) -> int:
+        """Like Redis's INCR then EXPIRE: one more, kept ``ttl_s`` from now."""
+        value = int(self.get(key) or 0) + 1
+        self.set(key, value, ttl_s)
+        return value
+
+    def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._values.pop(key, None)
+
+    def _make_room(self, now: float) -> None:
+        if len(self._values) < self.max_keys:
+            return
+        for key in [k for k, (ends, _) in self._values.items() if ends <= now]:
+            del self._values[key]
+        while len(self._values) >= self.max_keys:
+            del self._values[next(iter(self._values))]
+
+
 _local = LocalWindows()
+_local_values = LocalValues()
 # The clients whose Redis was last seen down: the switch is logged once each way per client.
 _down: weakref.WeakSet[aioredis.Redis] = weakref.WeakSet()
+
+
+def _went_down(redis: aioredis.Redis, err: RedisError) -> None:
+    if redis not in _down:
+        _down.add(redis)
+        log.warning("rate limits counted per process: Redis unavailable (%r)", err)
+
+
+def _came_back(redis: aioredis.Redis) -> None:
+    if redis in _down:
+        _down.discard(redis)
+        log.warning("rate limits counted in Redis again")
 
 
 async def count(redis: aioredis.Redis, key: str, limit: int, window_s: int) -> int | None:
@@ -131,13 +182,9 @@ async def count(redis: aioredis.Redis, key: str, limit: int, window_s: int) -> i
     try:
         wait = await hit(redis, key, limit, window_s)
     except RedisError as err:
-        if redis not in _down:
-            _down.add(redis)
-            log.warning("rate limits counted per process: Redis unavailable (%r)", err)
+        _went_down(redis, err)
         return _local.hit(key, limit, window_s)
-    if redis in _down:
-        _down.discard(redis)
-        log.warning("rate limits counted in Redis again")
+    _came_back(redis)
     return wait
 
 
@@ -275,7 +322,9 @@ def remember_device(response: Response, settings: Settings, account_id: int) -> 
 
 
 class SignInThrottle:
-    """Failures counted per account; see the comment above and decision 0059."""
+    """Failures counted per account; see the comment above and decision 0059. While Redis is
+    down they are counted in this process (:class:`LocalValues`), so an outage does not open
+    unlimited guessing: each process still makes the account wait."""
 
     def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
         self.redis = redis
@@ -289,16 +338,9 @@ class SignInThrottle:
         if self.free <= 0:
             return None
         trusted = self._trusted(subject, device)
-        try:
-            if trusted is not None:
-                failures = int(await self.redis.get(_device_key(trusted)) or 0)
-                if failures < self.free:
-                    return None
-            until = await self.redis.get(_account_key(subject))
-        except RedisError as err:
-            log.warning("sign-in throttle not enforced: Redis unavailable (%r)", err)
+        if trusted is not None and int(await self._get(_device_key(trusted)) or 0) < self.free:
             return None
-        wait = float(until or 0) - time.time()
+        wait = (await self._get(_account_key(subject)) or 0) - time.time()
         return max(1, math.ceil(wait)) if wait > 0 else None
 
     async def failed(self, subject: str, device: SignInDevice | None) -> None:
@@ -306,23 +348,13 @@ class SignInThrottle:
         if self.free <= 0:
             return
         trusted = self._trusted(subject, device)
-        try:
-            if trusted is not None:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.incr(_device_key(trusted))
-                    pipe.expire(_device_key(trusted), FORGET_AFTER_S)
-                    await pipe.execute()
-                return
-            count_key = _account_key(subject) + ":n"
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(count_key)
-                pipe.expire(count_key, FORGET_AFTER_S)
-                failures = int((await pipe.execute())[0])
-            if failures > self.free:
-                delay = min(DELAY_MAX_S, DELAY_BASE_S * 2 ** min(failures - self.free - 1, 20))
-                await self.redis.set(_account_key(subject), time.time() + delay, ex=delay)
-        except RedisError as err:
-            log.warning("sign-in failure not counted: Redis unavailable (%r)", err)
+        if trusted is not None:
+            await self._incr(_device_key(trusted))
+            return
+        failures = await self._incr(_account_key(subject) + ":n")
+        if failures > self.free:
+            delay = min(DELAY_MAX_S, DELAY_BASE_S * 2 ** min(failures - self.free - 1, 20))
+            await self._set(_account_key(subject), time.time() + delay, delay)
 
     async def succeeded(self, subject: str, device: SignInDevice | None) -> None:
         """The right password: the account's (and the device's) failures are forgotten."""
@@ -330,10 +362,47 @@ class SignInThrottle:
         trusted = self._trusted(subject, device)
         if trusted is not None:
             keys.append(_device_key(trusted))
+        # Forgotten in this process too, so that an outage later does not bring them back.
+        _local_values.delete(*keys)
         try:
             await self.redis.delete(*keys)
         except RedisError as err:
-            log.warning("sign-in failures not cleared: Redis unavailable (%r)", err)
+            _went_down(self.redis, err)
+            return
+        _came_back(self.redis)
+
+    # Redis, or this process's store while Redis is down (the switch logged as for windows).
+
+    async def _get(self, key: str) -> float | None:
+        try:
+            raw = await self.redis.get(key)
+        except RedisError as err:
+            _went_down(self.redis, err)
+            return _local_values.get(key)
+        _came_back(self.redis)
+        return None if raw is None else float(raw)
+
+    async def _incr(self, key: str) -> int:
+        """One more failure under ``key``, forgotten a day after the last."""
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, FORGET_AFTER_S)
+                value = int((await pipe.execute())[0])
+        except RedisError as err:
+            _went_down(self.redis, err)
+            return _local_values.incr(key, FORGET_AFTER_S)
+        _came_back(self.redis)
+        return value
+
+    async def _set(self, key: str, value: float, ttl_s: int) -> None:
+        try:
+            await self.redis.set(key, value, ex=ttl_s)
+        except RedisError as err:
+            _went_down(self.redis, err)
+            _local_values.set(key, value, ttl_s)
+            return
+        _came_back(self.redis)
 
 
 def _account_key(subject: str) -> str:

@@ -8,7 +8,6 @@ by email, and staff check the ticket in."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from email.message import EmailMessage
@@ -16,6 +15,7 @@ from email.message import EmailMessage
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import Site
+from tests.support import eventually
 
 PASSWORD = "soup and stories " + secrets.token_hex(4)
 
@@ -80,26 +80,23 @@ async def check_in_twice(site: Site, browser: Browser, code: str) -> None:
     try:
         await staff.goto(site.url("events", "/editor/check-in"))
         await sign_in(site, staff, "editor")
-        await staff.wait_for_url(site.url("events", "/editor/check-in"), timeout=20_000)
+        await staff.wait_for_url(site.url("events", "/editor/check-in"))
         await staff.get_by_label("Code").fill(code)
         await staff.get_by_role("button", name="Check in").click()
-        await expect(staff.get_by_role("status")).to_contain_text("Admitted", timeout=20_000)
+        await expect(staff.get_by_role("status")).to_contain_text("Admitted")
         await staff.get_by_label("Code").fill(code)
         await staff.get_by_role("button", name="Check in").click()
-        await expect(staff.get_by_role("alert")).to_contain_text("Already used at", timeout=20_000)
+        await expect(staff.get_by_role("alert")).to_contain_text("Already used at")
     finally:
         await staff_context.close()
 
 
 async def email_with_subject(site: Site, to: str, subject: str) -> EmailMessage:
-    for _ in range(100):
-        for msg in site.mail.to(to):
-            if msg["Subject"] == subject:
-                return msg
-        await asyncio.sleep(0.2)
-    raise AssertionError(
-        f"no email {subject!r} to {to}: {[m['Subject'] for m in site.mail.to(to)]}"
-    )
+    def found() -> list[EmailMessage]:
+        return [m for m in site.mail.to(to) if m["Subject"] == subject]
+
+    await eventually(found, f"an email {subject!r} to {to}", every_s=0.2)
+    return found()[0]
 
 
 async def test_journey_4_paid_ticket_through_the_cart_listed_in_account_and_checked_in(
@@ -109,34 +106,28 @@ async def test_journey_4_paid_ticket_through_the_cart_listed_in_account_and_chec
     await page.goto(site.url("events", "/events/folk-session"))
     await page.get_by_role("link", name="Sign in").last.click()
     await sign_in(site, page, "alice")
-    await page.wait_for_url(
-        re.compile(re.escape(site.url("events", "/events/folk-session"))), timeout=20_000
-    )
+    await page.wait_for_url(re.compile(re.escape(site.url("events", "/events/folk-session"))))
     await page.get_by_role("button", name="Book").click()
-    await expect(page.get_by_role("status")).to_have_text("You are booked in.", timeout=20_000)
+    await expect(page.get_by_role("status")).to_have_text("You are booked in.")
 
     # The paid concert: a Standard ticket into the cart from the event page.
     await page.goto(site.url("events", "/events/winter-concert"))
-    await expect(page.locator("main#content h1")).to_have_text("Winter concert", timeout=20_000)
+    await expect(page.locator("main#content h1")).to_have_text("Winter concert")
     await page.get_by_role("button", name="Add Standard ticket to cart").click()
     await expect(page.get_by_role("status")).to_contain_text(
-        "Added to your cart: Winter concert — Standard", timeout=20_000
+        "Added to your cart: Winter concert — Standard"
     )
     await page.get_by_role("link", name="View cart").click()
-    await expect(page.locator("main h1")).to_have_text("Cart", timeout=20_000)
-    await expect(page.locator(".cart-total-amount")).to_have_text("£12.00", timeout=20_000)
+    await expect(page.locator("main h1")).to_have_text("Cart")
+    await expect(page.locator(".cart-total-amount")).to_have_text("£12.00")
     await page.get_by_role("link", name="Check out").click()
-    await expect(page.locator("main h1")).to_have_text("Checkout", timeout=20_000)
-    await expect(page.get_by_label("Email (for your receipt)")).to_have_value(
-        "alice@rose-ash.test", timeout=20_000
-    )
+    await expect(page.locator("main h1")).to_have_text("Checkout")
+    await expect(page.get_by_label("Email (for your receipt)")).to_have_value("alice@rose-ash.test")
     await page.get_by_role("button", name="Place order and pay").click()
-    await expect(page.get_by_role("heading", name="TEST PAYMENT")).to_be_visible(timeout=20_000)
+    await expect(page.get_by_role("heading", name="TEST PAYMENT")).to_be_visible()
     await page.get_by_role("button", name="Pay (test)").click()
-    await page.wait_for_url(
-        re.compile(re.escape(site.url("cart", "/orders/")) + r"\d+"), timeout=20_000
-    )
-    await expect(page.locator(".order-status")).to_have_text("paid", timeout=20_000)
+    await page.wait_for_url(re.compile(re.escape(site.url("cart", "/orders/")) + r"\d+"))
+    await expect(page.locator(".order-status")).to_have_text("paid")
 
     # The ticket arrives by email: its code, its QR code and the .ics link.
     mail = await email_with_subject(site, "alice@rose-ash.test", "Your ticket: Winter concert")
@@ -152,14 +143,12 @@ async def test_journey_4_paid_ticket_through_the_cart_listed_in_account_and_chec
     tickets = page.locator("#tickets")
     concert = tickets.locator("li", has_text="Winter concert — Standard")
     folk = tickets.locator("li", has_text="Folk session")
-    await expect(concert).to_be_visible(timeout=20_000)
-    await expect(folk.first).to_be_visible(timeout=20_000)
+    await expect(concert).to_be_visible()
+    await expect(folk.first).to_be_visible()
     for entry in (concert, folk.first):
         qr = entry.get_by_role("img")
-        await expect(qr).to_have_attribute(
-            "src", re.compile(r"^data:image/svg\+xml"), timeout=20_000
-        )
-    async with page.expect_download(timeout=20_000) as download:
+        await expect(qr).to_have_attribute("src", re.compile(r"^data:image/svg\+xml"))
+    async with page.expect_download() as download:
         await concert.get_by_role("link", name="Add to calendar (.ics)").click()
     assert (await download.value).suggested_filename == "winter-concert.ics"
 

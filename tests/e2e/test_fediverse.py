@@ -9,7 +9,6 @@ peer's Accept and post verified by the federation inbox.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 import secrets
@@ -22,6 +21,7 @@ from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import Site
 from tests.interop import conftest as interop
+from tests.support import eventually
 
 # The interop peer and what it needs (its npm install, the test CA it trusts).
 peer = interop.peer
@@ -63,11 +63,14 @@ async def test_journey_6_follow_the_local_peer_and_see_its_post(
 
     # The worker delivers the Follow; the peer accepts; the page then says so.
     following = page.locator('[data-follow-state="accepted"]')
-    for _ in range(60):
+
+    async def accepted() -> bool:
         if await following.count():
-            break
-        await asyncio.sleep(0.5)
+            return True
         await page.reload()
+        return False
+
+    await eventually(accepted, "the page says the Follow was accepted", every_s=0.5)
     await expect(following).to_be_visible()
 
     # The peer posts to its followers: the post shows in Alice's home timeline.
@@ -78,11 +81,14 @@ async def test_journey_6_follow_the_local_peer_and_see_its_post(
         assert resp.json()["recipients"] == 1
     await page.goto(site.url("federation", "/social"))
     timeline = page.get_by_role("region", name="Home timeline")
-    for _ in range(60):
+
+    async def shown() -> bool:
         if await timeline.get_by_text(words).count():
-            break
-        await asyncio.sleep(0.5)
+            return True
         await page.reload()
+        return False
+
+    await eventually(shown, "the peer's post in the home timeline", every_s=0.5)
     await expect(timeline.get_by_text(words)).to_be_visible()
     await expect(timeline.get_by_text(f"@peer@{peer_host}").first).to_be_visible()
 
@@ -91,15 +97,14 @@ async def test_journey_6_follow_the_local_peer_and_see_its_post(
     await page.get_by_label("What's happening?").fill(mine)
     await page.get_by_role("button", name="Post", exact=True).click()
     await expect(timeline.get_by_text("welcome to the co-op")).to_be_visible()
-    creates: list[dict[str, Any]] = []
-    for _ in range(60):
-        creates = [a for a in await received(peer) if a["type"] == "Create"]
-        if creates:
-            break
-        await asyncio.sleep(0.5)
-    assert creates, "the peer never received Alice's post"
-    assert creates[0]["actor"] == site.url("federation", "/users/alice")
-    assert "welcome to the co-op" in str(creates[0]["json"]["object"]["content"])
+
+    async def creates() -> list[dict[str, Any]]:
+        return [a for a in await received(peer) if a["type"] == "Create"]
+
+    await eventually(creates, "the peer received Alice's post", every_s=0.5)
+    created = await creates()
+    assert created[0]["actor"] == site.url("federation", "/users/alice")
+    assert "welcome to the co-op" in str(created[0]["json"]["object"]["content"])
 
     # A post with an image and its alt text: the peer reads it as a Document attachment.
     photo = tmp_path / "loaves.png"
@@ -112,17 +117,16 @@ async def test_journey_6_follow_the_local_peer_and_see_its_post(
     await page.get_by_label("Description of image 1 (alt text)").fill("Two loaves cooling")
     await page.get_by_role("button", name="Post", exact=True).click()
     await expect(timeline.get_by_role("img", name="Two loaves cooling")).to_be_visible()
-    with_image: list[dict[str, Any]] = []
-    for _ in range(60):
-        with_image = [
+
+    async def creates_with_image() -> list[dict[str, Any]]:
+        return [
             a
             for a in await received(peer)
             if a["type"] == "Create" and "Fresh from the oven" in str(a["json"]["object"])
         ]
-        if with_image:
-            break
-        await asyncio.sleep(0.5)
-    assert with_image, "the peer never received the post with the image"
+
+    await eventually(creates_with_image, "the peer received the post with the image", every_s=0.5)
+    with_image = await creates_with_image()
     attachment = with_image[0]["json"]["object"]["attachment"]
     first = attachment[0] if isinstance(attachment, list) else attachment
     assert first["type"] == "Document"

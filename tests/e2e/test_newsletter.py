@@ -4,14 +4,13 @@ to every confirmed subscriber, and the visitor unsubscribes from the link in the
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import Site
-from tests.support import link_in
+from tests.support import eventually, link_in
 
 PASSWORD = "the newsletter desk " + secrets.token_hex(4)
 
@@ -49,11 +48,12 @@ async def test_subscribe_confirm_send_once_and_unsubscribe_in_one_click(
     # The worker delivers it; the progress page says so once everyone has it.
     issue = await site.mail.wait_for(reader, count=2)
     assert issue["Subject"] == subject
-    for _ in range(60):
+
+    async def sent() -> bool:
         await page.reload()
-        if await page.locator(".issue-status").get_attribute("data-status") == "sent":
-            break
-        await asyncio.sleep(0.5)
+        return await page.locator(".issue-status").get_attribute("data-status") == "sent"
+
+    await eventually(sent, "the progress page says the issue is sent", every_s=0.5)
     await expect(page.locator("[data-count='pending']")).to_have_text("0")
     sent = int(await page.locator("[data-count='sent']").inner_text())
     assert sent >= 4  # the demo's three subscribers and the reader

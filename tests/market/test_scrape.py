@@ -28,6 +28,7 @@ from tests.market.scrape_support import (
     rdfa_page,
 )
 from tests.standins.supplier_site import Page, SupplierSite
+from tests.support import eventually
 from tests.support.settings import make_settings
 
 PRODUCTS = ("/p/apple-juice", "/p/honey", "/p/eggs", "/p/jam")
@@ -377,10 +378,8 @@ async def test_one_run_per_source_at_a_time(
     site.stalls["/p/honey"] = 1.5
     source = await make_source(engine, "orchard-busy", f"{site.base}/")
     first = asyncio.create_task(run_source(scrape_settings, engine, source.id))
-    for _ in range(500):  # the first run is waiting on the stalled page
-        if site.requested("/p/honey"):
-            break
-        await asyncio.sleep(0.02)
+    # The first run is waiting on the stalled page.
+    await eventually(lambda: site.requested("/p/honey"), "the first run reached the stalled page")
     assert await run_source(scrape_settings, engine, source.id) is None
     done = await first
     assert done is not None

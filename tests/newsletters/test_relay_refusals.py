@@ -1,18 +1,19 @@
 """The SMTP server's answers read by their enhanced status codes (RFC 3463): a relay that
 refuses every message (554 to DATA, "550 5.7.1 Relaying denied" to every recipient) leaves
-the subscribers alone, and a run of such refusals pauses the issue and tells its author; a
-recipient's own permanent failure (5.1.1) still bounces (tests/newsletters/test_sending.py)."""
+the subscribers alone, and a run of such refusals pauses the issue and tells every member of
+staff who can resume it; a recipient's own permanent failure (5.1.1) still bounces
+(tests/newsletters/test_sending.py)."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.infrastructure.mail import plain_text
-from shared.models import EmailSuppression, NewsletterDelivery, NewsletterSubscription
+from shared.models import EmailSuppression, NewsletterDelivery, NewsletterSubscription, User
 from shared.services.newsletters.sender import NewsletterSender, classify
 from shared.services.newsletters.service import SqlNewsletterService
 from tests.identity.factories import make_member, signed_in
@@ -93,7 +94,15 @@ async def test_a_relay_refusing_every_message_pauses_the_issue_and_unsubscribes_
     )
     newsletters = SqlNewsletterService.from_settings(settings)
     issue_id, _ = await _sending(db, newsletters, "editor_relay")
-    # Every subscriber refused; the author's address is not (so the pause reaches them).
+    # Staff who can resume it besides its author; a member and a disabled editor who cannot.
+    staff = ["editor_relay@example.test", "editor_other@example.test", "admin_relay@example.test"]
+    await make_member(db, "editor_other", email=staff[1], roles=("editor",))
+    await make_member(db, "admin_relay", email=staff[2], roles=("admin",))
+    await make_member(db, "reader_relay", email="reader_relay@example.test")
+    gone = await make_member(db, "editor_gone", email="gone@example.test", roles=("editor",))
+    await db.execute(update(User).where(User.id == gone.id).values(is_active=False))
+    await db.commit()
+    # Every subscriber refused; the staff's addresses are not (so the pause reaches them).
     ((kind, answer),) = relay.items()
     getattr(smtp_list, kind).update(dict.fromkeys(SUBSCRIBERS, answer))
 
@@ -106,9 +115,10 @@ async def test_a_relay_refusing_every_message_pauses_the_issue_and_unsubscribes_
     assert report.issue.paused_reason == answer
     assert (report.pending, report.failed, report.sent) == (len(SUBSCRIBERS), 0, 0)
     await _nobody_touched(db)
-    told = await smtp_list.wait_for("editor_relay@example.test")
-    assert told["Subject"] == "Newsletter paused: Apples are in"
-    assert f"/editor/newsletters/issues/{issue_id}/progress" in plain_text(told)
+    # Every active account that can resume it is told, once each (sent before sender() ended).
+    told = [m for m in smtp_list.messages if m["Subject"] == "Newsletter paused: Apples are in"]
+    assert sorted(m["To"] for m in told) == sorted(staff)
+    assert all(f"/editor/newsletters/issues/{issue_id}/progress" in plain_text(m) for m in told)
     paused = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert paused == [
         f"newsletter issue {issue_id} paused: the mail relay refused 3 messages in a row ({answer})"

@@ -73,6 +73,7 @@ from tests.standins.ghost_api import (
     limit_of,
     ordered,
 )
+from tests.support import eventually
 
 PAYWALL = "<!--members-only-->"
 # Ghost gives its owner (the user who set the site up) the id "1", not an ObjectId.
@@ -158,12 +159,15 @@ class GhostStandIn:
         )
         self.url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient() as client:
-            for _ in range(200):
+
+            async def answers() -> bool:
                 try:
                     await client.get(self.url + "/ghost/")
-                    break
                 except httpx.TransportError:
-                    await asyncio.sleep(0.02)
+                    return False
+                return True
+
+            await eventually(answers, "the Ghost stand-in answers", every_s=0.02)
         self.requests.clear()
         return self.url
 

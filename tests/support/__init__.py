@@ -102,6 +102,7 @@ class Up:
         # makes a healthy app slow, not absent from the header.
         env.setdefault("ROSE_FRAGMENTS__TIMEOUT_S", "10")
         env.setdefault("ROSE_REDIS__TIMEOUT_S", "10")
+        env.setdefault("ROSE_DATABASE__CONNECT_TIMEOUT_S", "30")
         # The demo supplier site of `up --demo` on a free port, not the dev default.
         env.setdefault("ROSE_SCRAPE__DEMO_SITE_PORT", str(closed_port()))
         # The SumUp stand-in `up` serves gets a free port too (never the dev default).

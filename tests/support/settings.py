@@ -72,6 +72,9 @@ def make_settings(database_url: str, redis_url: str, **env: str) -> Settings:
         # timeout sets a short one itself and asserts what was fetched, not seconds.
         "ROSE_FRAGMENTS__TIMEOUT_S": "10",
         "ROSE_REDIS__TIMEOUT_S": "10",
+        # A new connection to PostgreSQL, too: at the default 5 s a run beside another suite
+        # saw a connect time out, and a healthy blog answer 503 (database unavailable).
+        "ROSE_DATABASE__CONNECT_TIMEOUT_S": "30",
         **unreachable_internal_urls(),
         # SumUp keys, and an address where nothing answers: tests that take payments start
         # the stand-in and point base_url at it (tests/cart).

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from shared.tooling.devservers import EmbeddedPostgres, EmbeddedValkey
 from shared.tooling.launcher import VALKEY_PASSWORD, dev_secrets
+from tests.support import scratch_dir
 
 
 def loose(path: Path) -> list[str]:
@@ -71,21 +72,22 @@ def test_the_valkey_password_is_a_dev_secret_kept_private(tmp_path: Path) -> Non
     assert loose(tmp_path / "dev-secrets.json") == []
 
 
-async def test_postgres_listens_on_no_port_and_only_its_owner_reaches_its_socket(
-    tmp_path: Path,
-) -> None:
-    server = EmbeddedPostgres(tmp_path / "data", delete_on_stop=True)
-    url = server.start()
-    try:
-        socket_dir = make_url(url).query["host"]
-        conn = await asyncpg.connect(user="postgres", database="postgres", host=socket_dir)
+async def test_postgres_listens_on_no_port_and_only_its_owner_reaches_its_socket() -> None:
+    # Outside pytest's temporary root (decision 0070): run as root the server runs as another
+    # user, and another pytest run starting beside this one makes that root private again.
+    with scratch_dir("rose-ash-test-pg-") as scratch:
+        server = EmbeddedPostgres(scratch / "data", delete_on_stop=True)
+        url = server.start()
         try:
-            assert await conn.fetchval("SHOW listen_addresses") == ""
-            assert await conn.fetchval("SHOW unix_socket_permissions") == "0700"
+            socket_dir = make_url(url).query["host"]
+            conn = await asyncpg.connect(user="postgres", database="postgres", host=socket_dir)
+            try:
+                assert await conn.fetchval("SHOW listen_addresses") == ""
+                assert await conn.fetchval("SHOW unix_socket_permissions") == "0700"
+            finally:
+                await conn.close()
+            socket = Path(str(socket_dir)) / ".s.PGSQL.5432"
+            assert stat.S_IMODE(socket.stat().st_mode) & 0o077 == 0
+            assert stat.S_IMODE((scratch / "data").stat().st_mode) & 0o077 == 0
         finally:
-            await conn.close()
-        socket = Path(str(socket_dir)) / ".s.PGSQL.5432"
-        assert stat.S_IMODE(socket.stat().st_mode) & 0o077 == 0
-        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) & 0o077 == 0
-    finally:
-        server.stop()
+            server.stop()

@@ -309,6 +309,18 @@ class SqlIdentityService:
             )
         return [_account(u) for u in (await session.scalars(stmt)).all()]
 
+    async def accounts_with_role(self, session: AsyncSession, role: str) -> list[AccountDTO]:
+        """Active accounts that hold ``role`` (admins hold every role), oldest first."""
+        stmt = (
+            select(User)
+            .where(
+                User.is_active.is_(True),
+                User.roles.overlap([role, "admin"]),
+            )
+            .order_by(User.id)
+        )
+        return [_account(u) for u in (await session.scalars(stmt)).all()]
+
     # --- accounts ----------------------------------------------------------------------
 
     async def sign_up(self, session: AsyncSession, req: SignUpRequest) -> SignUpResult:

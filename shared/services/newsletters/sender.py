@@ -17,7 +17,8 @@ The server's answers are read by their enhanced status codes (RFC 3463, ``5.1.1`
 like): only the recipient's permanent failure (:func:`classify`) bounces and suppresses the
 address. A refusal of the message or by the relay (``554`` to DATA, ``550 5.7.1 Relaying
 denied``) says nothing about the subscriber: it is retried, and a run of them pauses the issue
-and tells its author, so a relay misconfigured for an hour never unsubscribes the list.
+and tells every member of staff who can resume it, so a relay misconfigured for an hour never
+unsubscribes the list.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from html.parser import HTMLParser
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from shared.contracts import NewsletterService
 
 log = logging.getLogger("rose_ash.newsletters")
+# Who may send and resume newsletters: the role the account app's newsletter desk requires
+# (admins hold every role). A paused issue is told to every active account holding it.
+NEWSLETTER_ROLE = "editor"
 
 
 def digest_html(
@@ -198,7 +202,7 @@ def issue_preview_html(settings: Settings, issue: IssueDTO) -> str:
 def issue_paused_email(
     settings: Settings, to: str, issue: IssueDTO, *, refusals: int, reason: str
 ) -> Email:
-    """Tells an issue's author that its sending paused, why, and where to resume it."""
+    """Tells a member of staff that an issue's sending paused, why, and where to resume it."""
     desk = f"{settings.apps['account'].public_url}/editor/newsletters/issues/{issue.id}"
     return build_email(
         settings,
@@ -244,10 +248,16 @@ class NewsletterSender:
         settings: Settings,
         session_factory: async_sessionmaker[AsyncSession],
         newsletters: NewsletterService,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.factory = session_factory
         self.newsletters = newsletters
+        # The pace's clock and its wait (a test gives a clock of its own, not seconds).
+        self.clock = clock
+        self.sleep = sleep
         self._smtp: aiosmtplib.SMTP | None = None
         self._next_send = 0.0
 
@@ -277,12 +287,13 @@ class NewsletterSender:
             )
         log.info("newsletter issue %s to %s: %s %s", out.issue_id, out.email, status, error)
         if status == "paused":
-            await self._tell_author(out.issue_id, error)
+            await self._tell_staff(out.issue_id, error)
         return True
 
-    async def _tell_author(self, issue_id: int, error: str) -> None:
-        """Say that the issue paused: in the log, and to its author by email (which the same
-        relay may refuse too: the desk shows the pause either way)."""
+    async def _tell_staff(self, issue_id: int, error: str) -> None:
+        """Say that the issue paused: in the log, and by email to every active account that
+        can resume it (the desk's role; the same relay may refuse these too: the desk shows
+        the pause either way)."""
         refusals = self.settings.newsletters.pause_after_refusals
         log.error(
             "newsletter issue %s paused: the mail relay refused %s messages in a row (%s)",
@@ -292,23 +303,17 @@ class NewsletterSender:
         )
         async with self.factory() as session:
             issue = await self.newsletters.get_issue(session, issue_id)
-            author = (
-                await services().identity.get_account(session, issue.created_by_id)
-                if issue.created_by_id is not None
-                else None
-            )
-        if author is None:
-            return
-        msg = issue_paused_email(
-            self.settings, author.email, issue, refusals=refusals, reason=error
-        )
-        await Mailer(self.settings).send_quietly(msg)
+            staff = await services().identity.accounts_with_role(session, NEWSLETTER_ROLE)
+        mailer = Mailer(self.settings)
+        for address in dict.fromkeys(account.email.lower() for account in staff):
+            msg = issue_paused_email(self.settings, address, issue, refusals=refusals, reason=error)
+            await mailer.send_quietly(msg)
 
     async def _throttle(self) -> None:
         """At most ``rate_per_s`` messages a second (the relay's limit)."""
-        now = time.monotonic()
+        now = self.clock()
         if self._next_send > now:
-            await asyncio.sleep(self._next_send - now)
+            await self.sleep(self._next_send - now)
         self._next_send = max(now, self._next_send) + 1.0 / self.settings.newsletters.rate_per_s
 
     async def _deliver(self, msg: EmailMessage) -> tuple[str, str]:
