@@ -12,13 +12,12 @@ from quart import Blueprint, redirect, request, url_for
 
 from shared.contracts import DELIVERY_VIEWS
 from shared.errors import DomainError
-from shared.infrastructure import auth
+from shared.infrastructure import auth, operations
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import render_page
 from shared.infrastructure.staff import staff_pages_for
 from shared.models import OidcClient
 from shared.models.identity import ROLES
-from shared.services import operations
 from shared.services.identity.oidc import tools as oidc_tools
 from shared.services.identity.oidc.tools import (
     SCOPE_TEXT,

@@ -405,9 +405,16 @@ class EventService(SellableProvider, Protocol):
         ...
 
     async def member_upcoming(
-        self, session: AsyncSession, user_id: int, *, now: datetime | None = None
+        self,
+        session: AsyncSession,
+        user_id: int,
+        *,
+        now: datetime | None = None,
+        past: bool = False,
+        limit: int | None = None,
     ) -> list[MemberEntryDTO]:
-        """A member's upcoming bookings and tickets, soonest first, each with QR and .ics."""
+        """A member's upcoming bookings and tickets, soonest first, each with QR and .ics; with
+        ``past``, those already over, latest first (at most ``limit``)."""
         ...
 
     # -- ticket types --

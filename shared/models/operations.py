@@ -2,7 +2,7 @@
 
 A row is written after the backup's directory is whole (shared/tooling/backup.py), so it is
 never in the backup it describes; a backup that failed writes none. The worker's ``/metrics``
-and federation's status page read the newest (shared/services/operations.py).
+and federation's status page read the newest (shared/infrastructure/operations.py).
 """
 
 from __future__ import annotations

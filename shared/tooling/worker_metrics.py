@@ -1,6 +1,6 @@
 """The worker's ``/metrics``: its own figures (the database pool) and the queues, the last runs
 and the newest backup, read from the database when Prometheus scrapes
-(shared/services/operations.py), so they are the rows' figures, never counters that drift.
+(shared/infrastructure/operations.py), so they are the rows' figures, never counters that drift.
 
 Served by Hypercorn inside the worker's event loop on ``worker_metrics_bind`` (the stack:
 ``0.0.0.0:8000``, reached by Prometheus on the stack's network, published nowhere), behind the
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
 from shared.infrastructure.metrics import METRICS_PATH, Exposition
-from shared.services.operations import OperationsFigures, read_figures
+from shared.infrastructure.operations import OperationsFigures, read_figures
 
 log = logging.getLogger("rose_ash.worker")
 

@@ -14,7 +14,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 from shared.config import APP_NAMES, REPO_ROOT
-from shared.services.operations import (
+from shared.infrastructure.operations import (
     GhostSyncRun,
     HostDeliveries,
     LastBackup,

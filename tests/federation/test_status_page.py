@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import APP_NAMES
 from shared.infrastructure.factory import RoseQuart
-from shared.services.operations import GHOST_SCHEDULE_KEY
+from shared.infrastructure.operations import GHOST_SCHEDULE_KEY
 from tests.federation.test_admin import HTML, signed_in_as
 from tests.support.live import Platform
 

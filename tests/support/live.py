@@ -170,6 +170,7 @@ class Platform:
 
     async def close(self) -> None:
         failures: list[Exception] = []
+        used = bool(self.running or self.started or self._engine is not None)
         for name in list(self.running):
             # One app that failed does not keep the others (and their connections) running.
             try:
@@ -178,14 +179,20 @@ class Platform:
                 failures.append(exc)
         for _app, ctx in reversed(self.started):
             await ctx.shutdown()  # type: ignore[attr-defined]
-        if self._engine is not None:
-            async with self._engine.begin() as conn:
+        if used:
+            engine = self._engine or create_async_engine(self.database_url)
+            async with engine.begin() as conn:
                 # Their sign-ins, codes and tokens go with them (ON DELETE CASCADE).
                 await conn.execute(
                     text("DELETE FROM users WHERE email LIKE :pattern"),
                     {"pattern": f"%@{self.domain}"},
                 )
-            await self._engine.dispose()
+                # The social hub knows the apps' actors as accounts of their hosts: these ports.
+                await conn.execute(
+                    text("DELETE FROM social_accounts WHERE domain = ANY(:hosts)"),
+                    {"hosts": [f"127.0.0.1:{port}" for port in self.ports.values()]},
+                )
+            await engine.dispose()
         if failures:
             raise ExceptionGroup("apps that did not stop cleanly", failures)
 

@@ -1,6 +1,6 @@
 """The worker's /metrics (shared/tooling/worker_metrics.py): the queues and the last runs read
 from the database when it is scraped, behind the token; and the figures the admin status page
-shares with it (shared/services/operations.py)."""
+shares with it (shared/infrastructure/operations.py)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.config import Settings
-from shared.models.market import ScrapeRun, ScrapeSource, Supplier
-from shared.services.operations import (
+from shared.infrastructure.operations import (
     GHOST_SCHEDULE_KEY,
     LastBackup,
     OperationsFigures,
     read_figures,
 )
+from shared.models.market import ScrapeRun, ScrapeSource, Supplier
 from shared.tooling import worker
 from shared.tooling.devservers import free_ports
 from shared.tooling.worker_metrics import OperationsCollector, serves_metrics
