@@ -140,6 +140,14 @@ async def site(
             "ROSE_SMTP__PORT": str(mail.port),
             # Journey 6 federates with a fediverse server on loopback.
             "ROSE_ACTIVITYPUB__ALLOW_PRIVATE_ADDRESSES": "true",
+            # Every browser of the suite is one client address (127.0.0.1), which signs in and
+            # up more often in minutes than a household would in hours: the per-address windows
+            # are tested in tests/identity and tests/infrastructure, not here. Per account, the
+            # limits stay as configured.
+            **{
+                f"ROSE_RATE_LIMITS__{scope}__PER_ADDRESS": "10000"
+                for scope in ("SIGNIN", "SIGNUP", "RESET", "PASSWORD", "SUBSCRIBE")
+            },
         },
     )
     try:
