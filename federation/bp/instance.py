@@ -100,7 +100,7 @@ async def instance_v1() -> Response:
 async def instance_v2() -> Response:
     settings = current_platform().settings
     base = settings.apps["federation"].public_url
-    usage, _, _ = await _figures()
+    usage = await services().identity.member_usage(db_session())  # v2 shows no other figure
     return _json(
         {
             "domain": urlsplit(base).netloc,

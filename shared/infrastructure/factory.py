@@ -91,19 +91,15 @@ class RoseQuart(Quart):
     async def asgi_app(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await super().asgi_app(scope, receive, send)
-        elif self.page_cache is not None:
-            # Counted around the page cache, so a page it serves is a request too.
-            await metrics.observe_http(
-                self.name, self.url_map, scope, receive, send, self._cached_app
-            )
-        else:
-            await metrics.observe_http(
-                self.name, self.url_map, scope, receive, send, super().asgi_app
-            )
+            return
+        # Counted around the page cache, so a page it serves is a request too.
+        await metrics.observe_http(self.name, self.url_map, scope, receive, send, self._serve)
 
-    async def _cached_app(self, scope: Any, receive: Any, send: Any) -> None:
-        assert self.page_cache is not None
-        await self.page_cache(scope, receive, send, super().asgi_app)
+    async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.page_cache is None:
+            await super().asgi_app(scope, receive, send)
+        else:
+            await self.page_cache(scope, receive, send, super().asgi_app)
 
     def register_blueprint(self, blueprint: Any, **options: Any) -> None:
         super().register_blueprint(blueprint, **options)

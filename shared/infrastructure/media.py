@@ -118,10 +118,14 @@ def _write(data: bytes, ext: str, settings: MediaSettings) -> str:
     return f"{settings.url_path}/{IMAGE_DIR}/{name}"
 
 
+# What a file is called while it is written (renamed when whole): never one of the store's.
+UPLOAD_TEMP_PREFIX = ".upload-"
+
+
 def _write_whole(directory: Path, target: Path, data: bytes) -> None:
     """Written whole, then renamed: a reader never sees half a file, and a write that fails
     (a full disk) leaves none."""
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".upload-")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=UPLOAD_TEMP_PREFIX)
     try:
         try:
             view = memoryview(data)

@@ -20,13 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import APP_NAMES, Settings
 from shared.models.activitypub import ApDelivery
-from shared.models.blog import GhostState
+from shared.models.blog import GHOST_SCHEDULE_KEY, GhostState
 from shared.models.market import ScrapeRun, ScrapeSource, Supplier
 from shared.models.newsletters import NewsletterDelivery
 from shared.models.operations import BackupRun
-
-# The row the worker's periodic Ghost sync keeps its last run in (blog's ghost_sync.py).
-GHOST_SCHEDULE_KEY = "schedule:sync"
 
 
 @dataclass(frozen=True)

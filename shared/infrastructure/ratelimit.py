@@ -88,57 +88,57 @@ async def hit(redis: aioredis.Redis, key: str, limit: int, window_s: int) -> int
     return None
 
 
-class LocalWindows:
-    """Fixed windows counted in this process: the limit while Redis cannot be reached.
-
-    Each process counts on its own, so a client spread over N processes gets up to N times
-    the limit: weaker than Redis, far stronger than none. At most ``max_keys`` windows are
-    kept; expired ones go first, then the oldest (a flood of addresses cannot grow it)."""
+class _Expiring:
+    """Entries ``key -> (ends, value)`` kept in this process, at most ``max_keys`` of them:
+    when full, expired ones go first, then the oldest (a flood of keys cannot grow it)."""
 
     def __init__(self, max_keys: int = 10_000) -> None:
         self.max_keys = max_keys
-        self._windows: dict[str, tuple[float, int]] = {}
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    def _make_room(self, now: float) -> None:
+        if len(self._entries) < self.max_keys:
+            return
+        for key in [k for k, (ends, _) in self._entries.items() if ends <= now]:
+            del self._entries[key]
+        while len(self._entries) >= self.max_keys:
+            del self._entries[next(iter(self._entries))]
+
+
+class LocalWindows(_Expiring):
+    """Fixed windows counted in this process: the limit while Redis cannot be reached.
+
+    Each process counts on its own, so a client spread over N processes gets up to N times
+    the limit: weaker than Redis, far stronger than none. Bounded as :class:`_Expiring`."""
 
     def hit(self, key: str, limit: int, window_s: int) -> int | None:
         """Like :func:`hit`, in this process's memory."""
         if limit <= 0:
             return None
         now = time.monotonic()
-        ends, count = self._windows.get(key, (0.0, 0))
+        ends, count = self._entries.get(key, (0.0, 0))
         if ends <= now:
             ends, count = now + window_s, 0
             self._make_room(now)
-        self._windows[key] = (ends, count + 1)
+        self._entries[key] = (ends, count + 1)
         if count + 1 > limit:
             return max(1, int(ends - now + 0.999))
         return None
 
-    def _make_room(self, now: float) -> None:
-        if len(self._windows) < self.max_keys:
-            return
-        for key in [k for k, (ends, _) in self._windows.items() if ends <= now]:
-            del self._windows[key]
-        while len(self._windows) >= self.max_keys:
-            del self._windows[next(iter(self._windows))]
 
-
-class LocalValues:
+class LocalValues(_Expiring):
     """Numbers that expire, kept in this process: the sign-in throttle's store while Redis
     cannot be reached (the same per-process trade as :class:`LocalWindows`, and as bounded)."""
 
-    def __init__(self, max_keys: int = 10_000) -> None:
-        self.max_keys = max_keys
-        self._values: dict[str, tuple[float, float]] = {}
-
     def get(self, key: str) -> float | None:
-        ends, value = self._values.get(key, (0.0, 0.0))
-        return value if ends > time.monotonic() else None
+        ends, value = self._entries.get(key, (0.0, 0.0))
+        return float(value) if ends > time.monotonic() else None
 
     def set(self, key: str, value: float, ttl_s: int) -> None:
         now = time.monotonic()
-        if key not in self._values:
+        if key not in self._entries:
             self._make_room(now)
-        self._values[key] = (now + ttl_s, value)
+        self._entries[key] = (now + ttl_s, value)
 
     def incr(self, key: str, ttl_s: int) -> int:
         """Like Redis's INCR then EXPIRE: one more, kept ``ttl_s`` from now."""
@@ -148,15 +148,7 @@ class LocalValues:
 
     def delete(self, *keys: str) -> None:
         for key in keys:
-            self._values.pop(key, None)
-
-    def _make_room(self, now: float) -> None:
-        if len(self._values) < self.max_keys:
-            return
-        for key in [k for k, (ends, _) in self._values.items() if ends <= now]:
-            del self._values[key]
-        while len(self._values) >= self.max_keys:
-            del self._values[next(iter(self._values))]
+            self._entries.pop(key, None)
 
 
 _local = LocalWindows()

@@ -208,6 +208,11 @@ class BlogSlugRedirect(Base):
     created_at: Mapped[datetime] = created_at_column()
 
 
+# The ``ghost_state`` row the worker's periodic Ghost sync keeps its last run in (and locks to
+# claim a run): written by blog's ghost_sync.py, read by the admin's status and the metrics.
+GHOST_SCHEDULE_KEY = "schedule:sync"
+
+
 class GhostState(Base):
     """Small named values of the Ghost sync: cursors per resource, the site settings.
 

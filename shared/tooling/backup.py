@@ -38,7 +38,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from shared.config import Settings
 from shared.db import async_url
 from shared.errors import CommandError
+from shared.infrastructure.media import UPLOAD_TEMP_PREFIX
 from shared.models.operations import BackupRun
 
 MANIFEST = "manifest.json"
@@ -62,8 +63,6 @@ NAME_PREFIX = "rose-ash-"
 PARTIAL_PREFIX = ".partial-"
 _NAME_RE = re.compile(r"^rose-ash-\d{8}T\d{6}Z$")
 _MEDIA_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-# What media.py leaves while it writes a file (renamed when whole): never part of a store.
-_UPLOAD_TEMP_PREFIX = ".upload-"
 _CHUNK = 1024 * 1024
 
 
@@ -150,6 +149,19 @@ def run_tool(cmd: list[str], url: str) -> None:
 
 # --- what the database holds ----------------------------------------------------------------
 
+
+@contextlib.asynccontextmanager
+async def connected(url: str, *, begin: bool = False) -> AsyncIterator[AsyncConnection]:
+    """One connection to ``url``'s database for a command's step (in a transaction committed
+    at the end when ``begin``), its engine disposed after."""
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() if begin else engine.connect() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
+
+
 _TABLES = """
 SELECT quote_ident(schemaname) || '.' || quote_ident(tablename)
 FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
@@ -199,7 +211,7 @@ def store_files(root: Path) -> Iterator[tuple[str, Path]]:
         return
     for path in sorted(root.rglob("*")):
         if path.is_file() and not path.is_symlink():
-            if path.name.startswith(_UPLOAD_TEMP_PREFIX):
+            if path.name.startswith(UPLOAD_TEMP_PREFIX):
                 continue
             yield path.relative_to(root).as_posix(), path
 
@@ -261,40 +273,37 @@ def backup_time(path: Path) -> datetime:
 
 
 async def _dump(url: str, target: Path, stores: dict[str, Path]) -> dict[str, Any]:
-    engine = create_async_engine(async_url(url))
     media: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in stores}
-    try:
+
+    async def copy_media() -> None:
         for name, root in stores.items():
             await asyncio.to_thread(_copy_store, root, target / MEDIA_DIR / name, media[name])
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-            async with conn.begin():
-                snapshot = str(
-                    (await conn.exec_driver_sql("SELECT pg_export_snapshot()")).scalar_one()
+
+    await copy_media()
+    async with connected(url) as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            snapshot = str((await conn.exec_driver_sql("SELECT pg_export_snapshot()")).scalar_one())
+            major, version = await server_major(conn)
+            revision = await schema_revision(conn)
+            if revision is None:
+                raise BackupError(
+                    "the database has no Alembic revision: run `rose-ash migrate` first"
                 )
-                major, version = await server_major(conn)
-                revision = await schema_revision(conn)
-                if revision is None:
-                    raise BackupError(
-                        "the database has no Alembic revision: run `rose-ash migrate` first"
-                    )
-                counts = await table_counts(conn)
-                pg_dump, dump_major = pg_tool("pg_dump", major)
-                # The dump reads the same snapshot while this transaction holds it.
-                await asyncio.to_thread(
-                    run_tool,
-                    [
-                        str(pg_dump),
-                        "--format=custom",
-                        f"--snapshot={snapshot}",
-                        f"--file={target / DUMP}",
-                    ],
-                    url,
-                )
-        for name, root in stores.items():
-            await asyncio.to_thread(_copy_store, root, target / MEDIA_DIR / name, media[name])
-    finally:
-        await engine.dispose()
+            counts = await table_counts(conn)
+            pg_dump, dump_major = pg_tool("pg_dump", major)
+            # The dump reads the same snapshot while this transaction holds it.
+            await asyncio.to_thread(
+                run_tool,
+                [
+                    str(pg_dump),
+                    "--format=custom",
+                    f"--snapshot={snapshot}",
+                    f"--file={target / DUMP}",
+                ],
+                url,
+            )
+    await copy_media()  # what was written while the dump ran (see the module)
     return {
         "revision": revision,
         "server_version": version,
@@ -365,22 +374,18 @@ def total_bytes(manifest: dict[str, Any]) -> int:
 async def _record(url: str, name: str, manifest: dict[str, Any]) -> None:
     """A row in ``backup_runs`` for the backup just completed (none when the table is not
     there yet: a database at a revision before 0027)."""
-    engine = create_async_engine(async_url(url))
-    try:
-        async with engine.begin() as conn:
-            exists = await conn.exec_driver_sql("SELECT to_regclass('public.backup_runs')")
-            if exists.scalar_one() is None:
-                return
-            await conn.execute(
-                insert(BackupRun).values(
-                    finished_at=datetime.fromisoformat(manifest["finished_at"]),
-                    name=name,
-                    total_bytes=total_bytes(manifest),
-                    schema_revision=manifest["schema_revision"],
-                )
+    async with connected(url, begin=True) as conn:
+        exists = await conn.exec_driver_sql("SELECT to_regclass('public.backup_runs')")
+        if exists.scalar_one() is None:
+            return
+        await conn.execute(
+            insert(BackupRun).values(
+                finished_at=datetime.fromisoformat(manifest["finished_at"]),
+                name=name,
+                total_bytes=total_bytes(manifest),
+                schema_revision=manifest["schema_revision"],
             )
-    finally:
-        await engine.dispose()
+        )
 
 
 def prune(dest: Path, keep_days: float, *, now: datetime | None = None) -> list[Path]:

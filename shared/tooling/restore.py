@@ -20,12 +20,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.db import async_url
+from shared.infrastructure.media import UPLOAD_TEMP_PREFIX
 from shared.tooling import migrate
 from shared.tooling.backup import (
     DUMP,
@@ -33,6 +31,7 @@ from shared.tooling.backup import (
     MANIFEST,
     MEDIA_DIR,
     BackupError,
+    connected,
     libpq_env,
     pg_tool,
     run_tool,
@@ -71,9 +70,7 @@ def read_manifest(src: Path) -> dict[str, Any]:
 def check_revision(revision: str) -> bool:
     """Whether ``revision`` is this code's head (False: older, `rose-ash migrate` after);
     a BackupError when the code does not know it (a newer Rose Ash made the backup)."""
-    config = Config()
-    config.set_main_option("script_location", str(migrate.ALEMBIC_DIR))
-    script = ScriptDirectory.from_config(config)
+    script = ScriptDirectory(str(migrate.ALEMBIC_DIR))
     try:
         known = script.get_revision(revision)
     except AlembicCommandError:
@@ -120,34 +117,22 @@ def _target_stores(manifest: dict[str, Any], stores: dict[str, Path]) -> dict[st
 
 
 async def _database_state(url: str) -> tuple[int, int]:
-    engine = create_async_engine(async_url(url))
-    try:
-        async with engine.connect() as conn:
-            relations = int((await conn.exec_driver_sql(_RELATIONS)).scalar_one())
-            major, _ = await server_major(conn)
-    finally:
-        await engine.dispose()
+    async with connected(url) as conn:
+        relations = int((await conn.exec_driver_sql(_RELATIONS)).scalar_one())
+        major, _ = await server_major(conn)
     return relations, major
 
 
 async def _empty_database(url: str) -> None:
-    engine = create_async_engine(async_url(url))
-    try:
-        async with engine.begin() as conn:
-            for schema in (await conn.exec_driver_sql(_SCHEMAS)).scalars().all():
-                await conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-            await conn.exec_driver_sql("CREATE SCHEMA public")
-    finally:
-        await engine.dispose()
+    async with connected(url, begin=True) as conn:
+        for schema in (await conn.exec_driver_sql(_SCHEMAS)).scalars().all():
+            await conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        await conn.exec_driver_sql("CREATE SCHEMA public")
 
 
 async def _counts(url: str) -> dict[str, int]:
-    engine = create_async_engine(async_url(url))
-    try:
-        async with engine.connect() as conn:
-            return await table_counts(conn)
-    finally:
-        await engine.dispose()
+    async with connected(url) as conn:
+        return await table_counts(conn)
 
 
 def restore_backup(
@@ -198,7 +183,7 @@ def restore_backup(
         for rel in manifest["media"][name]["files"]:
             dest = root / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".upload-restore-{dest.name}")
+            tmp = dest.with_name(f"{UPLOAD_TEMP_PREFIX}restore-{dest.name}")
             shutil.copyfile(src / MEDIA_DIR / name / rel, tmp)
             tmp.replace(dest)
     counts = asyncio.run(_counts(url))

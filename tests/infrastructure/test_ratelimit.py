@@ -88,7 +88,7 @@ def test_the_local_windows_stay_bounded() -> None:
     windows = LocalWindows(max_keys=100)
     for n in range(1000):
         windows.hit(f"k{n}", 5, 60)
-    assert len(windows._windows) <= 100
+    assert len(windows._entries) <= 100
     assert [windows.hit("same", 2, 60) for _ in range(3)][:2] == [None, None]
     assert windows.hit("same", 2, 60) is not None
 
@@ -155,7 +155,7 @@ def test_the_local_values_expire_and_stay_bounded() -> None:
     values = LocalValues(max_keys=100)
     for n in range(1000):
         values.set(f"k{n}", n, 60)
-    assert len(values._values) <= 100
+    assert len(values._entries) <= 100
     assert [values.incr("failures", 60) for _ in range(3)] == [1, 2, 3]
     values.set("gone", 1, 0)
     assert values.get("gone") is None

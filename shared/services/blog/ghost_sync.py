@@ -52,6 +52,7 @@ from shared.contracts import SyncedAuthor, SyncedTag, SyncReport
 from shared.db import create_engine, create_session_factory
 from shared.infrastructure.context import create_redis, services
 from shared.infrastructure.fragments import invalidate
+from shared.models.blog import GHOST_SCHEDULE_KEY as SCHEDULE_KEY
 from shared.models.blog import GhostState
 from shared.services.blog.ghost import (
     GhostAdminClient,
@@ -457,8 +458,6 @@ async def admin_client(settings: Settings) -> AsyncIterator[GhostAdminClient | N
 
 
 # --- the worker's periodic run --------------------------------------------------------
-
-SCHEDULE_KEY = "schedule:sync"
 
 
 def periodic_configured(settings: Settings) -> bool:

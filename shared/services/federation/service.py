@@ -233,7 +233,6 @@ class SqlFederationService:
         """Public objects standing now (created, not deleted) that the actors on
         ``actor_app``'s host published: the app actor's, and on federation's host the
         members' (NodeInfo's ``localPosts``)."""
-        deleted = aliased(ApActivity)
         return int(
             await session.scalar(
                 select(func.count())
@@ -242,12 +241,7 @@ class SqlFederationService:
                     ApActivity.actor_app == actor_app,
                     ApActivity.activity_type == "Create",
                     ApActivity.is_public,
-                    ~exists().where(
-                        deleted.actor_app == actor_app,
-                        deleted.activity_type == "Delete",
-                        deleted.object_uri == ApActivity.object_uri,
-                        deleted.id > ApActivity.id,
-                    ),
+                    ~_deleted_later(actor_app),
                 )
             )
             or 0
@@ -577,23 +571,29 @@ async def _record(
     return _activity(row)
 
 
+def _deleted_later(actor_app: str, *, only_app_actor: bool = False) -> ColumnElement[bool]:
+    """Whether the row's object was deleted by a later activity on ``actor_app``'s host (by the
+    app actor itself when ``only_app_actor``)."""
+    later = aliased(ApActivity)
+    return exists().where(
+        later.actor_app == actor_app,
+        *((later.actor_account_id.is_(None),) if only_app_actor else ()),
+        later.activity_type == "Delete",
+        later.object_uri == ApActivity.object_uri,
+        later.id > ApActivity.id,
+    )
+
+
 def _standing(actor_app: str) -> tuple[ColumnElement[bool], ...]:
     """The outbox's conditions: public activities of the app actor itself (members' posts are
     in their own outboxes) that still stand (see ``outbox_page``)."""
-    later = aliased(ApActivity)
     created = aliased(ApActivity)
     return (
         ApActivity.actor_app == actor_app,
         ApActivity.is_public.is_(True),
         ApActivity.actor_account_id.is_(None),
         ApActivity.activity_type != "Delete",
-        ~exists().where(
-            later.actor_app == actor_app,
-            later.actor_account_id.is_(None),
-            later.activity_type == "Delete",
-            later.object_uri == ApActivity.object_uri,
-            later.id > ApActivity.id,
-        ),
+        ~_deleted_later(actor_app, only_app_actor=True),
         ~(
             (ApActivity.activity_type == "Update")
             & exists().where(
