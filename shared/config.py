@@ -53,6 +53,8 @@ class AppSettings:
 class DatabaseSettings:
     pool_size: int = 10
     max_overflow: int = 5
+    # How long a request waits for a pooled connection before it is answered "busy" (503).
+    pool_timeout_s: float = 10.0
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 5_000
     connect_timeout_s: float = 5.0

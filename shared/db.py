@@ -55,6 +55,15 @@ class DatabaseUnavailable(Exception):
     retry_after_s = 30
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """PostgreSQL is there but takes no more connections now: the process's pool stayed full
+    for ``pool_timeout_s``, or the server refused a connection as one too many (SQLSTATE
+    53300). Answered like an outage, with a shorter Retry-After; not logged as one."""
+
+    code = "database_busy"
+    retry_after_s = 5
+
+
 # The driver's ways of saying the server is not there (as opposed to a query's own error).
 _UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, no such socket, timed out (TimeoutError is an OSError)
@@ -68,14 +77,31 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
 _down_since: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
-def _unreachable(err: BaseException | None) -> bool:
+def _caused_by(err: BaseException | None, kinds: tuple[type[BaseException], ...]) -> bool:
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        if isinstance(err, _UNREACHABLE):
+        if isinstance(err, kinds):
             return True
         err = err.__cause__ or err.__context__
     return False
+
+
+def _unreachable(err: BaseException | None) -> bool:
+    return _caused_by(err, _UNREACHABLE)
+
+
+# Busy is logged at most once a minute per engine: under load it can be every request.
+_busy_logged: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+def busy(engine: Engine, reason: str) -> DatabaseBusy:
+    """The :class:`DatabaseBusy` to raise for ``engine``, logged at most once a minute."""
+    now = time.monotonic()
+    if now - _busy_logged.get(engine, -60.0) >= 60.0:
+        _busy_logged[engine] = now
+        log.warning("PostgreSQL is busy (%s); answering 503", reason)
+    return DatabaseBusy(reason)
 
 
 def _went_down(engine: Engine, err: BaseException) -> None:
@@ -92,7 +118,12 @@ def _watch(engine: Engine) -> None:
     def connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
         try:
             return dialect.connect(*cargs, **cparams)
-        except _UNREACHABLE as err:
+        except Exception as err:
+            # The driver's adapter may have wrapped the server's answer: read the chain.
+            if _caused_by(err, (asyncpg.TooManyConnectionsError,)):
+                raise busy(engine, str(err)) from err
+            if not _unreachable(err):
+                raise
             _went_down(engine, err)
             raise DatabaseUnavailable(str(err)) from err
 
@@ -120,6 +151,7 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         async_url(url or settings.require("database_url")),
         pool_size=db.pool_size,
         max_overflow=db.max_overflow,
+        pool_timeout=db.pool_timeout_s,
         # A connection left from before a restart of PostgreSQL is found out and replaced
         # before a request uses it.
         pool_pre_ping=True,

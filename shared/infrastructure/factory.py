@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import sqlalchemy.exc
 from flask.templating import _default_template_ctx_processor as _flask_context_processor
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from quart import Quart, Response, g, jsonify, render_template, request
@@ -33,6 +34,7 @@ from shared.config import APP_NAMES, Settings, load_settings
 from shared.contracts.services import Services
 from shared.db import (
     DatabaseUnavailable,
+    busy,
     create_engine,
     create_session_factory,
     discard_after_commit,
@@ -458,6 +460,12 @@ def _install_error_handlers(app: Quart) -> None:
         )
         response.headers["Retry-After"] = str(err.retry_after_s)
         return response
+
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)
+    async def _pool_full(_err: sqlalchemy.exc.TimeoutError) -> Response:
+        # Every pooled connection stayed in use for pool_timeout_s: busy, not broken.
+        reason = "every pooled connection is in use"
+        return await _database_unavailable(busy(current_platform().engine.sync_engine, reason))
 
     @app.errorhandler(Exception)
     async def _unexpected(err: Exception) -> Response:

@@ -140,6 +140,11 @@ async def site(
             "ROSE_SMTP__PORT": str(mail.port),
             # Journey 6 federates with a fediverse server on loopback.
             "ROSE_ACTIVITYPUB__ALLOW_PRIVATE_ADDRESSES": "true",
+            # A delivery the peer could not take in time (a loaded machine) is tried again
+            # within seconds, not after production's backoff of minutes: the journey waits on
+            # what happens, the schedule itself is tested in tests/federation.
+            "ROSE_ACTIVITYPUB__DELIVERY_BACKOFF_BASE_S": "1",
+            "ROSE_ACTIVITYPUB__DELIVERY_BACKOFF_MAX_S": "5",
             # Every browser of the suite is one client address (127.0.0.1), which signs in and
             # up more often in minutes than a household would in hours: the per-address windows
             # are tested in tests/identity and tests/infrastructure, not here. Per account, the

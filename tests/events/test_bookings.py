@@ -29,7 +29,9 @@ SOON = datetime.now(UTC).replace(microsecond=0, second=0, minute=0) + timedelta(
 
 @pytest.fixture(scope="module")
 async def sessions(scratch_database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_async_engine(scratch_database_url, pool_size=35, max_overflow=0)
+    # Ten connections: the racers queue for them as requests queue for an app's pool, and the
+    # suite stays within its share of a PostgreSQL other test runs use too.
+    engine = create_async_engine(scratch_database_url, pool_size=10, max_overflow=0)
     yield async_sessionmaker(engine, expire_on_commit=False)
     await engine.dispose()
 

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from shared.config import Settings
 from shared.contracts import ScrapeRunDTO, ScrapeSourceDTO
 from shared.models import PriceChange, Product, ProductImage, ScrapeRun, ScrapeSource
+from shared.services.market.scrape.crawler import crawl
+from shared.services.market.scrape.fetch import HostThrottle
 from shared.services.market.scrape.runner import run_source
 from tests.market.scrape_support import (
     committed,
@@ -363,13 +365,29 @@ async def test_crawl_delay_spaces_requests(
     )
     site.html("/", listing("/p/apple-juice", "/p/honey"))
     source = await make_source(engine, "orchard-slow", f"{site.base}/")
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    run = await scrape(scrape_settings, engine, source)
-    assert run.pages_fetched == 3
-    # robots.txt (which sets the delay), then three pages, each at least 0.3 s after the one
-    # before: two gaps at least.
-    assert loop.time() - started >= 0.6
+    clock = VirtualClock()
+    throttle = HostThrottle(0, clock=clock.now, sleep=clock.sleep)
+    result = await crawl(scrape_settings, source, throttle=throttle)
+    assert len(result.pages) == 3
+    # robots.txt (which sets the delay), then three pages: the second and third page each
+    # waited for the delay after the one before (the clock moves only when the throttle sleeps).
+    assert clock.slept == pytest.approx([0.3, 0.3])
+
+
+class VirtualClock:
+    """A clock that moves only when something sleeps on it."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.time += seconds
+        await asyncio.sleep(0)
 
 
 async def test_one_run_per_source_at_a_time(

@@ -287,9 +287,10 @@ async def crawl(
     known: tuple[KnownPage, ...] = (),
     *,
     progress: Progress | None = None,
+    throttle: HostThrottle | None = None,
 ) -> CrawlResult:
     """Crawl ``source`` politely and return what it holds (nothing is written)."""
-    throttle = HostThrottle(settings.scrape.min_delay_s)
+    throttle = throttle or HostThrottle(settings.scrape.min_delay_s)
     async with scrape_client(settings) as client:
         job = Crawl(
             settings=settings,

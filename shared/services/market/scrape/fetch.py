@@ -15,6 +15,7 @@ import asyncio
 import re
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -66,10 +67,21 @@ class Response:
 
 
 class HostThrottle:
-    """At most one request at a time per host, at least ``delay`` apart."""
+    """At most one request at a time per host, at least ``delay`` apart.
 
-    def __init__(self, min_delay_s: float) -> None:
+    ``clock`` and ``sleep`` are the event loop's time by default; a test gives a virtual
+    clock to see the spacing without waiting for it."""
+
+    def __init__(
+        self,
+        min_delay_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.min_delay_s = min_delay_s
+        self._clock = clock
+        self._sleep = sleep
         self.delays: dict[str, float] = {}
         self._next: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -79,11 +91,11 @@ class HostThrottle:
 
     async def wait(self, host: str) -> None:
         async with self._locks[host]:
-            now = time.monotonic()
+            now = self._clock()
             ready = self._next.get(host, now)
             if ready > now:
-                await asyncio.sleep(ready - now)
-            self._next[host] = time.monotonic() + self.delays.get(host, self.min_delay_s)
+                await self._sleep(ready - now)
+            self._next[host] = self._clock() + self.delays.get(host, self.min_delay_s)
 
 
 def host_key(url: str) -> str:
