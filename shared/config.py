@@ -119,6 +119,9 @@ class ActivityPubSettings:
     host_probe_interval_s: int = 3600
     worker_poll_interval_s: float = 1.0
     outbox_page_size: int = 20
+    # A product or market page is (re-)announced once its changes have been quiet this long:
+    # a burst of edits, sales or an import reaches followers as one activity.
+    object_quiet_s: float = 300.0
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,13 @@ from quart import Blueprint, Response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from events.bp._common import occurrence_key
-from shared.contracts import CalendarInput, EventInput, OccurrenceException, TicketTypeInput
+from shared.contracts import (
+    EVENT_CATEGORIES,
+    CalendarInput,
+    EventInput,
+    OccurrenceException,
+    TicketTypeInput,
+)
 from shared.contracts.errors import InvalidEvent
 from shared.errors import DomainError, FieldErrors, NotFound, field_errors
 from shared.infrastructure import auth, inputs
@@ -237,6 +243,7 @@ async def calendar_form(calendar_id: int | None = None, form: Any = None, error:
         error=error,
         errors=field_errors(error),
         timezones=rec.timezone_names(),
+        categories=EVENT_CATEGORIES,
     )
     return (body, error.status) if error is not None else body
 
@@ -256,6 +263,7 @@ async def save_calendar(calendar_id: int | None = None) -> Any:
                 slug=form.get("slug", ""),
                 colour=form.get("colour", "#7a3b69"),
                 description=form.get("description", ""),
+                category=form.get("category", "MEETING"),
             ),
             calendar_id=calendar_id,
             actor_user_id=user.id if user else None,

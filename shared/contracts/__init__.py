@@ -64,6 +64,7 @@ from shared.contracts.common import (
     implements,
 )
 from shared.contracts.events import (
+    EVENT_CATEGORIES,
     AttendeeDTO,
     AvailabilityDTO,
     BookingDTO,
@@ -173,6 +174,7 @@ __all__ = [
     "CAPABILITIES",
     "CURRENCY_SYMBOLS",
     "DELIVERY_VIEWS",
+    "EVENT_CATEGORIES",
     "MAX_PRICE_MINOR",
     "PRODUCT_SORTS",
     "SOCIAL_VISIBILITIES",

@@ -15,7 +15,8 @@ from shared.contracts.federation import ApObjectDTO
 
 @dataclass(frozen=True)
 class CalendarDTO:
-    """A calendar (a venue or programme); ``colour`` is ``#rrggbb``, ``timezone`` IANA."""
+    """A calendar (a venue or programme); ``colour`` is ``#rrggbb``, ``timezone`` IANA,
+    ``category`` one of :data:`EVENT_CATEGORIES` (sent to the fediverse with its events)."""
 
     id: int
     slug: str
@@ -23,6 +24,7 @@ class CalendarDTO:
     colour: str
     description: str
     timezone: str
+    category: str = "MEETING"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,42 @@ class CalendarInput:
     slug: str = ""
     colour: str = "#7a3b69"
     description: str = ""
+    category: str = "MEETING"
+
+
+# Mobilizon's event categories (what its servers and Gancio file an event under), with the
+# words staff choose them by.
+EVENT_CATEGORIES: dict[str, str] = {
+    "MEETING": "Meeting",
+    "FOOD_DRINK": "Food and drink",
+    "LEARNING": "Learning",
+    "CRAFTS": "Crafts",
+    "MUSIC": "Music",
+    "ARTS": "Arts",
+    "THEATRE": "Theatre",
+    "FILM_MEDIA": "Film and media",
+    "BOOK_CLUBS": "Book clubs",
+    "COMEDY": "Comedy",
+    "FAMILY": "Family",
+    "FESTIVALS": "Festivals",
+    "GAMES": "Games",
+    "HEALTH": "Health",
+    "LANGUAGE_CULTURE": "Language and culture",
+    "MOVEMENTS_POLITICS": "Movements and politics",
+    "CAUSES": "Causes",
+    "NETWORKING": "Networking",
+    "OUTDOORS_ADVENTURE": "Outdoors and adventure",
+    "PARTY": "Party",
+    "PERFORMING_VISUAL_ARTS": "Performing and visual arts",
+    "PETS": "Pets",
+    "PHOTOGRAPHY": "Photography",
+    "SCIENCE_TECH": "Science and technology",
+    "SPIRITUALITY_RELIGION": "Spirituality and religion",
+    "SPORTS": "Sports",
+    "BUSINESS": "Business",
+    "AUDITIONS": "Auditions",
+    "LGBTQ": "LGBTQ",
+}
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,14 @@ class CatalogService(SellableProvider, Protocol):
         """The published market page at ``slug`` as an ``Article`` under its URL, or None."""
         ...
 
+    async def federate_due(
+        self, session: AsyncSession, *, settled: datetime, limit: int = 50
+    ) -> int:
+        """Announce, update or withdraw on the fediverse the products and market pages whose
+        last change is older than ``settled`` (the worker's stage); returns how many
+        activities were written to the outbox."""
+        ...
+
     async def product_by_id(self, session: AsyncSession, product_id: int) -> ProductDTO:
         """A product by id (also when unavailable)."""
         ...

@@ -52,6 +52,8 @@ class EventCalendar(Base):
     slug: Mapped[str] = mapped_column(String(191), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(191), nullable=False)
     colour: Mapped[str] = mapped_column(String(7), nullable=False, server_default="#7a3b69")
+    # What kind of events it holds, in Mobilizon's categories (EVENT_CATEGORIES).
+    category: Mapped[str] = mapped_column(String(32), nullable=False, server_default="MEETING")
     description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     timezone: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = created_at_column()

@@ -92,6 +92,12 @@ class Product(Base):
             postgresql_where=text("source_url IS NOT NULL"),
         ),
         Index("ix_market_products_listing", "available", "created_at", "id"),
+        # What the fediverse has not yet been brought in line with (MarketFederating).
+        Index(
+            "ix_market_products_ap_pending",
+            "updated_at",
+            postgresql_where=text("ap_synced_at IS NULL OR updated_at > ap_synced_at"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -112,6 +118,12 @@ class Product(Base):
     featured: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     source_url: Mapped[str | None] = mapped_column(String(2000))
     last_imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # On the fediverse (shared/services/market/federating.py): the object id the market actor
+    # announced it under (None: not federated), a digest of what was last sent, and when the
+    # fediverse was last brought in line with the row.
+    ap_object_uri: Mapped[str | None] = mapped_column(String(2000))
+    ap_digest: Mapped[str | None] = mapped_column(String(64))
+    ap_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     search: Mapped[Any] = mapped_column(
         TSVECTOR, Computed(PRODUCT_SEARCH_EXPRESSION, persisted=True), deferred=True
     )
@@ -176,6 +188,9 @@ class MarketPage(Base):
     title: Mapped[str] = mapped_column(String(300), nullable=False)
     intro: Mapped[str | None] = mapped_column(Text)  # sanitized HTML
     published: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    ap_object_uri: Mapped[str | None] = mapped_column(String(2000))
+    ap_digest: Mapped[str | None] = mapped_column(String(64))
+    ap_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

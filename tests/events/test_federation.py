@@ -59,6 +59,7 @@ async def test_an_event_is_created_updated_and_withdrawn_on_the_fediverse(
         "address": {"type": "PostalAddress", "streetAddress": "12 Rose Lane"},
     }
     assert created["attachment"] == []
+    assert created["category"] == "MEETING", "the calendar's category, Mobilizon's default"
     assert created["url"].endswith(f"/events/{draft.slug}")
     assert activities[1]["object"]["id"] == created["id"]
     assert activities[2]["object"]["id"] == created["id"]

@@ -72,7 +72,7 @@ async def test_the_calendar_form_and_check_in_show_their_problems_beside_the_fie
     resp = await staff.post(
         "/editor/calendars/new",
         form={"csrf_token": token, "name": "", "colour": "red", "slug": "Bad Slug",
-              "timezone": "Mars/Olympus"},
+              "timezone": "Mars/Olympus", "category": "RAVES"},
     )  # fmt: skip
     assert resp.status_code == 400
     assert set(errors_beside_fields(await resp.get_data(as_text=True))) == {
@@ -80,6 +80,7 @@ async def test_the_calendar_form_and_check_in_show_their_problems_beside_the_fie
         "colour",
         "slug",
         "timezone",
+        "category",
     }
     assert await db.scalar(select(func.count()).select_from(EventCalendar)) == 0
     resp = await staff.post("/editor/check-in", form={"csrf_token": token, "code": "nope"})

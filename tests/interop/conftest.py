@@ -38,6 +38,7 @@ PEER_DIR = Path(__file__).resolve().parent / "peer"
 # The interop test publishes through the real BlogService into the module's scratch database.
 BLOG_TABLES = "blog_posts, blog_tags"
 EVENT_TABLES = "events, event_calendars"
+MARKET_TABLES = "market_products, market_categories"
 NPM_TIMEOUT_S = 600
 
 
@@ -202,6 +203,17 @@ async def events_https(
     """The events app over HTTPS on loopback."""
     async with serve_https(
         "events", EVENT_TABLES, scratch_database_url, redis_url, tls
+    ) as settings:
+        yield settings
+
+
+@pytest.fixture
+async def market_https(
+    scratch_database_url: str, redis_url: str, tls: Tls
+) -> AsyncIterator[Settings]:
+    """The market app over HTTPS on loopback."""
+    async with serve_https(
+        "market", MARKET_TABLES, scratch_database_url, redis_url, tls
     ) as settings:
         yield settings
 

@@ -6,14 +6,21 @@ receives, with its strict signature checks, what the blog publishes through its 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
 from shared.config import Settings
-from shared.contracts import CalendarInput, EventInput, PostInput
+from shared.contracts import (
+    CalendarInput,
+    CategoryInput,
+    EventInput,
+    PostInput,
+    ProductImageDTO,
+    ProductInput,
+)
 from shared.db import create_engine, create_session_factory
 from shared.models import ApDelivery, ApFollower
 from shared.services.federation.outbox import OutboxProcessor
@@ -280,7 +287,8 @@ async def test_a_fedify_server_follows_events_and_reads_every_field_of_an_event(
 
             async with factory() as session, session.begin():
                 calendar = await events_service.save_calendar(
-                    session, CalendarInput(name="The Barn", timezone="Europe/Lisbon")
+                    session,
+                    CalendarInput(name="The Barn", timezone="Europe/Lisbon", category="FOOD_DRINK"),
                 )
                 event = await events_service.save_event(
                     session,
@@ -306,6 +314,7 @@ async def test_a_fedify_server_follows_events_and_reads_every_field_of_an_event(
             # Every field, after JSON-LD processing with nothing dropped.
             [obj] = (await expanded(client, peer, create["id"]))[f"{AS}object"]
             assert one(obj, f"{MZ}timezone") == "Europe/Lisbon"
+            assert one(obj, f"{SCHEMA}category") == "FOOD_DRINK"
             [place] = obj[f"{AS}location"]
             assert one(place, f"{AS}name") == "The Barn"
             [address] = place[f"{SCHEMA}address"]
@@ -320,6 +329,62 @@ async def test_a_fedify_server_follows_events_and_reads_every_field_of_an_event(
             found = await lookup_url(client, peer, f"{events}/events/{event.slug}")
             assert found["id"] == create["object"]["id"]
             assert found["type"] == "Event"
+            rejected = (await client.get(f"{peer.origin}/control/rejected")).json()
+            assert rejected == []
+    finally:
+        await engine.dispose()
+
+
+async def test_a_fedify_server_follows_the_market_and_reads_a_new_product(
+    market_https: Settings, peer: Peer
+) -> None:
+    """A new product reaches a JSON-LD server as a Note with its price, picture and
+    categories as hashtags, once its changes have settled (issue #20, item 6)."""
+    settings = market_https
+    catalog = build_services(settings).catalog
+    market = settings.apps["market"].public_url
+    host = market.split("://", 1)[1]
+    engine = create_engine(settings)
+    factory = create_session_factory(engine)
+    try:
+        async with (
+            httpx.AsyncClient(timeout=60) as client,
+            OutboxProcessor(settings, factory, worker_id="interop") as worker,
+        ):
+            resp = await client.post(
+                f"{peer.origin}/control/follow", json={"handle": f"market@{host}"}
+            )
+            assert resp.status_code == 200, resp.text + "\n" + "\n".join(peer.output)
+            assert (await worker.run_once()).delivered == 1  # the Accept
+
+            async with factory() as session, session.begin():
+                cheese = await catalog.create_category(session, CategoryInput(name="Cheese"))
+                product = await catalog.create_product(
+                    session,
+                    ProductInput(
+                        title="Hill farm cheddar",
+                        price_minor=650,
+                        unit="250 g",
+                        categories=(cheese.slug,),
+                        images=(ProductImageDTO("/static/img/actor-icon.png", "A wedge"),),
+                    ),
+                )
+            async with factory() as session, session.begin():
+                settled = datetime.now(UTC) + timedelta(hours=1)
+                assert await catalog.federate_due(session, settled=settled) == 1
+            assert (await worker.run_once()).delivered == 1
+            create = (await received(client, peer))[-1]
+            assert create["type"] == "Create"
+            assert create["object"]["type"] == "Note"
+            [obj] = (await expanded(client, peer, create["id"]))[f"{AS}object"]
+            assert "6.50" in one(obj, f"{AS}content")
+            assert hashtags(obj) == {"#Cheese": f"{market}/categories/{cheese.slug}"}
+            [picture] = obj[f"{AS}attachment"]
+            assert one(picture, f"{AS}url") == f"{market}/static/img/actor-icon.png"
+            assert one(picture, f"{AS}mediaType") == "image/png"
+
+            found = await lookup_url(client, peer, f"{market}/products/{product.slug}")
+            assert found["id"] == create["object"]["id"]
             rejected = (await client.get(f"{peer.origin}/control/rejected")).json()
             assert rejected == []
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts import CalendarDTO, CalendarInput
+from shared.contracts import EVENT_CATEGORIES, CalendarDTO, CalendarInput
 from shared.contracts.errors import InvalidEvent
 from shared.errors import FieldErrors, NotFound
 from shared.infrastructure.sanitize import SLUG_RE, clean_text, slugify
@@ -49,6 +49,8 @@ class Calendars(EventServiceCore):
         colour = data.colour.strip().lower()
         if len(colour) != 7 or colour[0] != "#" or not set(colour[1:]) <= _COLOUR_CHARS:
             checks.note(InvalidEvent("invalid_colour", "Give a colour as #rrggbb.", "colour"))
+        if data.category not in EVENT_CATEGORIES:
+            checks.note(InvalidEvent("invalid_category", "Choose a category.", "category"))
         slug = data.slug.strip() or slugify(name or "calendar")
         if not SLUG_RE.match(slug) or len(slug) > 180:
             checks.note(
@@ -72,6 +74,7 @@ class Calendars(EventServiceCore):
             row = found
             before = calendar_dto(row).__dict__.copy()
         row.slug, row.name, row.colour, row.timezone = slug, name, colour, data.timezone
+        row.category = data.category
         row.description = clean_text(data.description)[:2000]
         await session.flush()
         after = calendar_dto(row)

@@ -49,6 +49,7 @@ def calendar_dto(row: EventCalendar) -> CalendarDTO:
         colour=row.colour,
         description=row.description,
         timezone=row.timezone,
+        category=row.category,
     )
 
 

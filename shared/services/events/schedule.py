@@ -137,6 +137,8 @@ class Schedule(EventServiceCore):
             # Places are booked here, not by a Join: Mobilizon shows a link to the page.
             "joinMode": "external",
             "externalParticipationUrl": url,
+            # The calendar's kind of events, in Mobilizon's categories.
+            "category": event.calendar.category,
             # Gancio refuses an Event without an attachment array (issue #20, item 15).
             "attachment": [],
         }

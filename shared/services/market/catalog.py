@@ -19,12 +19,16 @@ put together from the parts of this package, each a module of its own:
   (:class:`~shared.contracts.errors.InvalidCatalogInput`), sanitize HTML, keep the price
   history and write an audit row (:mod:`~shared.services.market.editing`); the CSV import is
   all or nothing (:mod:`~shared.services.market.catalog_csv`).
+- :mod:`~shared.services.market.fediverse` and :mod:`~shared.services.market.federating`:
+  products and market pages as ActivityPub objects, looked up by URL and announced to the
+  market actor's followers by the worker once a change has settled.
 """
 
 from __future__ import annotations
 
+from shared.contracts import FederationService
 from shared.services.market.categories import CategoryEditing
-from shared.services.market.fediverse import MarketFediverse
+from shared.services.market.federating import MarketFederating
 from shared.services.market.listings import MarketListings
 from shared.services.market.pages import MarketPages
 from shared.services.market.products import ProductEditing
@@ -34,7 +38,7 @@ from shared.services.market.suppliers import SupplierEditing
 
 
 class SqlCatalogService(
-    MarketFediverse,
+    MarketFederating,
     SellableSide,
     MarketListings,
     ProductSearch,
@@ -45,6 +49,8 @@ class SqlCatalogService(
 ):
     """Implements :class:`shared.contracts.CatalogService`."""
 
-    def __init__(self, public_url: str = "") -> None:
+    def __init__(self, public_url: str = "", federation: FederationService | None = None) -> None:
         # The market's address as buyers see it: cart lines link back to the product there.
         self.public_url = public_url.rstrip("/")
+        # The market actor announces products and pages through it (federating.py).
+        self.federation = federation

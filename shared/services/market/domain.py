@@ -8,9 +8,10 @@ from shared.services.market.catalog import SqlCatalogService
 from shared.services.market.importing import SqlCatalogImportService
 
 
-def build(settings: Settings, _built: ServiceParts) -> ServiceParts:
+def build(settings: Settings, built: ServiceParts) -> ServiceParts:
     return {
-        "catalog": SqlCatalogService(settings.apps["market"].public_url),
+        # The market actor publishes through federation (built before the market).
+        "catalog": SqlCatalogService(settings.apps["market"].public_url, built["federation"]),
         "catalog_import": SqlCatalogImportService(),
     }
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts import MarketPageDTO, MarketPageInput, MarketPageItemDTO, ProductDTO
+from shared.contracts import (
+    FederationService,
+    MarketPageDTO,
+    MarketPageInput,
+    MarketPageItemDTO,
+    ProductDTO,
+)
 from shared.contracts.errors import InvalidCatalogInput
 from shared.errors import NotFound
 from shared.infrastructure.sanitize import clean_text
@@ -19,6 +25,8 @@ MAX_PAGE_ITEMS = 100
 
 class MarketPages:
     """The market-page part of :class:`shared.contracts.CatalogService`."""
+
+    federation: FederationService | None
 
     async def market_page(
         self, session: AsyncSession, slug: str, *, include_unpublished: bool = False
@@ -85,6 +93,9 @@ class MarketPages:
         """Remove a market page; audited."""
         row = await _page_row(session, page_id)
         before = await self.get_market_page(session, page_id)
+        if self.federation is not None and row.ap_object_uri is not None:
+            # Withdrawn from the fediverse in the deleting transaction (federating.py).
+            await self.federation.publish(session, "market", "Delete", row.ap_object_uri)
         await session.delete(row)
         await session.flush()
         record_audit(
