@@ -29,7 +29,7 @@ from shared.infrastructure.fragments import invalidate, invalidate_after_commit
 from shared.infrastructure.visitor import Visitor, set_cart_key, set_current_user
 from shared.models import CartItem, NavItem, User
 from tests.identity.factories import client_signed_in
-from tests.support import BROWSER_ACCEPT, closed_port, csrf_in
+from tests.support import BROWSER_ACCEPT, csrf_in, refusing_port
 from tests.support.composition import nav_labels, page, slot
 from tests.support.live import Platform, hanging_server, private_valkey
 
@@ -437,7 +437,7 @@ async def test_pages_render_when_redis_is_down(live: Platform, tmp_path: Path, o
     async with hanging_server() as hung:
         with private_valkey(tmp_path) as (valkey, url):
             if outage == "closed_port":
-                url = f"redis://127.0.0.1:{closed_port()}/0"
+                url = f"redis://127.0.0.1:{refusing_port()}/0"
             elif outage == "hanging":
                 url = f"redis://127.0.0.1:{hung.port}/0"
             # A hung Redis is given up on after a second (the test default is ample).

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from shared.config import REPO_ROOT
-from tests.support import closed_port
+from tests.support import refusing_port
 from tests.support.redisclaim import RedisClaim, RedisInUse
 
 
@@ -23,7 +23,7 @@ def test_each_run_has_a_database_of_its_own(database_url: str) -> None:
 
 
 def test_a_redis_database_is_held_by_one_run_at_a_time() -> None:
-    url = f"redis://:not-shown@127.0.0.1:{closed_port()}/7"
+    url = f"redis://:not-shown@127.0.0.1:{refusing_port()}/7"
     first = RedisClaim(url)
     first.acquire()
     try:
@@ -44,7 +44,7 @@ def test_a_redis_database_is_held_by_one_run_at_a_time() -> None:
 
 
 def test_a_second_run_on_a_held_redis_database_stops_at_once_with_one_line() -> None:
-    url = f"redis://127.0.0.1:{closed_port()}/5"
+    url = f"redis://127.0.0.1:{refusing_port()}/5"
     held = RedisClaim(url)
     held.acquire()
     try:

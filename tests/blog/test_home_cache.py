@@ -18,7 +18,7 @@ from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.fragments import PART_PREFIX
 from tests.blog import factories
 from tests.identity.factories import signed_in
-from tests.support import BROWSER_ACCEPT, closed_port, count_statements, csrf_in
+from tests.support import BROWSER_ACCEPT, count_statements, csrf_in, refusing_port
 from tests.support.settings import AppMaker, make_settings
 
 MEMBER_COPY = f"{PART_PREFIX}blog/home:member:page=1"
@@ -200,7 +200,7 @@ async def test_the_home_renders_for_members_when_redis_is_unreachable(
 ) -> None:
     await factories.post(db, "Still here")
     settings = make_settings(
-        database_url, f"redis://127.0.0.1:{closed_port()}/0", ROSE_PAGECACHE__ENABLED="true"
+        database_url, f"redis://127.0.0.1:{refusing_port()}/0", ROSE_PAGECACHE__ENABLED="true"
     )
     app = await make_app("blog", app_settings=settings)
     member = await signed_in(app, db, "mira")

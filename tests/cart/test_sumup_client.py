@@ -12,7 +12,7 @@ from shared.config import ConfigError
 from shared.contracts import Money
 from shared.services.cart.sumup import SumUpClient, SumUpRefused, SumUpUnavailable, to_minor
 from shared.services.cart.sumup_standin import SumUpStandIn, refuse_in_production
-from tests.support import closed_port
+from tests.support import GUARD_S, closed_port, refusing_port
 from tests.support.live import serve_app
 from tests.support.settings import make_settings
 
@@ -30,7 +30,9 @@ def client_for(standin: SumUpStandIn, **kw: str) -> SumUpClient:
         standin.url,
         kw.get("api_key", standin.api_key),
         kw.get("merchant_code", standin.merchant_code),
-        timeout_s=2,
+        # The stand-in answers every case itself (its outage is a 503): no answer here may be
+        # taken for a timeout, however loaded the machine.
+        timeout_s=GUARD_S,
     )
 
 
@@ -131,7 +133,7 @@ async def test_reads_unknown_ids_bad_keys_and_outages(standin: SumUpStandIn) -> 
     standin.down = True
     with pytest.raises(SumUpUnavailable):
         await client.checkout("x")
-    down = SumUpClient(f"http://127.0.0.1:{closed_port()}", "k", "m", timeout_s=1)
+    down = SumUpClient(f"http://127.0.0.1:{refusing_port()}", "k", "m", timeout_s=1)
     with pytest.raises(SumUpUnavailable):
         await down.checkout("x")
 

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.config import APP_NAMES, REPO_ROOT, SECRET_ENV
 from shared.tooling.devservers import free_port
-from tests.support import GUARD_S, closed_port
+from tests.support import GUARD_S, refusing_port
 from tests.support.settings import (
     TEST_INTERNAL_SECRET,
     TEST_OIDC_PRIVATE_KEY,
@@ -146,7 +146,7 @@ def test_without_a_command_the_common_entrypoint_refuses() -> None:
 
 def test_an_unreachable_database_stops_start_up_after_the_bounded_wait() -> None:
     env = _base_env(
-        DATABASE_URL=f"postgresql://rose_ash:pw@127.0.0.1:{closed_port()}/rose_ash",
+        DATABASE_URL=f"postgresql://rose_ash:pw@127.0.0.1:{refusing_port()}/rose_ash",
         DB_WAIT_TIMEOUT="2",
     )
     result = _run(REPO_ROOT / "cart" / "entrypoint.sh", env=env)  # returns: the wait is bounded

@@ -12,7 +12,7 @@ from shared.config import Settings
 from shared.models import ApDelivery, ApDeliveryAttempt, ApFollower, ApHost
 from shared.services.federation.outbox import OutboxProcessor
 from tests.federation.factories import federation_for, note
-from tests.support import closed_port
+from tests.support import refusing_port
 from tests.support.activitypub import LoopbackServer
 from tests.support.settings import make_settings
 
@@ -191,7 +191,7 @@ async def test_transient_answers_are_retried(
 async def test_an_unreachable_inbox_is_retried(
     db: AsyncSession, settings: Settings, processor: OutboxProcessor
 ) -> None:
-    db.add(follower(1, closed_port()))
+    db.add(follower(1, refusing_port()))
     await publish_note(db, settings)
     done = await processor.run_once()
     assert done.retrying == 1

@@ -23,7 +23,7 @@ from shared.config import Settings
 from shared.infrastructure.context import SERVICES_EXTENSION
 from shared.models import AuditLog, AuthSession, User
 from tests.identity.factories import MEMBER_PASSWORD, make_member
-from tests.support import SmtpSink, closed_port, csrf_in, errors_beside_fields, link_in
+from tests.support import SmtpSink, csrf_in, errors_beside_fields, link_in, refusing_port
 from tests.support.live import private_valkey
 from tests.support.settings import AppMaker, make_settings
 
@@ -411,7 +411,7 @@ async def test_sign_in_and_reset_stay_limited_while_redis_is_down(
     # in this process.
     limited = make_settings(
         database_url,
-        f"redis://127.0.0.1:{closed_port()}/0",
+        f"redis://127.0.0.1:{refusing_port()}/0",
         ROSE_RATE_LIMITS__SIGNIN__PER_ADDRESS="3",
         ROSE_RATE_LIMITS__RESET__PER_ACCOUNT="2",
     )

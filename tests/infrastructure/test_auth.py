@@ -23,7 +23,7 @@ from shared.infrastructure.visitor import ANONYMOUS, current_visitor
 from shared.models import AuthSession
 from shared.services.identity.service import SqlIdentityService
 from tests.identity.factories import client_signed_in, make_member
-from tests.support import BROWSER_ACCEPT, closed_port, csrf_in, eventually, query_of
+from tests.support import BROWSER_ACCEPT, csrf_in, eventually, query_of, refusing_port
 from tests.support.settings import AppMaker, make_settings
 
 HTML = {"Accept": BROWSER_ACCEPT}
@@ -199,7 +199,7 @@ async def test_the_sid_check_is_cached_for_a_few_seconds_at_most(
 async def test_without_redis_the_sid_is_checked_in_postgresql(
     make_app: AppMaker, database_url: str, db: AsyncSession
 ) -> None:
-    no_redis = make_settings(database_url, f"redis://127.0.0.1:{closed_port()}/0")
+    no_redis = make_settings(database_url, f"redis://127.0.0.1:{refusing_port()}/0")
     app = await make_app("events", app_settings=no_redis)
     client, _, session = await signed_in(app, db)
     assert await who(client) == "Ash Person"
@@ -562,7 +562,7 @@ async def test_roles_decorator_answers_401_403_or_redirects(
 async def test_federation_down_at_the_callback_is_a_clear_error_not_a_sign_in(
     make_app: AppMaker, database_url: str, redis_url: str
 ) -> None:
-    port = closed_port()
+    port = refusing_port()
     settings = make_settings(
         database_url, redis_url, ROSE_APPS__FEDERATION__INTERNAL_URL=f"http://127.0.0.1:{port}"
     )

@@ -16,7 +16,7 @@ from shared.infrastructure.context import db_session
 from shared.infrastructure.csrf import SAFE_METHODS, csrf_exempt, exemption, token_optional
 from shared.infrastructure.factory import RoseQuart
 from shared.models import User
-from tests.support import closed_port
+from tests.support import refusing_port
 from tests.support.settings import AppMaker, make_settings
 
 
@@ -38,7 +38,7 @@ async def test_readyz_names_postgresql_when_the_database_is_unreachable(
     make_app: AppMaker, redis_url: str
 ) -> None:
     broken = make_settings(
-        f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/nowhere",
+        f"postgresql+asyncpg://postgres@127.0.0.1:{refusing_port()}/nowhere",
         redis_url,
         ROSE_READINESS_TIMEOUT_S="1.5",
     )
@@ -51,7 +51,7 @@ async def test_readyz_names_postgresql_when_the_database_is_unreachable(
 async def test_readyz_names_redis_when_redis_is_unreachable(
     make_app: AppMaker, database_url: str
 ) -> None:
-    broken = make_settings(database_url, f"redis://127.0.0.1:{closed_port()}/0")
+    broken = make_settings(database_url, f"redis://127.0.0.1:{refusing_port()}/0")
     app = await make_app("account", app_settings=broken)
     resp = await app.test_client().get("/readyz")
     assert resp.status_code == 503

@@ -21,7 +21,7 @@ from shared.infrastructure.oauth import marker_cookie_name
 from shared.models import BlogPost, Product
 from tests.blog import factories
 from tests.identity.factories import client_signed_in, make_member
-from tests.support import BROWSER_ACCEPT, closed_port, csrf_in
+from tests.support import BROWSER_ACCEPT, csrf_in, refusing_port
 from tests.support.settings import AppMaker, make_settings
 
 BROWSER = {"Accept": BROWSER_ACCEPT, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
@@ -301,7 +301,7 @@ async def test_pages_render_when_the_cache_is_unreachable(
     await factories.post(db, "Still here")
     await db.commit()
     settings = make_settings(
-        database_url, f"redis://127.0.0.1:{closed_port()}/0", ROSE_PAGECACHE__ENABLED="true"
+        database_url, f"redis://127.0.0.1:{refusing_port()}/0", ROSE_PAGECACHE__ENABLED="true"
     )
     app = await make_app("blog", app_settings=settings)
     for _ in range(2):

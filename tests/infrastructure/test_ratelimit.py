@@ -23,7 +23,7 @@ from shared.infrastructure.ratelimit import (
     hit,
 )
 from shared.tooling.devservers import EmbeddedValkey
-from tests.support import closed_port, eventually
+from tests.support import closed_port, eventually, refusing_port
 from tests.support.settings import AppMaker, make_settings
 
 
@@ -68,7 +68,7 @@ async def test_without_redis_the_limit_is_counted_in_the_process_and_logged_once
         "postgresql://unused", "redis://unused", ROSE_RATE_LIMITS__SIGNIN__PER_ACCOUNT="3"
     )
     down = aioredis.Redis.from_url(
-        f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=0.2
+        f"redis://127.0.0.1:{refusing_port()}/0", socket_connect_timeout=0.2
     )
     try:
         for _ in range(3):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import functools
 import inspect
 import os
 import re
@@ -72,10 +73,25 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
 
 
 def closed_port() -> int:
-    """A loopback port that nothing listens on (bound, then released)."""
+    """A loopback port that nothing listens on now (bound, then released), for a server the
+    test is about to start there. Where nothing must ever answer, use :func:`refusing_port`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@functools.cache
+def _refusing_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def refusing_port() -> int:
+    """A loopback port that refuses every connection for the whole test run: bound by this
+    process and never listened on, so no other process can take it meanwhile (a released
+    port, as :func:`closed_port` gives, can be taken by a server of a run beside this one)."""
+    return int(_refusing_socket().getsockname()[1])
 
 
 READY_LINE = "Rose Ash is running"

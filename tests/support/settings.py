@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from shared.config import APP_NAMES, Settings, load_settings
 from shared.infrastructure.activitypub.keys import generate_private_key_pem
 from shared.infrastructure.factory import RoseQuart
-from tests.support import closed_port
+from tests.support import refusing_port
 
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 TEST_INTERNAL_SECRET = "test-internal-secret-" + "y" * 32
@@ -41,7 +41,7 @@ def unreachable_internal_urls() -> dict[str, str]:
     """Internal URLs where nothing listens: a test's apps never reach the dev ports 8001-8006
     (someone may be running the platform there); tests that need providers start their own."""
     return {
-        f"ROSE_APPS__{name.upper()}__INTERNAL_URL": f"http://127.0.0.1:{closed_port()}"
+        f"ROSE_APPS__{name.upper()}__INTERNAL_URL": f"http://127.0.0.1:{refusing_port()}"
         for name in APP_NAMES
     }
 
@@ -80,7 +80,7 @@ def make_settings(database_url: str, redis_url: str, **env: str) -> Settings:
         # the stand-in and point base_url at it (tests/cart).
         "ROSE_SUMUP_API_KEY": "sup_sk_test_" + "z" * 24,
         "ROSE_SUMUP_MERCHANT_CODE": "MTESTCODE",
-        "ROSE_SUMUP__BASE_URL": f"http://127.0.0.1:{closed_port()}",
+        "ROSE_SUMUP__BASE_URL": f"http://127.0.0.1:{refusing_port()}",
         **env,
     }
     return load_settings(environ=environ)

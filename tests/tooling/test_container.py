@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from shared.tooling.container import healthcheck_url, wait_for_database
-from tests.support import closed_port
+from tests.support import refusing_port
 
 
 def _helper(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +31,7 @@ async def test_wait_for_database_returns_at_once_when_postgresql_answers(
 
 
 def test_wait_for_database_gives_up_after_the_timeout_without_leaking_the_password() -> None:
-    url = f"postgresql://rose_ash:s3cret-pw@127.0.0.1:{closed_port()}/rose_ash"
+    url = f"postgresql://rose_ash:s3cret-pw@127.0.0.1:{refusing_port()}/rose_ash"
     # Bounded: it returns by itself (the helper's subprocess timeout would fail the test).
     result = _helper("wait-for-database", "--timeout", "2", DATABASE_URL=url)
     assert result.returncode == 1
@@ -65,6 +65,6 @@ def test_healthcheck_url_follows_the_bind(bind: str, url: str) -> None:
 
 
 def test_healthcheck_fails_when_nothing_listens() -> None:
-    result = _helper("healthcheck", ROSE_BIND=f"127.0.0.1:{closed_port()}")
+    result = _helper("healthcheck", ROSE_BIND=f"127.0.0.1:{refusing_port()}")
     assert result.returncode == 1
     assert result.stderr.startswith("unhealthy: http://127.0.0.1:")
