@@ -117,6 +117,9 @@ class ActivityPubSettings:
     host_probe_interval_s: int = 3600
     worker_poll_interval_s: float = 1.0
     outbox_page_size: int = 20
+    # Mastodon's "secure mode": ActivityPub JSON only to signed GETs from servers not blocked
+    # (the app actors' documents, WebFinger and NodeInfo stay public).
+    authorized_fetch: bool = False
 
 
 @dataclass(frozen=True)

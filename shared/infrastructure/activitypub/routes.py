@@ -17,8 +17,8 @@ import httpx
 from quart import Blueprint, Quart, Response, abort, current_app, render_template, request
 
 from shared.infrastructure import inputs
+from shared.infrastructure.activitypub import authorized, keys, knock, members
 from shared.infrastructure.activitypub import inbox as inbox_handler
-from shared.infrastructure.activitypub import keys, knock, members
 from shared.infrastructure.activitypub.actors import (
     AS_MEDIA_TYPE,
     CONTEXT,
@@ -347,6 +347,11 @@ def install(app: Quart) -> None:
     # Fail at start-up, with one line naming ROSE_AP_PRIVATE_KEY, rather than on first use.
     keys.public_key_pem(app.extensions["rose"].settings)
     app.register_blueprint(bp)
+
+    @app.before_request
+    async def _authorized_fetch() -> None:
+        if authorized.applies():
+            await authorized.check(fetcher())
 
     @app.before_serving
     async def _open_client() -> None:
