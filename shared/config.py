@@ -122,6 +122,9 @@ class ActivityPubSettings:
     # A product or market page is (re-)announced once its changes have been quiet this long:
     # a burst of edits, sales or an import reaches followers as one activity.
     object_quiet_s: float = 300.0
+    # Mastodon's "secure mode": ActivityPub JSON only to signed GETs from servers not blocked
+    # (the app actors' documents, WebFinger and NodeInfo stay public).
+    authorized_fetch: bool = False
 
 
 @dataclass(frozen=True)

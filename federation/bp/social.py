@@ -15,6 +15,7 @@ from typing import Any
 from quart import Blueprint, Response, abort, redirect, request
 from quart.typing import ResponseTypes
 
+from shared.config import APP_NAMES
 from shared.contracts import (
     ApObjectDTO,
     ComposeInput,
@@ -26,7 +27,7 @@ from shared.contracts import (
 from shared.errors import DomainError, NotFound, field_errors
 from shared.infrastructure import auth, inputs
 from shared.infrastructure.activitypub import members
-from shared.infrastructure.activitypub.actors import CONTEXT
+from shared.infrastructure.activitypub.actors import CONTEXT, actor_urls
 from shared.infrastructure.activitypub.fetch import FetchError
 from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.activitypub.routes import (
@@ -549,6 +550,26 @@ async def profile() -> Any:
         form=form if error is not None else None,
     )
     return _private(html, error.status if error else 200)
+
+
+# --- what the app actors received, for editors ---------------------------------------------
+
+
+@bp.get("/editor/social/reactions")
+@auth.require_role("editor")
+async def app_actor_reactions() -> Response:
+    """Likes, boosts and replies the app actors' posts, events and products received."""
+    rose = current_platform()
+    by_app = await services().federation.app_interactions(db_session())
+    html = await render_page(
+        "social/app_reactions.html",
+        apps=[
+            (app, actor_urls(rose.settings, app).handle, by_app.get(app, []))
+            for app in APP_NAMES
+            if app in by_app or app in ("blog", "market", "events")
+        ],
+    )
+    return _private(html)
 
 
 # --- moderation, for admins ----------------------------------------------------------------

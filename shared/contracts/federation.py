@@ -79,6 +79,23 @@ class FollowerDTO:
 
 
 @dataclass(frozen=True)
+class AppInteractionDTO:
+    """A Like, boost or reply one of our app actors' objects received, with who sent it (their
+    handle when their actor is cached) and what it was about (the object's title when known)."""
+
+    id: int
+    actor_app: str
+    kind: str  # like, boost or reply
+    actor_uri: str
+    actor_handle: str | None
+    object_uri: str
+    object_title: str | None
+    reply_url: str | None
+    reply_text: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
 class RemoteActorDTO:
     """An actor on another server, as fetched (and cached) with its public key."""
 
@@ -250,6 +267,12 @@ class FederationService(Protocol):
     ) -> ReceivedDTO:
         """Act on an inbound activity whose signature proved ``sender`` to be its actor
         (``recipient_app`` None: it came to the shared inbox)."""
+        ...
+
+    async def app_interactions(
+        self, session: AsyncSession, *, limit_per_app: int = 50
+    ) -> dict[str, list[AppInteractionDTO]]:
+        """The newest Likes, boosts and replies each app actor's objects received, by app."""
         ...
 
     async def mark_host_alive(self, session: AsyncSession, host: str) -> None:

@@ -67,6 +67,13 @@ STAFF_PAGES = (
     ),
     StaffPage(
         "federation",
+        "/editor/social/reactions",
+        "Fediverse reactions",
+        "Likes, boosts and replies to the cooperative's posts, events and products.",
+        "editor",
+    ),
+    StaffPage(
+        "federation",
         "/admin/social/",
         "Social hub moderation",
         "Reports, accounts and blocked domains.",

@@ -6,6 +6,7 @@ compares against the migrations.
 
 from shared.models.activitypub import (
     ApActivity,
+    ApAppInteraction,
     ApDelivery,
     ApDeliveryAttempt,
     ApFollower,
@@ -82,6 +83,7 @@ from shared.models.social import (
 
 __all__ = [
     "ApActivity",
+    "ApAppInteraction",
     "ApDelivery",
     "ApDeliveryAttempt",
     "ApFollower",

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from shared.models.base import Base, created_at_column, one_of
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
+INTERACTION_KINDS = ("like", "boost", "reply")
 ATTEMPT_OUTCOMES = ("delivered", "retry", "dead")
 
 
@@ -179,6 +180,28 @@ class ApInboundActivity(Base):
     actor_uri: Mapped[str] = mapped_column(String(500), nullable=False)
     activity_type: Mapped[str] = mapped_column(String(30), nullable=False)
     recipient_app: Mapped[str | None] = mapped_column(String(20))
+    received_at: Mapped[datetime] = created_at_column()
+
+
+class ApAppInteraction(Base):
+    """A Like, boost or reply one of our app actors' objects received (staff see them)."""
+
+    __tablename__ = "ap_app_interactions"
+    __table_args__ = (
+        UniqueConstraint("actor_uri", "activity_uri"),
+        CheckConstraint(one_of("kind", INTERACTION_KINDS), name="kind_known"),
+        Index("ix_ap_app_interactions_app", "actor_app", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    actor_app: Mapped[str] = mapped_column(String(20), nullable=False)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    actor_uri: Mapped[str] = mapped_column(String(500), nullable=False)
+    activity_uri: Mapped[str] = mapped_column(String(500), nullable=False)
+    object_uri: Mapped[str] = mapped_column(String(500), nullable=False)
+    reply_uri: Mapped[str | None] = mapped_column(String(500))
+    reply_url: Mapped[str | None] = mapped_column(String(500))
+    reply_text: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = created_at_column()
 
 

@@ -91,7 +91,7 @@ async def run(
             if domain.worker_stages is not None:
                 stages.extend(domain.worker_stages.load()(worker))
         async with OutboxProcessor(
-            settings, factory, stages=[stage.run for stage in stages]
+            settings, factory, stages=[stage.run for stage in stages], redis=page_redis
         ) as processor:
             if once:
                 print(f"worker: {await processor.run_once()}")

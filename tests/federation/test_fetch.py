@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from shared.config import Settings
+from shared.infrastructure.activitypub import keys
 from shared.infrastructure.activitypub.fetch import (
     Fetcher,
     FetchError,
@@ -110,7 +111,9 @@ async def test_fetches_are_signed_gets(fetcher: Fetcher, remote: LoopbackServer)
     remote.responder = respond
     assert (await fetcher.get_json(f"{remote.base()}/users/x")) == {"id": "x"}
     [req] = seen
-    assert 'headers="(request-target) host date"' in req.headers["Signature"]
+    assert req.scheme == "rfc9421"
+    assert '("@method" "@target-uri" "@authority")' in req.headers["Signature-Input"]
+    assert req.verify(keys.public_key_pem(fetcher.settings)) == fetcher.key_id
     assert "application/activity+json" in req.headers["Accept"]
     # The User-Agent names this instance (not another site), as Mastodon's does.
     assert re.fullmatch(

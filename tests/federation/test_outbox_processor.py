@@ -166,9 +166,13 @@ async def test_a_hard_refusal_is_not_retried(
     assert done.dead == 1
     row = await delivery(db)
     assert (row.status, row.attempts, row.last_status_code) == ("dead", 1, status)
+    # 400 and 403 are also how a server refuses a signature scheme it does not read: the one
+    # attempt knocked twice, with RFC 9421 and with draft-cavage.
+    knocks = 2 if status in (400, 403) else 1
+    assert len(remote.received) == knocks
     await make_due(db)
     await processor.run_once()
-    assert len(remote.received) == 1
+    assert len(remote.received) == knocks
 
 
 @pytest.mark.parametrize("status", [401, 408, 429, 500, 502])

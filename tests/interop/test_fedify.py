@@ -203,6 +203,9 @@ async def test_a_fedify_server_follows_blog_and_sees_posts_arrive(
             async with factory() as session:
                 statuses = (await session.scalars(select(ApDelivery.status))).all()
             assert statuses == ["delivered"] * 4
+            # Each signed with RFC 9421, which Fedify reads: no second knock was needed.
+            schemes = (await client.get(f"{peer.origin}/control/schemes")).json()
+            assert [(s["scheme"], s["status"] < 300) for s in schemes] == [("rfc9421", True)] * 4
     finally:
         await engine.dispose()
 
@@ -211,7 +214,7 @@ async def test_the_peer_really_refuses_what_it_cannot_verify(
     blog_https: Settings, peer: Peer
 ) -> None:
     """A control: the peer's checks are live, so the deliveries above prove something."""
-    from shared.infrastructure.activitypub import keys
+    from shared.infrastructure.activitypub import keys, rfc9421
     from shared.infrastructure.activitypub.actors import actor_urls
     from shared.infrastructure.activitypub.signatures import sign_request
 
@@ -247,6 +250,22 @@ async def test_the_peer_really_refuses_what_it_cannot_verify(
                 body=body,
             ),
         ),
+        "wrong key, RFC 9421": (
+            body,
+            rfc9421.sign_request(
+                "POST", inbox, key_id=urls.key_id, private_key=peer_key("mallory"), body=body
+            ),
+        ),
+        "tampered body, RFC 9421": (
+            body.replace(b"forged", b"FORGED"),
+            rfc9421.sign_request(
+                "POST",
+                inbox,
+                key_id=urls.key_id,
+                private_key=keys.private_key(blog_https),
+                body=body,
+            ),
+        ),
     }
     async with httpx.AsyncClient(timeout=60) as client:
         for name, (content, headers) in cases.items():
@@ -254,7 +273,7 @@ async def test_the_peer_really_refuses_what_it_cannot_verify(
             assert resp.status_code == 401, (name, resp.status_code, resp.text)
         assert await received(client, peer) == []
         rejected = (await client.get(f"{peer.origin}/control/rejected")).json()
-        assert [r["status"] for r in rejected] == [401, 401]
+        assert [r["status"] for r in rejected] == [401, 401, 401, 401]
         # The same activity, properly signed, is accepted.
         good = sign_request(
             "POST", inbox, key_id=urls.key_id, private_key=keys.private_key(blog_https), body=body

@@ -10,7 +10,6 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.infrastructure.activitypub.signatures import parse_signature, verify_request
 from shared.infrastructure.factory import RoseQuart
 from shared.models import (
     ApActivity,
@@ -146,17 +145,8 @@ async def test_follow_a_remote_account_it_accepts_and_its_posts_reach_the_home_t
     assert done.delivered == 1
     [delivered] = remote.posts_to("/users/alice/inbox")
     person = await (await app.test_client().get("/users/ash", headers=AS)).get_json()
-    params = parse_signature(delivered.headers["Signature"])
-    assert params.key_id == f"{FED}/users/ash#main-key"
-    verify_request(
-        "POST",
-        delivered.path,
-        delivered.headers,
-        delivered.body,
-        params,
-        person["publicKey"]["publicKeyPem"],
-        window_s=60,
-    )
+    key_id = delivered.verify(person["publicKey"]["publicKeyPem"], window_s=60)
+    assert key_id == f"{FED}/users/ash#main-key"
     follow = delivered.json()
     assert follow["type"] == "Follow"
     assert follow["object"] == alice.id

@@ -18,6 +18,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from shared.infrastructure.activitypub import rfc9421
+from shared.infrastructure.activitypub.inbox import InboundRequest
 from shared.infrastructure.activitypub.keys import generate_private_key_pem
 from shared.infrastructure.activitypub.signatures import sign_request
 
@@ -33,6 +35,21 @@ class Received:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def scheme(self) -> str:
+        """How the request is signed: "rfc9421", "draft-cavage" or "none"."""
+        if rfc9421.is_rfc9421(self.headers):
+            return "rfc9421"
+        return "draft-cavage" if "Signature" in self.headers else "none"
+
+    def verify(self, public_key_pem: str, *, window_s: int = 300) -> str:
+        """Check the signature (either scheme) as our own inboxes do; return its key id."""
+        origin = f"http://{self.headers['Host']}"
+        InboundRequest(self.method, self.path, self.headers, self.body, origin).check(
+            public_key_pem, window_s
+        )
+        return rfc9421.signer_key_id(self.headers)
+
 
 Responder = Callable[[Received], tuple[int, bytes, str]]
 
@@ -43,9 +60,14 @@ class LoopbackServer:
 
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
+    # Requests refused because of their signature scheme (see ``reads``).
+    refused: list[Received] = field(default_factory=list)
     # Per-port status to answer POSTs with (default 202); tests flip it to 500, 410...
     post_status: dict[int, int] = field(default_factory=lambda: defaultdict(lambda: 202))
     responder: Responder | None = None
+    # Signature schemes the server reads, as a server running older software reads only
+    # draft-cavage: a request signed otherwise is answered 401 (a "signature missing" refusal).
+    reads: tuple[str, ...] = ("rfc9421", "draft-cavage")
     # path -> Location: answered with a 302 (for the redirect tests).
     redirects: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
@@ -131,6 +153,9 @@ class LoopbackServer:
     async def _respond(self, req: Received) -> tuple[int, bytes, str]:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
+        if req.scheme not in (*self.reads, "none"):
+            self.refused.append(req)
+            return 401, b'{"error":"signature missing"}', "application/json"
         if self.responder is not None:
             return self.responder(req)
         if req.method == "GET":

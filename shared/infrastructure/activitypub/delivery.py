@@ -2,7 +2,9 @@
 
 Any 2xx is success. Like Mastodon, a 4xx answer other than 401 (the peer may not have our key
 yet), 408 and 429 is final, and so is 501: retrying cannot help. Everything else — 5xx,
-timeouts, refused connections — is worth another try later.
+timeouts, refused connections — is worth another try later. The POST is signed with the
+scheme the host is known to accept, RFC 9421 first when unknown, and sent again with the other
+if refused (:mod:`~shared.infrastructure.activitypub.knock`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.errors import DomainError
+from shared.infrastructure.activitypub import knock
 from shared.infrastructure.activitypub.actors import AS_MEDIA_TYPE
-from shared.infrastructure.activitypub.signatures import sign_request
 
 RETRYABLE_4XX = frozenset({401, 408, 429})
 
@@ -54,18 +56,37 @@ async def post(
     key_id: str,
     private_key: rsa.RSAPrivateKey,
     timeout_s: float,
+    memory: knock.SchemeMemory | None = None,
 ) -> DeliveryResult:
     """POST ``body`` to ``inbox_url`` signed with ``key_id``; never raises for network trouble."""
     started = time.monotonic()
-    headers = sign_request(
-        "POST",
-        inbox_url,
-        key_id=key_id,
-        private_key=private_key,
-        body=body,
-        content_type=AS_MEDIA_TYPE,
-        extra_headers={"Accept": AS_MEDIA_TYPE},
+
+    async def attempt(scheme: str) -> DeliveryResult:
+        headers = knock.signed_headers(
+            scheme,
+            "POST",
+            inbox_url,
+            key_id=key_id,
+            private_key=private_key,
+            body=body,
+            content_type=AS_MEDIA_TYPE,
+            extra_headers={"Accept": AS_MEDIA_TYPE},
+        )
+        return await _post(client, inbox_url, body, headers, timeout_s, started)
+
+    return await knock.double_knock(
+        memory or knock.memory_for(None), inbox_url, attempt, lambda r: r.status_code
     )
+
+
+async def _post(
+    client: httpx.AsyncClient,
+    inbox_url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout_s: float,
+    started: float,
+) -> DeliveryResult:
     code: int | None = None
     error: str | None = None
     blocked = False

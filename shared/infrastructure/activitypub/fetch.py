@@ -10,6 +10,7 @@ in chunks and abandoned past the limit) and redirects (each hop checked again).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -20,8 +21,7 @@ from urllib.parse import urljoin
 import httpx
 
 from shared.config import Settings
-from shared.infrastructure.activitypub import keys
-from shared.infrastructure.activitypub.signatures import sign_request
+from shared.infrastructure.activitypub import keys, knock
 
 # The guard itself is shared with the market's scraper; these names stay importable from here.
 from shared.infrastructure.netguard import (
@@ -118,10 +118,12 @@ class Fetcher:
         client: httpx.AsyncClient,
         *,
         key_id: str | None = None,
+        memory: knock.SchemeMemory | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.key_id = key_id
+        self.memory = memory or knock.memory_for(None)
 
     async def get(self, url: str, *, accept: str = AS_ACCEPT) -> Fetched:
         ap = self.settings.activitypub
@@ -143,42 +145,59 @@ class Fetcher:
         ap = self.settings.activitypub
         for _hop in range(ap.max_redirects + 1):
             check_url(url)
-            headers = {"Accept": accept}
-            if self.key_id is not None:
-                headers.update(
-                    sign_request(
-                        "GET",
-                        url,
-                        key_id=self.key_id,
-                        private_key=keys.private_key(self.settings),
-                    )
+            if self.key_id is None:
+                answer = await self._once(url, accept, None)
+            else:
+                answer = await knock.double_knock(
+                    self.memory, url, functools.partial(self._once, url, accept), _status
                 )
-            try:
-                async with self.client.stream("GET", url, headers=headers) as resp:
-                    if resp.status_code in (301, 302, 303, 307, 308):
-                        location = resp.headers.get("Location")
-                        if not location:
-                            raise FetchError("fetch_redirect", f"{url} redirects nowhere.")
-                        url = urljoin(url, location)
-                        continue
-                    declared = resp.headers.get("Content-Length")
-                    if (
-                        declared is not None
-                        and declared.isdigit()
-                        and int(declared) > ap.max_body_bytes
-                    ):
-                        raise FetchError("fetch_too_large", f"{url} is too large.")
-                    body = bytearray()
-                    async for chunk in resp.aiter_bytes():
-                        body.extend(chunk)
-                        if len(body) > ap.max_body_bytes:
-                            raise FetchError("fetch_too_large", f"{url} is too large.")
-                    return Fetched(
-                        str(resp.url),
-                        resp.status_code,
-                        resp.headers.get("Content-Type", ""),
-                        bytes(body),
-                    )
-            except httpx.HTTPError as err:
-                raise FetchError("fetch_failed", f"{url} could not be fetched: {err}") from None
+            if isinstance(answer, str):
+                url = answer
+                continue
+            return answer
         raise FetchError("fetch_redirects", f"{url}: more than {ap.max_redirects} redirects.")
+
+    async def _once(self, url: str, accept: str, scheme: str | None) -> Fetched | str:
+        """One GET (signed with ``scheme``): what it answered, or where it redirects."""
+        ap = self.settings.activitypub
+        headers = {"Accept": accept}
+        if scheme is not None and self.key_id is not None:
+            headers = knock.signed_headers(
+                scheme,
+                "GET",
+                url,
+                key_id=self.key_id,
+                private_key=keys.private_key(self.settings),
+                extra_headers=headers,
+            )
+        try:
+            async with self.client.stream("GET", url, headers=headers) as resp:
+                if resp.status_code in (301, 302, 303, 307, 308):
+                    location = resp.headers.get("Location")
+                    if not location:
+                        raise FetchError("fetch_redirect", f"{url} redirects nowhere.")
+                    return str(urljoin(url, location))
+                declared = resp.headers.get("Content-Length")
+                if (
+                    declared is not None
+                    and declared.isdigit()
+                    and int(declared) > ap.max_body_bytes
+                ):
+                    raise FetchError("fetch_too_large", f"{url} is too large.")
+                body = bytearray()
+                async for chunk in resp.aiter_bytes():
+                    body.extend(chunk)
+                    if len(body) > ap.max_body_bytes:
+                        raise FetchError("fetch_too_large", f"{url} is too large.")
+                return Fetched(
+                    str(resp.url),
+                    resp.status_code,
+                    resp.headers.get("Content-Type", ""),
+                    bytes(body),
+                )
+        except httpx.HTTPError as err:
+            raise FetchError("fetch_failed", f"{url} could not be fetched: {err}") from None
+
+
+def _status(answer: Fetched | str) -> int | None:
+    return answer.status if isinstance(answer, Fetched) else 302

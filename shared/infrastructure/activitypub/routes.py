@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from quart import Blueprint, Quart, Response, abort, current_app, render_template, request
 
 from shared.infrastructure import inputs
+from shared.infrastructure.activitypub import authorized, keys, knock, members
 from shared.infrastructure.activitypub import inbox as inbox_handler
-from shared.infrastructure.activitypub import keys, members
 from shared.infrastructure.activitypub.actors import (
     AS_MEDIA_TYPE,
     CONTEXT,
@@ -258,12 +259,19 @@ async def _receive(recipient_app: str | None) -> Response:
         )
     body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     path = request.full_path if request.query_string else request.path
+    public = urlsplit(rose.settings.apps[rose.name].public_url)
     received = await inbox_handler.handle(
         db_session(),
         rose.settings,
         fetcher(),
         recipient_app,
-        inbox_handler.InboundRequest(request.method, path, dict(request.headers.items()), body),
+        inbox_handler.InboundRequest(
+            request.method,
+            path,
+            dict(request.headers.items()),
+            body,
+            f"{public.scheme}://{public.netloc}",
+        ),
         rose.redis,
     )
     return Response("", status=202 if received.outcome != "duplicate" else 200)
@@ -326,7 +334,12 @@ def fetcher() -> Fetcher:
     """A signed, guarded fetcher acting as this app's actor."""
     rose = current_platform()
     client: httpx.AsyncClient = current_app.extensions["activitypub_client"]
-    return Fetcher(rose.settings, client, key_id=actor_urls(rose.settings, rose.name).key_id)
+    return Fetcher(
+        rose.settings,
+        client,
+        key_id=actor_urls(rose.settings, rose.name).key_id,
+        memory=knock.memory_for(rose.redis),
+    )
 
 
 def install(app: Quart) -> None:
@@ -334,6 +347,11 @@ def install(app: Quart) -> None:
     # Fail at start-up, with one line naming ROSE_AP_PRIVATE_KEY, rather than on first use.
     keys.public_key_pem(app.extensions["rose"].settings)
     app.register_blueprint(bp)
+
+    @app.before_request
+    async def _authorized_fetch() -> None:
+        if authorized.applies():
+            await authorized.check(fetcher())
 
     @app.before_serving
     async def _open_client() -> None:

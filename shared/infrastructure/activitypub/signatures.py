@@ -4,9 +4,8 @@ Outbound requests are signed with ``rsa-sha256`` (RSASSA-PKCS1-v1_5 over SHA-256
 ``(request-target) host date digest content-type`` and carry ``Digest: SHA-256=<base64>``,
 GETs sign ``(request-target) host date``. Inbound requests must sign at least
 ``(request-target) host date`` (and ``digest`` when they have a body), with a ``Date`` inside
-the window and a digest that matches the body. A request signed only with RFC 9421
-(``Signature-Input``) is refused like an unsigned one, so that senders which "double-knock"
-(Fedify, newer Mastodon) retry with draft-cavage.
+the window and a digest that matches the body. RFC 9421 signatures (``Signature-Input``) are
+:mod:`~shared.infrastructure.activitypub.rfc9421`'s (whose ``signer_key_id`` reads either).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from shared.errors import DomainError
 
@@ -168,11 +167,6 @@ def signature_of(headers: Mapping[str, str]) -> SignatureParams:
         if auth.lower().startswith("signature "):
             value = auth
     if value is None:
-        if lower.get("signature-input") is not None:
-            raise SignatureError(
-                "signature_rfc9421_unsupported",
-                "Only draft-cavage HTTP Signatures are accepted; sign with Signature.",
-            )
         raise SignatureError("signature_missing", "This request is not signed.")
     return parse_signature(value)
 
@@ -229,6 +223,8 @@ def verify_request(
         expires=params.expires,
     )
     key = load_public_key(public_key_pem)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise SignatureError("key_unsupported", "draft-cavage signatures need an RSA key.")
     try:
         key.verify(params.signature, text.encode(), padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
@@ -240,11 +236,12 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 @lru_cache(maxsize=1024)
-def load_public_key(pem: str) -> rsa.RSAPublicKey:
+def load_public_key(pem: str) -> rsa.RSAPublicKey | ed25519.Ed25519PublicKey:
+    """An RSA or Ed25519 public key from SubjectPublicKeyInfo PEM."""
     try:
         key = serialization.load_pem_public_key(pem.encode())
     except ValueError:
         raise SignatureError("key_malformed", "The signer's public key cannot be read.") from None
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise SignatureError("key_unsupported", "Only RSA keys are supported.")
+    if not isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+        raise SignatureError("key_unsupported", "Only RSA and Ed25519 keys are supported.")
     return key

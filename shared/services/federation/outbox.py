@@ -41,13 +41,14 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
+import redis.asyncio as aioredis
 from sqlalchemy import Boolean, Interval, Table, bindparam, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
 from shared.db import DatabaseUnavailable
-from shared.infrastructure.activitypub import delivery, keys, members
+from shared.infrastructure.activitypub import delivery, keys, knock, members
 from shared.infrastructure.activitypub.actors import actor_urls
 from shared.infrastructure.activitypub.fetch import guarded_client
 from shared.models import (
@@ -164,6 +165,7 @@ class OutboxProcessor:
         worker_id: str | None = None,
         client: httpx.AsyncClient | None = None,
         stages: list[Stage] | None = None,
+        redis: aioredis.Redis | None = None,
     ) -> None:
         self.settings = settings
         self.session_factory = session_factory
@@ -171,6 +173,8 @@ class OutboxProcessor:
         ap = settings.activitypub
         self._own_client = client is None
         self.client = client or guarded_client(settings, max_connections=ap.delivery_concurrency)
+        # Which signature scheme each host reads (the double knock's memory).
+        self.schemes = knock.memory_for(redis)
         self._limit = asyncio.Semaphore(ap.delivery_concurrency)
         self._per_host: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(ap.delivery_per_host)
@@ -436,6 +440,7 @@ class OutboxProcessor:
                     key_id=key_id,
                     private_key=private_key,
                     timeout_s=self.settings.activitypub.delivery_timeout_s,
+                    memory=self.schemes,
                 )
             await recorder.record(item, result)
 

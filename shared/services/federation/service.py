@@ -26,6 +26,7 @@ from shared.contracts import (
     ApActivityDTO,
     ApHostDTO,
     ApObjectDTO,
+    AppInteractionDTO,
     ArticleDTO,
     DeliveryAttemptDTO,
     DeliveryDTO,
@@ -54,6 +55,7 @@ from shared.models import (
     ApInboundActivity,
     ApRemoteActor,
 )
+from shared.services.federation import interactions
 
 
 class SocialInbound(Protocol):
@@ -333,6 +335,11 @@ class SqlFederationService:
             # What is undone may come back with the same id (Gancio reuses its Follow's):
             # it is then a new event, not a duplicate delivery.
             await _forget(session, sender.uri, id_of(doc.get("object")))
+        # Likes, boosts and replies of the app actors' objects, for staff to see.
+        if kind in ("Undo", "Delete"):
+            await interactions.forget(session, sender.uri, id_of(doc.get("object")))
+        else:
+            await interactions.record(session, doc)
         if self.social is not None:
             handled = await self.social.receive(session, activity, sender)
             if handled is not None:
@@ -347,6 +354,11 @@ class SqlFederationService:
         # timeline; members' actors (federation's hub) will read these from
         # ap_inbound_activities.
         return ReceivedDTO("noted", kind)
+
+    async def app_interactions(
+        self, session: AsyncSession, *, limit_per_app: int = 50
+    ) -> dict[str, list[AppInteractionDTO]]:
+        return await interactions.listing(session, limit_per_app=limit_per_app)
 
     def _target_app(self, recipient_app: str | None, uri: str | None) -> str | None:
         app = app_of_actor(self.settings, uri or "")

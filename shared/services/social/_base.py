@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
 from shared.contracts import AttachmentDTO, SocialAccountDTO, SocialStatusDTO
-from shared.infrastructure.activitypub import members
+from shared.infrastructure.activitypub import knock, members
 from shared.infrastructure.activitypub.actors import CONTEXT, actor_urls
 from shared.infrastructure.activitypub.fetch import Fetcher, guarded_client
+from shared.infrastructure.context import current_platform
 from shared.infrastructure.fragments import invalidate_after_commit
 from shared.infrastructure.visitor import Visitor
 from shared.models import (
@@ -49,7 +50,8 @@ class SocialBase:
         key = actor_urls(self.settings, "federation").key_id
         client = current_app.extensions.get("activitypub_client") if has_app_context() else None
         if client is not None:
-            yield Fetcher(self.settings, client, key_id=key)
+            memory = knock.memory_for(current_platform().redis)
+            yield Fetcher(self.settings, client, key_id=key, memory=memory)
             return
         async with guarded_client(self.settings) as own:
             yield Fetcher(self.settings, own, key_id=key)

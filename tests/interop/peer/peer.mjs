@@ -1,9 +1,10 @@
 // An independent fediverse server for Rose Ash's interop tests, built on Fedify.
 //
 // It runs on loopback as a remote server with one account, "peer", and Fedify's strict
-// inbox checks left on: every activity must carry a valid HTTP Signature (draft-cavage,
-// Digest checked, Date within an hour) by a key that its actor owns, or it is refused
-// with 401 before any listener sees it. The test drives it through /control/*:
+// inbox checks left on: every activity must carry a valid HTTP Signature (RFC 9421 or
+// draft-cavage, digest checked, within an hour) by a key that its actor owns, or it is refused
+// with 401 before any listener sees it. It signs what it sends as Fedify does by default: RFC
+// 9421 first, draft-cavage if refused (the "double knock"). The test drives it through /control/*:
 //
 //   POST /control/follow   {"handle": "blog@host:port"}  WebFinger, fetch the actor, Follow
 //   POST /control/unfollow                               Undo the Follow
@@ -14,6 +15,7 @@
 //   GET  /control/followers                              who follows "peer" (auto-accepted)
 //   GET  /control/received                               activities that passed verification
 //   GET  /control/rejected                               inbox requests that were refused
+//   GET  /control/schemes                                each inbox POST's signature scheme
 //   GET  /control/expanded                               each accepted inbox body, expanded
 //   POST /control/lookup   {"url": ".."}                 look a URL up as Mastodon's search does
 //
@@ -57,13 +59,12 @@ const federation = createFederation({
   kv: new MemoryKvStore(),
   // The Rose Ash apps under test listen on loopback: allow private addresses (tests only).
   allowPrivateAddress: true,
-  // Rose Ash speaks draft-cavage; knock with it first instead of RFC 9421.
-  firstKnock: "draft-cavage-http-signatures-12",
 });
 
 const keyPairs = [await generateCryptoKeyPair("RSASSA-PKCS1-v1_5")];
 const received = [];
 const rejected = [];
+const schemes = [];
 const expanded = [];
 
 async function offlineContexts(url) {
@@ -268,6 +269,7 @@ async function control(request, url) {
   if (url.pathname === "/control/followers") return json([...followers.keys()]);
   if (url.pathname === "/control/received") return json(received);
   if (url.pathname === "/control/rejected") return json(rejected);
+  if (url.pathname === "/control/schemes") return json(schemes);
   if (url.pathname === "/control/expanded") return json(expanded);
   return json({ error: "no such control" }, 404);
 }
@@ -296,6 +298,13 @@ const server = http.createServer(async (req, res) => {
         onNotFound: () => new Response("Not found", { status: 404 }),
         onNotAcceptable: () => new Response("Not acceptable", { status: 406 }),
       });
+      if (req.method === "POST") {
+        schemes.push({
+          path: url.pathname,
+          scheme: headers.has("signature-input") ? "rfc9421" : "draft-cavage",
+          status: response.status,
+        });
+      }
       if (req.method === "POST" && response.status >= 400) {
         rejected.push({
           path: url.pathname,
