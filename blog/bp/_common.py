@@ -16,6 +16,10 @@ from shared.infrastructure.fragments import FragmentRef, SharedPart, render_page
 
 PER_PAGE = 10
 
+# The account app's newsletter sign-up (the same for everyone), on the home page and under
+# every post, as on every Ghost site.
+NEWSLETTER_SIGNUP = FragmentRef.of("account/newsletter-subscribe")
+
 
 def page_number() -> int:
     """``?page=N`` (1 when absent); anything else is a missing page, not a crash."""

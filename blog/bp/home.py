@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from blog.bp._common import PER_PAGE, audience, blog_page, page_number, viewer_is_member
+from blog.bp._common import (
+    NEWSLETTER_SIGNUP,
+    PER_PAGE,
+    audience,
+    blog_page,
+    page_number,
+    viewer_is_member,
+)
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRef, SharedPart, render_part
 from shared.infrastructure.pagecache import cacheable_page
@@ -42,4 +49,6 @@ async def index() -> Response:
     )
     # The events app's widget of what's on next, composed into the home page.
     upcoming = FragmentRef.of("events/upcoming", limit="5")
-    return await blog_page("home.html", page=page, fragments=(upcoming,), parts=(part,))
+    return await blog_page(
+        "home.html", page=page, fragments=(upcoming, NEWSLETTER_SIGNUP), parts=(part,)
+    )

@@ -10,7 +10,7 @@ from quart import Blueprint, Response, redirect, url_for
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from blog.bp import embeds
-from blog.bp._common import blog_page, public_url, viewer_is_member
+from blog.bp._common import NEWSLETTER_SIGNUP, blog_page, public_url, viewer_is_member
 from shared.contracts import ApObjectDTO, PostDTO
 from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.context import current_platform, db_session, services
@@ -34,9 +34,9 @@ async def _show(slug: str, kind: str) -> Response | WerkzeugResponse:
         related = await blog.related(db_session(), post.id, limit=RELATED, viewer_is_member=member)
     # Products embedded in the body (a locked one's teaser) arrive with the header's
     # fragments, in one go.
-    cards = embeds.card_refs(post.html)
+    refs = (*embeds.card_refs(post.html), NEWSLETTER_SIGNUP)
     return await blog_page(
-        "post.html", members_only=post.members_only, fragments=cards, post=post, related=related
+        "post.html", members_only=post.members_only, fragments=refs, post=post, related=related
     )
 
 

@@ -94,7 +94,8 @@ async def this_month() -> Any:
 @bp.get("/month/<int:year>/<int:month>")
 @cacheable_page("events")
 async def month(year: int, month: int) -> Response:
-    """A month as a calendar grid (a table: readable without JavaScript or styles)."""
+    """A month as a calendar: a seven-column grid of days with the events as chips in their
+    calendar's colour, and the same days as an agenda list (shown instead on a phone)."""
     if not (1 <= month <= 12 and 1970 <= year <= 2200):
         raise NotFound("month_out_of_range", "There is no such month.")
     f = filters()
@@ -110,6 +111,8 @@ async def month(year: int, month: int) -> Response:
         "month.html",
         first=first,
         weeks=month_grid(year, month, found),
+        today=datetime.now(ZoneInfo(tz)).date(),
+        any_events=bool(found),
         filters=f,
         prev_link=url_for("public.month", year=previous.year, month=previous.month, **f.query()),
         next_link=url_for("public.month", year=following.year, month=following.month, **f.query()),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, Response, abort, redirect, request
+from quart import Blueprint, Response, abort, redirect, render_template, request
 from quart.typing import ResponseTypes
 
 from shared.config import APP_NAMES
@@ -36,6 +36,7 @@ from shared.infrastructure.activitypub.routes import (
     receive,
     wants_activity_json,
 )
+from shared.infrastructure.boost import is_htmx
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.csrf import csrf_exempt
 from shared.infrastructure.fragments import render_page
@@ -67,6 +68,12 @@ def _back(default: str) -> str:
     """Where a form returns to: the page it was posted from, when it is one of ours."""
     origin = current_platform().settings.apps["federation"].public_url
     return auth.safe_next(request.args.get("next") or request.referrer, [origin], default)
+
+
+def _in_place() -> bool:
+    """Whether a form was posted by htmx on its own (``hx-post``: Like, Boost, Follow), not as a
+    boosted navigation: its answer is then the piece of the page it changed, not a redirect."""
+    return is_htmx(request.headers.get("HX-Request")) and "HX-Boosted" not in request.headers
 
 
 def _private(html: str, status: int = 200) -> Response:
@@ -405,6 +412,16 @@ async def act(status_id: int, action: str) -> Any:
         await social.boost(session, me, status_id, undo=action == "unboost")
     else:
         abort(404)
+    if _in_place():
+        # The post's actions alone, for the timeline entry the form was in (``item``: the
+        # entry's id, a boost of the post or the post itself).
+        item = inputs.parse_int((await request.form).get("item", "")) or status_id
+        status = await social.status(session, status_id, me)
+        viewer = await social.account_for_member(session, me)
+        html = await render_template(
+            "social/actions.html", status=status, viewer=viewer, item_id=item
+        )
+        return _private(html)
     return redirect(_back("/social"), 303)
 
 
@@ -472,6 +489,13 @@ async def relate(account_id: int, action: str) -> Any:
         return _private(await render_page("social/reported.html"))
     else:
         abort(404)
+    if action in ("follow", "unfollow") and _in_place():
+        account = await social.account(session, account_id)
+        relationship = await social.relationship(session, me, account_id)
+        html = await render_template(
+            "social/follow_box.html", account=account, relationship=relationship
+        )
+        return _private(html)
     return redirect(f"/social/accounts/{account_id}", 303)
 
 

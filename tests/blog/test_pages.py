@@ -352,3 +352,13 @@ async def test_the_demo_content_is_a_real_blog_and_seeding_is_idempotent(
     await _html(client, "/tag/events")
     await _html(client, "/author/rosa")
     assert "sourdough" in (await _html(client, "/search?q=sourdough")).lower()
+    # Every demo post has a feature image, served by the app (the files are committed).
+    images = list(await db.scalars(select(BlogPost.feature_image).where(BlogPost.kind == "post")))
+    assert len(images) == 7
+    assert all(images)
+    for path in images:
+        resp = await client.get(path)
+        assert resp.status_code == 200, path
+        assert resp.content_type == "image/webp"
+        assert 2_000 < len(await resp.get_data()) < 60_000, path
+    assert html.count('class="post-card__image"') >= 7

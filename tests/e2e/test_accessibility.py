@@ -23,6 +23,11 @@ MAIN_PAGES = [
     ("blog", "/pages/about"),
     ("blog", "/tag/events"),
     ("blog", "/search?q=sourdough"),
+    ("market", "/categories/bakery"),
+    ("market", "/products/sourdough-loaf"),
+    ("events", "/month"),
+    ("events", "/events/winter-concert"),
+    ("federation", "/social/local"),
 ]
 
 

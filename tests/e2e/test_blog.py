@@ -80,3 +80,24 @@ async def test_the_feed_is_served(site: Site, page: Page) -> None:
     response = await page.request.get(site.url("blog", "/feed.xml"))
     assert response.status == 200
     assert "Welcome to Rose Ash" in await response.text()
+
+
+async def test_feature_images_and_the_newsletter_sign_up(site: Site, page: Page) -> None:
+    """The demo's posts have their feature images (drawn for it, served by the blog), and the
+    account app's newsletter sign-up sits on the home page and under every post."""
+    await page.goto(site.url("blog"))
+    cards = page.locator(".post-grid .post-card__image")
+    assert await cards.count() >= 7
+    for i in range(await cards.count()):
+        await cards.nth(i).scroll_into_view_if_needed()
+        await expect(cards.nth(i)).not_to_have_js_property("naturalWidth", 0)
+    signup = page.get_by_role("region", name="Get the newsletter")
+    await expect(signup.get_by_label("Your email address")).to_be_visible()
+    await expect(signup.get_by_role("button", name="Subscribe")).to_be_visible()
+
+    await page.goto(site.url("blog", "/posts/sourdough-workshop-every-first-saturday"))
+    image = page.locator(".post-image-figure img")
+    await expect(image).to_have_attribute("alt", "Three sourdough loaves on a wooden board")
+    await expect(image).not_to_have_js_property("naturalWidth", 0)
+    signup = page.get_by_role("region", name="Get the newsletter")
+    await expect(signup.get_by_role("button", name="Subscribe")).to_be_visible()

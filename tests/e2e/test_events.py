@@ -32,7 +32,7 @@ async def test_journey_4_free_booking_with_a_qr_code_checked_in_once(
     site: Site, page: Page, browser: Browser
 ) -> None:
     await page.goto(site.url("events", "/month"))
-    grid = page.get_by_role("table")
+    grid = page.locator(".month-calendar")
     await expect(grid.get_by_role("link", name=re.compile("Repair Café")).first).to_be_visible()
 
     await page.goto(site.url("events", "/"))
