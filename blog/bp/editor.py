@@ -20,11 +20,13 @@ from blog.bp import embeds
 from shared.config import APP_NAMES
 from shared.contracts import NavItemDTO, NavItemInput, PostDTO, PostInput
 from shared.contracts.errors import InvalidNavItem, InvalidPost
+from shared.contracts.widgets import WidgetError, placements
 from shared.errors import DomainError, FieldErrors, InvalidField, NotFound, field_errors
 from shared.infrastructure import auth, inputs, media
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
 from shared.infrastructure.times import in_zone
+from shared.services.registry import WIDGETS
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
@@ -252,6 +254,10 @@ async def _save(post: PostDTO | None) -> Any:
                 checks.note(
                     InvalidField(err.code, err.message, "feature_image_file", status=err.status)
                 )
+        try:  # a widget placed in the body must be one that can be shown
+            placements(form.get("html", ""), WIDGETS)
+        except WidgetError as err:
+            checks.note(InvalidField(err.code, err.message, "html", status=err.status))
         removed = form.get("remove_feature_image") == "on"
         keep = None if removed or post is None else post.feature_image
         blog = services().blog
@@ -402,8 +408,9 @@ async def upload_image() -> Any:
 @bp.get("/embeds")
 @auth.require_role("editor")
 async def find_embeds() -> Any:
-    """Products and events whose title matches ``q``, for the editor's embed button: each
-    with the marker the body gets (``[product:slug]``, ``[event:slug]``)."""
+    """Products, events and widgets whose title matches ``q``, for the editor's embed button:
+    each with the marker the body gets (``[product:slug]``, ``[event:slug]``,
+    ``[widget:type k=v]``)."""
     query = " ".join(request.args.get("q", "").split())[:100]
     if not query:
         return {"results": []}
@@ -433,4 +440,5 @@ async def find_embeds() -> Any:
         }
         for e in events[:EMBED_RESULTS]
     ]
+    results += await embeds.widget_choices(query, EMBED_RESULTS)
     return {"results": results}
