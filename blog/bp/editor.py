@@ -31,12 +31,18 @@ from shared.services.registry import WIDGETS
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
 NAV_FRAGMENT = "blog/nav"
+LATEST_FRAGMENT = "blog/latest"
 
 
 def _nav_changed() -> None:
     """Every app's next page shows the new navigation: bump the fragment's version once the
     change is committed (a rolled-back change bumps nothing)."""
     invalidate_after_commit(db_session(), NAV_FRAGMENT)
+
+
+def _posts_changed() -> None:
+    """Other apps' "latest posts" widgets show the change once it is committed."""
+    invalidate_after_commit(db_session(), LATEST_FRAGMENT)
 
 
 def _nav_input(form: MultiDict[str, str]) -> NavItemInput:
@@ -275,6 +281,7 @@ async def _save(post: PostDTO | None) -> Any:
                 user = auth.current_user()
                 await media.record_owner(db_session(), name, "blog", user.id if user else None)
             saved = await blog.update_post(db_session(), saved.id, _post_input(form, url))
+        _posts_changed()
     except DomainError as err:
         await db_session().rollback()
         shown = checks.refused(err)
@@ -325,6 +332,7 @@ async def preview_post(post_id: int) -> Any:
 @auth.require_role("editor")
 async def publish_post(post_id: int) -> Any:
     await services().blog.publish(db_session(), post_id)
+    _posts_changed()
     return redirect(f"/editor/posts/{post_id}")
 
 
@@ -332,6 +340,7 @@ async def publish_post(post_id: int) -> Any:
 @auth.require_role("editor")
 async def unpublish_post(post_id: int) -> Any:
     await services().blog.unpublish(db_session(), post_id)
+    _posts_changed()
     return redirect(f"/editor/posts/{post_id}")
 
 
@@ -358,6 +367,7 @@ async def schedule_post(post_id: int) -> Any:
     post = await services().blog.get_post(db_session(), post_id)
     try:
         await services().blog.schedule(db_session(), post_id, _schedule_time(form))
+        _posts_changed()
     except DomainError as err:
         await db_session().rollback()
         return await _form_page(post, error=err, form=None)
@@ -376,6 +386,7 @@ async def confirm_delete_post(post_id: int) -> Any:
 async def delete_post(post_id: int) -> Any:
     post = await services().blog.get_post(db_session(), post_id)
     await services().blog.delete_post(db_session(), post_id)
+    _posts_changed()
     return redirect(f"/editor/posts?kind={post.kind}")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from quart import Blueprint, Response, redirect, request
 from werkzeug.datastructures import MultiDict
 
-from market.bp.fragments import FEATURED, PRODUCT_CARD
+from market.bp.fragments import CATEGORY, FEATURED, PRODUCT_CARD
 from shared.contracts import (
     CategoryDTO,
     CategoryInput,
@@ -53,6 +53,7 @@ def _products_changed() -> None:
     outdated once the change commits (a rolled-back change bumps nothing)."""
     invalidate_after_commit(db_session(), PRODUCT_CARD)
     invalidate_after_commit(db_session(), FEATURED)
+    invalidate_after_commit(db_session(), CATEGORY)
 
 
 async def _refused(template: str, err: DomainError, **context: Any) -> Any:

@@ -23,6 +23,7 @@ fragments = FragmentSet("market")
 
 PRODUCT_CARD = "market/product-card"
 FEATURED = "market/featured"
+CATEGORY = "market/category"
 MAX_FEATURED = 12
 
 
