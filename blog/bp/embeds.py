@@ -85,7 +85,7 @@ async def widget_choices(query: str, limit: int) -> list[dict[str, str]]:
     calendar, and the products of each matching market category; with their placeholders."""
     wanted = query.casefold()
     choices: list[tuple[WidgetType, dict[str, str], str]] = [
-        (widget, {}, "all")
+        (widget, {}, "everything")
         for widget in WIDGETS.values()
         if wanted in widget.label.casefold() and not any(p.required for p in widget.params)
     ]

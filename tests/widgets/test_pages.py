@@ -145,7 +145,7 @@ async def test_an_editor_places_a_widget_in_a_post_and_a_bad_one_is_refused(
     editor = await signed_in(live, real_db, blog, "eddie", "editor")
     # The embed button finds the widgets too, each with its placeholder.
     found = (await (await editor.get("/editor/embeds?q=upcoming")).get_json())["results"]
-    assert {"kind": "widget", "label": "Upcoming events", "title": "all", "detail": "widget",
+    assert {"kind": "widget", "label": "Upcoming events", "title": "everything", "detail": "widget",
             "marker": "[widget:events/upcoming]"} in found  # fmt: skip
     token = csrf_in(await get(editor, "/editor/posts/new"))
     form = {"csrf_token": token, "kind": "post", "visibility": "public", "title": "What's on"}
