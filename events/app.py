@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from events.bp import editor, public
+from events.bp import editor, embed, embed_admin, public
 from events.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure.factory import RoseQuart, create_base_app
@@ -27,5 +27,7 @@ def create_app(settings: Settings | None = None) -> RoseQuart:
     app.jinja_env.filters["zoneinfo"] = ZoneInfo
     app.register_blueprint(public.bp)
     app.register_blueprint(editor.bp)
+    app.register_blueprint(embed.bp)
+    app.register_blueprint(embed_admin.bp)
     fragments.install(app)
     return app

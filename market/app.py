@@ -8,6 +8,7 @@ from market.bp import catalogue, editor, home, scrape_admin, units
 from market.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure.factory import RoseQuart, create_base_app
+from shared.infrastructure.sanitize import without_widgets
 from shared.services.registry import build_services
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -26,6 +27,8 @@ def create_app(settings: Settings | None = None) -> RoseQuart:
 
     app.jinja_env.globals["absolute_url"] = absolute_url
     app.jinja_env.filters["sold_as"] = units.sold_as
+    app.jinja_env.filters["widgets"] = catalogue.intro_with_widgets
+    app.jinja_env.filters["without_widgets"] = without_widgets
     for module in (home, catalogue, editor):
         app.register_blueprint(module.bp)
     fragments.install(app)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from quart import Blueprint, Response, redirect, request
 
 from account import personal
+from account.bp.dashboard import dashboard_placements, dashboard_refs
 from shared.contracts import MemberOrders, MemberTickets, implements
 from shared.contracts.errors import EmailUnverified
 from shared.errors import DomainError, FieldErrors, InvalidField, field_errors
@@ -58,8 +59,12 @@ async def index() -> Any:
     subscriptions = await reg.newsletters.member_subscriptions(db, user.id)
     newsletters = await reg.newsletters.list_newsletters(db)
     subscribed = {s.newsletter_id for s in subscriptions if s.status in ("active", "pending")}
+    # The widgets staff chose, fetched with the header's fragments in one round trip.
+    widgets = await dashboard_placements()
     body = await render_page(
         "home.html",
+        fragments=dashboard_refs(widgets),
+        dashboard_widgets=widgets,
         account=account,
         handle=fediverse_handle(user.username),
         profile=profile,

@@ -20,21 +20,29 @@ from blog.bp import embeds
 from shared.config import APP_NAMES
 from shared.contracts import NavItemDTO, NavItemInput, PostDTO, PostInput
 from shared.contracts.errors import InvalidNavItem, InvalidPost
+from shared.contracts.widgets import WidgetError, placements
 from shared.errors import DomainError, FieldErrors, InvalidField, NotFound, field_errors
 from shared.infrastructure import auth, inputs, media
 from shared.infrastructure.context import current_platform, db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
 from shared.infrastructure.times import in_zone
+from shared.services.registry import WIDGETS
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
 NAV_FRAGMENT = "blog/nav"
+LATEST_FRAGMENT = "blog/latest"
 
 
 def _nav_changed() -> None:
     """Every app's next page shows the new navigation: bump the fragment's version once the
     change is committed (a rolled-back change bumps nothing)."""
     invalidate_after_commit(db_session(), NAV_FRAGMENT)
+
+
+def _posts_changed() -> None:
+    """Other apps' "latest posts" widgets show the change once it is committed."""
+    invalidate_after_commit(db_session(), LATEST_FRAGMENT)
 
 
 def _nav_input(form: MultiDict[str, str]) -> NavItemInput:
@@ -252,6 +260,10 @@ async def _save(post: PostDTO | None) -> Any:
                 checks.note(
                     InvalidField(err.code, err.message, "feature_image_file", status=err.status)
                 )
+        try:  # a widget placed in the body must be one that can be shown
+            placements(form.get("html", ""), WIDGETS)
+        except WidgetError as err:
+            checks.note(InvalidField(err.code, err.message, "html", status=err.status))
         removed = form.get("remove_feature_image") == "on"
         keep = None if removed or post is None else post.feature_image
         blog = services().blog
@@ -269,6 +281,7 @@ async def _save(post: PostDTO | None) -> Any:
                 user = auth.current_user()
                 await media.record_owner(db_session(), name, "blog", user.id if user else None)
             saved = await blog.update_post(db_session(), saved.id, _post_input(form, url))
+        _posts_changed()
     except DomainError as err:
         await db_session().rollback()
         shown = checks.refused(err)
@@ -319,6 +332,7 @@ async def preview_post(post_id: int) -> Any:
 @auth.require_role("editor")
 async def publish_post(post_id: int) -> Any:
     await services().blog.publish(db_session(), post_id)
+    _posts_changed()
     return redirect(f"/editor/posts/{post_id}")
 
 
@@ -326,6 +340,7 @@ async def publish_post(post_id: int) -> Any:
 @auth.require_role("editor")
 async def unpublish_post(post_id: int) -> Any:
     await services().blog.unpublish(db_session(), post_id)
+    _posts_changed()
     return redirect(f"/editor/posts/{post_id}")
 
 
@@ -352,6 +367,7 @@ async def schedule_post(post_id: int) -> Any:
     post = await services().blog.get_post(db_session(), post_id)
     try:
         await services().blog.schedule(db_session(), post_id, _schedule_time(form))
+        _posts_changed()
     except DomainError as err:
         await db_session().rollback()
         return await _form_page(post, error=err, form=None)
@@ -370,6 +386,7 @@ async def confirm_delete_post(post_id: int) -> Any:
 async def delete_post(post_id: int) -> Any:
     post = await services().blog.get_post(db_session(), post_id)
     await services().blog.delete_post(db_session(), post_id)
+    _posts_changed()
     return redirect(f"/editor/posts?kind={post.kind}")
 
 
@@ -402,8 +419,9 @@ async def upload_image() -> Any:
 @bp.get("/embeds")
 @auth.require_role("editor")
 async def find_embeds() -> Any:
-    """Products and events whose title matches ``q``, for the editor's embed button: each
-    with the marker the body gets (``[product:slug]``, ``[event:slug]``)."""
+    """Products, events and widgets whose title matches ``q``, for the editor's embed button:
+    each with the marker the body gets (``[product:slug]``, ``[event:slug]``,
+    ``[widget:type k=v]``)."""
     query = " ".join(request.args.get("q", "").split())[:100]
     if not query:
         return {"results": []}
@@ -433,4 +451,5 @@ async def find_embeds() -> Any:
         }
         for e in events[:EMBED_RESULTS]
     ]
+    results += await embeds.widget_choices(query, EMBED_RESULTS)
     return {"results": results}

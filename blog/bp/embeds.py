@@ -4,7 +4,10 @@ events app's ``events/event-card`` fragments in the body.
 A post marks where a product's card goes with ``<div data-product="slug"></div>`` (the
 sanitizer keeps exactly that attribute on a ``div``: raw HTML, Ghost's HTML cards, the plain
 textarea) or with a paragraph holding only ``[product:slug]``; an event's card with a paragraph
-holding only ``[event:slug]`` (what the rich-text editor's embed button writes). The post page
+holding only ``[event:slug]`` (what the rich-text editor's embed button writes); any other
+widget (shared/contracts/widgets.py) with a paragraph holding only its placeholder,
+``[widget:events/upcoming count=3]``, rendered by :mod:`shared.infrastructure.widgets`.
+The post page
 asks for every marked card with the page's other fragments (one MGET for all cached copies)
 and puts each card in place of its marker; an unknown product or event, or an app that is
 down, leaves the spot empty.
@@ -16,8 +19,12 @@ import re
 
 from markupsafe import Markup
 
+from shared.contracts.widgets import WidgetType
+from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRef, fragment
 from shared.infrastructure.sanitize import EVENT_MARKER, PRODUCT_MARKER
+from shared.infrastructure.widgets import widget_refs, with_widgets
+from shared.services.registry import WIDGETS
 
 PRODUCT_CARD = "market/product-card"
 EVENT_CARD = "events/event-card"
@@ -51,14 +58,16 @@ def product_slugs(html: str) -> list[str]:
 
 
 def card_refs(html: str) -> tuple[FragmentRef, ...]:
-    """The fragments a page showing ``html`` must fetch for its embedded products and events."""
+    """The fragments a page showing ``html`` must fetch for its embedded products, events and
+    widgets."""
     return tuple(
         FragmentRef.of(kind, name=_slot(kind, slug), slug=slug) for kind, slug in _embeds(html)
-    )
+    ) + widget_refs(html, WIDGETS)
 
 
 def with_product_cards(html: str) -> Markup:
-    """``html`` (sanitized already) with each marker replaced by its fetched card."""
+    """``html`` (sanitized already) with each marker replaced by its fetched card, and each
+    widget placeholder by its widget."""
     wanted = set(_embeds(html))
     for kind, marker in _KINDS:
 
@@ -67,4 +76,37 @@ def with_product_cards(html: str) -> Markup:
             return str(fragment(_slot(kind, slug))) if (kind, slug) in wanted else ""
 
         html = marker.sub(card, html)
-    return Markup(html)  # noqa: S704 - sanitized body and our fragments
+    return Markup(with_widgets(html, WIDGETS))  # noqa: S704 - sanitized body and our fragments
+
+
+async def widget_choices(query: str, limit: int) -> list[dict[str, str]]:
+    """Widgets matching ``query`` for the editor's embed button: each widget whose name
+    matches (with its defaults), the upcoming list and month calendar of each matching
+    calendar, and the products of each matching market category; with their placeholders."""
+    wanted = query.casefold()
+    choices: list[tuple[WidgetType, dict[str, str], str]] = [
+        (widget, {}, "everything")
+        for widget in WIDGETS.values()
+        if wanted in widget.label.casefold() and not any(p.required for p in widget.params)
+    ]
+    db = db_session()
+    for calendar in await services().events.calendars(db):
+        if wanted in calendar.name.casefold():
+            for kind in ("events/upcoming", "events/calendar-month"):
+                choices.append((WIDGETS[kind], {"calendar": calendar.slug}, calendar.name))
+    stack = list(await services().catalog.category_tree(db))
+    while stack:
+        category = stack.pop(0)
+        stack.extend(category.children)
+        if wanted in category.name.casefold():
+            choices.append((WIDGETS["market/category"], {"category": category.slug}, category.name))
+    return [
+        {
+            "kind": "widget",
+            "label": widget.label,
+            "title": title,
+            "detail": "widget",
+            "marker": widget.placeholder(params),
+        }
+        for widget, params, title in choices[:limit]
+    ]

@@ -4,6 +4,7 @@ JavaScript runs, complete without it)."""
 
 from __future__ import annotations
 
+from markupsafe import Markup
 from quart import Blueprint, Response, request
 
 from market.bp._common import (
@@ -17,6 +18,8 @@ from shared.contracts import ApObjectDTO
 from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.pagecache import cacheable_page
+from shared.infrastructure.widgets import widget_refs, with_widgets
+from shared.services.registry import WIDGETS
 
 bp = Blueprint("catalogue", __name__)
 
@@ -108,4 +111,11 @@ async def search() -> Response:
 @cacheable_page("market")
 async def page(slug: str) -> Response:
     found = await services().catalog.market_page(db_session(), slug)
-    return await market_page("page.html", page=found)
+    # The widgets its intro places arrive with the header's fragments, in one round trip.
+    widgets = widget_refs(found.intro or "", WIDGETS)
+    return await market_page("page.html", fragments=widgets, page=found)
+
+
+def intro_with_widgets(intro: str) -> Markup:
+    """A market page's intro (sanitized) with its widgets in place (the ``widgets`` filter)."""
+    return Markup(with_widgets(intro, WIDGETS))  # noqa: S704 - sanitized intro, our fragments

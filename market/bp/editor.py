@@ -15,7 +15,7 @@ from typing import Any
 from quart import Blueprint, Response, redirect, request
 from werkzeug.datastructures import MultiDict
 
-from market.bp.fragments import FEATURED, PRODUCT_CARD
+from market.bp.fragments import CATEGORY, FEATURED, PRODUCT_CARD
 from shared.contracts import (
     CategoryDTO,
     CategoryInput,
@@ -29,10 +29,12 @@ from shared.contracts import (
     parse_amount_minor,
 )
 from shared.contracts.errors import CsvImportRefused, InvalidCatalogInput
+from shared.contracts.widgets import WidgetError, placements
 from shared.errors import DomainError
 from shared.infrastructure import auth, inputs
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit, render_page
+from shared.services.registry import WIDGETS
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
@@ -51,6 +53,7 @@ def _products_changed() -> None:
     outdated once the change commits (a rolled-back change bumps nothing)."""
     invalidate_after_commit(db_session(), PRODUCT_CARD)
     invalidate_after_commit(db_session(), FEATURED)
+    invalidate_after_commit(db_session(), CATEGORY)
 
 
 async def _refused(template: str, err: DomainError, **context: Any) -> Any:
@@ -450,7 +453,14 @@ async def pages() -> Any:
 
 
 async def _page_form(page: MarketPageDTO | None) -> Any:
-    return await render_page("editor/page_form.html", page=page, form=None, errors={}, error=None)
+    return await render_page(
+        "editor/page_form.html",
+        page=page,
+        form=None,
+        errors={},
+        error=None,
+        widgets=WIDGETS.values(),
+    )
 
 
 @bp.get("/pages/new")
@@ -469,6 +479,10 @@ async def _save_page(page: MarketPageDTO | None) -> Any:
     form = await request.form
     catalog = services().catalog
     try:
+        try:  # a widget placed in the intro must be one that can be shown
+            placements(form.get("intro", ""), WIDGETS)
+        except WidgetError as err:
+            raise InvalidCatalogInput({"intro": err.message}) from err
         if page is None:
             saved = await catalog.create_market_page(
                 db_session(), _page_input(form), actor_user_id=_actor()
@@ -478,7 +492,9 @@ async def _save_page(page: MarketPageDTO | None) -> Any:
                 db_session(), page.id, _page_input(form), actor_user_id=_actor()
             )
     except DomainError as err:
-        return await _refused("editor/page_form.html", err, page=page, form=form)
+        return await _refused(
+            "editor/page_form.html", err, page=page, form=form, widgets=WIDGETS.values()
+        )
     return redirect(f"/editor/pages/{saved.id}")
 
 

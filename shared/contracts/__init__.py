@@ -170,6 +170,18 @@ from shared.contracts.social import (
     SocialStatusDTO,
     TimelinePageDTO,
 )
+from shared.contracts.widgets import (
+    PLACEHOLDER,
+    PLACEHOLDER_PARAGRAPH,
+    ParamKind,
+    Placement,
+    WidgetError,
+    WidgetParam,
+    WidgetType,
+    parse_placeholder,
+    placement_of,
+    placements,
+)
 
 __all__ = [
     "CAPABILITIES",
@@ -177,6 +189,8 @@ __all__ = [
     "DELIVERY_VIEWS",
     "EVENT_CATEGORIES",
     "MAX_PRICE_MINOR",
+    "PLACEHOLDER",
+    "PLACEHOLDER_PARAGRAPH",
     "PRODUCT_SORTS",
     "SOCIAL_VISIBILITIES",
     "AccountDTO",
@@ -257,9 +271,11 @@ __all__ = [
     "OutboxPageDTO",
     "OutgoingDTO",
     "Paginated",
+    "ParamKind",
     "PaymentDTO",
     "PersonalData",
     "PersonalDataDTO",
+    "Placement",
     "PostDTO",
     "PostInput",
     "PostPage",
@@ -313,6 +329,12 @@ __all__ = [
     "TimelinePageDTO",
     "UpcomingEvents",
     "UserDTO",
+    "WidgetError",
+    "WidgetParam",
+    "WidgetType",
     "implements",
     "parse_amount_minor",
+    "parse_placeholder",
+    "placement_of",
+    "placements",
 ]

@@ -268,6 +268,17 @@ class BlogService(Protocol):
     (``field`` says which); a missing item or page is ``NotFound``; a slug in use ``Conflict``.
     """
 
+    async def dashboard_widgets(self, session: AsyncSession) -> tuple[str, ...]:
+        """The widgets staff placed on the members' dashboard, as placeholders, in order."""
+        ...
+
+    async def set_dashboard_widgets(
+        self, session: AsyncSession, placeholders: Sequence[str]
+    ) -> tuple[str, ...]:
+        """Replace the dashboard's widgets (``InvalidField`` on ``widgets``: not placeholders,
+        or more than six); the caller checks each against the widget registry."""
+        ...
+
     async def navigation(self, session: AsyncSession) -> tuple[NavItemDTO, ...]:
         """The site navigation: top-level links in order, each with its sub-links in order."""
         ...

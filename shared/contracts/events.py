@@ -298,6 +298,21 @@ class EventService(SellableProvider, Protocol):
     ``booking_limit``/``booking_closed``, ``SoldOut``/``Unavailable`` for tickets.
     """
 
+    # -- the events widget on partner websites (staff list the origins allowed) --
+
+    async def embed_origins(self, session: AsyncSession) -> tuple[str, ...]:
+        """The origins (``https://host[:port]``) allowed to show the ``/embed/`` pages, sorted."""
+        ...
+
+    async def add_embed_origin(self, session: AsyncSession, origin: str) -> str:
+        """Allow an origin (normalised and returned); ``InvalidField`` (``bad_origin``) when
+        it is not one; adding it again changes nothing."""
+        ...
+
+    async def remove_embed_origin(self, session: AsyncSession, origin: str) -> None:
+        """No longer allow ``origin``."""
+        ...
+
     # -- calendars and events (staff write, everyone reads) --
 
     async def calendars(self, session: AsyncSession) -> list[CalendarDTO]:

@@ -334,8 +334,12 @@ def _install_request_plumbing(
             response.vary.update(BOOST_HEADERS)
         _redirect_out_of_boost(response)
         _not_a_page_out_of_boost(response)
+        # A page that sets its own policy decides who may frame it (the events widget's
+        # frame-ancestors, events/bp/embed.py): X-Frame-Options would overrule it in old browsers.
+        own_policy = "Content-Security-Policy" in response.headers
         for header, value in security_headers.items():
-            response.headers.setdefault(header, value)
+            if not (own_policy and header == "X-Frame-Options"):
+                response.headers.setdefault(header, value)
         extra = g.get("form_action_extra")
         if extra:
             # A form that leads elsewhere by a redirect (federation's consent page, whose answer

@@ -43,6 +43,7 @@ from html.parser import HTMLParser
 
 import nh3
 
+from shared.contracts.widgets import PLACEHOLDER_PARAGRAPH
 from shared.infrastructure.cards import LANGUAGE, PLAYER_URL, reshape_cards
 
 ALLOWED_TAGS = frozenset(
@@ -196,10 +197,16 @@ class _TextExtractor(HTMLParser):
         self.parts.append(data)
 
 
+def without_widgets(value: str) -> str:
+    """``value`` without its widget placeholders (what an excerpt or a description shows)."""
+    return PLACEHOLDER_PARAGRAPH.sub(" ", value)
+
+
 def html_to_text(value: str) -> str:
-    """The readable text of an HTML fragment, whitespace collapsed (for search and excerpts)."""
+    """The readable text of an HTML fragment, whitespace collapsed (for search and excerpts);
+    widget placeholders are not text."""
     parser = _TextExtractor()
-    parser.feed(value)
+    parser.feed(without_widgets(value))
     parser.close()
     return " ".join(_CONTROL.sub("", "".join(parser.parts)).split())
 
@@ -246,7 +253,8 @@ EVENT_MARKER = re.compile(rf"<p>\s*\[event:{PRODUCT_SLUG}\]\s*</p>")
 def link_products(body: str, market_url: str, events_url: str = "") -> str:
     """``body`` (sanitized) for readers who get no fragments — feeds and the fediverse: each
     product marker becomes a plain link to the product's page on the market, and (given
-    ``events_url``) each event marker a link to the event's page."""
+    ``events_url``) each event marker a link to the event's page; widget placeholders go (a
+    feed reader gets no fragments)."""
     base = market_url.rstrip("/")
 
     def link(match: re.Match[str]) -> str:
@@ -257,5 +265,5 @@ def link_products(body: str, market_url: str, events_url: str = "") -> str:
         url = f"{events_url.rstrip('/')}/events/{match.group(1)}"
         return f'<p><a href="{url}">{url}</a></p>'
 
-    body = PRODUCT_MARKER.sub(link, body)
+    body = PLACEHOLDER_PARAGRAPH.sub("", PRODUCT_MARKER.sub(link, body))
     return EVENT_MARKER.sub(event_link, body) if events_url else body

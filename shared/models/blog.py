@@ -265,3 +265,15 @@ class NavItem(Base):
     from_ghost: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+
+
+class DashboardWidget(Base):
+    """A widget staff placed on the members' dashboard (the account app's home), in
+    ``position`` order, as its placeholder (``[widget:events/upcoming count=3]``)."""
+
+    __tablename__ = "dashboard_widgets"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    placeholder: Mapped[str] = mapped_column(String(300), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()

@@ -240,3 +240,14 @@ class EventFeedToken(Base):
     )
     token: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     created_at: Mapped[datetime] = created_at_column()
+
+
+class EventEmbedOrigin(Base):
+    """A partner website allowed to show the events widget (``/embed/`` on the events app):
+    its origin, ``https://host[:port]``, put in ``frame-ancestors`` and answered by CORS."""
+
+    __tablename__ = "event_embed_origins"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    created_at: Mapped[datetime] = created_at_column()

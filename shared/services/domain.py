@@ -2,9 +2,10 @@
 
 Each domain package declares one in its ``domain.py`` (``shared/services/<domain>/domain.py``):
 how its services are built, the stages it adds to each cycle of ``rose-ash worker``, its
-``rose-ash`` commands and its demo seeders. ``shared.services.registry.DOMAINS`` lists them once,
-in the order their services are built; the app factory (through ``build_services``), the worker,
-the CLI and ``rose-ash demo`` iterate over it and hold no list of domains of their own.
+``rose-ash`` commands, its demo seeders and the widgets its app provides.
+``shared.services.registry.DOMAINS`` lists them once, in the order their services are built;
+the app factory (through ``build_services``), the worker, the CLI and ``rose-ash demo`` iterate
+over it and hold no list of domains of their own (``registry.WIDGETS`` collects the widgets).
 (STYLE.md item 13; Warehouse's ``includeme(config)``, pretix's periodic-task receivers.)
 
 Only ``build`` is imported with the declaration. The other parts are named (:class:`Lazy`, like
@@ -39,6 +40,7 @@ from shared.contracts import (
     SocialService,
 )
 from shared.contracts.services import Services
+from shared.contracts.widgets import WidgetType
 
 
 class ServiceParts(TypedDict, total=False):
@@ -125,6 +127,8 @@ class Domain:
     commands: Lazy[AddCommands] | None = None
     # Run in this order, after the seeders of the domains before it.
     demo_seeders: tuple[Lazy[Seeder], ...] = ()
+    # The widgets its app provides to other pages (shared/contracts/widgets.py).
+    widgets: tuple[WidgetType, ...] = ()
 
 
 def demo_content(module_file: str) -> dict[str, Any]:

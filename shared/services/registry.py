@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from shared.config import Settings, load_settings
 from shared.contracts.services import Services
+from shared.contracts.widgets import WidgetType
 from shared.services.blog.domain import DOMAIN as BLOG
 from shared.services.cart.domain import DOMAIN as CART
 from shared.services.domain import Domain, ServiceParts
@@ -40,6 +41,9 @@ DOMAINS: tuple[Domain, ...] = (
     CART,
     NEWSLETTERS,
 )
+
+# Every widget an app provides (each domain declares its own), by type.
+WIDGETS: dict[str, WidgetType] = {w.type: w for d in DOMAINS for w in d.widgets}
 
 
 def build_services(settings: Settings | None = None) -> Services:

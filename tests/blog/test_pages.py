@@ -344,7 +344,11 @@ async def test_the_demo_content_is_a_real_blog_and_seeding_is_idempotent(
     await seed_blog(db)
     await seed_blog(db)
     await db.commit()
-    assert await db.scalar(select(func.count()).select_from(BlogPost)) == 9
+    assert await db.scalar(select(func.count()).select_from(BlogPost)) == 10
+    assert await services().blog.dashboard_widgets(db) == (
+        "[widget:events/upcoming count=3]",
+        "[widget:market/featured count=4]",
+    )
     html = await _html(client, "/")
     assert "Welcome to Rose Ash" in html
     assert "Featured" in html

@@ -24,7 +24,7 @@ def _slug(raw: str | None) -> str | None:
 
 @fragments.fragment("upcoming", ttl_s=120, per_user=False)
 async def upcoming(req: FragmentRequest) -> str:
-    raw = req.args.get("limit", "5")
+    raw = req.args.get("count") or req.args.get("limit", "5")
     limit = min(inputs.parse_int(raw) or 5, 20)
     found = await services().events.upcoming(
         db_session(),
@@ -53,7 +53,7 @@ async def calendar_month(req: FragmentRequest) -> str:
 
 @fragments.fragment("event-card", ttl_s=300, per_user=False)
 async def event_card(req: FragmentRequest) -> str:
-    slug = _slug(req.args.get("slug"))
+    slug = _slug(req.args.get("slug") or req.args.get("event"))
     event = await services().events.event_by_slug(db_session(), slug) if slug else None
     if event is None:
         return ""

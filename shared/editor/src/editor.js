@@ -72,8 +72,9 @@ function pickImage(editor, textarea, wrapper) {
   input.click();
 }
 
-// "Embed": a search box for products and events; choosing one puts its marker paragraph
-// ([product:slug] or [event:slug]) in the body, which the post page shows as its card.
+// "Embed": a search box for products, events and widgets; choosing one puts its marker
+// paragraph ([product:slug], [event:slug] or [widget:type k=v]) in the body, which the post
+// page shows as its card or widget.
 function openEmbed(editor, textarea, wrapper) {
   let panel = wrapper.querySelector(".rich-text-embed");
   if (panel) {
@@ -83,10 +84,10 @@ function openEmbed(editor, textarea, wrapper) {
   panel = document.createElement("div");
   panel.className = "rich-text-embed";
   panel.setAttribute("role", "dialog");
-  panel.setAttribute("aria-label", "Embed a product or an event");
+  panel.setAttribute("aria-label", "Embed a product, an event or a widget");
   const id = `${textarea.id || "body"}-embed-q`;
   panel.innerHTML =
-    `<label for="${id}">Find a product or an event</label>` +
+    `<label for="${id}">Find a product, an event or a widget</label>` +
     `<input id="${id}" type="search" autocomplete="off" maxlength="100">` +
     '<ul class="rich-text-embed-results" aria-live="polite"></ul>' +
     '<button type="button" class="rich-text-embed-close">Close</button>';
@@ -124,7 +125,8 @@ function openEmbed(editor, textarea, wrapper) {
           button.type = "button";
           button.className = "rich-text-embed-choice";
           button.dataset.marker = item.marker;
-          button.textContent = `${item.kind === "event" ? "Event" : "Product"}: ${item.title} (${item.detail})`;
+          const kind = item.label || (item.kind === "event" ? "Event" : "Product");
+          button.textContent = `${kind}: ${item.title} (${item.detail})`;
           button.addEventListener("click", () => {
             editor
               .chain()

@@ -28,8 +28,8 @@ def _post_input(kind: str, spec: dict[str, Any]) -> PostInput:
 
 
 async def seed_blog(session: AsyncSession) -> None:
-    """Authors, tags, seven posts (one for members only, one showing Ghost's cards) and two
-    pages, once."""
+    """Authors, tags, eight posts (one for members only, one showing Ghost's cards, one placing
+    an event), two pages and the members' dashboard widgets, once."""
     content = demo_content(__file__)
     blog = services().blog
 
@@ -54,3 +54,5 @@ async def seed_blog(session: AsyncSession) -> None:
             continue
         post = await blog.create_post(session, fields)
         await blog.publish(session, post.id, now=now - timedelta(days=days_ago, hours=3))
+    if not await blog.dashboard_widgets(session):
+        await blog.set_dashboard_widgets(session, content["dashboard_widgets"])

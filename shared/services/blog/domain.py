@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.config import Settings
+from shared.contracts.widgets import WidgetParam, WidgetType
 from shared.services.blog.service import SqlBlogService
 from shared.services.domain import Domain, Lazy, ServiceParts
 
@@ -19,10 +20,21 @@ def build(settings: Settings, built: ServiceParts) -> ServiceParts:
     return {"blog": blog}
 
 
+# The blog's widget (its fragment, blog/bp/fragments): the latest posts, of one tag or all.
+WIDGETS = (
+    WidgetType(
+        "blog/latest",
+        "Latest posts",
+        "blog/latest",
+        (WidgetParam("tag", "tag"), WidgetParam("count", "count")),
+    ),
+)
+
 DOMAIN = Domain(
     name="blog",
     build=build,
     worker_stages=Lazy("shared.services.blog.stages:worker_stages"),
     commands=Lazy("shared.services.blog.commands:add_commands"),
     demo_seeders=(Lazy("shared.services.blog.demo:seed_blog"),),
+    widgets=WIDGETS,
 )

@@ -13,7 +13,8 @@ for the account app); its parts live in modules of their own:
 - :mod:`~shared.services.blog.synced`: what the Ghost sync stores;
 - :mod:`~shared.services.blog.fediverse`: posts on the fediverse, announced in the writer's
   transaction (only public posts: see its docstring);
-- :mod:`~shared.services.blog.personal_data`: a member's export and erasure.
+- :mod:`~shared.services.blog.personal_data`: a member's export and erasure;
+- :mod:`~shared.services.blog.dashboard`: the widgets staff place on the members' dashboard.
 
 Each part is a class building on ``_base`` and inheriting the parts it calls, so mypy checks
 every call between parts and callers see a single object.
@@ -24,6 +25,7 @@ DTOs.
 
 from __future__ import annotations
 
+from shared.services.blog.dashboard import BlogDashboard
 from shared.services.blog.navigation import BlogNavigation
 from shared.services.blog.personal_data import BlogPersonalData
 from shared.services.blog.publishing import BlogPublishing
@@ -31,6 +33,8 @@ from shared.services.blog.search import BlogSearch
 from shared.services.blog.synced import BlogSynced
 
 
-class SqlBlogService(BlogNavigation, BlogPublishing, BlogSynced, BlogSearch, BlogPersonalData):
+class SqlBlogService(
+    BlogNavigation, BlogPublishing, BlogSynced, BlogSearch, BlogPersonalData, BlogDashboard
+):
     """Posts, pages, tags, authors and the site navigation (the BlogService protocol):
     ``SqlBlogService(federation, public_url, market_url, events_url, media)``."""

@@ -19,6 +19,7 @@ The service is one object assembled from one class per part, each in its own mod
 * :mod:`~shared.services.events.guests` — guests' bookings, confirmed by email;
 * :mod:`~shared.services.events.tickets` — ticket types and tickets sold through the cart;
 * :mod:`~shared.services.events.checkin` — attendee lists and check-in;
+* :mod:`~shared.services.events.embedding` — the websites allowed to show the events widget;
 * :mod:`~shared.services.events.members` — what a member has, and the capabilities other
   domains ask for (member tickets, upcoming events, personal data).
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 from shared.services.events.bookings import Bookings
 from shared.services.events.calendars import Calendars
 from shared.services.events.checkin import CheckIn
+from shared.services.events.embedding import Embedding
 from shared.services.events.feeds import Feeds
 from shared.services.events.guests import GuestBookings
 from shared.services.events.listings import Listings
@@ -43,7 +45,16 @@ __all__ = ["SqlEventService"]
 
 # A part that builds on another comes before it (Python's method resolution order).
 class SqlEventService(
-    GuestBookings, Members, Feeds, Bookings, Tickets, Listings, Calendars, Schedule, CheckIn
+    GuestBookings,
+    Members,
+    Feeds,
+    Bookings,
+    Tickets,
+    Listings,
+    Calendars,
+    Schedule,
+    CheckIn,
+    Embedding,
 ):
     """Implements :class:`shared.contracts.EventService` (and the capabilities
     ``SellableProvider``, ``MemberTickets``, ``UpcomingEvents`` and ``PersonalData``)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.config import Settings
+from shared.contracts.widgets import WidgetParam, WidgetType
 from shared.services.domain import Domain, Lazy, ServiceParts
 from shared.services.market.catalog import SqlCatalogService
 from shared.services.market.importing import SqlCatalogImportService
@@ -16,6 +17,25 @@ def build(settings: Settings, built: ServiceParts) -> ServiceParts:
     }
 
 
+# The market's widgets (its fragments, market/bp/fragments): one product's card, the featured
+# products, a category's products.
+WIDGETS = (
+    WidgetType(
+        "market/product-card",
+        "Product",
+        "market/product-card",
+        (WidgetParam("product", "product", required=True),),
+    ),
+    WidgetType("market/featured", "Featured products", "market/featured",
+               (WidgetParam("count", "count"),)),
+    WidgetType(
+        "market/category",
+        "A category's products",
+        "market/category",
+        (WidgetParam("category", "category", required=True), WidgetParam("count", "count")),
+    ),
+)  # fmt: skip
+
 DOMAIN = Domain(
     name="market",
     build=build,
@@ -26,4 +46,5 @@ DOMAIN = Domain(
         Lazy("shared.services.market.demo:seed_market"),
         Lazy("shared.services.market.demo:seed_scrape_source"),
     ),
+    widgets=WIDGETS,
 )
