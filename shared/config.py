@@ -56,6 +56,9 @@ class DatabaseSettings:
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 5_000
     connect_timeout_s: float = 5.0
+    # How long `rose-ash migrate` waits for another migrator's lock before it gives up (a
+    # deploy's migration step queues behind one still running; lock_timeout does not apply).
+    migration_lock_wait_s: float = 1800.0
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,7 @@ class Secrets:
     """Values that never live in a file: each comes from the named environment variable."""
 
     database_url: str | None = None
+    migrate_database_url: str | None = None
     redis_url: str | None = None
     secret_key: str | None = None
     internal_secret: str | None = None
@@ -277,6 +281,10 @@ class Secrets:
 
 SECRET_ENV: dict[str, str] = {
     "database_url": "DATABASE_URL",
+    # The schema owner's connection, used by `rose-ash migrate` (and `rose-ash db roles`) only;
+    # unset, migrations use DATABASE_URL. In production the apps' DATABASE_URL is a role that
+    # may read and write rows but not change the schema (docs/DEPLOYMENT.md).
+    "migrate_database_url": "MIGRATE_DATABASE_URL",
     "redis_url": "REDIS_URL",
     "secret_key": "ROSE_SECRET_KEY",
     "internal_secret": "ROSE_INTERNAL_SECRET",

@@ -129,6 +129,21 @@ async def scratch_database_url(server_urls: tuple[str, str]) -> AsyncIterator[st
         await admin.close()
 
 
+@pytest.fixture
+async def empty_database(server_urls: tuple[str, str]) -> AsyncIterator[str]:
+    """A database of this test's own with nothing in it, dropped at the end."""
+    base_url, _ = server_urls
+    name = f"rose_ash_empty_{secrets.token_hex(4)}"
+    dsn, kwargs = asyncpg_dsn(base_url)
+    admin = await asyncpg.connect(dsn, **kwargs)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
 def redis_url(server_urls: tuple[str, str]) -> str:
     return server_urls[1]

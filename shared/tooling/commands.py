@@ -38,7 +38,11 @@ def migrate_command(args: argparse.Namespace) -> int:
             return 1
         print("Models and migrations agree.")
         return 0
-    migrate.upgrade(settings)
+    try:
+        migrate.upgrade(settings)
+    except migrate.MigrationLockTimeout as err:
+        print(f"rose-ash migrate: {err}", file=sys.stderr)
+        return 1
     print("Database is at the latest migration.")
     return 0
 
