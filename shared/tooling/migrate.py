@@ -8,7 +8,6 @@ from alembic.config import Config
 from shared.config import Settings
 from shared.db import ALEMBIC_DIR, async_url
 
-__all__ = ["ALEMBIC_DIR", "MIGRATION_LOCK_KEY", "MigrationLockTimeout", "upgrade"]
 # One advisory-lock key for "the schema is being migrated", shared by every process.
 MIGRATION_LOCK_KEY = 0x526F7365_41736801  # "RoseAsh" + 1
 
