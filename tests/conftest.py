@@ -40,6 +40,7 @@ from shared.tooling import migrate
 from shared.tooling.devservers import EmbeddedPostgres, EmbeddedValkey
 from tests.support import Browser, SmtpSink, scratch_dir, smtp_sink_server
 from tests.support.live import Platform
+from tests.support.objectstore import S3Server, s3_server_running
 from tests.support.redisclaim import RedisClaim, RedisInUse
 from tests.support.settings import AppMaker, asyncpg_dsn, make_settings
 
@@ -127,6 +128,13 @@ async def scratch_database_url(server_urls: tuple[str, str]) -> AsyncIterator[st
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible server (moto's) for the media's object store."""
+    with s3_server_running() as server:
+        yield server
 
 
 @pytest.fixture

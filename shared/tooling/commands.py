@@ -137,6 +137,11 @@ def backup_command(args: argparse.Namespace) -> int:
         f"({manifest['database']['bytes']} bytes, {len(manifest['database']['tables'])} tables) "
         f"and {files} media files."
     )
+    if not stores:
+        print(
+            "The media are in an object store (media.backend: s3) and not in this backup: "
+            "back up the bucket with the object store's own tools (docs/deploy.md)."
+        )
     if args.keep_days is not None:
         for gone in backup.prune(dest, args.keep_days):
             print(f"Removed {gone}.")
@@ -145,7 +150,9 @@ def backup_command(args: argparse.Namespace) -> int:
 
 def restore_command(args: argparse.Namespace) -> int:
     stores = backup.parse_media(args.media, load_settings)
-    manifest = restore_backup(_database_url(), Path(args.src), stores, replace=args.replace)
+    # Restoring creates the schema: the owner's role (MIGRATE_DATABASE_URL) when there is one.
+    url = os.environ.get("MIGRATE_DATABASE_URL") or _database_url()
+    manifest = restore_backup(url, Path(args.src), stores, replace=args.replace)
     rows = sum(manifest["database"]["tables"].values())
     files = sum(m["count"] for m in manifest["media"].values())
     print(
