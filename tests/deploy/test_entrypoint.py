@@ -245,11 +245,12 @@ def test_serve_migrates_on_request_runs_hypercorn_and_drains_on_sigterm(
         for s in family.samples
         if s.name == "rose_ash_http_requests_total" and s.labels["route"] == "/readyz"
     ]
-    assert sum(s.value for s in ready) == READY_CALLS
+    # The container's health check asks /readyz too: once, answered (it stops at the first).
+    assert sum(s.value for s in ready) == READY_CALLS + 1
     # Production's log lines are JSON, each request's closing line with its route and status.
     entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     closing = [e for e in entries if e.get("route") == "/readyz"]
-    assert len(closing) == READY_CALLS
+    assert len(closing) == READY_CALLS + 1
     assert {e["status"] for e in closing} == {200}
     assert all(e["app"] == "blog" and e["request_id"] != "-" for e in closing)
 
