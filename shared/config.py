@@ -58,6 +58,9 @@ class DatabaseSettings:
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 5_000
     connect_timeout_s: float = 5.0
+    # How long `rose-ash migrate` waits for another migrator's lock before it gives up (a
+    # deploy's migration step queues behind one still running; lock_timeout does not apply).
+    migration_lock_wait_s: float = 1800.0
 
 
 @dataclass(frozen=True)
@@ -269,6 +272,7 @@ class Secrets:
     """Values that never live in a file: each comes from the named environment variable."""
 
     database_url: str | None = None
+    migrate_database_url: str | None = None
     redis_url: str | None = None
     secret_key: str | None = None
     internal_secret: str | None = None
@@ -281,10 +285,16 @@ class Secrets:
     sumup_api_key: str | None = None
     sumup_merchant_code: str | None = None
     metrics_token: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
 
 
 SECRET_ENV: dict[str, str] = {
     "database_url": "DATABASE_URL",
+    # The schema owner's connection, used by `rose-ash migrate` (and `rose-ash db roles`) only;
+    # unset, migrations use DATABASE_URL. In production the apps' DATABASE_URL is a role that
+    # may read and write rows but not change the schema (docs/DEPLOYMENT.md).
+    "migrate_database_url": "MIGRATE_DATABASE_URL",
     "redis_url": "REDIS_URL",
     "secret_key": "ROSE_SECRET_KEY",
     "internal_secret": "ROSE_INTERNAL_SECRET",
@@ -301,6 +311,9 @@ SECRET_ENV: dict[str, str] = {
     "sumup_merchant_code": "ROSE_SUMUP_MERCHANT_CODE",
     # The bearer token Prometheus sends to /metrics; unset, /metrics answers 404 (metrics.py).
     "metrics_token": "ROSE_METRICS_TOKEN",
+    # The media's object store (media.backend: s3): its access key.
+    "s3_access_key_id": "ROSE_S3_ACCESS_KEY_ID",
+    "s3_secret_access_key": "ROSE_S3_SECRET_ACCESS_KEY",
 }
 
 
@@ -351,6 +364,18 @@ class MediaSettings:
     max_dimension: int = 4096
     max_total_pixels: int = 64_000_000
     work_budget_s: float = 10.0
+    # Where the files live: "filesystem" (under ``root``; `rose-ash up`'s) or "s3", an object
+    # store speaking the S3 API that every node reaches (shared/infrastructure/objectstore.py).
+    # The URLs are the same either way.
+    backend: str = "filesystem"
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    # Prepended to every key (``images/<sha256>.<ext>``): several sites may share a bucket.
+    s3_prefix: str = ""
+    # From ROSE_S3_ACCESS_KEY_ID and ROSE_S3_SECRET_ACCESS_KEY only (never the file).
+    s3_access_key_id: str = field(default="", repr=False)
+    s3_secret_access_key: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -451,7 +476,19 @@ def load_settings(
     # An empty override is a value: ROSE_SCRAPE__ALLOW_ADDRESSES="" clears the file's list.
     overrides = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX)}
     raw["secrets"] = {name: env[var] for name, var in SECRET_ENV.items() if env.get(var)}
+    media = raw.get("media")
+    for name in ("s3_access_key_id", "s3_secret_access_key"):
+        if (isinstance(media, dict) and name in media) or _env_name(("media", name)) in env:
+            raise ConfigError(f"media.{name}: set {SECRET_ENV[name]} in the environment instead")
     settings: Settings = _build(Settings, raw, (), file, overrides)
+    settings = dataclasses.replace(
+        settings,
+        media=dataclasses.replace(
+            settings.media,
+            s3_access_key_id=settings.secrets.s3_access_key_id or "",
+            s3_secret_access_key=settings.secrets.s3_secret_access_key or "",
+        ),
+    )
     _validate(settings, file)
     return dataclasses.replace(settings, source=str(file))
 
@@ -609,6 +646,7 @@ def _validate(settings: Settings, file: Path) -> None:
         raise ConfigError("media.max_bytes: must be at least 1")
     if settings.media.max_dimension < 16:
         raise ConfigError("media.max_dimension: must be at least 16")
+    _validate_media(settings.media)
     if settings.newsletters.rate_per_s <= 0 or settings.newsletters.batch < 1:
         raise ConfigError("newsletters.rate_per_s and newsletters.batch: must be positive")
     if settings.ghost.page_size not in range(1, 101):
@@ -677,6 +715,24 @@ def _validate(settings: Settings, file: Path) -> None:
     key = settings.secrets.secret_key
     if key is not None and len(key) < 32:
         raise ConfigError("ROSE_SECRET_KEY (environment variable): must be at least 32 characters")
+
+
+def _validate_media(media: MediaSettings) -> None:
+    if media.backend not in ("filesystem", "s3"):
+        raise ConfigError(f"media.backend: 'filesystem' or 's3', got {media.backend!r}")
+    if media.backend != "s3":
+        return
+    if not media.s3_bucket:
+        raise ConfigError("media.s3_bucket: must be set when media.backend is s3")
+    endpoint = media.s3_endpoint_url
+    if endpoint and (not endpoint.startswith(("http://", "https://")) or endpoint.endswith("/")):
+        raise ConfigError(
+            f"media.s3_endpoint_url: {endpoint!r} must be an http(s) URL without a trailing slash"
+        )
+    if bool(media.s3_access_key_id) != bool(media.s3_secret_access_key):
+        raise ConfigError(
+            "ROSE_S3_ACCESS_KEY_ID and ROSE_S3_SECRET_ACCESS_KEY (environment): set both or neither"
+        )
 
 
 def _validate_scrape(scrape: ScrapeSettings) -> None:

@@ -14,13 +14,16 @@ pinged before use, so none left over from before the outage fails a request afte
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import asyncpg
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import (
@@ -46,6 +49,33 @@ def async_url(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     return parsed.render_as_string(hide_password=False)
+
+
+# The one Alembic history (shared/alembic); its head is the schema this code was built for.
+ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
+
+
+@functools.cache
+def code_schema() -> tuple[str, frozenset[str]]:
+    """This code's Alembic head and every revision its history knows (read once)."""
+    script = ScriptDirectory(str(ALEMBIC_DIR))
+    (head,) = script.get_heads()
+    return head, frozenset(r.revision for r in script.walk_revisions())
+
+
+def schema_state(database_revision: str | None) -> Literal["current", "behind", "ahead"]:
+    """Where a database's revision stands against this code's head.
+
+    "ahead" is a revision this code does not know: a newer release migrated the database and
+    this one is still draining (migrations expand before they contract, so it can keep serving).
+    "behind" (or no revision at all) means `rose-ash migrate` has not run for this code yet.
+    """
+    head, known = code_schema()
+    if database_revision == head:
+        return "current"
+    if database_revision is not None and database_revision not in known:
+        return "ahead"
+    return "behind"
 
 
 class DatabaseUnavailable(Exception):

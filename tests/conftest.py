@@ -40,6 +40,7 @@ from shared.tooling import migrate
 from shared.tooling.devservers import EmbeddedPostgres, EmbeddedValkey
 from tests.support import Browser, SmtpSink, scratch_dir, smtp_sink_server
 from tests.support.live import Platform
+from tests.support.objectstore import S3Server, s3_server_running
 from tests.support.redisclaim import RedisClaim, RedisInUse
 from tests.support.settings import AppMaker, asyncpg_dsn, make_settings
 
@@ -124,6 +125,28 @@ async def scratch_database_url(server_urls: tuple[str, str]) -> AsyncIterator[st
     try:
         await asyncio.to_thread(migrate.upgrade, make_settings(url, "redis://unused"), url)
         yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible server (moto's) for the media's object store."""
+    with s3_server_running() as server:
+        yield server
+
+
+@pytest.fixture
+async def empty_database(server_urls: tuple[str, str]) -> AsyncIterator[str]:
+    """A database of this test's own with nothing in it, dropped at the end."""
+    base_url, _ = server_urls
+    name = f"rose_ash_empty_{secrets.token_hex(4)}"
+    dsn, kwargs = asyncpg_dsn(base_url)
+    admin = await asyncpg.connect(dsn, **kwargs)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

@@ -215,3 +215,46 @@ def test_ghost_keys_are_refused_in_the_file(tmp_path: Path) -> None:
     config.write_text(DEFAULT_CONFIG_FILE.read_text() + "\nghost_content_key: abc\n")
     with pytest.raises(ConfigError, match="ghost_content_key: secrets must not be in"):
         load_settings(config, environ={})
+
+
+def test_the_media_object_store_is_chosen_by_the_environment_with_its_key_from_secrets() -> None:
+    env = {
+        "ROSE_MEDIA__BACKEND": "s3",
+        "ROSE_MEDIA__S3_ENDPOINT_URL": "http://objects:9000",
+        "ROSE_MEDIA__S3_BUCKET": "rose-ash-media",
+        "ROSE_S3_ACCESS_KEY_ID": "key-id",
+        "ROSE_S3_SECRET_ACCESS_KEY": "key-secret",
+    }
+    media = load_settings(environ=env).media
+    assert (media.backend, media.s3_endpoint_url, media.s3_bucket) == (
+        "s3",
+        "http://objects:9000",
+        "rose-ash-media",
+    )
+    assert (media.s3_access_key_id, media.s3_secret_access_key) == ("key-id", "key-secret")
+    assert "key-secret" not in repr(media)
+    assert load_settings(environ={}).media.backend == "filesystem"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ROSE_MEDIA__BACKEND": "ftp"}, "media.backend: 'filesystem' or 's3', got 'ftp'"),
+        ({"ROSE_MEDIA__BACKEND": "s3"}, "media.s3_bucket: must be set"),
+        (
+            {"ROSE_MEDIA__S3_SECRET_ACCESS_KEY": "x"},
+            "media.s3_secret_access_key: set ROSE_S3_SECRET_ACCESS_KEY in the environment",
+        ),
+        (
+            {
+                "ROSE_MEDIA__BACKEND": "s3",
+                "ROSE_MEDIA__S3_BUCKET": "b",
+                "ROSE_S3_ACCESS_KEY_ID": "only-the-id",
+            },
+            "set both or neither",
+        ),
+    ],
+)
+def test_media_object_store_settings_are_checked(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=env)

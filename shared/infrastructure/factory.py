@@ -35,10 +35,12 @@ from shared.contracts.services import Services
 from shared.db import (
     DatabaseUnavailable,
     busy,
+    code_schema,
     create_engine,
     create_session_factory,
     discard_after_commit,
     run_after_commit,
+    schema_state,
 )
 from shared.errors import DomainError
 from shared.infrastructure import (
@@ -488,13 +490,18 @@ def _install_health(app: Quart) -> None:
 
     @app.get("/readyz")
     async def readyz() -> Any:
-        """PostgreSQL and Redis both answer within the readiness timeout."""
+        """PostgreSQL and Redis both answer within the readiness timeout, and the database is
+        at the schema this code was built for (or newer): until `rose-ash migrate` has run, an
+        app of a new release is not ready, so a rolling update never routes to it."""
         rose = current_platform()
         timeout = rose.settings.readiness_timeout_s
+        schema: dict[str, str | None] = {"code": code_schema()[0], "database": None}
 
         async def database() -> None:
             async with rose.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+                if await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL")):
+                    version = text("SELECT version_num FROM alembic_version")
+                    schema["database"] = await conn.scalar(version)
 
         async def cache() -> None:
             await rose.redis.ping()
@@ -510,5 +517,14 @@ def _install_health(app: Quart) -> None:
         for name, r in zip(checks, results, strict=True):
             if isinstance(r, BaseException):
                 log.warning("readiness: %s is down: %r", name, r)
-        body = {"status": "unavailable" if down else "ready", "down": down}
+        if "postgresql" not in down and schema_state(schema["database"]) == "behind":
+            log.warning(
+                "readiness: the database is at schema %s, this code needs %s",
+                schema["database"],
+                schema["code"],
+            )
+            down.append("schema")
+        body: dict[str, Any] = {"status": "unavailable" if down else "ready", "down": down}
+        if "schema" in down:
+            body["schema"] = schema
         return jsonify(body), (503 if down else 200)

@@ -16,8 +16,9 @@ What is stored (:func:`store`, also off the event loop) is the re-encoded file, 
 changes once written and is served with a year-long immutable cache; a name is never taken from
 the request, so no upload can write outside the media root, and serving accepts only names of
 that exact form. A file is written whole, then renamed; a full disk is :class:`MediaStoreFull`
-(503, logged without a traceback) and leaves nothing behind. Every stored file is served with
-``X-Content-Type-Options: nosniff`` and the type its name says.
+(503, logged without a traceback) and leaves nothing behind. With ``media.backend: s3`` the same
+names are keys of an object store every node reaches (objectstore.py), served at the same URLs.
+Every stored file is served with ``X-Content-Type-Options: nosniff`` and the type its name says.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from shared.config import MediaSettings
 from shared.contracts.errors import InvalidUpload
 from shared.db import after_commit
 from shared.errors import DomainError
+from shared.infrastructure import objectstore
 from shared.models import BlogPost, Event, MediaOwner, ProductImage, SocialAccount, SocialStatus
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 MIMETYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 _NAME_RE = re.compile(r"^images/([0-9a-f]{64})\.(png|jpg|gif|webp)$")
 CACHE_CONTROL = "public, max-age=31536000, immutable"
+# What is read of a stored image to learn its size (its header; the metadata was stripped).
+HEADER_BYTES = 64 * 1024
 
 
 def sniff_image(data: bytes) -> str | None:
@@ -82,6 +86,20 @@ def sniff_image(data: bytes) -> str | None:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return None
+
+
+class MediaStoreUnavailable(DomainError):
+    """The object store (media.backend: s3) did not answer: nothing was stored."""
+
+    status = 503
+    retry_after_s = 60
+
+    def __init__(self) -> None:
+        super().__init__(
+            "media_store_unavailable",
+            "The image could not be saved: the storage is not answering. "
+            "Nothing was changed; please try again later.",
+        )
 
 
 class MediaStoreFull(DomainError):
@@ -104,6 +122,14 @@ _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 def _write(data: bytes, ext: str, settings: MediaSettings) -> str:
     name = f"{hashlib.sha256(data).hexdigest()}.{ext}"
+    if settings.backend == "s3":
+        try:
+            if not objectstore.exists(settings, f"{IMAGE_DIR}/{name}"):
+                objectstore.put(settings, f"{IMAGE_DIR}/{name}", data, MIMETYPES[ext])
+        except objectstore.ObjectStoreError as err:
+            log.error("media object store: an upload was refused: %s", err)
+            raise MediaStoreUnavailable from None
+        return f"{settings.url_path}/{IMAGE_DIR}/{name}"
     directory = Path(settings.root) / IMAGE_DIR
     target = directory / name
     try:
@@ -270,6 +296,8 @@ def delete_stored(url: str, settings: MediaSettings) -> bool:
     match = _NAME_RE.match(path[len(prefix) :])
     if match is None:
         return False
+    if settings.backend == "s3":
+        return objectstore.remove(settings, path[len(prefix) :])
     target = Path(settings.root) / path[len(prefix) :]
     existed = target.is_file()
     target.unlink(missing_ok=True)
@@ -286,11 +314,20 @@ def stored_image_size(url: str | None, settings: MediaSettings) -> tuple[int, in
     prefix = f"{settings.url_path}/"
     if not path.startswith(prefix) or _NAME_RE.match(path[len(prefix) :]) is None:
         return None
+    source: Path | io.BytesIO = Path(settings.root) / path[len(prefix) :]
     try:
+        if settings.backend == "s3":
+            head = objectstore.read(settings, path[len(prefix) :], first_bytes=HEADER_BYTES)
+            if head is None:
+                return None
+            source = io.BytesIO(head)
         # Opening reads only the header: the pixels are never decoded here.
-        with Image.open(Path(settings.root) / path[len(prefix) :], formats=list(_FORMATS)) as im:
+        with Image.open(source, formats=list(_FORMATS)) as im:
             width, height = im.size
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    except objectstore.ObjectStoreError as err:
+        log.warning("media object store: %s", err)
         return None
     return (width, height) if width > 0 and height > 0 else None
 
@@ -304,10 +341,20 @@ def install(app: Quart, settings: MediaSettings) -> None:
         match = _NAME_RE.match(name)
         if match is None:
             abort(404)  # includes every "..", "/" and encoded variant: only exact names pass
-        path = root / name
-        if not await asyncio.to_thread(path.is_file):
-            abort(404)
-        response = await send_file(path, mimetype=MIMETYPES[match.group(2)])
+        if settings.backend == "s3":
+            try:
+                data = await asyncio.to_thread(objectstore.read, settings, name)
+            except objectstore.ObjectStoreError as err:
+                log.error("media object store: %s", err)
+                abort(503)
+            if data is None:
+                abort(404)
+            response = Response(data, mimetype=MIMETYPES[match.group(2)])
+        else:
+            path = root / name
+            if not await asyncio.to_thread(path.is_file):
+                abort(404)
+            response = await send_file(path, mimetype=MIMETYPES[match.group(2)])
         response.headers["Cache-Control"] = CACHE_CONTROL
         # Served as the type its name says, never sniffed into something else (HTML, say).
         response.headers["X-Content-Type-Options"] = "nosniff"

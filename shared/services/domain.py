@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeAlias, TypedDict, TypeVar, cast
 
+import redis.asyncio as aioredis
 import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -81,6 +82,8 @@ class WorkerContext:
     session_factory: async_sessionmaker[AsyncSession]
     # The worker's services, also installed for services() (stages reach other domains there).
     services: Services
+    # The worker's Redis (what several workers share: a pace, a lock); None in tests without.
+    redis: aioredis.Redis | None = None
 
 
 @dataclass(frozen=True)

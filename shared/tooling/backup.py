@@ -217,11 +217,15 @@ def store_files(root: Path) -> Iterator[tuple[str, Path]]:
 
 
 def parse_media(specs: list[str] | None, settings: Callable[[], Settings]) -> dict[str, Path]:
-    """``--media NAME=PATH`` options as {name: directory}; none: ``media`` = ``media.root``
+    """``--media NAME=PATH`` options as {name: directory}; none: ``media`` = ``media.root``, or
+    no store at all when the media are in an object store (media.backend: s3)
     (the settings are loaded only then: the backup service holds the database's secret alone,
     which production's settings would refuse)."""
     if not specs:
-        return {"media": Path(settings().media.root)}
+        media = settings().media
+        # Objects in a bucket are not copied: the object store keeps and backs them up
+        # (docs/deploy.md); the command says so when it finishes.
+        return {} if media.backend == "s3" else {"media": Path(media.root)}
     stores: dict[str, Path] = {}
     for spec in specs:
         name, sep, path = spec.partition("=")

@@ -3,6 +3,7 @@
     rose-ash up [--demo]        the whole platform on one machine (embedded servers when needed)
     rose-ash serve APP          one app the way production runs it (Hypercorn)
     rose-ash migrate [--check]  upgrade the database to head; --check compares models and migrations
+    rose-ash db roles           the apps' PostgreSQL role (DATABASE_URL's user): rows only, no DDL
     rose-ash demo [--scale]     seed the demo content into the configured database
                                 (--scale: the benchmark's 1,000 posts, 2,000 products, 200 events)
     rose-ash worker [--once]    every domain's worker stages, the ActivityPub outbox among them
@@ -112,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="upgrade the database to the latest migration")
     p.add_argument("--check", action="store_true", help="only check that models match migrations")
     p.set_defaults(func=Lazy("shared.tooling.commands:migrate_command"))
+
+    p = sub.add_parser("db", help="the database's roles")
+    db_sub = p.add_subparsers(dest="db_command", required=True)
+    p = db_sub.add_parser(
+        "roles", help="create or update the apps' role (DATABASE_URL) as MIGRATE_DATABASE_URL's"
+    )
+    p.set_defaults(func=Lazy("shared.tooling.commands:db_roles_command"))
 
     p = sub.add_parser("demo", help="seed demo content into the configured database")
     p.add_argument(

@@ -1,7 +1,8 @@
 """Small steps the production containers run: ``python -m shared.tooling.container CMD``.
 
     wait-for-database [--timeout S]   retry PostgreSQL until it answers (entrypoint, before start)
-    healthcheck [--url URL]           GET /healthz on the port the app is bound to (Dockerfile)
+    healthcheck [--url URL]           GET /readyz on the port the app is bound to (Dockerfile):
+                                      unhealthy while the schema is behind this code's
     heartbeat [--max-age S]           the worker's heartbeat file is fresh (worker's health check)
 
 They stay out of ``rose-ash`` because nothing but a container needs them, and they are Python so
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -72,11 +74,35 @@ async def wait_for_database(url: str, timeout_s: float, *, interval_s: float = 1
 
 
 def healthcheck_url(bind: str) -> str:
-    """The loopback /healthz URL for a Hypercorn bind such as ``0.0.0.0:8000``."""
+    """The loopback /readyz URL for a Hypercorn bind such as ``0.0.0.0:8000``."""
     port = bind.rsplit(":", 1)[-1]
     if not port.isdigit():
         raise ValueError(f"ROSE_BIND {bind!r} has no port")
-    return f"http://127.0.0.1:{port}/healthz"
+    return f"http://127.0.0.1:{port}/readyz"
+
+
+def health_of(status: int, body: bytes) -> tuple[bool, str]:
+    """Whether an answer of /readyz makes the container healthy, and why.
+
+    Only the schema makes it unhealthy: an app whose database is behind the revision it was
+    built for must not take traffic (a start-first update waits for it, then rolls back). A
+    PostgreSQL or Redis outage is not the container's fault; replacing it would not help, so it
+    stays healthy and /readyz, the logs and the metrics say what is down.
+    """
+    if status == 200:
+        return True, "ready"
+    try:
+        answer = json.loads(body)
+        down = list(answer["down"])
+    except (ValueError, KeyError, TypeError):
+        return False, f"HTTP {status}"
+    if "schema" in down:
+        schema = answer.get("schema") or {}
+        return False, (
+            f"the database is at schema {schema.get('database')}, this code needs "
+            f"{schema.get('code')}: run `rose-ash migrate`"
+        )
+    return True, "serving; down: " + ", ".join(map(str, down))
 
 
 def _cmd_wait(args: argparse.Namespace) -> int:
@@ -99,11 +125,16 @@ def _cmd_health(args: argparse.Namespace) -> int:
     url = args.url or healthcheck_url(os.environ.get("ROSE_BIND") or DEFAULT_BIND)
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as resp:  # noqa: S310 - loopback
-            ok = resp.status == 200
+            status, body = resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        status, body = err.code, err.read()
     except (urllib.error.URLError, OSError) as err:
         print(f"unhealthy: {url}: {err}", file=sys.stderr)
         return 1
-    print(f"{'healthy' if ok else 'unhealthy'}: {url}")
+    ok, why = health_of(status, body)
+    print(
+        f"{'healthy' if ok else 'unhealthy'}: {url}: {why}", file=sys.stdout if ok else sys.stderr
+    )
     return 0 if ok else 1
 
 
@@ -122,8 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("wait-for-database", help="retry PostgreSQL (DATABASE_URL) until it answers")
     p.add_argument("--timeout", type=float, default=60.0, help="give up after S seconds")
     p.set_defaults(func=_cmd_wait)
-    p = sub.add_parser("healthcheck", help="GET /healthz of this container's app")
-    p.add_argument("--url", help="default: http://127.0.0.1:<port of ROSE_BIND>/healthz")
+    p = sub.add_parser("healthcheck", help="GET /readyz of this container's app")
+    p.add_argument("--url", help="default: http://127.0.0.1:<port of ROSE_BIND>/readyz")
     p.add_argument("--timeout", type=float, default=3.0)
     p.set_defaults(func=_cmd_health)
     p = sub.add_parser("heartbeat", help="the worker's heartbeat file is fresh")

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
 
 from shared.config import Settings
-from shared.db import async_url
+from shared.db import ALEMBIC_DIR, async_url
 
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 # One advisory-lock key for "the schema is being migrated", shared by every process.
 MIGRATION_LOCK_KEY = 0x526F7365_41736801  # "RoseAsh" + 1
+
+
+class MigrationLockTimeout(Exception):
+    """Another migrator held the lock for longer than ``database.migration_lock_wait_s``."""
+
+
+def migration_url(settings: Settings) -> str:
+    """The schema owner's URL (MIGRATE_DATABASE_URL), else the apps' (DATABASE_URL)."""
+    return settings.secrets.migrate_database_url or settings.require("database_url")
 
 
 def alembic_config(settings: Settings, url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(ALEMBIC_DIR))
     cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
-    cfg.attributes["database_url"] = async_url(url or settings.require("database_url"))
+    cfg.attributes["database_url"] = async_url(url or migration_url(settings))
     cfg.attributes["settings"] = settings
     return cfg
 

@@ -23,8 +23,8 @@ from typing import Any
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
 
+from shared.db import ALEMBIC_DIR
 from shared.infrastructure.media import UPLOAD_TEMP_PREFIX
-from shared.tooling import migrate
 from shared.tooling.backup import (
     DUMP,
     FORMAT,
@@ -70,7 +70,7 @@ def read_manifest(src: Path) -> dict[str, Any]:
 def check_revision(revision: str) -> bool:
     """Whether ``revision`` is this code's head (False: older, `rose-ash migrate` after);
     a BackupError when the code does not know it (a newer Rose Ash made the backup)."""
-    script = ScriptDirectory(str(migrate.ALEMBIC_DIR))
+    script = ScriptDirectory(str(ALEMBIC_DIR))
     try:
         known = script.get_revision(revision)
     except AlembicCommandError:

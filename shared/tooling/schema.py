@@ -18,6 +18,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 
 from shared.config import REPO_ROOT, load_settings
+from shared.db import ALEMBIC_DIR
 from shared.errors import CommandError
 from shared.tooling import migrate
 from shared.tooling.devservers import DATABASE_NAME, EmbeddedPostgres
@@ -51,7 +52,7 @@ def normalise(dump: str, head: str) -> str:
 
 def migration_head() -> str:
     """The revision the migrations end at (one head: the history is linear)."""
-    heads = ScriptDirectory(str(migrate.ALEMBIC_DIR)).get_heads()
+    heads = ScriptDirectory(str(ALEMBIC_DIR)).get_heads()
     if len(heads) != 1:
         raise SchemaError(
             f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them"

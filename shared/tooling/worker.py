@@ -86,7 +86,7 @@ async def run(
     use_services(wired)
     stages: list[WorkerStage] = []
     try:
-        worker = WorkerContext(settings, engine, factory, wired)
+        worker = WorkerContext(settings, engine, factory, wired, redis=page_redis)
         for domain in DOMAINS:
             if domain.worker_stages is not None:
                 stages.extend(domain.worker_stages.load()(worker))

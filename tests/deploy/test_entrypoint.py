@@ -159,9 +159,12 @@ METRICS_TOKEN = "entrypoint-metrics-" + "m" * 20
 READY_CALLS = 8
 
 
-def _wait_healthy(proc: subprocess.Popen[str], env: dict[str, str], timeout_s: float) -> None:
+def _wait_healthy(proc: subprocess.Popen[str], env: dict[str, str], timeout_s: float) -> int:
+    """Run the container's health check until it passes; how many times it ran."""
     deadline = time.monotonic() + timeout_s
+    runs = 0
     while time.monotonic() < deadline:
+        runs += 1
         assert proc.poll() is None, "the server exited during start-up"
         check = subprocess.run(
             [sys.executable, "-m", "shared.tooling.container", "healthcheck"],
@@ -172,7 +175,7 @@ def _wait_healthy(proc: subprocess.Popen[str], env: dict[str, str], timeout_s: f
             check=False,
         )
         if check.returncode == 0:
-            return
+            return runs
         time.sleep(0.3)
     raise AssertionError("the app never became healthy")
 
@@ -213,7 +216,7 @@ def test_serve_migrates_on_request_runs_hypercorn_and_drains_on_sigterm(
             text=True,
         )
     try:
-        _wait_healthy(proc, env, timeout_s=GUARD_S)
+        checks = _wait_healthy(proc, env, timeout_s=GUARD_S)
         # The shells exec'd: the process Docker signals is the server itself.
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
         assert any(part.endswith(b"rose-ash") for part in cmdline), cmdline
@@ -245,11 +248,13 @@ def test_serve_migrates_on_request_runs_hypercorn_and_drains_on_sigterm(
         for s in family.samples
         if s.name == "rose_ash_http_requests_total" and s.labels["route"] == "/readyz"
     ]
-    assert sum(s.value for s in ready) == READY_CALLS
+    # The container's health check asks /readyz too: at least its last run was answered, and
+    # an earlier one may have been (answered after the check stopped waiting, on a busy host).
+    assert READY_CALLS + 1 <= sum(s.value for s in ready) <= READY_CALLS + checks
     # Production's log lines are JSON, each request's closing line with its route and status.
     entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     closing = [e for e in entries if e.get("route") == "/readyz"]
-    assert len(closing) == READY_CALLS
+    assert READY_CALLS + 1 <= len(closing) <= READY_CALLS + checks
     assert {e["status"] for e in closing} == {200}
     assert all(e["app"] == "blog" and e["request_id"] != "-" for e in closing)
 

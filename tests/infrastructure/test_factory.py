@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 
+import asyncpg
 import pytest
+from alembic.script import ScriptDirectory
 from quart import abort
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import APP_NAMES
+from shared.db import ALEMBIC_DIR, code_schema
 from shared.infrastructure.activitypub.routes import INBOX_CSRF_REASON
 from shared.infrastructure.cart_web import ADD_CSRF_REASON
 from shared.infrastructure.context import db_session
@@ -17,7 +20,7 @@ from shared.infrastructure.csrf import SAFE_METHODS, csrf_exempt, exemption, tok
 from shared.infrastructure.factory import RoseQuart
 from shared.models import User
 from tests.support import refusing_port
-from tests.support.settings import AppMaker, make_settings
+from tests.support.settings import AppMaker, asyncpg_dsn, make_settings
 
 
 async def test_healthz_answers_without_touching_dependencies(make_app: AppMaker) -> None:
@@ -56,6 +59,56 @@ async def test_readyz_names_redis_when_redis_is_unreachable(
     resp = await app.test_client().get("/readyz")
     assert resp.status_code == 503
     assert await resp.get_json() == {"status": "unavailable", "down": ["redis"]}
+
+
+async def _database_at_revision(url: str, revision: str | None) -> None:
+    dsn, kwargs = asyncpg_dsn(url)
+    conn = await asyncpg.connect(dsn, **kwargs)
+    try:
+        await conn.execute("CREATE TABLE alembic_version (version_num varchar(32) NOT NULL)")
+        if revision is not None:
+            await conn.execute("INSERT INTO alembic_version VALUES ($1)", revision)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("revision", [None, "0001", "previous"])
+async def test_readyz_is_not_ready_until_the_schema_is_this_codes(
+    make_app: AppMaker, empty_database: str, redis_url: str, revision: str | None
+) -> None:
+    """An app of a new release on a database `rose-ash migrate` has not brought to its head."""
+    head = code_schema()[0]
+    if revision == "previous":
+        revision = ScriptDirectory(str(ALEMBIC_DIR)).get_revision(head).down_revision
+    await _database_at_revision(empty_database, revision)
+    app = await make_app("blog", app_settings=make_settings(empty_database, redis_url))
+    resp = await app.test_client().get("/readyz")
+    assert resp.status_code == 503
+    assert await resp.get_json() == {
+        "status": "unavailable",
+        "down": ["schema"],
+        "schema": {"code": head, "database": revision},
+    }
+
+
+async def test_readyz_is_not_ready_on_a_database_never_migrated(
+    make_app: AppMaker, empty_database: str, redis_url: str
+) -> None:
+    app = await make_app("cart", app_settings=make_settings(empty_database, redis_url))
+    resp = await app.test_client().get("/readyz")
+    assert resp.status_code == 503
+    assert (await resp.get_json())["down"] == ["schema"]
+
+
+async def test_readyz_stays_ready_when_a_newer_release_has_migrated(
+    make_app: AppMaker, empty_database: str, redis_url: str
+) -> None:
+    """A revision this code does not know is a newer release's: the old replicas still drain."""
+    await _database_at_revision(empty_database, "9999_from_the_future")
+    app = await make_app("market", app_settings=make_settings(empty_database, redis_url))
+    resp = await app.test_client().get("/readyz")
+    assert resp.status_code == 200
+    assert await resp.get_json() == {"status": "ready", "down": []}
 
 
 async def test_every_response_carries_a_request_id(make_app: AppMaker) -> None:

@@ -6,7 +6,9 @@ and the send rate."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import secrets
 import signal
 import sys
 import time
@@ -14,18 +16,20 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.config import Settings
 from shared.contracts import IssueInput
 from shared.errors import Conflict
+from shared.infrastructure.pace import SharedPace
 from shared.models import EmailSuppression, NewsletterDelivery, NewsletterSubscription
 from shared.services.newsletters.sender import NewsletterSender, html_to_plain
 from shared.services.newsletters.service import SqlNewsletterService
 from tests.identity.factories import make_member
 from tests.newsletters.factories import draft, list_settings, newsletter_with
-from tests.support import GUARD_S, ListServer
+from tests.support import GUARD_S, ListServer, closed_port
 from tests.support.settings import (
     TEST_INTERNAL_SECRET,
     TEST_SECRET_KEY,
@@ -425,3 +429,70 @@ async def test_the_same_address_subscribing_twice_at_once_makes_one_subscription
             .where(NewsletterSubscription.newsletter_id == newsletter.id)
         )
     assert rows == 1
+
+
+class RecordingPace(SharedPace):
+    """The real shared pace, keeping the slots it reserved (in Redis's clock) for the test."""
+
+    def __init__(self, redis: aioredis.Redis, key: str) -> None:
+        super().__init__(redis, key)
+        self.slots: list[float] = []
+
+    async def reserve(self, rate_per_s: float) -> tuple[float, float]:
+        slot, now = await super().reserve(rate_per_s)
+        self.slots.append(slot)
+        return slot, now
+
+
+async def test_two_workers_keep_one_pace_together_through_redis(
+    scratch: async_sessionmaker[AsyncSession],
+    scratch_database_url: str,
+    redis_url: str,
+    smtp_list: ListServer,
+) -> None:
+    """N workers send at most rate_per_s together, not N times it: their slots, reserved in one
+    Redis by two clients of their own, are never closer than 1 / rate_per_s."""
+    rate = 40.0
+    settings = list_settings(
+        scratch_database_url, redis_url, smtp_list.port, ROSE_NEWSLETTERS__RATE_PER_S=str(rate)
+    )
+    newsletters = SqlNewsletterService.from_settings(settings)
+    issue_id, addresses = await _queued_issue(scratch, newsletters, "paced", 16)
+    key = f"newsletters:pace:test:{secrets.token_hex(4)}"
+    clients = [aioredis.from_url(redis_url), aioredis.from_url(redis_url)]
+    paces = [RecordingPace(client, key) for client in clients]
+    try:
+        handled = await asyncio.gather(
+            *(NewsletterSender(settings, scratch, newsletters, pace=pace)() for pace in paces)
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+    # (The scratch database may hold other tests' queued messages: they are sent too.)
+    assert all(n > 0 for n in handled), handled  # both really took part
+    sent_to = [m["To"] for m in smtp_list.messages]
+    assert sorted(a for a in sent_to if a in addresses) == sorted(addresses)
+    slots = sorted(paces[0].slots + paces[1].slots)
+    assert len(slots) == sum(handled) >= 16
+    gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
+    assert min(gaps) >= 1 / rate - 1e-6, gaps
+    async with scratch() as db:
+        assert (await newsletters.issue_progress(db, issue_id)).sent == 16
+
+
+async def test_the_shared_pace_keeps_going_in_this_process_while_redis_is_down() -> None:
+    waits: list[float] = []
+
+    async def wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    down = aioredis.from_url(f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=1)
+    pace = SharedPace(down, "newsletters:pace:down", sleep=wait, clock=lambda: 0.0)
+    try:
+        for _ in range(3):
+            await pace.wait(10.0)
+    finally:
+        await down.aclose()
+    # Paced by this process alone (on a clock that stands still here, so the slots add up):
+    # the first at once, the second 100 ms after it, the third 200 ms after it.
+    assert waits == pytest.approx([0.1, 0.2])

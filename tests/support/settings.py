@@ -47,7 +47,12 @@ def unreachable_internal_urls() -> dict[str, str]:
 
 
 def make_settings(database_url: str, redis_url: str, **env: str) -> Settings:
-    environ = {
+    return load_settings(environ=settings_environ(database_url, redis_url, **env))
+
+
+def settings_environ(database_url: str, redis_url: str, **env: str) -> dict[str, str]:
+    """The variables of ``make_settings``: what a ``rose-ash`` process a test starts is given."""
+    return {
         "ROSE_ENVIRONMENT": "test",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -83,4 +88,3 @@ def make_settings(database_url: str, redis_url: str, **env: str) -> Settings:
         "ROSE_SUMUP__BASE_URL": f"http://127.0.0.1:{refusing_port()}",
         **env,
     }
-    return load_settings(environ=environ)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from shared.tooling.container import healthcheck_url, wait_for_database
+from shared.tooling.container import health_of, healthcheck_url, wait_for_database
 from tests.support import refusing_port
 
 
@@ -56,8 +56,8 @@ def test_wait_for_database_succeeds_against_the_test_server(database_url: str) -
 @pytest.mark.parametrize(
     ("bind", "url"),
     [
-        ("0.0.0.0:8000", "http://127.0.0.1:8000/healthz"),
-        ("[::]:9001", "http://127.0.0.1:9001/healthz"),
+        ("0.0.0.0:8000", "http://127.0.0.1:8000/readyz"),
+        ("[::]:9001", "http://127.0.0.1:9001/readyz"),
     ],
 )
 def test_healthcheck_url_follows_the_bind(bind: str, url: str) -> None:
@@ -68,3 +68,23 @@ def test_healthcheck_fails_when_nothing_listens() -> None:
     result = _helper("healthcheck", ROSE_BIND=f"127.0.0.1:{refusing_port()}")
     assert result.returncode == 1
     assert result.stderr.startswith("unhealthy: http://127.0.0.1:")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "healthy"),
+    [
+        (200, b'{"status": "ready", "down": []}', True),
+        # An outage of PostgreSQL or Redis is not this container's: replacing it would not help.
+        (503, b'{"status": "unavailable", "down": ["redis"]}', True),
+        (503, b'{"status": "unavailable", "down": ["postgresql", "redis"]}', True),
+        (503, b'{"down": ["schema"], "schema": {"code": "0030", "database": "0029"}}', False),
+        (500, b"<html>", False),
+    ],
+)
+def test_the_health_check_fails_only_while_the_schema_is_behind(
+    status: int, body: bytes, healthy: bool
+) -> None:
+    ok, why = health_of(status, body)
+    assert ok is healthy
+    if "schema" in body.decode():
+        assert why == "the database is at schema 0029, this code needs 0030: run `rose-ash migrate`"

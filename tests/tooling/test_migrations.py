@@ -4,34 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import sys
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import AuditLog
 from shared.tooling import migrate
 from tests.support.settings import asyncpg_dsn, make_settings
-
-
-@pytest.fixture
-async def empty_database(server_urls: tuple[str, str]) -> AsyncIterator[str]:
-    base_url, _ = server_urls
-    name = f"rose_ash_empty_{secrets.token_hex(4)}"
-    dsn, kwargs = asyncpg_dsn(base_url)
-    admin = await asyncpg.connect(dsn, **kwargs)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_upgrade_head_on_an_empty_database_then_models_agree(
@@ -94,3 +77,90 @@ async def test_the_audit_log_is_append_only(db: AsyncSession) -> None:
         with pytest.raises(DBAPIError, match="append-only"):
             async with db.begin_nested():
                 await db.execute(text(statement))
+
+
+async def _hold_the_migration_lock(url: str) -> asyncpg.Connection:
+    dsn, kwargs = asyncpg_dsn(url)
+    holder = await asyncpg.connect(dsn, **kwargs)
+    assert await holder.fetchval("SELECT pg_try_advisory_lock($1)", migrate.MIGRATION_LOCK_KEY)
+    return holder
+
+
+async def _start_migrate(url: str, redis_url: str, **env: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shared.tooling.cli",
+        "migrate",
+        env={**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_a_second_migrator_waits_for_the_lock_past_lock_timeout(
+    empty_database: str, redis_url: str
+) -> None:
+    """A deploy's migration step queues behind one still running: lock_timeout (here 100 ms)
+    does not end its wait, it says once that it waits, and it migrates when the lock is free."""
+    holder = await _hold_the_migration_lock(empty_database)
+    try:
+        proc = await _start_migrate(empty_database, redis_url, ROSE_DATABASE__LOCK_TIMEOUT_MS="100")
+        assert proc.stderr is not None
+        line = (await proc.stderr.readline()).decode()
+        assert "another migration holds the lock; waiting up to 1800 s" in line
+        # The database's own clock says the migrator has waited for the lock longer than
+        # lock_timeout, and it is still waiting.
+        waited = 0.0
+        while waited <= 0.5:
+            waited = await holder.fetchval(
+                "SELECT coalesce(max(extract(epoch FROM now() - a.query_start)), 0)::float"
+                " FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                " WHERE l.locktype = 'advisory' AND NOT l.granted AND l.database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            assert proc.returncode is None
+            await asyncio.sleep(0.05)
+    finally:
+        await holder.close()  # the lock goes with the session
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert "Database is at the latest migration." in out.decode()
+    assert "Traceback" not in err.decode()
+    await asyncio.to_thread(migrate.check, make_settings(empty_database, redis_url))
+
+
+async def test_a_migrator_gives_up_on_the_lock_with_one_line(
+    empty_database: str, redis_url: str
+) -> None:
+    holder = await _hold_the_migration_lock(empty_database)
+    try:
+        proc = await _start_migrate(
+            empty_database, redis_url, ROSE_DATABASE__MIGRATION_LOCK_WAIT_S="0.5"
+        )
+        _, err = await proc.communicate()
+        tables = await holder.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await holder.close()
+    assert proc.returncode == 1
+    lines = err.decode().strip().splitlines()
+    assert "Traceback" not in err.decode()
+    assert lines[-1] == (
+        "rose-ash migrate: another migration still held the lock after 0.5 s "
+        "(database.migration_lock_wait_s); nothing was changed"
+    )
+    assert tables == 0
+
+
+async def test_migrations_run_on_migrate_database_url_when_it_is_set(
+    empty_database: str, redis_url: str
+) -> None:
+    """MIGRATE_DATABASE_URL is the schema owner's: `rose-ash migrate` uses it, not DATABASE_URL."""
+    proc = await _start_migrate(
+        "postgresql://nobody@127.0.0.1:1/nothing",
+        redis_url,
+        MIGRATE_DATABASE_URL=empty_database,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    await asyncio.to_thread(migrate.check, make_settings(empty_database, redis_url))

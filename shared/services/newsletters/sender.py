@@ -8,10 +8,11 @@ The mail relay is expected to DKIM-sign them (RFC 8058 asks for a signature cove
 headers); that is the relay's configuration, not ours.
 
 Sending (:class:`NewsletterSender`, one stage of ``rose-ash worker``) is throttled to
-``newsletters.rate_per_s`` and takes one message per transaction: claim the row (``SKIP
-LOCKED``), hand the message to the SMTP server, record the answer, commit. Only a crash in the
-instant between the server's final "250" and our commit could repeat a message: SMTP offers no
-way to ask a server whether it already holds one, so that window is kept as short as it can be.
+``newsletters.rate_per_s`` across every worker (a pace kept in Redis) and takes one message per
+transaction: claim the row (``SKIP LOCKED``), hand the message to the SMTP server, record the
+answer, commit. Only a crash in the instant between the server's final "250" and our commit
+could repeat a message: SMTP offers no way to ask a server whether it already holds one, so
+that window is kept as short as it can be.
 
 The server's answers are read by their enhanced status codes (RFC 3463, ``5.1.1`` and the
 like): only the recipient's permanent failure (:func:`classify`) bounces and suppresses the
@@ -41,6 +42,7 @@ from shared.config import Settings
 from shared.contracts import EventSummaryDTO, IssueDTO, OutgoingDTO, PostDTO
 from shared.infrastructure.context import services
 from shared.infrastructure.mail import Email, Mailer, build_email, render_email, render_template
+from shared.infrastructure.pace import LocalPace, Pace
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -249,17 +251,17 @@ class NewsletterSender:
         session_factory: async_sessionmaker[AsyncSession],
         newsletters: NewsletterService,
         *,
+        pace: Pace | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.factory = session_factory
         self.newsletters = newsletters
-        # The pace's clock and its wait (a test gives a clock of its own, not seconds).
-        self.clock = clock
-        self.sleep = sleep
+        # The worker's is shared by every worker (Redis); without one, this sender's own, on
+        # ``clock`` and ``sleep`` (a test gives a clock of its own, not seconds).
+        self.pace: Pace = pace or LocalPace(clock, sleep)
         self._smtp: aiosmtplib.SMTP | None = None
-        self._next_send = 0.0
 
     async def __call__(self) -> int:
         """Send up to ``newsletters.batch`` due messages; returns how many were handled."""
@@ -310,11 +312,8 @@ class NewsletterSender:
             await mailer.send_quietly(msg)
 
     async def _throttle(self) -> None:
-        """At most ``rate_per_s`` messages a second (the relay's limit)."""
-        now = self.clock()
-        if self._next_send > now:
-            await self.sleep(self._next_send - now)
-        self._next_send = max(now, self._next_send) + 1.0 / self.settings.newsletters.rate_per_s
+        """At most ``rate_per_s`` messages a second (the relay's limit), every worker together."""
+        await self.pace.wait(self.settings.newsletters.rate_per_s)
 
     async def _deliver(self, msg: EmailMessage) -> tuple[str, str]:
         """Hand one message to the SMTP server: ("sent", ""), ("bounced", why) for a
