@@ -1,6 +1,6 @@
 -- Rose Ash reference schema, generated from the migrations by `rose-ash schema dump`.
 -- Do not edit: write a migration, then run `rose-ash schema dump`.
--- Migration head: 0027
+-- Migration head: 0031
 
 CREATE FUNCTION public.audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql
@@ -1618,9 +1618,15 @@ CREATE INDEX ix_market_product_images_product ON public.market_product_images US
 
 CREATE INDEX ix_market_products_listing ON public.market_products USING btree (available, created_at, id);
 
+CREATE INDEX ix_market_products_name ON public.market_products USING btree (lower((title)::text), id) WHERE (available IS TRUE);
+
+CREATE INDEX ix_market_products_price ON public.market_products USING btree (price_minor, id) WHERE (available IS TRUE);
+
 CREATE INDEX ix_market_products_search ON public.market_products USING gin (search);
 
 CREATE INDEX ix_market_products_supplier_id ON public.market_products USING btree (supplier_id);
+
+CREATE INDEX ix_market_products_supplier_price ON public.market_products USING btree (supplier_id, price_minor, id) WHERE (available IS TRUE);
 
 CREATE INDEX ix_market_scrape_pages_product_id ON public.market_scrape_pages USING btree (product_id);
 

@@ -92,6 +92,26 @@ class Product(Base):
             postgresql_where=text("source_url IS NOT NULL"),
         ),
         Index("ix_market_products_listing", "available", "created_at", "id"),
+        # The public listings' sorts and filters, read in order and by keyset (decision 0105).
+        Index(
+            "ix_market_products_price",
+            "price_minor",
+            "id",
+            postgresql_where=text("available IS TRUE"),
+        ),
+        Index(
+            "ix_market_products_name",
+            text("lower(title)"),
+            "id",
+            postgresql_where=text("available IS TRUE"),
+        ),
+        Index(
+            "ix_market_products_supplier_price",
+            "supplier_id",
+            "price_minor",
+            "id",
+            postgresql_where=text("available IS TRUE"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
