@@ -1,8 +1,9 @@
 """The cookies a real browser holds after its first pages, for the "browser cookies" scenarios:
 Debian's Chromium (the one the browser tests use) driven by Playwright visits the platform as a
-new visitor would — the blog home, a post from it, then a market category — and every request
-of a scenario then carries exactly the cookies Chromium would send to that app, with the
-headers of a top-level navigation. Nothing is invented: whatever the platform left in the
+new visitor would — the blog home, a post from it, a market category, the events month page —
+and, in a profile of its own, as a member signing in from the account app's dashboard; every
+request of a scenario then carries exactly the cookies Chromium would send to that app, with
+the headers of a top-level navigation. Nothing is invented: whatever the platform left in the
 browser (sign-on markers, sessions, the generation cookie) is what the load carries."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import BrowserContext, sync_playwright
 
 CHROMIUM = Path(os.environ.get("ROSE_E2E_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
@@ -36,15 +37,45 @@ class BrowserSession:
     post_path: str  # the post it opened from the blog home
     redirects: dict[str, int]  # page visited -> redirects its navigation took
     names: dict[str, list[str]]  # app base URL -> the names of the cookies it carries
+    # The member's profile, signed in at the account app: the same for it.
+    member_cookies: dict[str, str]
+    member_names: dict[str, list[str]]
 
-    def headers(self, base_url: str) -> dict[str, str]:
-        cookie = self.cookies.get(base_url, "")
+    def headers(self, base_url: str, *, member: bool = False) -> dict[str, str]:
+        cookie = (self.member_cookies if member else self.cookies).get(base_url, "")
         return {**NAVIGATION, **({"Cookie": cookie} if cookie else {})}
 
 
-def browse(blog_url: str, market_url: str, category_path: str) -> BrowserSession:
-    """Visit the blog home, its first post and a market category in a fresh Chromium profile;
-    return the cookies it then holds for each app."""
+@dataclass(frozen=True)
+class Visit:
+    """Where the browser goes: each app's base URL and the pages it opens."""
+
+    blog_url: str
+    market_url: str
+    category_path: str
+    events_url: str
+    month_path: str
+    account_url: str
+    member: tuple[str, str]  # username, password of a member who signs in
+
+
+def _jar(
+    context: BrowserContext, bases: tuple[str, ...]
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    cookies, names = {}, {}
+    for base in bases:
+        jar = context.cookies([f"{base}/"])
+        cookies[base] = "; ".join(f"{c['name']}={c['value']}" for c in jar)
+        names[base] = sorted(c["name"] for c in jar)
+    return cookies, names
+
+
+def browse(visit_plan: Visit) -> BrowserSession:
+    """Visit the blog home, its first post, a market category and the events month page in
+    a fresh Chromium profile, then sign a member in at the account app in another; return
+    the cookies each profile then holds for each app."""
+    v = visit_plan
+    bases = (v.blog_url, v.market_url, v.events_url, v.account_url)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         try:
@@ -61,17 +92,30 @@ def browse(blog_url: str, market_url: str, category_path: str) -> BrowserSession
                     hops, request = hops + 1, request.redirected_from
                 redirects[url] = hops
 
-            visit(f"{blog_url}/")
+            visit(f"{v.blog_url}/")
             href = page.locator(".post-card__title a").first.get_attribute("href")
             assert href, "no post linked from the blog home"
-            post_path = urlsplit(urljoin(f"{blog_url}/", href)).path
-            visit(f"{blog_url}{post_path}")
-            visit(f"{market_url}{category_path}")
-            cookies, names = {}, {}
-            for base in (blog_url, market_url):
-                jar = context.cookies([f"{base}/"])
-                cookies[base] = "; ".join(f"{c['name']}={c['value']}" for c in jar)
-                names[base] = sorted(c["name"] for c in jar)
-            return BrowserSession(cookies, post_path, redirects, names)
+            post_path = urlsplit(urljoin(f"{v.blog_url}/", href)).path
+            visit(f"{v.blog_url}{post_path}")
+            visit(f"{v.market_url}{v.category_path}")
+            visit(f"{v.events_url}{v.month_path}")
+            cookies, names = _jar(context, bases)
+            # A member, in a profile of their own: the dashboard's "Sign in", federation's
+            # form, back to the dashboard.
+            member = browser.new_context()
+            page = member.new_page()
+            page.goto(f"{v.account_url}/")
+            page.locator("main").get_by_role("link", name="Sign in").click()
+            page.get_by_label("Email address or username").fill(v.member[0])
+            page.get_by_label("Password").fill(v.member[1])
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{v.account_url}/")
+            visit(f"{v.account_url}/")
+            if page.get_by_role("link", name="Sign in").count():
+                raise SystemExit("bench: the member's browser is not signed in at the account app")
+            member_cookies, member_names = _jar(member, bases)
+            return BrowserSession(
+                cookies, post_path, redirects, names, member_cookies, member_names
+            )
         finally:
             browser.close()

@@ -30,6 +30,26 @@ async def _sign_in(settings: Settings) -> tuple[int, str]:
         await engine.dispose()
 
 
+async def _account(settings: Settings, password: str) -> str:
+    engine = create_engine(settings)
+    try:
+        identity = build_services(settings).identity
+        async with create_session_factory(engine)() as session, session.begin():
+            name = f"bench{secrets.token_hex(3)}"
+            await identity.create_account(
+                session, email=f"{name}@bench.example", username=name, password=password
+            )
+        return name
+    finally:
+        await engine.dispose()
+
+
+def member_account(settings: Settings) -> tuple[str, str]:
+    """A fresh member's username and password, for a browser to sign in with."""
+    password = secrets.token_urlsafe(16)
+    return asyncio.run(_account(settings, password)), password
+
+
 def member_cookie(settings: Settings, app_name: str = "blog") -> str:
     """A ``Cookie`` header value that signs a fresh member in at ``app_name``."""
     import importlib

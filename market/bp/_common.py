@@ -26,6 +26,12 @@ def page_number() -> int:
     return page
 
 
+def page_after() -> str | None:
+    """``?after=CURSOR``: the page of a listing after the cursor its "Next" link carries (the
+    catalogue checks it: a bad one is a 400)."""
+    return request.args.get("after") or None
+
+
 def _price(name: str, label: str, errors: dict[str, str]) -> int | None:
     raw = request.args.get(name, "").strip()
     if not raw:

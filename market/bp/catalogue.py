@@ -12,6 +12,7 @@ from market.bp._common import (
     filter_args,
     listing_filters,
     market_page,
+    page_after,
     page_number,
 )
 from shared.contracts import ApObjectDTO
@@ -29,7 +30,9 @@ bp = Blueprint("catalogue", __name__)
 async def products() -> Response:
     filters, errors = listing_filters()
     catalog = services().catalog
-    listing = await catalog.products(db_session(), filters, page=page_number(), per_page=PER_PAGE)
+    listing = await catalog.products(
+        db_session(), filters, page=page_number(), per_page=PER_PAGE, after=page_after()
+    )
     return await market_page(
         "listing.html",
         400 if errors else 200,
@@ -52,7 +55,7 @@ async def products() -> Response:
 async def category(slug: str) -> Response:
     filters, errors = listing_filters(with_category=False)
     found = await services().catalog.category_listing(
-        db_session(), slug, filters, page=page_number(), per_page=PER_PAGE
+        db_session(), slug, filters, page=page_number(), per_page=PER_PAGE, after=page_after()
     )
     args = filter_args()
     args.pop("category", None)
@@ -93,7 +96,7 @@ async def product(slug: str) -> Response:
 @cacheable_page("market")
 async def supplier(slug: str) -> Response:
     found = await services().catalog.supplier_listing(
-        db_session(), slug, page=page_number(), per_page=PER_PAGE
+        db_session(), slug, page=page_number(), per_page=PER_PAGE, after=page_after()
     )
     return await market_page("supplier.html", found=found)
 

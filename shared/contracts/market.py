@@ -115,10 +115,18 @@ class ProductFilters:
 
 @dataclass(frozen=True)
 class ProductPage(Paginated):
+    """One page of a listing. The public listings page by keyset: ``next_after`` is the cursor
+    of the next page (None on the last), ``after`` the one this page was asked for; ``?page=N``
+    still works (by offset). Their ``total`` is counted up to a cap: ``total_capped`` says
+    there are more than ``total`` (decision 0105)."""
+
     products: tuple[ProductDTO, ...]
     page: int
     per_page: int
     total: int
+    next_after: str | None = None
+    after: str | None = None
+    total_capped: bool = False
 
 
 @dataclass(frozen=True)
@@ -266,9 +274,16 @@ class CatalogService(SellableProvider, Protocol):
         ...
 
     async def products(
-        self, session: AsyncSession, filters: ProductFilters, *, page: int = 1, per_page: int = 24
+        self,
+        session: AsyncSession,
+        filters: ProductFilters,
+        *,
+        page: int = 1,
+        per_page: int = 24,
+        after: str | None = None,
     ) -> ProductPage:
-        """One page of the products ``filters`` select, sorted as they say."""
+        """One page of the products ``filters`` select, sorted as they say: the ``page``-th,
+        or the one after the cursor ``after`` (a bad cursor is a ``DomainError``, 400)."""
         ...
 
     async def category_listing(
@@ -279,14 +294,22 @@ class CatalogService(SellableProvider, Protocol):
         *,
         page: int = 1,
         per_page: int = 24,
+        after: str | None = None,
     ) -> CategoryListing:
-        """A category with its trail, sub-categories and its (and their) products."""
+        """A category with its trail, sub-categories and its (and their) products (paged as
+        :meth:`products` is)."""
         ...
 
     async def supplier_listing(
-        self, session: AsyncSession, slug: str, *, page: int = 1, per_page: int = 24
+        self,
+        session: AsyncSession,
+        slug: str,
+        *,
+        page: int = 1,
+        per_page: int = 24,
+        after: str | None = None,
     ) -> SupplierListing:
-        """A supplier and one page of its products."""
+        """A supplier and one page of its products (paged as :meth:`products` is)."""
         ...
 
     async def product_by_slug(self, session: AsyncSession, slug: str) -> ProductDTO:

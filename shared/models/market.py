@@ -98,6 +98,26 @@ class Product(Base):
             "updated_at",
             postgresql_where=text("ap_synced_at IS NULL OR updated_at > ap_synced_at"),
         ),
+        # The public listings' sorts and filters, read in order and by keyset (decision 0105).
+        Index(
+            "ix_market_products_price",
+            "price_minor",
+            "id",
+            postgresql_where=text("available IS TRUE"),
+        ),
+        Index(
+            "ix_market_products_name",
+            text("lower(title)"),
+            "id",
+            postgresql_where=text("available IS TRUE"),
+        ),
+        Index(
+            "ix_market_products_supplier_price",
+            "supplier_id",
+            "price_minor",
+            "id",
+            postgresql_where=text("available IS TRUE"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

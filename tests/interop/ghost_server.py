@@ -184,7 +184,7 @@ async def _wait_until_up(url: str, proc: asyncio.subprocess.Process, output: lis
                 await asyncio.sleep(0.25)
 
 
-async def _set_up(url: str) -> tuple[str, str, str, dict[str, str]]:
+async def set_up(url: str) -> tuple[str, str, str, dict[str, str]]:
     """Owner, staff session, integration: (Content API key, Admin API key, owner's id, the
     staff session's cookies)."""
     headers = {"Origin": url, "Accept-Version": "v5.0"}
@@ -222,17 +222,18 @@ async def _set_up(url: str) -> tuple[str, str, str, dict[str, str]]:
     return keys["content"], keys["admin"], owner_id, cookies
 
 
-@contextlib.asynccontextmanager
-async def start_ghost(install: Path, workdir: Path) -> AsyncIterator[RealGhost]:
-    """Ghost from ``install`` with its data under ``workdir``, set up, until the block ends."""
-    port = closed_port()
-    url = f"http://127.0.0.1:{port}"
+def ghost_environment(
+    install: Path, workdir: Path, port: int, node_env: str = "development"
+) -> dict[str, str]:
+    """The environment Ghost from ``install`` runs in on ``port``, with its data (SQLite, a
+    copy of the content folder) under ``workdir``; ``node_env`` "production" for what a site
+    serves (the benchmark's reference row)."""
     content = workdir / "content"
     shutil.copytree(install / "content", content, dirs_exist_ok=True)
-    env = {
+    return {
         **os.environ,
-        "NODE_ENV": "development",
-        "url": url,
+        "NODE_ENV": node_env,
+        "url": f"http://127.0.0.1:{port}",
         "server__host": "127.0.0.1",
         "server__port": str(port),
         "database__client": "sqlite3",
@@ -245,6 +246,14 @@ async def start_ghost(install: Path, workdir: Path) -> AsyncIterator[RealGhost]:
         "logging__level": "warn",
         "logging__transports": '["stdout"]',
     }
+
+
+@contextlib.asynccontextmanager
+async def start_ghost(install: Path, workdir: Path) -> AsyncIterator[RealGhost]:
+    """Ghost from ``install`` with its data under ``workdir``, set up, until the block ends."""
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}"
+    env = ghost_environment(install, workdir, port)
     proc = await asyncio.create_subprocess_exec(
         shutil.which("node") or "node",
         "index.js",
@@ -263,7 +272,7 @@ async def start_ghost(install: Path, workdir: Path) -> AsyncIterator[RealGhost]:
     reader = asyncio.create_task(read())
     try:
         await _wait_until_up(url, proc, output)
-        content_key, admin_key, owner_id, cookies = await _set_up(url)
+        content_key, admin_key, owner_id, cookies = await set_up(url)
         yield RealGhost(url, content_key, admin_key, owner_id, proc, output, cookies)
     finally:
         if proc.returncode is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import (
@@ -22,18 +22,19 @@ from shared.contracts import (
 )
 from shared.errors import DomainError, NotFound
 from shared.infrastructure.sanitize import clean_text
-from shared.models import Product, ProductCategory, Supplier
+from shared.models import Product, ProductCategory
+from shared.services.market.paging import listing_page
 from shared.services.market.queries import (
     MAX_PER_PAGE,
     MAX_QUERY_CHARS,
     hydrate,
     listing_select,
     load_categories,
+    load_suppliers,
     on_sale,
     one_product,
     page_of,
     subtree,
-    supplier_dto,
     tree,
 )
 
@@ -57,11 +58,18 @@ class MarketListings:
         return MarketHome(categories=categories, featured=featured, latest=tuple(latest))
 
     async def products(
-        self, session: AsyncSession, filters: ProductFilters, *, page: int = 1, per_page: int = 24
+        self,
+        session: AsyncSession,
+        filters: ProductFilters,
+        *,
+        page: int = 1,
+        per_page: int = 24,
+        after: str | None = None,
     ) -> ProductPage:
         """One page of the products ``filters`` select, sorted as they say."""
-        categories = await load_categories(session) if filters.category else {}
-        return await _listing(session, filters, categories, page, per_page)
+        categories = await load_categories(session)
+        suppliers = await load_suppliers(session)
+        return await _listing(session, filters, categories, suppliers, page, per_page, after)
 
     async def category_listing(
         self,
@@ -71,8 +79,10 @@ class MarketListings:
         *,
         page: int = 1,
         per_page: int = 24,
+        after: str | None = None,
     ) -> CategoryListing:
-        """A category with its trail, sub-categories and its (and their) products."""
+        """A category with its trail, sub-categories and its (and their) products: three
+        statements (the categories, the suppliers, the page)."""
         categories = await load_categories(session)
         category = next((c for c in categories.values() if c.slug == slug), None)
         if category is None:
@@ -88,26 +98,42 @@ class MarketListings:
                 key=lambda c: (c.position, c.name.lower()),
             )
         )
+        suppliers = await load_suppliers(session)
         listing = await _listing(
-            session, replace(filters, category=slug), categories, page, per_page
+            session, replace(filters, category=slug), categories, suppliers, page, per_page, after
         )
         return CategoryListing(
             category=category,
             trail=tuple(trail[:-1]),
             children=children,
             products=listing,
-            suppliers=await self.suppliers(session),
+            suppliers=tuple(suppliers.values()),
         )
 
     async def supplier_listing(
-        self, session: AsyncSession, slug: str, *, page: int = 1, per_page: int = 24
+        self,
+        session: AsyncSession,
+        slug: str,
+        *,
+        page: int = 1,
+        per_page: int = 24,
+        after: str | None = None,
     ) -> SupplierListing:
         """A supplier and one page of its products."""
-        row = await session.scalar(select(Supplier).where(Supplier.slug == slug))
-        if row is None:
+        suppliers = await load_suppliers(session)
+        found = next((s for s in suppliers.values() if s.slug == slug), None)
+        if found is None:
             raise NotFound("supplier_not_found", "There is no such supplier.")
-        listing = await _listing(session, ProductFilters(supplier=slug), {}, page, per_page)
-        return SupplierListing(supplier=supplier_dto(row), products=listing)
+        listing = await _listing(
+            session,
+            ProductFilters(supplier=slug),
+            await load_categories(session),
+            suppliers,
+            page,
+            per_page,
+            after,
+        )
+        return SupplierListing(supplier=found, products=listing)
 
     async def product_by_slug(self, session: AsyncSession, slug: str) -> ProductDTO:
         """A product (also when unavailable: its page says so)."""
@@ -137,8 +163,7 @@ class MarketListings:
 
     async def suppliers(self, session: AsyncSession) -> tuple[SupplierDTO, ...]:
         """Every supplier, by name."""
-        rows = await session.scalars(select(Supplier).order_by(func.lower(Supplier.name)))
-        return tuple(supplier_dto(r) for r in rows)
+        return tuple((await load_suppliers(session)).values())
 
     async def staff_products(
         self, session: AsyncSession, *, query: str = "", page: int = 1, per_page: int = 50
@@ -163,8 +188,10 @@ async def _listing(
     session: AsyncSession,
     filters: ProductFilters,
     categories: Mapping[int, CategoryDTO],
+    suppliers: Mapping[int, SupplierDTO],
     page: int,
     per_page: int,
+    after: str | None,
 ) -> ProductPage:
     conditions = list(on_sale())
     if filters.category:
@@ -179,12 +206,10 @@ async def _listing(
             )
         )
     if filters.supplier:
-        supplier_id = await session.scalar(
-            select(Supplier.id).where(Supplier.slug == filters.supplier)
-        )
-        if supplier_id is None:
+        supplier = next((s for s in suppliers.values() if s.slug == filters.supplier), None)
+        if supplier is None:
             raise NotFound("supplier_not_found", "There is no such supplier.")
-        conditions.append(Product.supplier_id == supplier_id)
+        conditions.append(Product.supplier_id == supplier.id)
     if filters.in_stock:
         conditions.append(or_(Product.stock.is_(None), Product.stock > 0))
     if filters.min_price_minor is not None:
@@ -193,4 +218,13 @@ async def _listing(
         conditions.append(Product.price_minor <= filters.max_price_minor)
     if filters.sort not in PRODUCT_SORTS:
         raise DomainError("invalid_sort", "Sort by " + ", ".join(PRODUCT_SORTS) + ".")
-    return await page_of(session, conditions, filters.sort, page, per_page)
+    return await listing_page(
+        session,
+        conditions,
+        filters.sort,
+        categories=categories,
+        suppliers=suppliers,
+        page=page,
+        per_page=per_page,
+        after=after,
+    )

@@ -1,8 +1,10 @@
 """How the catalogue reads products: the queries and DTO builders every part of it shares.
 
-A listing is one count, one page of products (with their supplier joined) and one query
-each for the page's images and categories (:func:`hydrate`), whatever the number of
-products. The category tree is small and read whole (:func:`load_categories`).
+A few products (the home page's, one product, staff's list) are one query for the products
+(with their supplier joined) and one each for their images and categories (:func:`hydrate`),
+whatever their number; the public listings are one statement a page
+(:mod:`~shared.services.market.paging`). The category tree and the suppliers are small and
+read whole (:func:`load_categories`, :func:`load_suppliers`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ async def load_categories(session: AsyncSession) -> dict[int, CategoryDTO]:
     return {r.id: category_dto(r) for r in rows}
 
 
+async def load_suppliers(session: AsyncSession) -> dict[int, SupplierDTO]:
+    """Every supplier by id, in order of name."""
+    rows = await session.scalars(select(Supplier).order_by(func.lower(Supplier.name)))
+    return {r.id: supplier_dto(r) for r in rows}
+
+
 async def hydrate(session: AsyncSession, rows: Sequence[Any]) -> list[ProductDTO]:
     """DTOs for rows of :func:`listing_select`: one query for all their images, one for
     all their categories (never one per product)."""
@@ -81,7 +89,7 @@ async def hydrate(session: AsyncSession, rows: Sequence[Any]) -> list[ProductDTO
     return [
         product_dto(
             row.Product,
-            row.Supplier,
+            supplier_dto(row.Supplier) if row.Supplier is not None else None,
             tuple(categories.get(row.Product.id, ())),
             tuple(images.get(row.Product.id, ())),
         )
@@ -161,11 +169,12 @@ def category_dto(row: Category) -> CategoryDTO:
 
 
 def product_dto(
-    row: Product,
-    supplier: Supplier | None,
+    row: Any,
+    supplier: SupplierDTO | None,
     categories: tuple[CategoryDTO, ...],
     images: tuple[ProductImageDTO, ...],
 ) -> ProductDTO:
+    """A product's DTO from a :class:`Product` or a row with its columns."""
     return ProductDTO(
         id=row.id,
         slug=row.slug,
@@ -177,7 +186,7 @@ def product_dto(
         stock=row.stock,
         available=row.available,
         featured=row.featured,
-        supplier=supplier_dto(supplier) if supplier is not None else None,
+        supplier=supplier,
         categories=categories,
         images=images,
         created_at=row.created_at,
