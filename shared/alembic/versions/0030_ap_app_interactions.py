@@ -5,8 +5,8 @@ is inReplyTo one of our app actors' objects): which app actor's object, who, the
 (unique per sender, so a repeated delivery adds nothing; an Undo removes it) and, for a reply,
 its note's id, link and text.
 
-Revision ID: 0032
-Revises: 0027
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0032"
-down_revision: str | None = "0027"
+revision: str = "0030"
+down_revision: str | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,7 +5,7 @@ frame the events app's ``/embed/`` pages (``frame-ancestors``) or read them from
 (CORS). ``dashboard_widgets`` holds the widgets staff chose for the members' dashboard, as
 placeholders (``[widget:events/upcoming count=3]``), in order.
 
-Revision ID: 0029
+Revision ID: 0028
 Revises: 0027
 Create Date: 2026-12-07
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0029"
+revision: str = "0028"
 down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

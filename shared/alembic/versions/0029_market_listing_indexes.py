@@ -5,8 +5,8 @@ case) and by a supplier's products by price, each with the id that breaks ties, 
 listing's page is read in order and stops after a page — also after a cursor
 (decision 0105). Newest first already has ``ix_market_products_listing``.
 
-Revision ID: 0031
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0031"
-down_revision: str | None = "0027"
+revision: str = "0029"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,8 +6,8 @@ so an upgrade does not flood followers with the whole catalogue.
 Calendars gain the category their events are filed under on other event sites (Mobilizon's
 list); existing ones are meetings until staff choose.
 
-Revision ID: 0033
-Revises: 0027
+Revision ID: 0031
+Revises: 0030
 Create Date: 2026-12-07
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0033"
-down_revision: str | None = "0027"
+revision: str = "0031"
+down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
