@@ -16,6 +16,7 @@ from quart import Blueprint, Response
 from blog.bp._common import PER_PAGE, audience, blog_page, page_number, viewer_is_member
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRef, SharedPart, render_part
+from shared.infrastructure.memberframe import member_frame
 from shared.infrastructure.pagecache import cacheable_page
 
 bp = Blueprint("home", __name__)
@@ -23,6 +24,7 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 @cacheable_page("blog")
+@member_frame("blog")
 async def index() -> Response:
     page = page_number()
     member = viewer_is_member()

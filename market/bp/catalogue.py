@@ -16,6 +16,7 @@ from market.bp._common import (
 from shared.contracts import ApObjectDTO
 from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.context import db_session, services
+from shared.infrastructure.memberframe import member_frame
 from shared.infrastructure.pagecache import cacheable_page
 
 bp = Blueprint("catalogue", __name__)
@@ -23,6 +24,7 @@ bp = Blueprint("catalogue", __name__)
 
 @bp.get("/products")
 @cacheable_page("market")
+@member_frame("market")
 async def products() -> Response:
     filters, errors = listing_filters()
     catalog = services().catalog
@@ -46,6 +48,7 @@ async def products() -> Response:
 
 @bp.get("/categories/<slug>")
 @cacheable_page("market")
+@member_frame("market")
 async def category(slug: str) -> Response:
     filters, errors = listing_filters(with_category=False)
     found = await services().catalog.category_listing(
@@ -81,6 +84,7 @@ async def _page_object(slug: str) -> ApObjectDTO | None:
 @bp.get("/products/<slug>")
 @activitypub_object(_product_object)
 @cacheable_page("market")
+@member_frame("market")
 async def product(slug: str) -> Response:
     found = await services().catalog.product_by_slug(db_session(), slug)
     return await market_page("product.html", product=found)
@@ -88,6 +92,7 @@ async def product(slug: str) -> Response:
 
 @bp.get("/suppliers/<slug>")
 @cacheable_page("market")
+@member_frame("market")
 async def supplier(slug: str) -> Response:
     found = await services().catalog.supplier_listing(
         db_session(), slug, page=page_number(), per_page=PER_PAGE
@@ -106,6 +111,7 @@ async def search() -> Response:
 @bp.get("/pages/<slug>")
 @activitypub_object(_page_object)
 @cacheable_page("market")
+@member_frame("market")
 async def page(slug: str) -> Response:
     found = await services().catalog.market_page(db_session(), slug)
     return await market_page("page.html", page=found)

@@ -165,12 +165,14 @@ class FragmentClient:
         visitor: Visitor,
         request_id: str | None = None,
         also: Iterable[str] = (),
+        read: Callable[[list[str]], Awaitable[list[Any]]] | None = None,
     ) -> tuple[dict[str, Markup], dict[str, Any] | None]:
         """Every fragment's HTML by slot (cached, fetched, last good, or empty; never raises),
         and the values of the Redis keys ``also`` read in the same ``MGET`` (None when Redis
-        did not answer)."""
+        did not answer). ``read`` replaces the ``MGET`` (called even with no keys): a caller
+        that reads more in the same round trip (a member's shared frame, memberframe.py)."""
         refs = list(refs)
-        plans, found = await self._read_cache(refs, visitor, also)
+        plans, found = await self._read_cache(refs, visitor, also, read)
         # A cached page is only as fresh as its fragments: it records their versions.
         pagecache.record_fragment_versions(
             None
@@ -205,6 +207,10 @@ class FragmentClient:
                 results[slot] = Markup(html)  # noqa: S704 - HTML rendered by our own app
         return results, found
 
+    def per_user(self, fragment_id: str) -> bool | None:
+        """Whether the fragment varies per user, as learned in this process (None: not yet)."""
+        return self._per_user.get(fragment_id)
+
     # -- Redis, always behind a short circuit breaker --
 
     def _redis_usable(self) -> bool:
@@ -229,7 +235,11 @@ class FragmentClient:
         return True, value
 
     async def _read_cache(
-        self, refs: list[FragmentRef], visitor: Visitor, also: Iterable[str] = ()
+        self,
+        refs: list[FragmentRef],
+        visitor: Visitor,
+        also: Iterable[str] = (),
+        read: Callable[[list[str]], Awaitable[list[Any]]] | None = None,
     ) -> tuple[list[_Plan], dict[str, Any] | None]:
         plans: list[_Plan] = []
         wanted: dict[str, None] = dict.fromkeys(also)  # ordered and unique
@@ -242,9 +252,10 @@ class FragmentClient:
             if per_user is not False:
                 wanted.update(dict.fromkeys((keys.personal, keys.version, keys.personal_version)))
         names = list(wanted)
-        if not names:
+        if not names and read is None:
             return plans, {}
-        ok, values = await self._redis_call(lambda: self.redis.mget(names))
+        reader = read or self.redis.mget
+        ok, values = await self._redis_call(lambda: reader(names))
         if not ok:
             return plans, None
         found = dict(zip(names, values, strict=True))
