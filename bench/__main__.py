@@ -52,6 +52,8 @@ class Scenario:
     # "member": signed in; "churn": every header fragment outdated continuously during the run;
     # "stop-cart": the cart app is stopped first (then churn, so pages really ask for it).
     condition: str = ""
+    # A member's row: how one more request was answered after it (memberframe.py's header).
+    answer: str = ""
 
 
 # A cookie the platform never sets makes a request "somebody": the page is rendered, not served
@@ -299,7 +301,19 @@ def _run_scenario(
     churn = Churn(redis_url) if scenario.condition in ("churn", "stop-cart") else None
     with churn or contextlib.nullcontext():
         run_load(url, args.warmup, args.connections, headers)
-        return [run_load(url, args.duration, args.connections, headers) for _ in range(args.runs)]
+        samples = [
+            run_load(url, args.duration, args.connections, headers) for _ in range(args.runs)
+        ]
+    if scenario.condition == "member":
+        scenario.answer = _frame_answer(url, headers)
+    return samples
+
+
+def _frame_answer(url: str, headers: dict[str, str]) -> str:
+    """How one more member's request was answered: from the shared frame (``hit``) or not."""
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+        return str(answer.headers.get("x-rose-frame") or "rendered")
 
 
 def _browser_report(session: BrowserSession) -> dict[str, object]:
@@ -401,6 +415,8 @@ def main() -> int:
             row = _row(scenario, samples, base_rps)
             if scenario.condition == "browser" and session is not None:
                 row["cache"] = _cache_answer(url, session)
+            if scenario.answer:
+                row["frame"] = scenario.answer
             base_rps = base_rps or float(row["rps"])
             results.append(row)
         if _wanted(args, "checkout"):
@@ -572,6 +588,15 @@ def _markdown(report: dict[str, object]) -> str:
             f"per navigation: {redirects}. The cookies it then held, sent with every request "
             f"of those rows (with a navigation's Accept and Sec-Fetch headers): {cookies}. "
             f"The page cache's answer to one more such request after each row: {answers}.",
+        ]
+    frames = [r for r in report["results"] if "frame" in r]  # type: ignore[attr-defined]
+    if frames:
+        lines += [
+            "",
+            "A member's page from the shared frame (memberframe.py): one more request after "
+            "each member's row was answered "
+            + ", ".join(f"`{r['frame']}` ({r['scenario']})" for r in frames)
+            + ".",
         ]
     lines += ["", "Resident memory after the run (MB):", ""]
     for proc, mb in report["memory_mb"].items():  # type: ignore[attr-defined]
