@@ -79,8 +79,8 @@ SCENARIOS = [
         "blog home, signed-in member",
         "blog",
         "/",
-        ">= 0.25 of bare",
-        0.25,
+        ">= 0.5 of bare",
+        0.5,
         condition="member",
     ),
     Scenario(
