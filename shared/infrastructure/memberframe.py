@@ -26,6 +26,8 @@ cart, the account, an event with the member's bookings) do not opt in.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -104,6 +106,8 @@ class _Frames:
         self.retry_after_s = platform.settings.fragments.retry_after_s
         self.lookup = self.redis.register_script(_LOOKUP)
         self.down_until = 0.0
+        # Frames being rendered by a request of this process (key -> set when done).
+        self.rendering: dict[str, asyncio.Event] = {}
 
     def failed(self, err: BaseException) -> None:
         self.down_until = time.monotonic() + self.retry_after_s
@@ -169,7 +173,27 @@ async def _serve(frames: _Frames, view: F, args: Any, kwargs: Any, domains: tupl
     )
     if len(stored) == 3 and stored[0] is not None:
         return await _from_frame(stored, results)
-    return await _render(frames, key, view, args, kwargs, domains)
+    rendering = frames.rendering.get(key)
+    if rendering is not None:
+        # Another member's request of this process is rendering this frame (after a commit
+        # outdated it, every member asks at once): wait for it a while and look again, rather
+        # than every one of them rendering it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rendering.wait(), pagecache.RENDER_WAIT_S)
+        stored.clear()
+        results, _found = await fragment_client.fetch_page(
+            guess, visitor, g.get("request_id"), read=read
+        )
+        if len(stored) == 3 and stored[0] is not None:
+            return await _from_frame(stored, results)
+        return await _render(frames, key, view, args, kwargs, domains)
+    frames.rendering[key] = rendering = asyncio.Event()
+    try:
+        return await _render(frames, key, view, args, kwargs, domains)
+    finally:
+        rendering.set()
+        if frames.rendering.get(key) is rendering:
+            del frames.rendering[key]
 
 
 async def _from_frame(stored: list[Any], results: dict[str, Markup]) -> Response:

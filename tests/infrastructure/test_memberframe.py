@@ -6,6 +6,7 @@ member's slots hold their own fragments, never another's."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,6 +125,25 @@ async def test_a_change_to_the_domain_outdates_the_frame(
     # A shared fragment shown in the frame outdates it too (the events widget, the nav).
     await redis.incr("rose:fragver:blog/nav")
     assert (await page(ann))[0] == "stored"
+
+
+async def test_members_missing_an_outdated_frame_wait_for_one_render(
+    site: Platform, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blog = await site.consumer("blog")
+    members = [
+        await signed_in_at(site, blog, await site.member(f"mem_{i}", display_name=f"Member {i}"))
+        for i in range(6)
+    ]
+    for member in members:
+        await page(member)  # each one's fragments cached; the frame stored once
+    await redis.incr(pagecache.version_key("blog"))  # a commit to the blog anywhere
+    with counting_renders(monkeypatch) as rendered:
+        answers = await asyncio.gather(*(page(m) for m in members))
+    assert rendered.count("home.html") == 1, rendered
+    assert sorted(how for how, _ in answers) == ["hit"] * 5 + ["stored"]
+    for i, (_how, html) in enumerate(answers):
+        assert f"Member {i}" in account_slot(html)
 
 
 async def test_editors_are_rendered_alone_and_a_frame_showing_the_member_is_not_kept(
