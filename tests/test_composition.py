@@ -6,6 +6,7 @@ server is stopped), a provider that hangs, one that is stopped.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import secrets
@@ -140,7 +141,9 @@ async def test_every_app_shows_the_same_header_from_three_apps_and_redis_serves_
             }
             assert current == expected.get(name, []), name
         fetched = counter.copy()
-        assert fetched["/internal/fragments/nav"] == len(APP_NAMES)  # one copy per `current`
+        # One copy per `current`; the blog renders its own in-process, without asking itself
+        # over HTTP (and stores it like any other copy: the second loads below read it).
+        assert fetched["/internal/fragments/nav"] == len(APP_NAMES) - 1
         assert fetched["/internal/fragments/mini"] == 1  # shared by anonymous visitors
         assert fetched["/internal/fragments/menu"] == 1
         for name in APP_NAMES:  # second loads: all from Redis
@@ -154,6 +157,26 @@ async def test_every_app_shows_the_same_header_from_three_apps_and_redis_serves_
                 resp = await client.get(live.url(name) + "/")
                 assert resp.status_code == 200
                 assert nav_labels(resp.text), name
+
+
+async def test_an_app_renders_its_own_shared_fragments_without_asking_itself(
+    live: Platform, redis: aioredis.Redis, members: dict[str, int]
+) -> None:
+    """The blog's pages show the blog's nav: rendered in the blog's process (the blog is not
+    even served here), for nobody in particular whoever is asking, and kept like any copy."""
+    for name in ("cart", "account", "events"):
+        await live.start(name)
+    blog = await live.consumer("blog", setup=act_from_headers)
+    html = await page(blog, user=members["ann"])
+    assert nav_labels(html) == ["Home", "Market", "Events", "Community"]
+    assert "Ann Acorn" in slot(html, "account")
+    stored = [k.decode() for k in await redis.keys("rose:frag:blog/nav:*")]
+    assert len(stored) == 1
+    assert stored[0].endswith(":shared")
+    copy = json.loads(await redis.get(stored[0]))
+    assert copy["u"] is False
+    assert "Ann" not in copy["h"]
+    assert 'aria-current="page">Home<' in copy["h"]
 
 
 async def test_a_cached_page_costs_exactly_one_redis_command(

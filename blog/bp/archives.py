@@ -6,6 +6,7 @@ from quart import Blueprint, Response, request
 
 from blog.bp._common import PER_PAGE, blog_page, page_number, viewer_is_member
 from shared.infrastructure.context import db_session, services
+from shared.infrastructure.memberframe import member_frame
 from shared.infrastructure.pagecache import cacheable_page
 
 bp = Blueprint("archives", __name__)
@@ -13,6 +14,7 @@ bp = Blueprint("archives", __name__)
 
 @bp.get("/tag/<slug>")
 @cacheable_page("blog")
+@member_frame("blog")
 async def tag(slug: str) -> Response:
     archive = await services().blog.tag_archive(
         db_session(),
@@ -34,6 +36,7 @@ async def tag(slug: str) -> Response:
 
 @bp.get("/author/<slug>")
 @cacheable_page("blog")
+@member_frame("blog")
 async def author(slug: str) -> Response:
     archive = await services().blog.author_archive(
         db_session(),

@@ -23,6 +23,7 @@ from blog.bp._common import (
 )
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import FragmentRef, SharedPart, render_part
+from shared.infrastructure.memberframe import member_frame
 from shared.infrastructure.pagecache import cacheable_page
 
 bp = Blueprint("home", __name__)
@@ -30,6 +31,7 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 @cacheable_page("blog")
+@member_frame("blog")
 async def index() -> Response:
     page = page_number()
     member = viewer_is_member()

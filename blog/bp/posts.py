@@ -14,6 +14,7 @@ from blog.bp._common import NEWSLETTER_SIGNUP, blog_page, public_url, viewer_is_
 from shared.contracts import ApObjectDTO, PostDTO
 from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.context import current_platform, db_session, services
+from shared.infrastructure.memberframe import member_frame
 from shared.infrastructure.pagecache import cacheable_page
 
 bp = Blueprint("posts", __name__)
@@ -97,6 +98,7 @@ async def _ap_object(slug: str) -> ApObjectDTO | None:
 @bp.get("/posts/<slug>")
 @activitypub_object(_ap_object)
 @cacheable_page("blog")
+@member_frame("blog")
 async def post(slug: str) -> Response | WerkzeugResponse:
     return await _show(slug, "post")
 
@@ -104,5 +106,6 @@ async def post(slug: str) -> Response | WerkzeugResponse:
 @bp.get("/pages/<slug>")
 @activitypub_object(_ap_object)
 @cacheable_page("blog")
+@member_frame("blog")
 async def page(slug: str) -> Response | WerkzeugResponse:
     return await _show(slug, "page")

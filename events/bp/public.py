@@ -30,6 +30,7 @@ from shared.infrastructure import auth, inputs
 from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.context import db_session, services
 from shared.infrastructure.fragments import invalidate_after_commit
+from shared.infrastructure.memberframe import member_frame
 from shared.infrastructure.pagecache import cacheable_page
 from shared.infrastructure.ratelimit import rate_limited
 
@@ -51,6 +52,7 @@ async def _zone_for(calendar: str | None) -> str:
 
 @bp.get("/")
 @cacheable_page("events")
+@member_frame("events")
 async def upcoming() -> Response:
     """What's on next (optionally of one calendar or tag)."""
     f = filters()
@@ -73,6 +75,7 @@ async def upcoming() -> Response:
 
 @bp.get("/past")
 @cacheable_page("events")
+@member_frame("events")
 async def past() -> Response:
     """The archive: events that have ended, latest first."""
     f = filters()
@@ -93,6 +96,7 @@ async def this_month() -> Any:
 
 @bp.get("/month/<int:year>/<int:month>")
 @cacheable_page("events")
+@member_frame("events")
 async def month(year: int, month: int) -> Response:
     """A month as a calendar: a seven-column grid of days with the events as chips in their
     calendar's colour, and the same days as an agenda list (shown instead on a phone)."""
@@ -128,6 +132,7 @@ def _parse_day(raw: str) -> date:
 
 @bp.get("/day/<raw>")
 @cacheable_page("events")
+@member_frame("events")
 async def day(raw: str) -> Response:
     """One day's events."""
     return await _days(_parse_day(raw), 1)
@@ -135,6 +140,7 @@ async def day(raw: str) -> Response:
 
 @bp.get("/week/<raw>")
 @cacheable_page("events")
+@member_frame("events")
 async def week(raw: str) -> Response:
     """Seven days from a day."""
     return await _days(_parse_day(raw), 7)
@@ -165,6 +171,7 @@ async def _days(first: date, count: int) -> Response:
 
 @bp.get("/calendars/<slug>")
 @cacheable_page("events")
+@member_frame("events")
 async def calendar(slug: str) -> Response:
     """A calendar: its description and what's on next in it."""
     found = await services().events.calendar_by_slug(db_session(), slug)

@@ -18,6 +18,7 @@ from market.bp._common import (
 from shared.contracts import ApObjectDTO
 from shared.infrastructure.activitypub.negotiation import activitypub_object
 from shared.infrastructure.context import db_session, services
+from shared.infrastructure.memberframe import member_frame
 from shared.infrastructure.pagecache import cacheable_page
 from shared.infrastructure.widgets import widget_refs, with_widgets
 from shared.services.registry import WIDGETS
@@ -27,6 +28,7 @@ bp = Blueprint("catalogue", __name__)
 
 @bp.get("/products")
 @cacheable_page("market")
+@member_frame("market")
 async def products() -> Response:
     filters, errors = listing_filters()
     catalog = services().catalog
@@ -52,6 +54,7 @@ async def products() -> Response:
 
 @bp.get("/categories/<slug>")
 @cacheable_page("market")
+@member_frame("market")
 async def category(slug: str) -> Response:
     filters, errors = listing_filters(with_category=False)
     found = await services().catalog.category_listing(
@@ -87,6 +90,7 @@ async def _page_object(slug: str) -> ApObjectDTO | None:
 @bp.get("/products/<slug>")
 @activitypub_object(_product_object)
 @cacheable_page("market")
+@member_frame("market")
 async def product(slug: str) -> Response:
     found = await services().catalog.product_by_slug(db_session(), slug)
     return await market_page("product.html", product=found)
@@ -94,6 +98,7 @@ async def product(slug: str) -> Response:
 
 @bp.get("/suppliers/<slug>")
 @cacheable_page("market")
+@member_frame("market")
 async def supplier(slug: str) -> Response:
     found = await services().catalog.supplier_listing(
         db_session(), slug, page=page_number(), per_page=PER_PAGE, after=page_after()
@@ -112,6 +117,7 @@ async def search() -> Response:
 @bp.get("/pages/<slug>")
 @activitypub_object(_page_object)
 @cacheable_page("market")
+@member_frame("market")
 async def page(slug: str) -> Response:
     found = await services().catalog.market_page(db_session(), slug)
     # The widgets its intro places arrive with the header's fragments, in one round trip.

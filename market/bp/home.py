@@ -6,6 +6,7 @@ from quart import Blueprint, Response
 
 from market.bp._common import market_page
 from shared.infrastructure.context import db_session, services
+from shared.infrastructure.memberframe import member_frame
 from shared.infrastructure.pagecache import cacheable_page
 
 bp = Blueprint("home", __name__)
@@ -13,6 +14,7 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 @cacheable_page("market")
+@member_frame("market")
 async def index() -> Response:
     home = await services().catalog.market_home(db_session())
     pages = await services().catalog.market_pages(db_session())

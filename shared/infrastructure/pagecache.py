@@ -36,7 +36,8 @@ Who is anonymous is decided from the cookies the app reads (:class:`VisitorCooki
   visitor's own;
 * the other apps' session and marker cookies (which reach every app when they share a host)
   are never read here; any other cookie, an ``Authorization`` header or an identity header a
-  test installs makes the request somebody's: never served from nor stored in the cache.
+  test installs makes the request somebody's: never served from nor stored in the cache; so
+  does the signature of an internal request between the apps (a fragment is not a page).
 
 A response that sets a cookie, is ``private``, or is not a 200 HTML page is never stored.
 """
@@ -62,7 +63,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 from werkzeug.http import parse_cookie
 
-from shared.infrastructure import metrics
+from shared.infrastructure import internal_auth, metrics
 from shared.infrastructure.boost import BOOST_HEADERS, is_htmx, wants_partial
 from shared.infrastructure.context import REQUEST_SESSION, redis_client
 from shared.infrastructure.logs import new_request_id
@@ -367,8 +368,17 @@ class PageCache:
         self.ttl_s = ttl_s
         self.cookies = cookies
         self.retry_after_s = retry_after_s
-        # Request headers that carry an identity (tests add their own).
-        self.identity_headers: set[bytes] = {b"authorization"}
+        # Request headers that carry an identity (tests add their own). The apps' signed
+        # internal requests (fragments) are never pages: without these they were looked up,
+        # and concurrent fetches of one fragment for different visitors queued behind each
+        # other's "render" (the stampede guard below), on the cold path of every page.
+        self.identity_headers: set[bytes] = {
+            b"authorization",
+            *(
+                h.lower().encode()
+                for h in (internal_auth.SIGNATURE_HEADER, internal_auth.VISITOR_HEADER)
+            ),
+        }
         self._lookup = redis.register_script(_LOOKUP)
         self._down_until = 0.0
         # Pages being rendered by a request of this process (key -> set when done).

@@ -13,7 +13,7 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.infrastructure import pagecache
+from shared.infrastructure import internal_auth, pagecache
 from shared.infrastructure.context import services
 from shared.infrastructure.factory import RoseQuart
 from shared.infrastructure.fragments import invalidate
@@ -206,6 +206,24 @@ async def test_anyone_with_an_identity_is_never_served_nor_stored(
     marker = marker_cookie_name(app.extensions["rose"].settings, "blog")
     hit = await get(visitor, "/", Cookie=f"{marker}=1")
     assert hit[0].headers["x-rose-cache"] == "hit"
+
+
+async def test_internal_requests_between_the_apps_never_reach_the_cache(app: RoseQuart) -> None:
+    """A fragment fetch is signed; it is no page: never looked up (no Redis call, and no wait
+    behind a "render" of the same URL for another visitor), never stored."""
+    secret = app.extensions["rose"].settings.secrets.internal_secret
+    query, headers = internal_auth.sign(secret, "GET", "/internal/fragments/nav", ())
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/internal/fragments/nav",
+        "query_string": query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    cache = app.page_cache
+    assert cache is not None
+    assert cache.key_for(scope) is None
+    assert cache.key_for({**scope, "headers": []}) is not None  # unsigned, it would be looked up
 
 
 # Each value htmx sends, and values it never sends (which mean what no header means).

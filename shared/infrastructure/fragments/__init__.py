@@ -22,7 +22,9 @@ shared header — and templates place them with ``{{ fragment("cart/mini") }}``:
 * one ``MGET`` reads every cached copy *and* the version keys they must match, so a page whose
   fragments are cached costs exactly one Redis round trip;
 * the missing ones are fetched concurrently over each app's internal URL with one
-  ``httpx.AsyncClient`` per process, each fetch bounded by ``fragments.timeout_s``;
+  ``httpx.AsyncClient`` per process, each fetch bounded by ``fragments.timeout_s`` — except the
+  app's own fragments that do not vary per user, which its handler renders in-process, in a
+  context of its own, for nobody in particular (decision 0104);
 * one fetch per key at a time: concurrent pages in a process share one fetch, and across
   processes a short Redis lock (``SET NX PX``) elects one fetcher while the others show the
   last good copy (or wait for the fresh one, within the same budget);

@@ -20,11 +20,17 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 from markupsafe import Markup
+from quart import current_app, has_app_context
 from redis.exceptions import RedisError
 
 from shared.config import Settings
 from shared.errors import DomainError
 from shared.infrastructure import internal_auth, metrics, pagecache
+from shared.infrastructure.fragments.provider import (
+    FragmentRequest,
+    FragmentSpec,
+    provided_fragments,
+)
 from shared.infrastructure.fragments.refs import (
     KEY_PREFIX,
     LOCK_PREFIX,
@@ -165,12 +171,14 @@ class FragmentClient:
         visitor: Visitor,
         request_id: str | None = None,
         also: Iterable[str] = (),
+        read: Callable[[list[str]], Awaitable[list[Any]]] | None = None,
     ) -> tuple[dict[str, Markup], dict[str, Any] | None]:
         """Every fragment's HTML by slot (cached, fetched, last good, or empty; never raises),
         and the values of the Redis keys ``also`` read in the same ``MGET`` (None when Redis
-        did not answer)."""
+        did not answer). ``read`` replaces the ``MGET`` (called even with no keys): a caller
+        that reads more in the same round trip (a member's shared frame, memberframe.py)."""
         refs = list(refs)
-        plans, found = await self._read_cache(refs, visitor, also)
+        plans, found = await self._read_cache(refs, visitor, also, read)
         # A cached page is only as fresh as its fragments: it records their versions.
         pagecache.record_fragment_versions(
             None
@@ -205,6 +213,10 @@ class FragmentClient:
                 results[slot] = Markup(html)  # noqa: S704 - HTML rendered by our own app
         return results, found
 
+    def per_user(self, fragment_id: str) -> bool | None:
+        """Whether the fragment varies per user, as learned in this process (None: not yet)."""
+        return self._per_user.get(fragment_id)
+
     # -- Redis, always behind a short circuit breaker --
 
     def _redis_usable(self) -> bool:
@@ -229,7 +241,11 @@ class FragmentClient:
         return True, value
 
     async def _read_cache(
-        self, refs: list[FragmentRef], visitor: Visitor, also: Iterable[str] = ()
+        self,
+        refs: list[FragmentRef],
+        visitor: Visitor,
+        also: Iterable[str] = (),
+        read: Callable[[list[str]], Awaitable[list[Any]]] | None = None,
     ) -> tuple[list[_Plan], dict[str, Any] | None]:
         plans: list[_Plan] = []
         wanted: dict[str, None] = dict.fromkeys(also)  # ordered and unique
@@ -242,9 +258,10 @@ class FragmentClient:
             if per_user is not False:
                 wanted.update(dict.fromkeys((keys.personal, keys.version, keys.personal_version)))
         names = list(wanted)
-        if not names:
+        if not names and read is None:
             return plans, {}
-        ok, values = await self._redis_call(lambda: self.redis.mget(names))
+        reader = read or self.redis.mget
+        ok, values = await self._redis_call(lambda: reader(names))
         if not ok:
             return plans, None
         found = dict(zip(names, values, strict=True))
@@ -353,6 +370,9 @@ class FragmentClient:
         self, ref: FragmentRef, visitor: Visitor, request_id: str | None
     ) -> tuple[str, int, bool]:
         """(HTML, TTL, per-user) from the provider, or :class:`_FetchFailed`."""
+        local = self._own_shared_fragment(ref)
+        if local is not None:
+            return await self._render_here(ref, local)
         secret = self.settings.secrets.internal_secret
         if self.http is None or not secret:
             raise _FetchFailed("fragments are not set up in this process", transport=False)
@@ -387,6 +407,36 @@ class FragmentClient:
             v.strip().lower() for v in vary.split(",")
         }
         return html, ttl_s, per_user
+
+    def _own_shared_fragment(self, ref: FragmentRef) -> FragmentSpec | None:
+        """The spec of a fragment this very app provides and shares with everyone (the blog's
+        nav on the blog's pages): rendered here rather than asked of ourselves over HTTP,
+        which cost the app a whole second request per page when the copy was outdated."""
+        if ref.app != self.app_name or not has_app_context():
+            return None
+        provided = provided_fragments(current_app)
+        spec = provided.specs.get(ref.type) if provided is not None else None
+        return spec if spec is not None and not spec.per_user else None
+
+    async def _render_here(self, ref: FragmentRef, spec: FragmentSpec) -> tuple[str, int, bool]:
+        """Render an own shared fragment as its internal request would: in a context of its
+        own (a fresh ``g``: no member, no session, its own database session, closed after),
+        for the anonymous visitor."""
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        path = ROUTE.replace("<type>", ref.type)
+        args = dict(ref.args)
+        try:
+            async with asyncio.timeout(self.settings.fragments.timeout_s):
+                async with app.app_context(), app.test_request_context(path, query_string=args):
+                    html = await spec.handler(FragmentRequest(ANONYMOUS, args))
+        except TimeoutError:
+            raise _FetchFailed(
+                f"not rendered within {self.settings.fragments.timeout_s}s", transport=False
+            ) from None
+        except Exception as err:  # a bug of the handler: as if its app had answered 500
+            log.exception("rendering fragment %s failed", ref.id)
+            raise _FetchFailed(f"{type(err).__name__}", transport=False) from None
+        return html, spec.ttl_s, False
 
     async def _store(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -21,6 +22,31 @@ from shared.infrastructure.visitor import current_visitor
 log = logging.getLogger(__name__)
 
 EXTENSION = "rose_fragments"
+# Set on ``g`` while a member's page is rendered as the frame every member shares.
+FRAME = "rose_frame"
+
+
+@dataclass
+class FrameSlots:
+    """The render of a shared frame (:mod:`shared.infrastructure.memberframe`): every per-user
+    fragment it composes is left as a marked slot (``fragment()`` returns the marker), so the
+    frame holds nobody's fragments; ``unsafe`` when one could not be told apart (its provider
+    did not answer): that render is this member's alone."""
+
+    nonce: str
+    refs: dict[str, FragmentRef] = field(default_factory=dict)
+    unsafe: bool = False
+
+    def marker(self, slot: str) -> str:
+        return f"<!--rose-slot:{self.nonce}:{slot}-->"
+
+
+def frame_slots() -> FrameSlots | None:
+    """The shared frame being rendered in this request, if any."""
+    if not has_request_context():
+        return None
+    frame: FrameSlots | None = g.get(FRAME)
+    return frame
 
 
 def install(app: Quart, settings: Settings, redis: aioredis.Redis) -> None:
@@ -61,6 +87,14 @@ async def page_fragments(*refs: FragmentRef, parts: Iterable[SharedPart] = ()) -
         results, found = {}, None
     slots: dict[str, Markup] = g.setdefault("rose_fragments", {})
     slots.update(results)
+    frame = frame_slots()
+    if frame is not None:
+        for ref in refs:
+            per_user = fragment_client.per_user(ref.id)
+            if per_user is None:
+                frame.unsafe = True
+            elif per_user:
+                frame.refs[ref.slot] = ref
     for part in parts:
         html = await fragment_client.resolve_part(part, found)
         results[part.slot] = Markup(html)  # noqa: S704 - HTML rendered by our own app
@@ -69,6 +103,9 @@ async def page_fragments(*refs: FragmentRef, parts: Iterable[SharedPart] = ()) -
 
 def fragment(slot: str) -> Markup:
     """The fragment fetched for ``slot`` in this request (empty when it was not, or failed)."""
+    frame = frame_slots()
+    if frame is not None and slot in frame.refs:
+        return Markup(frame.marker(slot))  # noqa: S704 - our own marker
     slots: dict[str, Markup] = g.get("rose_fragments") or {}
     return slots.get(slot, Markup(""))
 

@@ -526,17 +526,21 @@ class SqlIdentityService:
 
     async def session_user(self, session: AsyncSession, sid: str) -> UserDTO | None:
         """The member signed in under ``sid``, or None when that sign-in has ended."""
-        user = await session.scalar(
-            select(User)
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(
-                AuthSession.sid == sid,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > utcnow(),
-                User.is_active.is_(True),
+        # Asked on every member's request whose answer is not cached: the four columns the
+        # answer needs, not the whole account.
+        row = (
+            await session.execute(
+                select(User.id, User.username, User.display_name, User.roles)
+                .join(AuthSession, AuthSession.user_id == User.id)
+                .where(
+                    AuthSession.sid == sid,
+                    AuthSession.revoked_at.is_(None),
+                    AuthSession.expires_at > utcnow(),
+                    User.is_active.is_(True),
+                )
             )
-        )
-        return _user(user) if user is not None else None
+        ).first()
+        return UserDTO(row.id, row.username, row.display_name, tuple(row.roles)) if row else None
 
     async def end_session(
         self, session: AsyncSession, sid: str, reason: str = "signed_out"
