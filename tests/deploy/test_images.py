@@ -16,6 +16,11 @@ from shared.config import APP_NAMES, REPO_ROOT
 from shared.tooling import lockfile
 
 SERVICES = (*APP_NAMES, "worker")
+BASE_IMAGES = dict(
+    line.split("=", 1)
+    for line in (REPO_ROOT / "docker" / "base-images.env").read_text().splitlines()
+    if line and not line.startswith("#")
+)
 
 
 def _tool(name: str) -> str:
@@ -45,8 +50,11 @@ def test_each_service_has_a_multi_stage_non_root_dockerfile_with_a_healthcheck(
     steps = instructions(REPO_ROOT / service / "Dockerfile")
     froms = [args for word, args in steps if word == "FROM"]
     assert len(froms) >= 2, "multi-stage: a build stage and a slim runtime stage"
-    assert ("ARG", "PYTHON_IMAGE=python:3.11-slim-bookworm") in steps
-    assert all(f.startswith("${PYTHON_IMAGE} AS ") for f in froms), "one slim Python base"
+    assert ("ARG", f"PYTHON_IMAGE={BASE_IMAGES['PYTHON_IMAGE']}") in steps
+    # One slim Python base; the worker also takes PostgreSQL's client tools from the server's
+    # own image (pg_dump at least as new as the server).
+    pg = ["${POSTGRES_IMAGE} AS pgclient"] if service == "worker" else []
+    assert [f for f in froms if not f.startswith("${PYTHON_IMAGE} AS ")] == pg
     final = max(i for i, (w, _) in enumerate(steps) if w == "FROM")
     runtime = steps[final:]
 
@@ -78,7 +86,48 @@ def test_each_service_has_a_multi_stage_non_root_dockerfile_with_a_healthcheck(
     assert sources == expected
 
 
-@pytest.mark.parametrize("service", SERVICES)
+def test_every_base_image_is_pinned_by_digest_in_one_list_the_files_repeat() -> None:
+    assert set(BASE_IMAGES) == {
+        "PYTHON_IMAGE",
+        "POSTGRES_IMAGE",
+        "REDIS_IMAGE",
+        "CADDY_IMAGE",
+        "PROMETHEUS_IMAGE",
+    }
+    for ref in BASE_IMAGES.values():
+        assert re.fullmatch(r"[a-z0-9./-]+:[\w.-]+@sha256:[0-9a-f]{64}", ref), ref
+    for service in SERVICES:
+        steps = instructions(REPO_ROOT / service / "Dockerfile")
+        for word, args in steps:
+            if word == "ARG" and args.endswith("_IMAGE", 0, args.find("=")):
+                name, _, default = args.partition("=")
+                assert default == BASE_IMAGES[name], f"{service}/Dockerfile: {args}"
+            assert not (word == "FROM" and "@" not in args and not args.startswith("${"))
+    stack = (REPO_ROOT / "docker-compose.yml").read_text()
+    images = re.findall(r"^    image: (.+)$", stack, flags=re.MULTILINE)
+    for image in images:
+        if image.startswith("${REGISTRY"):
+            continue  # ours, built from the Dockerfiles above
+        name, _, default = image.removeprefix("${").removesuffix("}").partition(":-")
+        assert BASE_IMAGES.get(name) == default, f"docker-compose.yml: {image}"
+    # No Dockerfile asks BuildKit for a frontend image (a registry pull): no `# syntax=` line.
+    for dockerfile in REPO_ROOT.glob("*/Dockerfile"):
+        assert not dockerfile.read_text().startswith("# syntax="), dockerfile
+
+
+def test_the_offline_stand_ins_are_tagged_as_the_pinned_images_without_digests() -> None:
+    build = (REPO_ROOT / "docker" / "offline" / "build.sh").read_text()
+    for name in ("python", "postgres", "redis", "caddy", "prometheus"):
+        dockerfile = REPO_ROOT / "docker" / "offline" / name / "Dockerfile"
+        assert dockerfile.read_text().count("FROM rose-ash-offline/bookworm:12") == 1
+        assert f"{name}) echo {name.upper()}_IMAGE" in build
+
+
+@pytest.mark.parametrize(
+    "service",
+    [*SERVICES, *(f"docker/offline/{n}" for n in ("python", "postgres", "redis"))]
+    + [f"docker/offline/{n}" for n in ("caddy", "prometheus")],
+)
 def test_hadolint_passes(service: str) -> None:
     result = subprocess.run(
         [_tool("hadolint"), str(REPO_ROOT / service / "Dockerfile")],
