@@ -6,7 +6,8 @@
 #     prom/prometheus:v3.5.0
 # They reproduce what the stack relies on from the official images (each Dockerfile here says
 # what); production builds never use them: its Dockerfiles are unchanged and pull the pinned
-# official images. `./deploy.sh --local` runs this for whichever tag is missing.
+# official images. `./deploy.sh --local` runs this for whichever tag is missing. The certificate
+# authorities this machine adds (/usr/local/share/ca-certificates) are trusted inside them.
 #
 #   docker/offline/build.sh [--force] [NAME...]   NAME: python postgres redis caddy prometheus
 #
@@ -58,8 +59,10 @@ mirror() {
         return
     fi
     local uri
+    # The URIs of apt's own sources (deb822 "URIs:" or one-line "deb"), not comments.
     uri="$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-        grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n 1 || true)"
+        grep -E '^(URIs:|deb )' | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n 1 || true)"
+    uri="${uri% }"
     printf '%s' "${uri:-http://deb.debian.org/debian}"
 }
 
@@ -75,6 +78,12 @@ build_base() {
     debootstrap --variant=minbase bookworm "$dir/rootfs" "$(mirror)" >"$dir/log" 2>&1 ||
         die "debootstrap failed: $(tail -n 5 "$dir/log")"
     rm -rf "$dir/rootfs/var/lib/apt/lists/"* "$dir/rootfs/var/cache/apt/archives/"*.deb
+    # The certificate authorities this machine adds to Debian's (a proxy's, say) are trusted
+    # inside too: the stand-ins reach the Debian mirror and PyPI as this machine does.
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        mkdir -p "$dir/rootfs/usr/local/share/ca-certificates"
+        cp /usr/local/share/ca-certificates/*.crt "$dir/rootfs/usr/local/share/ca-certificates/"
+    fi
     tar -C "$dir/rootfs" -c . | "$DOCKER" import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["bash"]' - "$BASE" >/dev/null
