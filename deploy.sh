@@ -43,7 +43,8 @@
 # becomes a single-node Swarm if it is not one (the node gets the rose-ash.db and rose-ash.proxy
 # labels), throwaway secrets are generated for any missing one, the stack is deployed, and the
 # script waits until every service runs healthy, then prints where the site answers. Caddy gets
-# its certificates from its own CA. Nothing is recorded in git.
+# its certificates from its own CA, and services answer by DNS round robin (ROSE_ENDPOINT_MODE=dnsrr:
+# no IPVS needed). Nothing is recorded in git.
 #   ROSE_HTTP_PORT, ROSE_HTTPS_PORT   the ports Caddy publishes (8080, 8443)
 #   ROSE_LOCAL_WAIT_S                 how long to wait for the stack to be healthy (900)
 # The plan is printed as lines a script can read: `commit: <sha>`, one `reason: <service>: ...`
@@ -284,7 +285,7 @@ local_main() {
     local_secrets "${registry}/worker:${tag}"
     run env "TAG=${tag}" "REGISTRY=${registry}" "${images[@]}" \
         "ROSE_HTTP_PORT=${ROSE_HTTP_PORT:-8080}" "ROSE_HTTPS_PORT=${ROSE_HTTPS_PORT:-8443}" \
-        ROSE_CADDY_GLOBAL=local_certs ROSE_BACKUP_HEALTH_INTERVAL=20s \
+        ROSE_CADDY_GLOBAL=local_certs ROSE_BACKUP_HEALTH_INTERVAL=20s ROSE_ENDPOINT_MODE=dnsrr \
         "$DOCKER" stack deploy --resolve-image never --compose-file "$STACK_FILE" "$STACK"
     say "waiting until every service of ${STACK} is healthy"
     local_wait
