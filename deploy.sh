@@ -47,6 +47,8 @@
 # no IPVS needed). Nothing is recorded in git.
 #   ROSE_HTTP_PORT, ROSE_HTTPS_PORT   the ports Caddy publishes (8080, 8443)
 #   ROSE_LOCAL_WAIT_S                 how long to wait for the stack to be healthy (900)
+#   ROSE_APP_REPLICAS, ROSE_WEB_CONCURRENCY   replicas per app and processes per replica (1 and 1:
+#                                     the whole stack fits a small machine; production has 2 and 2)
 # The plan is printed as lines a script can read: `commit: <sha>`, one `reason: <service>: ...`
 # per planned service, `plan: <services...>` (empty when there is nothing to do) and
 # `rollout: stack-deploy|service-update|none`.
@@ -286,6 +288,7 @@ local_main() {
     run env "TAG=${tag}" "REGISTRY=${registry}" "${images[@]}" \
         "ROSE_HTTP_PORT=${ROSE_HTTP_PORT:-8080}" "ROSE_HTTPS_PORT=${ROSE_HTTPS_PORT:-8443}" \
         ROSE_CADDY_GLOBAL=local_certs ROSE_BACKUP_HEALTH_INTERVAL=20s ROSE_ENDPOINT_MODE=dnsrr \
+        "ROSE_APP_REPLICAS=${ROSE_APP_REPLICAS:-1}" "ROSE_WEB_CONCURRENCY=${ROSE_WEB_CONCURRENCY:-1}" \
         "$DOCKER" stack deploy --resolve-image never --compose-file "$STACK_FILE" "$STACK"
     say "waiting until every service of ${STACK} is healthy"
     local_wait

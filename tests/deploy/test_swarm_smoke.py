@@ -405,9 +405,11 @@ def test_a_killed_container_is_replaced(site: Site) -> None:
     victim = before[0]
     docker("kill", victim)
 
+    replicas = len(tasks_running(service))
+
     def replaced() -> bool:
         now = running_containers(service)
-        return victim not in now and len(tasks_running(service)) == 2
+        return victim not in now and len(tasks_running(service)) == replicas
 
     wait_for("a replacement of the killed market container", replaced)
     with site.client() as client:
