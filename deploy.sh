@@ -49,6 +49,7 @@
 #   ROSE_LOCAL_WAIT_S                 how long to wait for the stack to be healthy (900)
 #   ROSE_APP_REPLICAS, ROSE_WEB_CONCURRENCY   replicas per app and processes per replica (1 and 1:
 #                                     the whole stack fits a small machine; production has 2 and 2)
+# Health checks get 30 s each and 10 minutes to start (ROSE_HEALTH_TIMEOUT, ROSE_HEALTH_START_PERIOD).
 # The plan is printed as lines a script can read: `commit: <sha>`, one `reason: <service>: ...`
 # per planned service, `plan: <services...>` (empty when there is nothing to do) and
 # `rollout: stack-deploy|service-update|none`.
@@ -289,6 +290,7 @@ local_main() {
         "ROSE_HTTP_PORT=${ROSE_HTTP_PORT:-8080}" "ROSE_HTTPS_PORT=${ROSE_HTTPS_PORT:-8443}" \
         ROSE_CADDY_GLOBAL=local_certs ROSE_BACKUP_HEALTH_INTERVAL=20s ROSE_ENDPOINT_MODE=dnsrr \
         "ROSE_APP_REPLICAS=${ROSE_APP_REPLICAS:-1}" "ROSE_WEB_CONCURRENCY=${ROSE_WEB_CONCURRENCY:-1}" \
+        ROSE_HEALTH_TIMEOUT=30s ROSE_HEALTH_START_PERIOD=600s \
         "$DOCKER" stack deploy --resolve-image never --compose-file "$STACK_FILE" "$STACK"
     say "waiting until every service of ${STACK} is healthy"
     local_wait
