@@ -376,6 +376,12 @@ def test_a_rolling_update_to_a_new_tag_fails_no_request(site: Site) -> None:
     loaders = [threading.Thread(target=load) for _ in range(2)]
     for loader in loaders:
         loader.start()
+
+    def finished() -> str:
+        spec = json.loads(docker("service", "inspect", f"{STACK}_{service}"))[0]
+        state = str(spec.get("UpdateStatus", {}).get("State", ""))
+        return "" if state == "updating" else state
+
     try:
         docker(
             "service",
@@ -386,6 +392,9 @@ def test_a_rolling_update_to_a_new_tag_fails_no_request(site: Site) -> None:
             f"{STACK}_{service}",
             timeout=DEPLOY_GUARD_S,
         )
+        # The client returns once the tasks converge; Swarm still watches the new task for
+        # update_config.monitor before it calls the update completed (or rolls it back).
+        state = wait_for("the update to finish", finished, DEPLOY_GUARD_S)
     finally:
         stop.set()
         for loader in loaders:
@@ -394,7 +403,7 @@ def test_a_rolling_update_to_a_new_tag_fails_no_request(site: Site) -> None:
     assert spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].startswith(
         f"rose-ash.local/{service}:{new_tag}"
     )
-    assert spec.get("UpdateStatus", {}).get("State") == "completed", spec.get("UpdateStatus")
+    assert state == "completed", spec.get("UpdateStatus")
     assert answered > 0
     assert failures == [], failures[:10]
 
