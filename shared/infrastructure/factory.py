@@ -23,7 +23,7 @@ from urllib.parse import urljoin, urlsplit
 import sqlalchemy.exc
 from flask.templating import _default_template_ctx_processor as _flask_context_processor
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
-from quart import Quart, Response, g, jsonify, render_template, request
+from quart import Quart, Response, g, jsonify, render_template, request, send_from_directory
 from quart.ctx import RequestContext
 from quart.typing import ResponseReturnValue
 from sqlalchemy import text
@@ -224,6 +224,7 @@ def create_base_app(
     csrf.install(app, origins)
     _install_error_handlers(app)
     _install_health(app)
+    _install_icons(app, settings.site_name)
     # /metrics for Prometheus, behind its token (metrics.py, decision 0084).
     metrics.install(
         app,
@@ -480,6 +481,43 @@ def _install_error_handlers(app: Quart) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         generic = InternalServerError()
         return await render_error(500, "internal_error", generic.description or "")
+
+
+def _install_icons(app: Quart, site_name: str) -> None:
+    """What browsers ask every site for at its root: the favicon, the touch icon and the web
+    manifest (base.html links them too; the images are shared/static/img/)."""
+    images = SHARED_STATIC / "img"
+
+    @app.get("/favicon.ico")
+    async def favicon() -> Any:
+        return await send_from_directory(images, "favicon.ico", mimetype="image/x-icon")
+
+    @app.get("/apple-touch-icon.png")
+    async def apple_touch_icon() -> Any:
+        return await send_from_directory(images, "apple-touch-icon.png", mimetype="image/png")
+
+    @app.get("/manifest.webmanifest")
+    async def manifest() -> Any:
+        icon = "/static/img/icon-{0}.png"
+        response = jsonify(
+            {
+                "name": site_name,
+                "short_name": site_name,
+                "start_url": "/",
+                "display": "standalone",
+                "background_color": "#fbf8f5",
+                "theme_color": "#b03a5b",
+                "icons": [
+                    {"src": icon.format(n), "sizes": f"{n}x{n}", "type": "image/png"}
+                    for n in (192, 512)
+                ]
+                + [{"src": "/static/img/logo.svg", "sizes": "any", "type": "image/svg+xml"}],
+            }
+        )
+        response.mimetype = "application/manifest+json"
+        response.cache_control.public = True
+        response.cache_control.max_age = 86400
+        return response
 
 
 def _install_health(app: Quart) -> None:

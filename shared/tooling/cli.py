@@ -11,6 +11,9 @@
     rose-ash backup [DEST]      the database and the media store, with a manifest (checksums)
                                 (--keep-days: remove older ones; --media NAME=PATH per store)
     rose-ash restore SRC        a backup into an empty database and media store (--replace)
+    rose-ash screenshots        the demo's key pages at 1280 and 390 px into docs/screenshots/
+                                (Chromium and the dev extra's Playwright; --running: this
+                                checkout's running `rose-ash up` instead of a new demo site)
     rose-ash check [-- ARGS]    the lint (ruff, mypy, import-linter) and the whole test suite
                                 (ARGS go to pytest)
 
@@ -37,12 +40,13 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import redis
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.run import run as hypercorn_run
 
-from shared.config import APP_NAMES, ConfigError, load_settings
+from shared.config import APP_NAMES, REPO_ROOT, ConfigError, load_settings
 from shared.errors import CommandError
 from shared.infrastructure import metrics, pagecache
 from shared.infrastructure.context import use_services
@@ -177,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete every table and media file there first (otherwise both must be empty)",
     )
     p.set_defaults(func=Lazy("shared.tooling.commands:restore_command"))
+
+    p = sub.add_parser("screenshots", help="render the demo's key pages into docs/screenshots/")
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
+    p.add_argument(
+        "--running",
+        action="store_true",
+        help="show the site at the configured app URLs (a running `rose-ash up`), not a new one",
+    )
+    p.add_argument("--every-width", action="store_true", help="every page at 1280 and 390 px")
+    p.set_defaults(func=Lazy("shared.tooling.screenshots:command"))
 
     p = sub.add_parser("check", help="lint and run the whole test suite")
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")

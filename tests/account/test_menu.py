@@ -58,7 +58,11 @@ async def test_the_menu_shows_the_signed_in_member_or_a_sign_in_link(live: Platf
     assert "Ash Tree" not in anonymous
 
     html = await header_menu(await signed_in_at(live, events, ash))
-    assert f'<a class="account-name" href="{live.url("account")}/">Ash Tree</a>' in html
+    assert f'<a class="account-name" href="{live.url("account")}/">' in html
+    # No fediverse picture yet: their initials stand in, hidden from screen readers (the
+    # name follows).
+    assert '<span class="avatar avatar--initials" aria-hidden="true">AT</span>' in html
+    assert "<span>Ash Tree</span></a>" in html
     # Sign-out is the showing app's own confirmation page: relative, and no CSRF token in
     # this cached HTML (it would be the wrong session's).
     assert '<a class="sign-out" href="/auth/logout">Sign out</a>' in html

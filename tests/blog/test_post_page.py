@@ -130,8 +130,11 @@ async def test_without_their_own_fields_the_cards_fall_back_like_ghost(
     for prop in ("description", "og:description", "twitter:description"):
         assert _meta(html, prop) == "Only an excerpt", prop
     assert _meta(html, "twitter:title") == "Few fields"
-    assert _meta(html, "twitter:card") == "summary"
-    assert _meta(html, "twitter:image") is None
+    # No image of its own: the site's card (1200x630) stands in, on both cards.
+    site_card = "http://127.0.0.1:8001/static/img/og-default.png"
+    assert _meta(html, "og:image") == _meta(html, "twitter:image") == site_card
+    assert (_meta(html, "og:image:width"), _meta(html, "og:image:height")) == ("1200", "630")
+    assert _meta(html, "twitter:card") == "summary_large_image"
 
 
 async def test_json_ld_article(client: Client, db: AsyncSession) -> None:

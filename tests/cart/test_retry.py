@@ -68,13 +68,13 @@ async def test_a_declined_payment_is_tried_again_on_a_new_checkout_and_paid_once
     product = await shop.product(stock=5, price_minor=450)
     order_id = await place_order(shop, browser, product)
     page = await browser.get(f"{shop.url('cart')}/orders/{order_id}")
-    first = re.search(r'class="button pay-now" href="([^"]+)"', page.text)
+    first = re.search(r'class="button primary pay-now" href="([^"]+)"', page.text)
     assert first is not None
 
     # Declined on SumUp's page: back on the order page, the buyer may try again.
     back = await browser.post(first.group(1), {"outcome": "decline"})
     assert "did not go through" in back.text
-    assert 'class="retry-payment"' in back.text
+    assert 'class="primary retry-payment"' in back.text
     assert await order_status(shop, order_id) == ("pending_payment", False)
     [(_, status, first_checkout)] = await attempts(shop, order_id)
     assert status == "FAILED"
@@ -108,7 +108,7 @@ async def test_a_declined_payment_is_tried_again_on_a_new_checkout_and_paid_once
     again = await browser.post(
         f"{shop.url('cart')}/orders/{order_id}/pay", {"csrf_token": csrf_in(back.text)}
     )
-    assert 'class="retry-payment"' not in again.text
+    assert 'class="primary retry-payment"' not in again.text
     assert len(await attempts(shop, order_id)) == 2
     assert len(await shop.audit(order_id, "order.paid")) == 1
     assert len(smtp_sink.to("rowan@guests.rose-ash.test")) == 1

@@ -83,6 +83,17 @@ class Site:
         return done.stdout
 
 
+async def open_header_menu(page: Page) -> None:
+    """On a phone the site's navigation and the account menu are inside the header's Menu (a
+    <details> disclosure): open it, as a visitor would, when it is closed. On a wide screen
+    they are in the header row and there is nothing to open."""
+    await page.wait_for_load_state()
+    menu = page.locator("details.site-menu")
+    summary = menu.locator("summary").first
+    if await summary.is_visible() and await menu.get_attribute("open") is None:
+        await summary.click()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
     report = yield

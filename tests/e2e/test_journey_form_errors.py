@@ -14,7 +14,7 @@ import secrets
 
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import Site
+from tests.e2e.conftest import Site, open_header_menu
 from tests.e2e.test_journey_signing_in import (
     PASSWORD,
     NewPage,
@@ -111,6 +111,7 @@ async def test_an_editors_admin_home_and_event_form(site: Site, browsers: NewPag
     await at_url(page, site.url("events"))
 
     # The Staff menu leads an editor to their admin home: what editors may do, no more.
+    await open_header_menu(page)
     staff = account_menu(page).locator("details.staff-menu")
     await staff.locator("summary").click()
     await staff.get_by_role("link", name="Admin home").click()

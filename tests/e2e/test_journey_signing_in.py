@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
-from tests.e2e.conftest import Site, _save_artifacts
+from tests.e2e.conftest import Site, _save_artifacts, open_header_menu
 from tests.support import link_in
 
 PASSWORD = "a walk round the orchard " + secrets.token_hex(3)
@@ -96,11 +96,13 @@ async def at_url(page: Page, url: str | re.Pattern[str]) -> None:
 
 
 async def named_in_header(page: Page, name: str) -> None:
+    await open_header_menu(page)
     await expect(account_menu(page).get_by_role("link", name=name)).to_be_visible()
     await expect(account_menu(page).get_by_role("link", name="Sign in")).to_have_count(0)
 
 
 async def anonymous_in_header(page: Page) -> None:
+    await open_header_menu(page)
     await expect(account_menu(page).get_by_role("link", name="Sign in")).to_be_visible()
 
 
@@ -116,6 +118,7 @@ async def member(site: Site, tag: str) -> tuple[str, str]:
 
 async def sign_in_here(site: Site, page: Page, login: str) -> None:
     """Click the header's "Sign in" and fill in federation's form."""
+    await open_header_menu(page)
     await account_menu(page).get_by_role("link", name="Sign in").click()
     await at_url(page, re.compile(re.escape(site.url("federation", "/signin")) + r"\?"))
     await page.get_by_label("Email address or username").fill(login)
@@ -142,6 +145,7 @@ async def test_sign_up_lands_where_you_were_and_every_app_knows_you(
     # "Sign in" on the events page; no account yet, so "Create an account".
     began = site.url("events", "/")
     await page.goto(began)
+    await open_header_menu(page)
     await account_menu(page).get_by_role("link", name="Sign in").click()
     await at_url(page, re.compile(re.escape(site.url("federation", "/signin")) + r"\?"))
     await page.get_by_role("link", name="Create an account").click()
@@ -189,6 +193,7 @@ async def test_sign_up_lands_where_you_were_and_every_app_knows_you(
         await named_in_header(page, name)
 
     # "Community" is the social hub: the member's home timeline.
+    await open_header_menu(page)
     await site_menu(page).get_by_role("link", name="Community").click()
     await at_url(page, site.url("federation", "/"))
     await expect(page.locator("main h1")).to_have_text("Home")
@@ -211,6 +216,7 @@ async def test_sign_in_returns_to_the_page_it_was_clicked_on_with_the_member_in_
     # A visitor's "Community" is the cooperative's local timeline.
     page = await browsers()
     await page.goto(site.url("blog"))
+    await open_header_menu(page)
     await site_menu(page).get_by_role("link", name="Community").click()
     await at_url(page, site.url("federation", "/"))
     await expect(page.locator("main h1")).to_have_text("Local")
@@ -243,6 +249,7 @@ async def test_errors_keep_the_header_and_sit_beside_their_fields(
     # A missing page keeps the menu, the cart and "Sign in".
     await page.goto(site.url("market", "/no/such/page"))
     await expect(page.locator("main h1")).to_have_text("Page not found")
+    await open_header_menu(page)
     await expect(site_menu(page).get_by_role("link", name="Market")).to_be_visible()
     await expect(page.locator(".cart-count")).to_be_visible()
     await anonymous_in_header(page)

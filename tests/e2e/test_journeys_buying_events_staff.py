@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser, Locator, Page, expect
 
-from tests.e2e.conftest import Site, _page
+from tests.e2e.conftest import Site, _page, open_header_menu
 from tests.e2e.test_events import email_with_subject
 
 PASSWORD = "plain words please " + secrets.token_hex(3)
@@ -193,6 +193,7 @@ async def test_staff_find_every_page_from_the_header_and_embed_in_a_post(
         "--admin", "--password", PASSWORD,
     )  # fmt: skip
     await page.goto(site.url("market"))
+    await open_header_menu(page)
     await (
         page.get_by_role("navigation", name="Your account")
         .get_by_role("link", name="Sign in")
@@ -204,6 +205,7 @@ async def test_staff_find_every_page_from_the_header_and_embed_in_a_post(
     # A Staff menu in the header of every app, leading to the admin home.
     for app in ("market", "events", "cart", "blog"):
         await page.goto(site.url(app))
+        await open_header_menu(page)
         await expect(staff_menu(page)).to_be_visible()
     await staff_menu(page).locator("summary").click()
     await expect(staff_menu(page).get_by_role("link", name="Orders")).to_be_visible()

@@ -154,6 +154,30 @@ async def test_security_headers(make_app: AppMaker) -> None:
     assert resp.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
 
 
+@pytest.mark.parametrize("name", APP_NAMES)
+async def test_every_app_serves_its_icons_and_manifest(make_app: AppMaker, name: str) -> None:
+    client = (await make_app(name)).test_client()
+    for path, mimetype, magic in (
+        ("/favicon.ico", "image/x-icon", b"\x00\x00\x01\x00"),
+        ("/apple-touch-icon.png", "image/png", b"\x89PNG"),
+    ):
+        resp = await client.get(path)
+        assert resp.status_code == 200, path
+        assert resp.mimetype == mimetype
+        assert (await resp.get_data()).startswith(magic)
+    resp = await client.get("/manifest.webmanifest")
+    assert resp.status_code == 200
+    assert resp.mimetype == "application/manifest+json"
+    manifest = await resp.get_json(force=True)
+    assert manifest["start_url"] == "/"
+    for icon in manifest["icons"]:
+        assert (await client.get(icon["src"])).status_code == 200, icon["src"]
+    # Every page links them.
+    html = await (await client.get("/no/such/page")).get_data(as_text=True)
+    for link in ('href="/favicon.ico"', 'rel="manifest"', 'rel="apple-touch-icon"'):
+        assert link in html
+
+
 async def test_errors_render_in_the_site_style_or_as_json(make_app: AppMaker) -> None:
     app = await make_app("market")
     client = app.test_client()

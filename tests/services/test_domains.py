@@ -106,6 +106,7 @@ COMMANDS = {
     "worker": ["--once"],
     "schema dump": ["--check", "--output"],
     "check": ["pytest_args"],
+    "screenshots": ["--every-width", "--out", "--running"],
     "backup": ["--keep-days", "--media", "--min-age-hours", "dest"],
     "restore": ["--media", "--replace", "src"],
     "user create": [

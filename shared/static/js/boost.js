@@ -7,7 +7,8 @@
 // htmx looks at them. So are downloads and feeds (a `download` attribute, or an address
 // ending in .ics, .csv, .xml, ...): they are not pages, and swapping one into #content would
 // blank it. (The server answers a boosted request for something that is not a page with
-// HX-Redirect as well: shared/infrastructure/factory.py.)
+// HX-Redirect as well: shared/infrastructure/factory.py.) It also restores the scroll position
+// on Back and keeps the header's menu tidy (below).
 (function () {
   "use strict";
   var NOT_A_PAGE = /\.(ics|csv|xml|json|txt|pdf|zip|png|jpe?g|svg|webp)$/i;
@@ -31,4 +32,33 @@
       elt.setAttribute("hx-boost", "false");
     }
   });
+
+  // Back and Forward: htmx asks the server for the page again (nothing is kept in the
+  // browser) and would show it from the top. Where the reader was on each address is
+  // remembered for this tab's life (in memory only) and restored once the page is back.
+  var positions = {};
+  document.addEventListener("htmx:beforeHistorySave", function (event) {
+    positions[event.detail.path] = window.scrollY;
+  });
+  document.addEventListener("htmx:historyRestore", function (event) {
+    var y = positions[event.detail.path];
+    if (typeof y === "number") {
+      window.requestAnimationFrame(function () { window.scrollTo(0, y); });
+    }
+  });
+  // The header's menu: the panel closes once a link in it was followed (the header stays
+  // in place through boosted navigation). Wide screens show its contents in the header row
+  // through ::details-content; where a browser does not know that, the menu is opened there.
+  var WIDE = window.matchMedia("(min-width: 60rem)");
+  function menu() { return document.querySelector("details.site-menu"); }
+  function fitMenu() {
+    var details = menu();
+    if (details && !CSS.supports("selector(::details-content)")) details.open = WIDE.matches;
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var details = menu();
+    if (details && !WIDE.matches && details.contains(event.detail.elt)) details.open = false;
+  });
+  document.addEventListener("DOMContentLoaded", fitMenu);
+  if (WIDE.addEventListener) WIDE.addEventListener("change", fitMenu);
 })();
