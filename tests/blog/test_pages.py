@@ -359,7 +359,7 @@ async def test_the_demo_content_is_a_real_blog_and_seeding_is_idempotent(
     assert "sourdough" in (await _html(client, "/search?q=sourdough")).lower()
     # Every demo post has a feature image, served by the app (the files are committed).
     images = list(await db.scalars(select(BlogPost.feature_image).where(BlogPost.kind == "post")))
-    assert len(images) == 7
+    assert len(images) == 8
     assert all(images)
     for path in images:
         resp = await client.get(path)
