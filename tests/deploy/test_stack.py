@@ -18,6 +18,7 @@ import yaml
 
 from shared.config import APP_NAMES, REPO_ROOT, SECRET_ENV, ConfigError, load_settings
 from shared.tooling.devservers import free_port
+from tests.deploy import STACK_SECRETS
 from tests.support import GUARD_S
 
 STACK_FILE = REPO_ROOT / "docker-compose.yml"
@@ -149,23 +150,7 @@ def test_networks_and_secrets(stack: dict[str, Any]) -> None:
     assert internal["driver_opts"]["encrypted"] == "true"
     assert stack["networks"]["public"]["name"] == "rose-ash-public"
     assert stack["networks"]["public"]["driver_opts"]["encrypted"] == "true"
-    assert set(stack["secrets"]) == {
-        "postgres_password",
-        "database_url",
-        "redis_password",
-        "redis_url",
-        "rose_secret_key",
-        "rose_internal_secret",
-        "rose_smtp_password",
-        "rose_oidc_private_key",
-        "rose_ap_private_key",
-        "rose_ghost_content_key",
-        "rose_ghost_admin_key",
-        "rose_ghost_webhook_secret",
-        "rose_sumup_api_key",
-        "rose_sumup_merchant_code",
-        "rose_metrics_token",
-    }
+    assert set(stack["secrets"]) == set(STACK_SECRETS)
     assert all(s["external"] for s in stack["secrets"].values())
     assert set(stack["volumes"]) == {
         "postgres_data",
@@ -360,5 +345,12 @@ def test_env_example_lists_every_variable_the_platform_reads() -> None:
     assert set(secret_vars.group(1).split()) == set(ALL_SECRET_VARS), (
         "docker/entrypoint.sh's SECRET_VARS must load exactly the stack's secrets"
     )
-    # Every secret the settings read is one the stack provides.
-    assert set(SECRET_ENV.values()) == set(ALL_SECRET_VARS)
+    # Every secret the settings read is one the stack provides, but for those of the pieces the
+    # stack does not run yet (issue #21): the migration step as the owner role, and the object
+    # store for media. Wiring them in makes this fail until the set is emptied.
+    not_in_the_stack_yet = {
+        "MIGRATE_DATABASE_URL",
+        "ROSE_S3_ACCESS_KEY_ID",
+        "ROSE_S3_SECRET_ACCESS_KEY",
+    }
+    assert set(SECRET_ENV.values()) - not_in_the_stack_yet == set(ALL_SECRET_VARS)

@@ -5,7 +5,7 @@ It needs a Docker engine it may drive as root (started here when it is not runni
 minutes, so it runs when asked: ROSE_SWARM_SMOKE=1 (README, "Deployment"). .ci/run asks for it
 whenever the deployment files differ from those of the last passing run, whose digest is
 recorded in tests/deploy/swarm-smoke.sha256 (this test writes it when everything passed; commit
-it with the change). What it checks, in order: every app's home answers; a member signs in once
+it with the change); none is recorded yet, as the erasure step does not pass (issue #21). What it checks, in order: every app's home answers; a member signs in once
 and is signed in on every app; an image uploaded at federation and one at blog are served back;
 a rolling update to a new tag completes with no failed request while a bounded load loop runs;
 a killed container is replaced; the member erases their account and their images are gone.
@@ -36,13 +36,14 @@ import pytest
 
 from shared.config import APP_NAMES, REPO_ROOT
 from shared.tooling.devservers import free_ports
+from tests.deploy import STACK_SECRETS
 from tests.identity.factories import sign_in_at
 from tests.support import BROWSER_ACCEPT, GUARD_S, Browser, csrf_in
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("ROSE_SWARM_SMOKE") != "1",
-    reason="the Swarm smoke test runs when asked: ROSE_SWARM_SMOKE=1 (.ci/run asks when the "
-    "deployment files changed)",
+    reason="the Swarm smoke test runs when asked: ROSE_SWARM_SMOKE=1 (.ci/run asks once a "
+    "passing run is recorded, when the deployment files changed since)",
 )
 
 STACK = "rose-ash-smoke"
@@ -51,24 +52,6 @@ DOMAIN = "rose-ash.com"
 DEPLOY_GUARD_S = 3600
 MEMBER = "smoke_member"
 PASSWORD = "correct horse battery staple"
-# What `deploy.sh --local` may create that outlives the stack: removed unless it existed before.
-SECRETS = (
-    "postgres_password",
-    "database_url",
-    "redis_password",
-    "redis_url",
-    "rose_secret_key",
-    "rose_internal_secret",
-    "rose_smtp_password",
-    "rose_oidc_private_key",
-    "rose_ap_private_key",
-    "rose_ghost_content_key",
-    "rose_ghost_admin_key",
-    "rose_ghost_webhook_secret",
-    "rose_sumup_api_key",
-    "rose_sumup_merchant_code",
-    "rose_metrics_token",
-)
 # The files a deployment is made of: a change makes .ci/run run this test.
 DEPLOYMENT_FILES = (
     "*/Dockerfile",
@@ -274,7 +257,8 @@ def site() -> Iterator[Site]:
                 ),
             )
             site = Site(https_port, ssl.create_default_context(cadata=root), tag)
-            site.created_secrets = [s for s in SECRETS if s not in secrets_before]
+            # What `deploy.sh --local` created that outlives the stack: removed at the end.
+            site.created_secrets = [s for s in STACK_SECRETS if s not in secrets_before]
             yield site
         finally:
             docker("stack", "rm", STACK, check=False)
@@ -301,7 +285,7 @@ def site() -> Iterator[Site]:
             ).split()
             if volumes:
                 docker("volume", "rm", *volumes)
-            for secret in SECRETS:
+            for secret in STACK_SECRETS:
                 if secret not in secrets_before:
                     docker("secret", "rm", secret, check=False)
             for image in docker(

@@ -57,6 +57,15 @@ async def lookup_url(client: httpx.AsyncClient, peer: Peer, url: str) -> dict[st
     return doc
 
 
+async def peer_follows(
+    client: httpx.AsyncClient, peer: Peer, worker: OutboxProcessor, handle: str
+) -> None:
+    """The peer follows ``handle``; our worker delivers the Accept."""
+    resp = await client.post(f"{peer.origin}/control/follow", json={"handle": handle})
+    assert resp.status_code == 200, resp.text + "\n" + "\n".join(peer.output)
+    assert (await worker.run_once()).delivered == 1  # the Accept
+
+
 def hashtags(node: dict[str, Any]) -> dict[str, str]:
     """An expanded object's Hashtags: name -> href."""
     return {
@@ -298,11 +307,7 @@ async def test_a_fedify_server_follows_events_and_reads_every_field_of_an_event(
             httpx.AsyncClient(timeout=60) as client,
             OutboxProcessor(settings, factory, worker_id="interop") as worker,
         ):
-            resp = await client.post(
-                f"{peer.origin}/control/follow", json={"handle": f"events@{host}"}
-            )
-            assert resp.status_code == 200, resp.text + "\n" + "\n".join(peer.output)
-            assert (await worker.run_once()).delivered == 1  # the Accept
+            await peer_follows(client, peer, worker, f"events@{host}")
 
             async with factory() as session, session.begin():
                 calendar = await events_service.save_calendar(
@@ -370,11 +375,7 @@ async def test_a_fedify_server_follows_the_market_and_reads_a_new_product(
             httpx.AsyncClient(timeout=60) as client,
             OutboxProcessor(settings, factory, worker_id="interop") as worker,
         ):
-            resp = await client.post(
-                f"{peer.origin}/control/follow", json={"handle": f"market@{host}"}
-            )
-            assert resp.status_code == 200, resp.text + "\n" + "\n".join(peer.output)
-            assert (await worker.run_once()).delivered == 1  # the Accept
+            await peer_follows(client, peer, worker, f"market@{host}")
 
             async with factory() as session, session.begin():
                 cheese = await catalog.create_category(session, CategoryInput(name="Cheese"))

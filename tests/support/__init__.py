@@ -392,3 +392,14 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     )
     out, err = await proc.communicate()
     return proc.returncode or 0, out.decode(), err.decode()
+
+
+def commands_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    """The Redis commands called between two ``INFO commandstats`` readings, with how often
+    (the reading's own INFO left out)."""
+    calls = {
+        name.removeprefix("cmdstat_"): stats["calls"] - before.get(name, {}).get("calls", 0)
+        for name, stats in after.items()
+        if name != "cmdstat_info"
+    }
+    return {command: n for command, n in calls.items() if n}
