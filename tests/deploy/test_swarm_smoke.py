@@ -5,7 +5,8 @@ It needs a Docker engine it may drive as root (started here when it is not runni
 minutes, so it runs when asked: ROSE_SWARM_SMOKE=1 (README, "Deployment"). .ci/run asks for it
 whenever the deployment files differ from those of the last passing run, whose digest is
 recorded in tests/deploy/swarm-smoke.sha256 (this test writes it when everything passed; commit
-it with the change); none is recorded yet, as the erasure step does not pass (issue #21). What it checks, in order: every app's home answers; a member signs in once
+it with the change); none is recorded yet, as the erasure step does not pass (issue #21).
+What it checks, in order: every app's home answers; a member signs in once
 and is signed in on every app; an image uploaded at federation and one at blog are served back;
 a rolling update to a new tag completes with no failed request while a bounded load loop runs;
 a killed container is replaced; the member erases their account and their images are gone.
