@@ -269,7 +269,7 @@ async def test_staff_find_every_page_from_the_header_and_embed_in_a_post(
         ("Sourdough", "Product: Sourdough loaf"),
     ):
         await toolbar.get_by_role("button", name="Embed").click()
-        await page.get_by_label("Find a product or an event").fill(query)
+        await page.get_by_label("Find a product, an event or a widget").fill(query)
         await page.get_by_role("button", name=re.compile("^" + re.escape(choice))).click()
     await expect(body).to_contain_text("[event:winter-concert]")
     await expect(body).to_contain_text("[product:sourdough-loaf]")
