@@ -89,7 +89,9 @@ URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 
 # The ids the pages around a post body use (base layout, header, footer, the post page);
 # tests/infrastructure/test_sanitize.py checks every literal id in those templates is here.
-RESERVED_IDS = frozenset({"content", "search-q", "featured-heading", "latest-heading", "ap-recent"})
+RESERVED_IDS = frozenset(
+    {"content", "search-q", "featured-heading", "latest-heading", "newsletter-heading", "ap-recent"}
+)
 # The prefixes of the ids the templates build (form fields, cart controls, the related posts).
 RESERVED_ID_PREFIXES = ("f-", "add-", "qty-", "nav-", "related-", "why-", "e-")
 _HEADING_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

@@ -60,6 +60,9 @@ async def test_journey_6_follow_the_local_peer_and_see_its_post(
     await expect(page.get_by_role("heading", level=1)).to_have_text("Interop peer")
     await expect(page.get_by_text(f"@peer@{peer_host}").first).to_be_visible()
     await page.get_by_role("button", name="Follow").click()
+    # The Follow is recorded (the box answers in place) before the page is ever reloaded: a
+    # reload while its request is in flight would cancel it.
+    await expect(page.locator("[data-follow-state]")).to_be_visible()
 
     # The worker delivers the Follow; the peer accepts; the page then says so.
     following = page.locator('[data-follow-state="accepted"]')

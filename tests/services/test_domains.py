@@ -97,7 +97,7 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 
 
 # What `rose-ash --help` offered before the domains declared their own commands (and the
-# oidc-client commands added since).
+# oidc-client, screenshots and db roles commands added since).
 COMMANDS = {
     "up": ["--demo"],
     "serve": ["--access-log", "--bind", "--workers", "app"],
@@ -107,6 +107,7 @@ COMMANDS = {
     "schema dump": ["--check", "--output"],
     "check": ["pytest_args"],
     "screenshots": ["--every-width", "--out", "--running"],
+    "db roles": [],
     "backup": ["--keep-days", "--media", "--min-age-hours", "dest"],
     "restore": ["--media", "--replace", "src"],
     "user create": [
