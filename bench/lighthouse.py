@@ -60,7 +60,15 @@ def _scores(url: str, form_factor: str, chromium: str) -> dict[str, int]:
         if form_factor == "desktop":
             args.append("--preset=desktop")
         env = {**os.environ, "CHROME_PATH": chromium}
-        subprocess.run(args, env=env, check=True, timeout=300)  # noqa: S603 - fixed tool
+        # Lighthouse sometimes loses its trace of a load (NO_NAVSTART) and asks to be run
+        # again: up to three tries, the last one's failure stopping the run.
+        for attempt in range(3):
+            try:
+                subprocess.run(args, env=env, check=True, timeout=300)  # noqa: S603 - fixed tool
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise
         report = json.loads(out.read_text())
     return {c: round(report["categories"][c]["score"] * 100) for c in CATEGORIES}
 
