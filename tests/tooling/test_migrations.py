@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import AuditLog
 from shared.tooling import migrate
+from tests.support import eventually
 from tests.support.settings import asyncpg_dsn, make_settings
 
 
@@ -109,10 +110,10 @@ async def test_a_second_migrator_waits_for_the_lock_past_lock_timeout(
         assert proc.stderr is not None
         line = (await proc.stderr.readline()).decode()
         assert "another migration holds the lock; waiting up to 1800 s" in line
+
         # The database's own clock says the migrator has waited for the lock longer than
         # lock_timeout, and it is still waiting.
-        waited = 0.0
-        while waited <= 0.5:
+        async def waited_past_lock_timeout() -> bool:
             waited = await holder.fetchval(
                 "SELECT coalesce(max(extract(epoch FROM now() - a.query_start)), 0)::float"
                 " FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
@@ -120,7 +121,9 @@ async def test_a_second_migrator_waits_for_the_lock_past_lock_timeout(
                 " (SELECT oid FROM pg_database WHERE datname = current_database())"
             )
             assert proc.returncode is None
-            await asyncio.sleep(0.05)
+            return bool(waited > 0.5)
+
+        await eventually(waited_past_lock_timeout, "the migrator still waiting past lock_timeout")
     finally:
         await holder.close()  # the lock goes with the session
     out, err = await proc.communicate()
