@@ -35,6 +35,7 @@ from shared.models.events import (
     EventEmbedOrigin,
     EventException,
     EventFeedToken,
+    EventOccurrenceObject,
     EventTicket,
     EventTicketType,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "EventEmbedOrigin",
     "EventException",
     "EventFeedToken",
+    "EventOccurrenceObject",
     "EventTicket",
     "EventTicketType",
     "GhostState",

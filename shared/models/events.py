@@ -136,6 +136,38 @@ class EventException(Base):
     new_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class EventOccurrenceObject(Base):
+    """One occurrence of a recurring event as announced to the fediverse: its own ``Event``
+    object (``object_uri``), the start and end it was last sent with and a digest of what was
+    sent (a change is an ``Update``). ``deleted_at`` is set when its ``Delete`` went out; a
+    later announcement of the same occurrence gets a new id (peers keep tombstones). At most one
+    standing object per occurrence: a second worker cannot announce it twice."""
+
+    __tablename__ = "event_occurrence_objects"
+    __table_args__ = (
+        Index(
+            "ix_event_occurrence_objects_standing",
+            "event_id",
+            "occurrence_start",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+    )
+    occurrence_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    object_uri: Mapped[str] = mapped_column(String(500), nullable=False, unique=True)
+    start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    end_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
 class EventTicketType(Base):
     """A kind of paid ticket for one occurrence, sold through the cart (the sellable id).
     ``taken`` counts the tickets reserved by unpaid orders and issued by paid ones; it only
