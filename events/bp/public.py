@@ -182,7 +182,9 @@ async def calendar(slug: str) -> Response:
 
 
 async def _ap_event(slug: str) -> ApObjectDTO | None:
-    return await services().events.activitypub_object(db_session(), slug)
+    """The event's object; of a recurring event, the occurrence ``?at=`` names (or the next)."""
+    at = occurrence_key(request.args.get("at"))
+    return await services().events.activitypub_object(db_session(), slug, at=at)
 
 
 @bp.get("/events/<slug>")

@@ -338,9 +338,17 @@ class EventService(SellableProvider, Protocol):
         """The event with this id, whatever its status (for staff), or None."""
         ...
 
-    async def activitypub_object(self, session: AsyncSession, slug: str) -> ApObjectDTO | None:
+    async def activitypub_object(
+        self, session: AsyncSession, slug: str, *, at: datetime | None = None
+    ) -> ApObjectDTO | None:
         """The federated ``Event`` of the public event at ``slug`` (what a server asking for
-        ActivityStreams gets at its page), or None."""
+        ActivityStreams gets at its page), or None; of a recurring event, the announced
+        occurrence ``at`` (its RECURRENCE-ID), or else the next one."""
+        ...
+
+    async def federate_occurrences(self, session: AsyncSession, *, now: datetime) -> int:
+        """Announce the occurrences of recurring events that came within the horizon by
+        ``now`` (the worker's stage); returns how many activities were published."""
         ...
 
     async def event_by_slug(

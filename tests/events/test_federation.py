@@ -1,5 +1,6 @@
 """Published events are announced by the events actor as ActivityPub ``Event`` objects, in
-the transaction that publishes them: Create, Update on every change, Delete when withdrawn."""
+the transaction that publishes them: Create, Update on every change, Delete when withdrawn
+(a recurring event's occurrences: tests/events/test_federated_occurrences.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
-from shared.contracts import EventInput, OccurrenceException
+from shared.contracts import EventInput
 from shared.models import ApActivity
 from shared.services.registry import build_services
 from tests.events import factories
@@ -36,7 +37,6 @@ async def test_an_event_is_created_updated_and_withdrawn_on_the_fediverse(
         "end_local": datetime(2026, 12, 1, 20),
         "location_name": "The Café",
         "location_address": "12 Rose Lane",
-        "rrule": "FREQ=WEEKLY;COUNT=3",
         "tags": ("garden",),
     }
     draft = await events.save_event(db, EventInput(**fields))
@@ -44,7 +44,9 @@ async def test_an_event_is_created_updated_and_withdrawn_on_the_fediverse(
     live = await events.save_event(
         db, EventInput(**{**fields, "status": "published"}), event_id=draft.id
     )
-    await events.set_exception(db, live.id, OccurrenceException(live.start.replace(day=8), True))
+    await events.save_event(
+        db, EventInput(**{**fields, "status": "published", "organiser": "Ash"}), event_id=live.id
+    )
     await events.save_event(db, EventInput(**fields), event_id=draft.id)
     activities = await outbox(db)
     assert [a["type"] for a in activities] == ["Create", "Update", "Delete"]

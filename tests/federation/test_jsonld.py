@@ -133,6 +133,38 @@ async def test_an_event_without_an_image_still_has_an_attachment_array(
     assert "image" not in payload["object"]
 
 
+async def test_an_occurrence_of_a_recurring_event_keeps_its_series(
+    db: AsyncSession, settings: Settings
+) -> None:
+    """Each occurrence is its own Event naming its series (schema.org's superEvent)."""
+    events = build_services(settings).events
+    calendar = await factories.calendar(db)
+    await events.save_event(
+        db,
+        EventInput(
+            calendar_id=calendar.id,
+            title="Folk night",
+            slug="folk-night",
+            timezone="Europe/London",
+            start_local=datetime(2030, 3, 5, 18),
+            end_local=datetime(2030, 3, 5, 20),
+            rrule="FREQ=WEEKLY;COUNT=2",
+            status="published",
+        ),
+    )
+    assert await events.federate_occurrences(db, now=datetime(2030, 3, 1, tzinfo=UTC)) == 2
+    payload = await db.scalar(select(ApActivity.payload).where(ApActivity.actor_app == "events"))
+    assert payload is not None
+    node, dropped = expand(payload)
+    assert dropped == []
+    [event] = node[f"{AS}object"]
+    assert event["@type"] == [f"{AS}Event"]
+    assert event["@id"].endswith("/occurrences/20300305T180000Z")
+    assert one(event, f"{AS}startTime") == "2030-03-05T18:00:00+00:00"
+    events_url = settings.apps["events"].public_url
+    assert event[f"{SCHEMA}superEvent"] == [{"@id": f"{events_url}/events/folk-night"}]
+
+
 async def test_a_members_post_keeps_sensitive_content_warning_and_hashtags(
     db: AsyncSession, settings: Settings
 ) -> None:

@@ -56,6 +56,8 @@ EXTENSION_TERMS: dict[str, Any] = {
     "addressRegion": "schema:addressRegion",
     "postalCode": "schema:postalCode",
     "addressCountry": "schema:addressCountry",
+    # An occurrence of a recurring event names its series (schema.org's Event.superEvent).
+    "superEvent": {"@id": "schema:superEvent", "@type": "@id"},
 }
 # What every document we send carries. Only contexts that strict peers know offline (see
 # EXTERNAL-APIS.md) are named by URL: an unknown remote context makes JSON-LD processors such

@@ -14,7 +14,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from quart import Blueprint, Quart, Response, abort, current_app, render_template, request
+from quart import (
+    Blueprint,
+    Quart,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+)
 
 from shared.infrastructure import inputs
 from shared.infrastructure.activitypub import authorized, keys, knock, members
@@ -317,6 +326,28 @@ async def object_view(uid: str) -> Any:
         abort(410)
     if wants_activity_json():
         return as_json({"@context": CONTEXT, **obj.data})
+    return await _object_page(dict(obj.data), None)
+
+
+@bp.get("/ap/objects/<uid>/occurrences/<key>")
+async def occurrence_view(uid: str, key: str) -> Any:
+    """One occurrence of a recurring event, announced as its own object under the series' id:
+    the object (a Tombstone once deleted) to a server, its date's page to a browser."""
+    urls = _app_urls()
+    uri = f"{urls.object(uid)}/occurrences/{key}"
+    obj = await services().federation.object_by_uri(db_session(), uri)
+    if obj is None:
+        abort(404)
+    if wants_activity_json():
+        status = 410 if obj.type == "Tombstone" else 200
+        return as_json({"@context": CONTEXT, **obj.data}, status=status)
+    if obj.type == "Tombstone":
+        abort(410)
+    page = obj.data.get("url")
+    if isinstance(page, str) and page.startswith(f"{urls.base}/"):
+        response = redirect(page, 303)
+        response.headers["Vary"] = "Accept"
+        return response
     return await _object_page(dict(obj.data), None)
 
 

@@ -43,6 +43,7 @@ WIDGETS = (
 DOMAIN = Domain(
     name="events",
     build=build,
+    worker_stages=Lazy("shared.services.events.stages:worker_stages"),
     demo_seeders=(Lazy("shared.services.events.demo:seed_events"),),
     widgets=WIDGETS,
 )

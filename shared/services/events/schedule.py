@@ -1,35 +1,30 @@
 """Events and the changes to their occurrences, as staff write them; a published event is
-announced to the fediverse in the same transaction."""
+announced to the fediverse in the same transaction (:mod:`shared.services.events.federate`)."""
 
 from __future__ import annotations
 
-import mimetypes
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts import ApObjectDTO, EventDTO, EventInput, OccurrenceException
+from shared.contracts import EventDTO, EventInput, OccurrenceException
 from shared.contracts.errors import InvalidEvent
 from shared.errors import FieldErrors, NotFound
-from shared.infrastructure.activitypub.actors import hashtag
 from shared.infrastructure.sanitize import SLUG_RE, clean_text, sanitize_html, slugify
 from shared.models import Event, EventCalendar, EventException
 from shared.models.events import EVENT_STATUSES
 from shared.services import audit
 from shared.services.events import recurrence as rec
 from shared.services.events.common import PUBLIC_STATUSES, row_dto
-from shared.services.events.core import EventServiceCore
-
-# The actor that announces events, and the statuses an event may have.
-ACTOR = "events"
+from shared.services.events.federate import Federating
 
 
-class Schedule(EventServiceCore):
+class Schedule(Federating):
     """Finding, checking and saving events and their cancelled or moved occurrences."""
 
     async def event_by_slug(
@@ -83,98 +78,6 @@ class Schedule(EventServiceCore):
             after=_audit_view(row),
         )
         return await self._federate(session, row)
-
-    async def _federate(self, session: AsyncSession, row: Event) -> EventDTO:
-        """Bring the fediverse in line with the event after a write: a published (or
-        cancelled) event is announced (``Create``, under a fresh object id) and re-sent on
-        every change (``Update``); one taken back to draft is withdrawn (``Delete``)."""
-        event = await self.get_event(session, row.id)
-        assert event is not None
-        if self.federation is None:
-            return event
-        if event.status in PUBLIC_STATUSES:
-            if row.ap_object_uri is None:
-                row.ap_object_uri = self.federation.new_object_uri(ACTOR)
-                await session.flush()
-                await self.federation.publish(session, ACTOR, "Create", self._ap_event(row, event))
-            else:
-                await self.federation.publish(session, ACTOR, "Update", self._ap_event(row, event))
-        elif row.ap_object_uri is not None:
-            withdrawn, row.ap_object_uri = row.ap_object_uri, None
-            await session.flush()
-            await self.federation.publish(session, ACTOR, "Delete", withdrawn)
-        return event
-
-    async def activitypub_object(self, session: AsyncSession, slug: str) -> ApObjectDTO | None:
-        """The federated ``Event`` of the public event at ``slug``, as last sent (what Mastodon's
-        search by URL gets at ``/events/<slug>``), or None."""
-        uri = await session.scalar(
-            select(Event.ap_object_uri).where(Event.slug == slug, Event.status.in_(PUBLIC_STATUSES))
-        )
-        if uri is None or self.federation is None:
-            return None
-        return await self.federation.object_by_uri(session, uri)
-
-    def _ap_event(self, row: Event, event: EventDTO) -> ApObjectDTO:
-        """The event as an ActivityStreams ``Event`` with the fields Mobilizon and Gancio read
-        (time zone, a ``Place`` with a ``PostalAddress``, join mode, tags linked to their
-        listing, the image) in the terms our JSON-LD context defines for them."""
-        content = event.description_html
-        if event.recurring:
-            content += f"<p>Repeats: {event.rrule}</p>"
-        url = f"{self.public_url}/events/{event.slug}"
-        doc: dict[str, Any] = {
-            "id": row.ap_object_uri,
-            "type": "Event",
-            "name": event.title,
-            "content": content,
-            "mediaType": "text/html",
-            "startTime": event.start.isoformat(),
-            "endTime": event.end.isoformat(),
-            "timezone": event.timezone,
-            "url": url,
-            "updated": event.updated_at.isoformat(),
-            # Places are booked here, not by a Join: Mobilizon shows a link to the page.
-            "joinMode": "external",
-            "externalParticipationUrl": url,
-            # The calendar's kind of events, in Mobilizon's categories.
-            "category": event.calendar.category,
-            # Gancio refuses an Event without an attachment array (issue #20, item 15).
-            "attachment": [],
-        }
-        if event.capacity is not None:
-            doc["maximumAttendeeCapacity"] = event.capacity
-        if event.image_url:
-            # Mobilizon takes the first attachment as the event's picture; Mastodon shows it.
-            media_type = mimetypes.guess_type(urlsplit(event.image_url).path)[0] or "image/jpeg"
-            doc["image"] = {"type": "Image", "url": event.image_url, "mediaType": media_type}
-            doc["attachment"].append(
-                {
-                    "type": "Document",
-                    "mediaType": media_type,
-                    "url": event.image_url,
-                    "name": event.title,
-                }
-            )
-        if event.location_name or event.location_address:
-            place: dict[str, Any] = {
-                "type": "Place",
-                "name": event.location_name or event.location_address,
-            }
-            if event.location_address:
-                # One free-text line: Mobilizon reads a PostalAddress, Gancio its text.
-                place["address"] = {
-                    "type": "PostalAddress",
-                    "streetAddress": event.location_address,
-                }
-            doc["location"] = place
-        if event.status == "cancelled":
-            doc["name"] = f"Cancelled: {event.title}"
-        if event.tags:
-            doc["tag"] = [
-                hashtag(t, f"{self.public_url}/?{urlencode({'tag': t})}") for t in event.tags
-            ]
-        return ApObjectDTO(doc)
 
     async def _checked(
         self, session: AsyncSession, data: EventInput, event_id: int | None
