@@ -359,6 +359,73 @@ async def test_a_fedify_server_follows_events_and_reads_every_field_of_an_event(
         await engine.dispose()
 
 
+async def test_a_recurring_event_reaches_a_fedify_server_as_separate_events(
+    events_https: Settings, peer: Peer
+) -> None:
+    """Each coming date of a weekly event arrives as its own Event naming its series, and
+    withdrawing the series deletes each (decision 0111)."""
+    settings = events_https
+    events_service = build_services(settings).events
+    events = settings.apps["events"].public_url
+    host = events.split("://", 1)[1]
+    engine = create_engine(settings)
+    factory = create_session_factory(engine)
+    try:
+        async with (
+            httpx.AsyncClient(timeout=60) as client,
+            OutboxProcessor(settings, factory, worker_id="interop") as worker,
+        ):
+            await peer_follows(client, peer, worker, f"events@{host}")
+            fields = {
+                "title": "Folk night",
+                "timezone": "Europe/London",
+                "start_local": datetime(2030, 3, 26, 19),
+                "end_local": datetime(2030, 3, 26, 21),
+                "rrule": "FREQ=WEEKLY;COUNT=3",
+                "status": "published",
+            }
+            async with factory() as session, session.begin():
+                calendar = await events_service.save_calendar(
+                    session, CalendarInput(name="The Folk Room", timezone="Europe/London")
+                )
+                event = await events_service.save_event(
+                    session, EventInput(calendar_id=calendar.id, **fields)
+                )
+                looked = datetime(2030, 3, 20, tzinfo=UTC)
+                assert await events_service.federate_occurrences(session, now=looked) == 3
+            assert (await worker.run_once()).delivered == 3
+            creates = [a for a in await received(client, peer) if a["type"] == "Create"]
+            objects = [a["object"] for a in creates[-3:]]
+            assert {o["type"] for o in objects} == {"Event"}
+            # 19:00 in London, before and after the clocks go forward on 30 March.
+            assert sorted(o["startTime"] for o in objects) == [
+                "2030-03-26T19:00:00Z",
+                "2030-04-02T18:00:00Z",
+                "2030-04-09T18:00:00Z",
+            ]
+            assert len({o["id"] for o in objects}) == 3
+            [node] = (await expanded(client, peer, creates[-1]["id"]))[f"{AS}object"]
+            assert node[f"{SCHEMA}superEvent"] == [{"@id": f"{events}/events/{event.slug}"}]
+            # An occurrence's id, looked up, is that occurrence.
+            found = await lookup_url(client, peer, objects[0]["id"])
+            assert found["id"] == objects[0]["id"]
+            assert found["type"] == "Event"
+
+            async with factory() as session, session.begin():
+                await events_service.save_event(
+                    session,
+                    EventInput(calendar_id=calendar.id, **{**fields, "status": "draft"}),
+                    event_id=event.id,
+                )
+            assert (await worker.run_once()).delivered == 3
+            deletes = [a for a in await received(client, peer) if a["type"] == "Delete"]
+            assert {d["object"]["id"] for d in deletes[-3:]} == {o["id"] for o in objects}
+            rejected = (await client.get(f"{peer.origin}/control/rejected")).json()
+            assert rejected == []
+    finally:
+        await engine.dispose()
+
+
 async def test_a_fedify_server_follows_the_market_and_reads_a_new_product(
     market_https: Settings, peer: Peer
 ) -> None:
