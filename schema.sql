@@ -1159,6 +1159,8 @@ CREATE TABLE public.social_accounts (
     suspended_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    also_known_as jsonb DEFAULT '[]'::jsonb NOT NULL,
+    moved_to_uri character varying(500),
     CONSTRAINT ck_social_accounts_local_iff_member CHECK (((user_id IS NULL) = (domain IS NOT NULL)))
 );
 
@@ -1176,6 +1178,7 @@ CREATE TABLE public.social_blocks (
     target_id bigint NOT NULL,
     kind character varying(10) NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    uri character varying(500),
     CONSTRAINT ck_social_blocks_kind_known CHECK (((kind)::text = ANY ((ARRAY['block'::character varying, 'mute'::character varying])::text[])))
 );
 
@@ -1783,6 +1786,8 @@ CREATE INDEX ix_payments_status ON public.payments USING btree (status);
 CREATE INDEX ix_refunds_order_id ON public.refunds USING btree (order_id);
 
 CREATE INDEX ix_social_accounts_handle ON public.social_accounts USING btree (lower((username)::text), lower((domain)::text));
+
+CREATE INDEX ix_social_blocks_target ON public.social_blocks USING btree (target_id, kind);
 
 CREATE INDEX ix_social_follows_target ON public.social_follows USING btree (target_id, state);
 

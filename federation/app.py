@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from federation.bp import accounts, admin, instance, oauth, social
+from federation.bp import accounts, admin, instance, moving, oauth, social
 from federation.bp.fragments import fragments
 from shared.config import Settings
 from shared.infrastructure import media
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> RoseQuart:
     app.register_blueprint(oauth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(social.bp)
+    app.register_blueprint(moving.bp)
     app.register_blueprint(instance.bp)
     fragments.install(app)
     # The social hub's uploads: post images, avatars and headers (shared/infrastructure/media.py).

@@ -136,6 +136,7 @@ async def _profile_page(account: SocialAccountDTO) -> Response:
     html = await render_page(
         "social/profile.html",
         account=account,
+        moved_to=await social.moved_to(session, account.id),
         page=page,
         relationship=relationship,
         followers=followers,

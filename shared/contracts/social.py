@@ -120,6 +120,15 @@ class RelationshipDTO:
 
 
 @dataclass(frozen=True)
+class MovingDTO:
+    """A member's moves: the old accounts they named as aliases (so those may move here),
+    each as (actor URI, handle or URI to show), and the account they moved to, if they did."""
+
+    aliases: tuple[tuple[str, str], ...]
+    moved_to: SocialAccountDTO | None
+
+
+@dataclass(frozen=True)
 class SocialProfileInput:
     display_name: str
     bio: str
@@ -208,6 +217,26 @@ class SocialService(Protocol):
         self, session: AsyncSession, user_id: int, profile: SocialProfileInput
     ) -> SocialAccountDTO:
         """Save the member's profile and tell their followers (``Update`` of the Person)."""
+        ...
+
+    async def moving(self, session: AsyncSession, user_id: int) -> MovingDTO:
+        """The member's aliases and where they moved, for their settings."""
+        ...
+
+    async def add_alias(self, session: AsyncSession, user_id: int, query: str) -> MovingDTO:
+        """Name an old account (handle or actor URL, resolved) as the member's alias, so that
+        it may move here; followers hear of it (``Update`` of the Person)."""
+        ...
+
+    async def remove_alias(self, session: AsyncSession, user_id: int, uri: str) -> MovingDTO: ...
+
+    async def move_away(self, session: AsyncSession, user_id: int, query: str) -> MovingDTO:
+        """Move the member to the account ``query`` names, which must list the member among
+        its aliases: ``Move`` to every follower, local followers moved here."""
+        ...
+
+    async def moved_to(self, session: AsyncSession, account_id: int) -> SocialAccountDTO | None:
+        """The account an account moved to, if it moved (and we know the new one)."""
         ...
 
     async def resolve_account(self, session: AsyncSession, query: str) -> SocialAccountDTO:
@@ -353,7 +382,8 @@ class SocialService(Protocol):
         undo: bool = False,
     ) -> RelationshipDTO:
         """Block (no follows either way, nothing from them) or mute (nothing from them in
-        timelines or notifications) an account, or undo it."""
+        timelines or notifications) an account, or undo it; a remote account's server hears of
+        a block and of its end (``Block``, ``Undo``), never of a mute."""
         ...
 
     async def report(

@@ -80,6 +80,12 @@ class SocialAccount(Base):
     private_key_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Suspended by an admin: the actor is gone for other servers, the posts hidden everywhere.
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The actor URIs this account is also known as (``alsoKnownAs``): for a member, the old
+    # accounts they name so that those may move here; for a remote account, as it said.
+    also_known_as: Mapped[list[str]] = mapped_column(JSONB, nullable=False, server_default="[]")
+    # The account this one moved to (``movedTo``), by URI: a member who moved away, or a
+    # remote account whose verified ``Move`` we received.
+    moved_to_uri: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
@@ -216,10 +222,14 @@ class SocialNotification(Base):
 
 class SocialBlock(Base):
     """A member blocks (no follows either way, nothing from them) or mutes (nothing from them
-    in timelines or notifications) an account."""
+    in timelines or notifications) an account; or a remote account blocked a member (its
+    ``Block`` received: no follows either way, and nothing of theirs shown to the member)."""
 
     __tablename__ = "social_blocks"
-    __table_args__ = (CheckConstraint(one_of("kind", BLOCK_KINDS), name="kind_known"),)
+    __table_args__ = (
+        CheckConstraint(one_of("kind", BLOCK_KINDS), name="kind_known"),
+        Index("ix_social_blocks_target", "target_id", "kind"),
+    )
 
     account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("social_accounts.id", ondelete="CASCADE"), primary_key=True
@@ -228,6 +238,9 @@ class SocialBlock(Base):
         BigInteger, ForeignKey("social_accounts.id", ondelete="CASCADE"), primary_key=True
     )
     kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    # The ``Block`` activity's id: ours when a member blocks a remote account, theirs when a
+    # remote account blocks a member (None for mutes and local blocks).
+    uri: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = created_at_column()
 
 

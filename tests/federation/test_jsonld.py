@@ -4,8 +4,8 @@ Every document is expanded by PyLD as a strict server would (Fedify's: Ghost's A
 Hollo), offline: our context names only the ActivityStreams and security contexts and defines
 Mastodon's and Mobilizon's terms inline. Nothing may be dropped, and each field a server reads
 (hashtags with their pages, the event's time zone, address, join mode and image, a post's
-sensitive flag and content warning, a member's discoverable, locked and profile fields) is found
-under the IRI Mastodon and Mobilizon give it.
+sensitive flag and content warning, a member's discoverable, locked and profile fields, its
+aliases and where it moved) is found under the IRI Mastodon and Mobilizon give it.
 """
 
 from __future__ import annotations
@@ -215,6 +215,26 @@ async def test_a_members_actor_keeps_discoverable_locked_and_profile_fields(
     assert field["@type"] == [f"{SCHEMA}PropertyValue"]
     assert one(field, f"{AS}name") == "Allotment"
     assert one(field, f"{SCHEMA}value") == "Plot 7"
+
+
+async def test_a_members_actor_keeps_its_aliases_and_where_it_moved(
+    db: AsyncSession, settings: Settings
+) -> None:
+    social = build_services(settings).social
+    ash, bea = await make_member(db, "ash"), await make_member(db, "bea")
+    old, new = await make_member(db, "oldash"), await make_member(db, "newash")
+    host = (await social.account_for_member(db, ash.id)).acct.split("@", 1)[1]
+    await social.add_alias(db, ash.id, f"@oldash@{host}")
+    await social.add_alias(db, ash.id, f"@bea@{host}")
+    await social.add_alias(db, new.id, f"@ash@{host}")
+    await social.move_away(db, ash.id, f"@newash@{host}")
+    doc = await social.actor_document(db, "ash")
+    assert doc is not None
+    node, dropped = expand(dict(doc.data))
+    assert dropped == []
+    uri = {u.id: (await social.account_for_member(db, u.id)).uri for u in (bea, old, new)}
+    assert values(node, f"{AS}alsoKnownAs") == [uri[old.id], uri[bea.id]]
+    assert one(node, f"{AS}movedTo") == uri[new.id]
 
 
 def test_the_app_actors_expand_with_nothing_dropped(settings: Settings) -> None:

@@ -5,7 +5,7 @@ occurrence (its RECURRENCE-ID), the object's id, the times and digest last sent,
 Delete went out. A partial unique index keeps one standing object per occurrence.
 
 Revision ID: 0034
-Revises: 0031
+Revises: 0033
 Create Date: 2026-12-07
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0034"
-down_revision: str | None = "0031"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

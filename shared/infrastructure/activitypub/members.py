@@ -173,8 +173,11 @@ def actor_document(
     discoverable: bool,
     public_key_pem: str,
     published: str,
+    also_known_as: list[str] | None = None,
+    moved_to: str | None = None,
 ) -> dict[str, Any]:
-    """The member as an ActivityStreams ``Person`` (the shape Mastodon reads)."""
+    """The member as an ActivityStreams ``Person`` (the shape Mastodon reads), with the
+    accounts it is also known as (its old ones, which may move here) and where it moved."""
     urls = member_urls(settings, username)
     doc: dict[str, Any] = {
         "@context": ACTOR_CONTEXT,
@@ -198,6 +201,10 @@ def actor_document(
         doc["icon"] = {"type": "Image", "url": avatar_url}
     if header_url:
         doc["image"] = {"type": "Image", "url": header_url}
+    if also_known_as:
+        doc["alsoKnownAs"] = list(also_known_as)
+    if moved_to:
+        doc["movedTo"] = moved_to
     if fields:
         doc["attachment"] = [
             {"type": "PropertyValue", "name": f["name"], "value": f["value"]} for f in fields

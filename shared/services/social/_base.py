@@ -70,8 +70,10 @@ class SocialBase:
         to: list[str],
         cc: list[str],
         uri: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """Write one of the member's activities to the outbox (delivered after commit)."""
+        """Write one of the member's activities to the outbox (delivered after commit);
+        ``extra`` adds fields of its type (a ``Move``'s ``target``)."""
         urls = members.member_urls(self.settings, me.username)
         payload: dict[str, Any] = {
             "@context": CONTEXT,
@@ -82,6 +84,7 @@ class SocialBase:
             "to": to,
             "cc": cc,
             "object": obj,
+            **(extra or {}),
         }
         session.add(
             ApActivity(

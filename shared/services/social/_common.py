@@ -91,13 +91,21 @@ def mentions(account_id: int) -> ColumnElement[bool]:
 
 
 def not_hidden(viewer: int | None) -> ColumnElement[bool]:
-    """Not by a suspended account, nor by one the viewer blocks or mutes."""
+    """Not by a suspended account, nor by one the viewer blocks or mutes, nor by one that
+    blocks the viewer (as Mastodon keeps a blocker's posts from whom they blocked)."""
     suspended = select(SocialAccount.id).where(SocialAccount.suspended_at.is_not(None))
     condition = SocialStatus.account_id.not_in(suspended)
     if viewer is None:
         return condition
     ignored = select(SocialBlock.target_id).where(SocialBlock.account_id == viewer)
-    return and_(condition, SocialStatus.account_id.not_in(ignored))
+    blockers = select(SocialBlock.account_id).where(
+        SocialBlock.target_id == viewer, SocialBlock.kind == "block"
+    )
+    return and_(
+        condition,
+        SocialStatus.account_id.not_in(ignored),
+        SocialStatus.account_id.not_in(blockers),
+    )
 
 
 def visible_to(viewer: int | None) -> ColumnElement[bool]:

@@ -137,6 +137,8 @@ class SocialAccounts(SocialMedia):
             discoverable=row.discoverable,
             public_key_pem=row.public_key_pem,
             published=iso(row.created_at),
+            also_known_as=list(row.also_known_as),
+            moved_to=row.moved_to_uri,
         )
 
     async def update_profile(

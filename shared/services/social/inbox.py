@@ -1,6 +1,7 @@
 """Inbound activities that concern members: follows and their answers, posts (kept when a
-member follows the author, is addressed, or is answered), edits, deletes, likes, boosts
-and their undoing. The app actors' handling takes whatever this leaves (None)."""
+member follows the author, is addressed, or is answered), edits, deletes, likes, boosts,
+blocks and moves (``remote_blocks``, ``moves``) and their undoing. The app actors' handling
+takes whatever this leaves (None)."""
 
 from __future__ import annotations
 
@@ -35,13 +36,15 @@ from shared.services.social._common import (
     sanitize_remote,
 )
 from shared.services.social.follows import SocialFollows
+from shared.services.social.moves import SocialMoves
 from shared.services.social.remote_accounts import SocialRemoteAccounts
+from shared.services.social.remote_blocks import SocialRemoteBlocks
 
 STATUS_TYPES = ("Note", "Article", "Event", "Page", "Question")
 PUBLIC_IDS = (PUBLIC, "as:Public", "Public")
 
 
-class SocialInbox(SocialFollows, SocialRemoteAccounts):
+class SocialInbox(SocialMoves, SocialRemoteBlocks, SocialFollows, SocialRemoteAccounts):
     """Acting on verified inbound activities."""
 
     async def receive(
@@ -85,6 +88,10 @@ class SocialInbox(SocialFollows, SocialRemoteAccounts):
             return await self._on_like(session, activity, sender)
         if kind == "Announce":
             return await self._on_announce(session, activity, sender)
+        if kind == "Block":
+            return await self._on_block(session, activity, sender)
+        if kind == "Move":
+            return await self._on_move(session, activity, sender)
         return None
 
     async def _local_target(self, session: AsyncSession, uri: str | None) -> SocialAccount | None:
@@ -188,6 +195,8 @@ class SocialInbox(SocialFollows, SocialRemoteAccounts):
                 )
             )
             return ReceivedDTO("unboosted" if result.rowcount else "noted", "Undo")  # type: ignore[attr-defined]
+        if inner_type == "Block" and isinstance(obj, dict):
+            return await self._on_undo_block(session, obj, account)
         return None
 
     async def _on_status(

@@ -23,10 +23,10 @@ from shared.models import (
 from shared.models.social import BLOCK_KINDS
 from shared.services import audit
 from shared.services.social._common import clean_text, domain_is_blocked, now, visible_status
-from shared.services.social.follows import SocialFollows
+from shared.services.social.remote_blocks import SocialRemoteBlocks
 
 
-class SocialModeration(SocialFollows):
+class SocialModeration(SocialRemoteBlocks):
     """Blocks, mutes, reports, suspensions and domain blocks."""
 
     async def block(
@@ -39,7 +39,8 @@ class SocialModeration(SocialFollows):
         undo: bool = False,
     ) -> RelationshipDTO:
         """Block (no follows either way, nothing from them) or mute (nothing from them in
-        timelines or notifications) an account, or undo it."""
+        timelines or notifications) an account, or undo it; a remote account's server hears of
+        a block and of its end (``Block``, ``Undo``), never of a mute."""
         if kind not in BLOCK_KINDS:
             raise DomainError("social_bad_block", "Block or mute.")
         me = await self._local_row(session, user_id)
@@ -48,13 +49,22 @@ class SocialModeration(SocialFollows):
             raise NotFound("social_no_account", "There is no such account.")
         if target.id == me.id:
             raise DomainError("social_block_self", "You cannot block or mute yourself.")
+        before = (
+            await session.execute(
+                select(SocialBlock.kind, SocialBlock.uri).where(
+                    SocialBlock.account_id == me.id, SocialBlock.target_id == target.id
+                )
+            )
+        ).one_or_none()
         await session.execute(
             delete(SocialBlock).where(
                 SocialBlock.account_id == me.id, SocialBlock.target_id == target.id
             )
         )
+        after: SocialBlock | None = None
         if not undo:
-            session.add(SocialBlock(account_id=me.id, target_id=target.id, kind=kind))
+            after = SocialBlock(account_id=me.id, target_id=target.id, kind=kind)
+            session.add(after)
             if kind == "block":
                 await self.unfollow(session, user_id, target.id)
                 await session.execute(
@@ -63,6 +73,9 @@ class SocialModeration(SocialFollows):
                     )
                 )
         await session.flush()
+        await self._tell_blocked(
+            session, me, target, (before.kind, before.uri) if before else None, after
+        )
         return await self.relationship(session, user_id, account_id)
 
     async def report(

@@ -90,6 +90,8 @@ class SocialPersonalData(SocialMedia):
                     "locked": row.locked,
                     "hide_followers": row.hide_followers,
                     "discoverable": row.discoverable,
+                    "also_known_as": list(row.also_known_as),
+                    "moved_to": row.moved_to_uri,
                     "created_at": row.created_at.isoformat(),
                 },
                 "posts": [
@@ -250,6 +252,7 @@ class SocialPersonalData(SocialMedia):
         row.avatar_url = None
         row.header_url = None
         row.fields = []
+        row.also_known_as = []
         row.discoverable = False
         row.suspended_at = row.suspended_at or now()
         await session.flush()

@@ -21,7 +21,8 @@ and each building on the sections it uses:
 - ``follows``; ``statuses`` (writing posts) and ``interactions`` (likes, boosts);
   ``timelines`` and ``notifications`` (reading);
 - ``inbox``: inbound activities; ``moderation``: blocks, reports, suspensions, domain blocks;
-  ``personal_data``: export and erasure.
+  ``remote_blocks``: blocks sent to and received from other servers; ``moves``: aliases,
+  moving away and ``Move`` received; ``personal_data``: export and erasure.
 """
 
 from __future__ import annotations
