@@ -3,14 +3,16 @@
 Structural rules checked directly (alt text, labels, one h1, landmarks) and axe-core (bundled
 in the axe-playwright-python wheel) for serious and critical violations; the key pages (every
 app's home, a post, a product, a category, the month calendar) at desktop and phone width, in
-light and dark colours, within a page-weight budget. Lighthouse's own figures are in bench/.
+light and dark colours, within a page-weight budget; the month widget where it is placed (a
+blog page, its embed frame) from a narrow embed's width to a desktop's. Lighthouse's own figures
+are in bench/.
 """
 
 from __future__ import annotations
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from shared.config import APP_NAMES
 from tests.e2e.conftest import Site
@@ -23,6 +25,7 @@ MAIN_PAGES = [
     # One of each of Ghost's cards (shared/services/blog/demo.yaml).
     ("blog", "/posts/the-harvest-supper-a-look-back"),
     ("blog", "/pages/about"),
+    ("blog", "/pages/visit"),  # the month widget (events/calendar-month) in a page
     ("blog", "/tag/events"),
     ("blog", "/search?q=sourdough"),
     ("market", "/categories/bakery"),
@@ -77,6 +80,48 @@ async def test_key_pages_pass_at_both_widths_within_the_weight_budget(
               .reduce((sum, e) => sum + (e.decodedBodySize || 0), 0)"""
     )
     assert 0 < weight <= PAGE_WEIGHT_BUDGET, weight
+
+
+# The month widget in a blog page (with the visitor's colour scheme) and in its embed frame (with
+# the embed's theme), each at a narrow embed's width, a phone's and a desktop's.
+WIDGET_PLACES = [
+    ("blog", "/pages/visit", "light"),
+    ("blog", "/pages/visit", "dark"),
+    ("events", "/embed/month", "light"),
+    ("events", "/embed/month?theme=dark", "dark"),
+]
+
+
+@pytest.mark.parametrize("width", [320, 390, 1280])
+@pytest.mark.parametrize(("app", "path", "scheme"), WIDGET_PLACES)
+async def test_the_month_widget_is_accessible_where_it_is_placed_at_every_width(
+    site: Site, page: Page, app: str, path: str, scheme: str, width: int
+) -> None:
+    await page.set_viewport_size({"width": width, "height": 800})
+    await page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]  # a Literal
+    response = await page.goto(site.url(app, path))
+    assert response is not None
+    assert response.status == 200, (response.url, response.status)
+    widget = page.locator(".widget-month")
+    await expect(widget).to_be_visible()
+    assert await page.locator(".widget-month__grid th[scope=col]").count() == 7
+    # Nothing overflows the widget's box, and every event of the month is a link shown at this
+    # width: a chip in the grid where there is room, in the agenda below it where there is not.
+    assert await widget.evaluate("el => el.scrollWidth <= el.clientWidth")
+    events, shown = await widget.evaluate(
+        """el => {
+            const chips = [...el.querySelectorAll('a.widget-month__chip')];
+            const shown = chips.filter(a => a.getClientRects().length > 0);
+            return [new Set(chips.map(a => a.href)).size, new Set(shown.map(a => a.href)).size];
+        }"""
+    )
+    assert events > 0, "the demo has events this month"
+    assert shown == events
+    results = await Axe().run(page)
+    serious = [
+        v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")
+    ]
+    assert serious == [], results.generate_report()
 
 
 async def check_page(site: Site, page: Page, app: str, path: str) -> None:

@@ -81,7 +81,7 @@ async def test_a_partner_on_a_listed_origin_shows_the_widget_and_another_is_refu
         await expect(frame.locator(".rose-embed--dark")).to_be_visible()
         await expect(frame.locator(".events-upcoming li a").first).to_be_visible()
         scripted = page.locator("#scripted")
-        await expect(scripted.locator(".rose-embed .month-grid")).to_be_visible()
+        await expect(scripted.locator(".rose-embed .widget-month")).to_be_visible()
 
         said: list[str] = []
         page.on("console", lambda message: said.append(message.text))

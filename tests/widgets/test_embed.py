@@ -45,7 +45,7 @@ async def test_an_embed_is_themed_and_framed_only_by_listed_origins(
         assert "site-header" not in resp.text
         month = await http.get("/embed/month")
         assert month.status_code == 200
-        assert "month-grid" in month.text
+        assert "widget-month__grid" in month.text
         # Every other page of the site may be framed by nobody.
         assert (await http.get("/")).headers["X-Frame-Options"] == "DENY"
         css = await http.get("/embed/theme.css?accent=2f6f4f")
