@@ -108,6 +108,8 @@ async def test_the_month_widget_is_accessible_where_it_is_placed_at_every_width(
     # Nothing overflows the widget's box, and every event of the month is a link shown at this
     # width: a chip in the grid where there is room, in the agenda below it where there is not.
     assert await widget.evaluate("el => el.scrollWidth <= el.clientWidth")
+    # Nor the page (the header's one row included) on the narrowest phone.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width
     events, shown = await widget.evaluate(
         """el => {
             const chips = [...el.querySelectorAll('a.widget-month__chip')];
