@@ -155,9 +155,11 @@ from shared.contracts.newsletters import (
     SubscriptionDTO,
 )
 from shared.contracts.social import (
+    SOCIAL_DOMAIN_SEVERITIES,
     SOCIAL_VISIBILITIES,
     AttachmentDTO,
     ComposeInput,
+    DomainBlockDTO,
     MediaUpload,
     NotificationPageDTO,
     RelationshipDTO,
@@ -192,6 +194,7 @@ __all__ = [
     "PLACEHOLDER",
     "PLACEHOLDER_PARAGRAPH",
     "PRODUCT_SORTS",
+    "SOCIAL_DOMAIN_SEVERITIES",
     "SOCIAL_VISIBILITIES",
     "AccountDTO",
     "ApActivityDTO",
@@ -229,6 +232,7 @@ __all__ = [
     "DeliveryDTO",
     "DeliveryFailureDTO",
     "DeliveryQueueDTO",
+    "DomainBlockDTO",
     "EmailChange",
     "EventDTO",
     "EventInput",
