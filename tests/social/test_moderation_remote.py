@@ -116,7 +116,8 @@ async def test_a_flag_from_another_server_becomes_a_report_naming_it_and_the_pos
 async def test_a_flag_about_what_is_not_ours_or_from_a_blocked_server_makes_no_report(
     app: RoseQuart, db: AsyncSession, remote: LoopbackServer, alice: RemoteActor
 ) -> None:
-    await social_member(app, db, "ash")
+    ash = await social_member(app, db, "ash")
+    await home_html(ash)  # ash's account, as when another server has read ash's actor
     admin = await social_member(app, db, "rowan", "admin")
     moderators = make_actor(remote, "instance")
     for obj in (
