@@ -17,6 +17,7 @@ from quart.typing import ResponseTypes
 
 from shared.config import APP_NAMES
 from shared.contracts import (
+    SOCIAL_DOMAIN_SEVERITIES,
     ApObjectDTO,
     ComposeInput,
     MediaUpload,
@@ -609,6 +610,7 @@ async def admin_moderation() -> Response:
         "social/admin.html",
         reports=await social.reports(session, open_only=request.args.get("all") != "1"),
         domains=await social.domain_blocks(session),
+        severities=SOCIAL_DOMAIN_SEVERITIES,
     )
     return _private(html)
 
@@ -617,6 +619,14 @@ async def admin_moderation() -> Response:
 @auth.require_role("admin")
 async def admin_resolve(report_id: int) -> Any:
     await services().social.resolve_report(db_session(), _me().id, report_id)
+    return redirect("/admin/social/", 303)
+
+
+@bp.post("/admin/social/reports/<int:report_id>/forward")
+@auth.require_role("admin")
+async def admin_forward(report_id: int) -> Any:
+    """Forward a member's report of a remote account to its server (once)."""
+    await services().social.forward_report(db_session(), _me().id, report_id)
     return redirect("/admin/social/", 303)
 
 
@@ -634,6 +644,10 @@ async def admin_suspend(account_id: int, action: str) -> Any:
 async def admin_block_domain() -> Any:
     form = await request.form
     await services().social.block_domain(
-        db_session(), _me().id, form.get("domain", ""), undo=form.get("undo") == "1"
+        db_session(),
+        _me().id,
+        form.get("domain", ""),
+        severity=form.get("severity", "block"),
+        undo=form.get("undo") == "1",
     )
     return redirect("/admin/social/", 303)

@@ -155,9 +155,11 @@ from shared.contracts.newsletters import (
     SubscriptionDTO,
 )
 from shared.contracts.social import (
+    SOCIAL_DOMAIN_SEVERITIES,
     SOCIAL_VISIBILITIES,
     AttachmentDTO,
     ComposeInput,
+    DomainBlockDTO,
     MediaUpload,
     MovingDTO,
     NotificationPageDTO,
@@ -193,6 +195,7 @@ __all__ = [
     "PLACEHOLDER",
     "PLACEHOLDER_PARAGRAPH",
     "PRODUCT_SORTS",
+    "SOCIAL_DOMAIN_SEVERITIES",
     "SOCIAL_VISIBILITIES",
     "AccountDTO",
     "ApActivityDTO",
@@ -230,6 +233,7 @@ __all__ = [
     "DeliveryDTO",
     "DeliveryFailureDTO",
     "DeliveryQueueDTO",
+    "DomainBlockDTO",
     "EmailChange",
     "EventDTO",
     "EventInput",

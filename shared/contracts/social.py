@@ -10,10 +10,12 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.federation import ApObjectDTO, ReceivedDTO, RemoteActorDTO
-from shared.models.social import VISIBILITIES
+from shared.models.social import DOMAIN_SEVERITIES, VISIBILITIES
 
 # Who may see a post; the one list is the model's, which its CHECK constraint is built from.
 SOCIAL_VISIBILITIES = VISIBILITIES
+# What the admins do to a remote domain: limit it or block it.
+SOCIAL_DOMAIN_SEVERITIES = DOMAIN_SEVERITIES
 
 
 @dataclass(frozen=True)
@@ -170,16 +172,31 @@ class SocialOutboxPageDTO:
 
 @dataclass(frozen=True)
 class SocialReportDTO:
-    """A report to the admins: who reported whom (and which post), why, and whether it is
-    dealt with."""
+    """A report to the admins: who reported whom (and which posts), why, and whether it is
+    dealt with. ``reporter`` is the member who reported, or None when another server's
+    moderators sent it (``origin``: that server's domain). ``forward_to`` is the domain a
+    member's report of a remote account can be forwarded to, ``forwarded`` whether it was."""
 
     id: int
-    reporter: SocialAccountDTO
+    reporter: SocialAccountDTO | None
     target: SocialAccountDTO
-    status: SocialStatusDTO | None
+    statuses: tuple[SocialStatusDTO, ...]
     comment: str
     created_at: datetime
     resolved: bool
+    origin: str | None = None
+    forward_to: str | None = None
+    forwarded: bool = False
+
+
+@dataclass(frozen=True)
+class DomainBlockDTO:
+    """A remote domain the admins block (nothing from it is heard) or limit (its accounts
+    reach only their followers)."""
+
+    domain: str
+    severity: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -412,17 +429,35 @@ class SocialService(Protocol):
         disappears for other servers and a remote one is ignored at the inbox."""
         ...
 
-    async def domain_blocks(self, session: AsyncSession) -> list[str]: ...
+    async def forward_report(
+        self, session: AsyncSession, admin_user_id: int, report_id: int
+    ) -> bool:
+        """Send a member's report of a remote account to that account's server, as a ``Flag``
+        by the federation actor (the member is not named), through the outbox. False when it
+        was forwarded before (nothing more is sent)."""
+        ...
+
+    async def domain_blocks(self, session: AsyncSession) -> list[DomainBlockDTO]:
+        """The blocked and limited domains, by name."""
+        ...
 
     async def domain_blocked(self, session: AsyncSession, host: str) -> bool:
-        """Whether ``host`` (or a domain it is under) is blocked."""
+        """Whether ``host`` (or a domain it is under) is blocked (not merely limited)."""
         ...
 
     async def block_domain(
-        self, session: AsyncSession, admin_user_id: int, domain: str, *, undo: bool = False
+        self,
+        session: AsyncSession,
+        admin_user_id: int,
+        domain: str,
+        *,
+        severity: str = "block",
+        undo: bool = False,
     ) -> None:
-        """Block a whole domain: its activities are dropped at the inbox from now on, and its
-        accounts (their follows, posts, likes) and its followers of our app actors removed."""
+        """Block a whole domain (its activities are dropped at the inbox from now on, and its
+        accounts — their follows, posts, likes — and its followers of our app actors removed),
+        limit it (its accounts' posts and notifications reach only their followers, and their
+        follows wait for approval), or lift either (``undo``)."""
         ...
 
     async def member_profile(self, session: AsyncSession, user_id: int) -> SocialAccountDTO | None:

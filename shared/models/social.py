@@ -36,6 +36,9 @@ VISIBILITIES = ("public", "unlisted", "private", "direct")
 FOLLOW_STATES = ("pending", "accepted")
 NOTIFICATION_KINDS = ("follow", "follow_request", "mention", "reply", "like", "boost")
 BLOCK_KINDS = ("block", "mute")
+# A limited domain (Mastodon's "silence") is heard only by its accounts' followers; a blocked
+# one ("suspend") not at all.
+DOMAIN_SEVERITIES = ("limit", "block")
 
 
 class SocialAccount(Base):
@@ -245,11 +248,16 @@ class SocialBlock(Base):
 
 
 class SocialDomainBlock(Base):
-    """A whole remote domain blocked by an admin: its activities are dropped at the inbox."""
+    """A whole remote domain blocked by an admin (its activities dropped at the inbox) or
+    limited (its accounts' posts and notifications reach only those who follow them)."""
 
     __tablename__ = "social_domain_blocks"
+    __table_args__ = (
+        CheckConstraint(one_of("severity", DOMAIN_SEVERITIES), name="severity_known"),
+    )
 
     domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(10), nullable=False, server_default="block")
     created_by: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="SET NULL")
     )
@@ -257,26 +265,43 @@ class SocialDomainBlock(Base):
 
 
 class SocialReport(Base):
-    """A member reports an account (and one of its posts) to the admins."""
+    """A report to the admins about one of the hub's accounts: by a member (``reporter_id``,
+    one post at most) or by another server's moderators (a received ``Flag``: ``origin_*``,
+    the posts it names in ``status_ids``). A member's report of a remote account can be
+    forwarded to that account's server (``forwarded_at``)."""
 
     __tablename__ = "social_reports"
     __table_args__ = (
         Index("ix_social_reports_open", "id", postgresql_where=text("resolved_at IS NULL")),
+        CheckConstraint(
+            "reporter_id IS NOT NULL OR origin_domain IS NOT NULL", name="reporter_or_origin"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    reporter_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("social_accounts.id", ondelete="CASCADE"), nullable=False
+    # The member who reported; None for a report another server sent.
+    reporter_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("social_accounts.id", ondelete="CASCADE")
     )
+    # The server a received Flag came from, and the actor (its instance actor) that sent it.
+    origin_domain: Mapped[str | None] = mapped_column(String(255))
+    origin_actor_uri: Mapped[str | None] = mapped_column(String(500))
     target_account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("social_accounts.id", ondelete="CASCADE"), nullable=False
     )
     status_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("social_statuses.id", ondelete="SET NULL")
     )
+    # The target's posts a received Flag named (ids of social_statuses; gone ones are skipped).
+    status_ids: Mapped[list[int]] = mapped_column(JSONB, nullable=False, server_default="[]")
     comment: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     created_at: Mapped[datetime] = created_at_column()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # When an admin forwarded the member's report to the remote account's server, and who.
+    forwarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    forwarded_by: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="SET NULL")
     )

@@ -499,6 +499,7 @@ UNLIMITED = {
     "/ap/inbox": "server-to-server, authenticated by HTTP Signatures",
     "/users/<username>/inbox": "server-to-server, authenticated by HTTP Signatures",
     "/admin/social/reports/<int:report_id>/resolve": "admins only",
+    "/admin/social/reports/<int:report_id>/forward": "admins only; a report is forwarded once",
     "/admin/social/accounts/<int:account_id>/<action>": "admins only",
     "/admin/social/domains": "admins only",
 }

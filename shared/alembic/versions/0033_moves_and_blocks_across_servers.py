@@ -9,7 +9,7 @@ recorded as that account's block of the member) so that ``Undo`` can name it, an
 also looked up by whom they target (what a member sees leaves out who blocked them).
 
 Revision ID: 0033
-Revises: 0031
+Revises: 0032
 Create Date: 2026-12-07
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0033"
-down_revision: str | None = "0031"
+down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

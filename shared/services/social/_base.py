@@ -29,7 +29,7 @@ from shared.models import (
     SocialNotification,
     SocialStatus,
 )
-from shared.services.social._common import NOTIFICATIONS_FRAGMENT, iso, now
+from shared.services.social._common import NOTIFICATIONS_FRAGMENT, iso, now, reaches
 
 
 class SocialBase:
@@ -124,6 +124,8 @@ class SocialBase:
         )
         if ignored:
             return  # blocked or muted: nothing from them reaches the member
+        if kind != "follow_request" and not await reaches(session, account_id, from_account_id):
+            return  # a limited domain's account the member does not follow
         session.add(
             SocialNotification(
                 account_id=account_id,

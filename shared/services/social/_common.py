@@ -1,6 +1,6 @@
 """What the social sections share: limits, the cleaning of text that other servers send, and
 the rules on who sees what as SQL (visibility, blocks and mutes, suspended accounts, blocked
-domains), used by every page, collection and inbox check."""
+and limited domains), used by every page, collection and inbox check."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import nh3
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -174,10 +174,72 @@ async def blocked_between(session: AsyncSession, a: int, b: int, *, mutes: bool 
 
 
 async def domain_is_blocked(session: AsyncSession, host: str) -> bool:
-    """Whether ``host`` (or a domain it is under) is blocked."""
+    """Whether ``host`` (or a domain it is under) is blocked (a limited one is not)."""
     host = host.lower()
     parts = host.split(".")
     candidates = [host] + [".".join(parts[i:]) for i in range(1, len(parts) - 1)]
     return bool(
-        await session.scalar(select(exists().where(SocialDomainBlock.domain.in_(candidates))))
+        await session.scalar(
+            select(
+                exists().where(
+                    SocialDomainBlock.domain.in_(candidates), SocialDomainBlock.severity == "block"
+                )
+            )
+        )
+    )
+
+
+def limited_accounts() -> Select[int]:
+    """The ids of the remote accounts on a limited domain (or one under it)."""
+    host = func.lower(SocialAccount.domain)
+    return select(SocialAccount.id).join(
+        SocialDomainBlock,
+        and_(
+            SocialDomainBlock.severity == "limit",
+            or_(
+                host == SocialDomainBlock.domain,
+                host.like(literal("%.") + SocialDomainBlock.domain),
+            ),
+        ),
+    )
+
+
+def not_limited(viewer: int | None) -> ColumnElement[bool]:
+    """Not by an account on a limited domain, unless the viewer follows it (Mastodon's
+    silence): where posts are listed together, a limited account reaches its followers only."""
+    condition = SocialStatus.account_id.not_in(limited_accounts())
+    if viewer is None:
+        return condition
+    follows = exists().where(
+        SocialFollow.follower_id == viewer,
+        SocialFollow.target_id == SocialStatus.account_id,
+        SocialFollow.state == "accepted",
+    )
+    return or_(condition, follows)
+
+
+async def is_limited(session: AsyncSession, account_id: int) -> bool:
+    """Whether the account is on a limited domain."""
+    return bool(
+        await session.scalar(
+            select(exists(limited_accounts().where(SocialAccount.id == account_id)))
+        )
+    )
+
+
+async def reaches(session: AsyncSession, account_id: int, from_account_id: int) -> bool:
+    """Whether ``from_account_id`` may reach ``account_id`` (a notification): always, unless it
+    is on a limited domain and ``account_id`` does not follow it."""
+    if not await is_limited(session, from_account_id):
+        return True
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    SocialFollow.follower_id == account_id,
+                    SocialFollow.target_id == from_account_id,
+                    SocialFollow.state == "accepted",
+                )
+            )
+        )
     )

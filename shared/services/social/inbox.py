@@ -32,10 +32,12 @@ from shared.services.social._common import (
     can_see,
     clean_text,
     first_url,
+    is_limited,
     now,
     sanitize_remote,
 )
 from shared.services.social.follows import SocialFollows
+from shared.services.social.moderation import receive_flag
 from shared.services.social.moves import SocialMoves
 from shared.services.social.remote_accounts import SocialRemoteAccounts
 from shared.services.social.remote_blocks import SocialRemoteBlocks
@@ -92,6 +94,8 @@ class SocialInbox(SocialMoves, SocialRemoteBlocks, SocialFollows, SocialRemoteAc
             return await self._on_block(session, activity, sender)
         if kind == "Move":
             return await self._on_move(session, activity, sender)
+        if kind == "Flag":
+            return await receive_flag(session, self.settings, activity, sender)
         return None
 
     async def _local_target(self, session: AsyncSession, uri: str | None) -> SocialAccount | None:
@@ -116,7 +120,9 @@ class SocialInbox(SocialMoves, SocialRemoteBlocks, SocialFollows, SocialRemoteAc
         ):
             await self._answer_remote_follow(session, member, follower, follow_uri, False)
             return ReceivedDTO("follow_refused", "Follow")
-        state = "pending" if member.locked else "accepted"
+        # As Mastodon does for a silenced account: a limited domain's follow waits for approval.
+        limited = await is_limited(session, follower.id)
+        state = "pending" if member.locked or limited else "accepted"
         stmt = insert(SocialFollow).values(
             follower_id=follower.id, target_id=member.id, state=state, follow_uri=follow_uri
         )

@@ -11,7 +11,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from shared.contracts import ApObjectDTO, SocialOutboxPageDTO, SocialStatusDTO, TimelinePageDTO
 from shared.errors import NotFound
 from shared.models import ApActivity, SocialFollow, SocialStatus
-from shared.services.social._common import mentions, not_hidden, visible_status, visible_to
+from shared.services.social._common import (
+    mentions,
+    not_hidden,
+    not_limited,
+    visible_status,
+    visible_to,
+)
 from shared.services.social.accounts import SocialAccounts
 
 
@@ -21,18 +27,22 @@ class SocialTimelines(SocialAccounts):
     async def home_timeline(
         self, session: AsyncSession, user_id: int, *, max_id: int | None, limit: int
     ) -> TimelinePageDTO:
-        """The member's own posts, those of accounts they follow and those addressed to them."""
+        """The member's own posts, those of accounts they follow and those addressed to them
+        (unless by a limited domain's account they do not follow)."""
         me = await self._local_row(session, user_id)
         followed = select(SocialFollow.target_id).where(
             SocialFollow.follower_id == me.id, SocialFollow.state == "accepted"
         )
-        condition = or_(
-            SocialStatus.account_id == me.id,
-            and_(
-                SocialStatus.account_id.in_(followed),
-                SocialStatus.visibility.in_(("public", "unlisted", "private")),
+        condition = and_(
+            or_(
+                SocialStatus.account_id == me.id,
+                and_(
+                    SocialStatus.account_id.in_(followed),
+                    SocialStatus.visibility.in_(("public", "unlisted", "private")),
+                ),
+                mentions(me.id),
             ),
-            mentions(me.id),
+            not_limited(me.id),
         )
         return await self._page(session, condition, me.id, max_id, limit)
 
@@ -74,6 +84,7 @@ class SocialTimelines(SocialAccounts):
     async def replies(
         self, session: AsyncSession, status_id: int, viewer_user_id: int | None
     ) -> list[SocialStatusDTO]:
+        """A post's replies the viewer may see (a limited domain's only to its followers)."""
         viewer = await self._viewer(session, viewer_user_id)
         row = await visible_status(session, status_id, viewer)
         rows = list(
@@ -83,6 +94,7 @@ class SocialTimelines(SocialAccounts):
                     SocialStatus.in_reply_to_uri == row.uri,
                     SocialStatus.deleted_at.is_(None),
                     visible_to(viewer),
+                    not_limited(viewer),
                 )
                 .order_by(SocialStatus.id)
                 .limit(200)
