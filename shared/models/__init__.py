@@ -59,7 +59,7 @@ from shared.models.market import (
     ScrapeSource,
     Supplier,
 )
-from shared.models.media import MediaOwner
+from shared.models.media import MediaErasure, MediaOwner
 from shared.models.newsletters import (
     EmailSuppression,
     Newsletter,
@@ -117,6 +117,7 @@ __all__ = [
     "GhostState",
     "MarketPage",
     "MarketPageItem",
+    "MediaErasure",
     "MediaOwner",
     "NavItem",
     "Newsletter",

@@ -45,6 +45,7 @@ def test_every_named_part_is_the_domains_own_and_loads() -> None:
         "cart",
         "newsletters",
         "identity",
+        "social",
     }
     assert {d.name for d in DOMAINS if d.commands} == {"identity", "federation", "blog", "market"}
 
