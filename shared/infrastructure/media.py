@@ -292,25 +292,6 @@ def store_prepared(image: PreparedImage, settings: MediaSettings) -> str:
     return _write(image.data, image.ext, settings)
 
 
-def delete_stored(url: str, settings: MediaSettings) -> bool:
-    """Remove a stored file given its URL (absolute, or its path); False if it is not one of
-    ours. Content-addressed files may be shared: callers check that nothing else uses it."""
-    path = url.split("://", 1)[-1]
-    path = path[path.find("/") :] if "://" in url else path
-    prefix = f"{settings.url_path}/"
-    if not path.startswith(prefix):
-        return False
-    match = _NAME_RE.match(path[len(prefix) :])
-    if match is None:
-        return False
-    if settings.backend == "s3":
-        return objectstore.remove(settings, path[len(prefix) :])
-    target = Path(settings.root) / path[len(prefix) :]
-    existed = target.is_file()
-    target.unlink(missing_ok=True)
-    return existed
-
-
 def stored_image_size(url: str | None, settings: MediaSettings) -> tuple[int, int] | None:
     """The width and height of a stored image given its URL (absolute, or its path), read
     from the file's header; None when it is not one of ours or cannot be read."""

@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from account import personal
 from shared.config import Settings
 from shared.db import run_after_commit
-from shared.infrastructure import media_erasure
+from shared.infrastructure import media, media_erasure
 from shared.infrastructure.factory import RoseQuart
 from shared.models import MediaErasure
 from shared.services.registry import build_services
+from shared.tooling import worker
 from tests.blog import factories as blog_factories
 from tests.social.factories import AS, FED, social_member, token
 from tests.support.settings import make_settings
@@ -234,3 +235,37 @@ async def test_two_workers_side_by_side_erase_each_file_once(
         rows = list(await session.scalars(select(MediaErasure)))
     assert sorted(r.name for r in rows) == sorted(names)
     assert {(r.attempts, r.outcome) for r in rows} == {(1, "erased")}
+
+
+async def test_the_worker_process_erases_what_a_release_queued(
+    engines: list[async_sessionmaker[AsyncSession]],
+    scratch_database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    """`rose-ash worker` runs the social hub's stage (the domain registers it), with the store
+    where media.social_root names it."""
+    store = tmp_path / "social-volume"
+    (store / "images").mkdir(parents=True)
+    data = image((90, 30, 60))
+    name = f"{hashlib.sha256(data).hexdigest()}.png"
+    (store / "images" / name).write_bytes(data)
+    sessions, _ = engines
+    async with sessions.begin() as session:
+        await media.record_owner(session, name, "social", None)
+    async with sessions.begin() as session:
+        await media.release(session, name, "social", None)
+    assert (store / "images" / name).is_file()
+
+    settings = make_settings(
+        scratch_database_url,
+        redis_url,
+        ROSE_MEDIA__ROOT=str(tmp_path / "worker-root"),
+        ROSE_MEDIA__SOCIAL_ROOT=str(store),
+    )
+    assert await worker.run(settings, heartbeat=tmp_path / "beat", once=True) == 0
+    assert not (store / "images" / name).exists()
+    async with sessions() as session:
+        row = await session.scalar(select(MediaErasure).where(MediaErasure.name == name))
+    assert row is not None
+    assert (row.store, row.outcome, row.attempts) == ("social", "erased", 1)

@@ -60,7 +60,7 @@ async def test_an_upload_is_an_object_served_at_the_same_url_by_every_app(
         missing = await app.test_client().get(f"/media/images/{'0' * 64}.png")
         assert missing.status_code == 404
 
-    assert media.delete_stored(url, settings.media) is True
+    assert media_erasure.erase_file(settings.media, "blog", name) is True
     assert s3_server.keys() == []
     resp = await (await make_app("federation", app_settings=settings)).test_client().get(url)
     assert resp.status_code == 404
