@@ -376,6 +376,12 @@ class MediaSettings:
     # From ROSE_S3_ACCESS_KEY_ID and ROSE_S3_SECRET_ACCESS_KEY only (never the file).
     s3_access_key_id: str = field(default="", repr=False)
     s3_secret_access_key: str = field(default="", repr=False)
+    # Where the worker finds each domain's files to erase them (decision 0112), when they are
+    # not under ``root``: in the stack the blog's and the social hub's uploads are separate
+    # volumes, mounted into the worker at these paths. Empty: ``root`` (one directory, as in
+    # `rose-ash up`). Unused with the object store, where every domain's files share the bucket.
+    blog_root: str = ""
+    social_root: str = ""
 
 
 @dataclass(frozen=True)

@@ -275,11 +275,11 @@ async def _save(post: PostDTO | None) -> Any:
         if image is not None:
             # Stored only now that the post is valid; a file is named by its content, so
             # one left by a transaction that fails later is harmless (and reused).
-            url = await media.store(image, settings)
-            name = media.stored_name(url, settings)
-            if name is not None:  # the blog's file: no member's profile may take it
-                user = auth.current_user()
-                await media.record_owner(db_session(), name, "blog", user.id if user else None)
+            # The blog's file: no member's profile may take it.
+            user = auth.current_user()
+            url = await media.store_owned(
+                db_session(), image, settings, "blog", user.id if user else None
+            )
             saved = await blog.update_post(db_session(), saved.id, _post_input(form, url))
         _posts_changed()
     except DomainError as err:
@@ -406,13 +406,14 @@ async def upload_image() -> Any:
     settings = current_platform().settings.media
     try:
         prepared = await media.prepare(data, settings, "image")
-        url = await media.store(prepared, settings)
-    except DomainError as err:
-        return {"error": err.code, "message": err.message}, err.status
-    name = media.stored_name(url, settings)
-    if name is not None:  # the blog's file: no member's profile may take it
+        # The blog's file: no member's profile may take it.
         user = auth.current_user()
-        await media.record_owner(db_session(), name, "blog", user.id if user else None)
+        url = await media.store_owned(
+            db_session(), prepared, settings, "blog", user.id if user else None
+        )
+    except DomainError as err:
+        await db_session().rollback()  # no owner recorded for a file that was not stored
+        return {"error": err.code, "message": err.message}, err.status
     return {"url": url, "width": prepared.width, "height": prepared.height}
 
 

@@ -38,16 +38,23 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 from quart import Quart, Response, abort, send_file
-from sqlalchemy import Text, cast, delete, exists, or_, select
+from sqlalchemy import Text, cast, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import MediaSettings
 from shared.contracts.errors import InvalidUpload
-from shared.db import after_commit
 from shared.errors import DomainError
 from shared.infrastructure import objectstore
-from shared.models import BlogPost, Event, MediaOwner, ProductImage, SocialAccount, SocialStatus
+from shared.models import (
+    BlogPost,
+    Event,
+    MediaErasure,
+    MediaOwner,
+    ProductImage,
+    SocialAccount,
+    SocialStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -285,25 +292,6 @@ def store_prepared(image: PreparedImage, settings: MediaSettings) -> str:
     return _write(image.data, image.ext, settings)
 
 
-def delete_stored(url: str, settings: MediaSettings) -> bool:
-    """Remove a stored file given its URL (absolute, or its path); False if it is not one of
-    ours. Content-addressed files may be shared: callers check that nothing else uses it."""
-    path = url.split("://", 1)[-1]
-    path = path[path.find("/") :] if "://" in url else path
-    prefix = f"{settings.url_path}/"
-    if not path.startswith(prefix):
-        return False
-    match = _NAME_RE.match(path[len(prefix) :])
-    if match is None:
-        return False
-    if settings.backend == "s3":
-        return objectstore.remove(settings, path[len(prefix) :])
-    target = Path(settings.root) / path[len(prefix) :]
-    existed = target.is_file()
-    target.unlink(missing_ok=True)
-    return existed
-
-
 def stored_image_size(url: str | None, settings: MediaSettings) -> tuple[int, int] | None:
     """The width and height of a stored image given its URL (absolute, or its path), read
     from the file's header; None when it is not one of ours or cannot be read."""
@@ -381,8 +369,38 @@ def stored_name(url: str, settings: MediaSettings, origins: Iterable[str] = ()) 
     return path[len(prefix) + len(IMAGE_DIR) + 1 :] if match is not None else None
 
 
+def name_of(image: PreparedImage) -> str:
+    """The name ``image`` is stored under (``<sha256>.<ext>``): known before it is written."""
+    return f"{hashlib.sha256(image.data).hexdigest()}.{image.ext}"
+
+
+async def lock_name(session: AsyncSession, name: str) -> None:
+    """Hold the file ``name`` until this transaction ends: an upload recording its owner and
+    the erasure of the same file (media_erasure.py) take turns, never interleave."""
+    digest = hashlib.blake2b(f"rose-ash:media:{name}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+async def store_owned(
+    session: AsyncSession,
+    image: PreparedImage,
+    settings: MediaSettings,
+    domain: str,
+    user_id: int | None,
+) -> str:
+    """Store ``image`` as ``domain``'s (for ``user_id``); returns its URL path. The owner is
+    recorded first, under the file's lock, and the file written after: an erasure of the same
+    content either finished before (the file is written again) or waits for this transaction
+    and sees the owner, so the upload's file never goes from under it."""
+    await record_owner(session, name_of(image), domain, user_id)
+    return await store(image, settings)
+
+
 async def record_owner(session: AsyncSession, name: str, domain: str, user_id: int | None) -> None:
-    """Say that ``domain`` (for ``user_id``, when a member did it) stored the file ``name``."""
+    """Say that ``domain`` (for ``user_id``, when a member did it) stored the file ``name``
+    (holding the file's lock until the transaction ends)."""
+    await lock_name(session, name)
     await session.execute(
         pg_insert(MediaOwner)
         .values(name=name, domain=domain, user_id=user_id)
@@ -403,11 +421,13 @@ async def release(
     name: str,
     domain: str,
     user_id: int | None,
-    settings: MediaSettings,
 ) -> None:
     """``domain`` (for ``user_id``) no longer uses the file ``name``: its row goes, and the file
-    with it after the commit, but only if that row was there (a file is never removed for
-    somebody who never owned it), no other row remains and nothing in any domain refers to it."""
+    is queued for erasure from ``domain``'s store, but only if that row was there (a file is
+    never removed for somebody who never owned it), no other row remains and nothing in any
+    domain refers to it. The erasure is a row written in this transaction, carried out by the
+    worker where the files live (media_erasure.py, decision 0112): whichever process releases
+    the file, even one without the store (the account app erasing a member), it goes."""
     owner = MediaOwner.user_id.is_(None) if user_id is None else MediaOwner.user_id == user_id
     removed = await session.execute(
         delete(MediaOwner).where(MediaOwner.name == name, MediaOwner.domain == domain, owner)
@@ -418,12 +438,13 @@ async def release(
         return
     if await referenced(session, name):
         return
-    url = f"{settings.url_path}/{IMAGE_DIR}/{name}"
-
-    async def remove() -> None:
-        delete_stored(url, settings)
-
-    after_commit(session, remove)
+    await session.execute(
+        pg_insert(MediaErasure)
+        .values(name=name, store=domain)
+        .on_conflict_do_nothing(
+            index_elements=["store", "name"], index_where=MediaErasure.done_at.is_(None)
+        )
+    )
 
 
 async def referenced(session: AsyncSession, name: str) -> bool:

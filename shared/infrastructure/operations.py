@@ -1,6 +1,6 @@
 """What an admin watches, read from the database: the queues (fediverse deliveries, newsletter
-emails, supplier scrapes) and the last runs of the Ghost sync, of each scrape source and of the
-backup (``backup_runs``, written by `rose-ash backup`).
+emails, supplier scrapes, files waiting to be erased) and the last runs of the Ghost sync, of
+each scrape source and of the backup (``backup_runs``, written by `rose-ash backup`).
 
 One reading serves both the worker's ``/metrics`` (shared/tooling/worker_metrics.py: gauges
 read when Prometheus scrapes, never counters that drift from the rows) and federation's status
@@ -19,9 +19,11 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import APP_NAMES, Settings
+from shared.infrastructure.media_erasure import OVERDUE_AFTER
 from shared.models.activitypub import ApDelivery
 from shared.models.blog import GHOST_SCHEDULE_KEY, GhostState
 from shared.models.market import ScrapeRun, ScrapeSource, Supplier
+from shared.models.media import MediaErasure
 from shared.models.newsletters import NewsletterDelivery
 from shared.models.operations import BackupRun
 
@@ -69,6 +71,19 @@ class LastBackup:
 
 
 @dataclass(frozen=True)
+class MediaErasures:
+    """Stored files waiting to be erased (media_erasure.py): all of them, those whose last
+    attempt failed, and those waiting longer than ``media_erasure.OVERDUE_AFTER``."""
+
+    pending: int = 0
+    retrying: int = 0
+    overdue: int = 0
+    # The oldest one's request, and why its last attempt failed (None when none is waiting).
+    oldest_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
 class OperationsFigures:
     deliveries: list[HostDeliveries] = field(default_factory=list)
     newsletter_pending: int = 0
@@ -77,6 +92,7 @@ class OperationsFigures:
     scrapes: list[ScrapeSourceRun] = field(default_factory=list)
     # None when no backup was ever recorded.
     backup: LastBackup | None = None
+    media_erasures: MediaErasures = field(default_factory=MediaErasures)
 
     @property
     def deliveries_pending(self) -> int:
@@ -107,7 +123,30 @@ async def read_figures(session: AsyncSession) -> OperationsFigures:
         ghost_sync=await _ghost_sync(session),
         scrapes=await _scrapes(session),
         backup=await _last_backup(session),
+        media_erasures=await _media_erasures(session),
     )
+
+
+async def _media_erasures(session: AsyncSession) -> MediaErasures:
+    waiting = MediaErasure.done_at.is_(None)
+    overdue = MediaErasure.requested_at < func.now() - OVERDUE_AFTER
+    pending, retrying, late, oldest_at = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(MediaErasure.attempts > 0),
+                func.count().filter(overdue),
+                func.min(MediaErasure.requested_at),
+            ).where(waiting)
+        )
+    ).one()
+    last_error = await session.scalar(
+        select(MediaErasure.last_error)
+        .where(waiting, MediaErasure.last_error.is_not(None))
+        .order_by(MediaErasure.requested_at, MediaErasure.id)
+        .limit(1)
+    )
+    return MediaErasures(pending, retrying, late, oldest_at, last_error)
 
 
 async def _deliveries(session: AsyncSession) -> list[HostDeliveries]:

@@ -60,7 +60,7 @@ from shared.models.market import (
     ScrapeSource,
     Supplier,
 )
-from shared.models.media import MediaOwner
+from shared.models.media import MediaErasure, MediaOwner
 from shared.models.newsletters import (
     EmailSuppression,
     Newsletter,
@@ -119,6 +119,7 @@ __all__ = [
     "GhostState",
     "MarketPage",
     "MarketPageItem",
+    "MediaErasure",
     "MediaOwner",
     "NavItem",
     "Newsletter",

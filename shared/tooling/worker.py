@@ -12,7 +12,8 @@ healthy. ``once`` works until nothing is due and exits (tests, one-off catch-up)
 Besides delivering, each cycle runs the stages the domains declare (``Domain.worker_stages``,
 collected from shared.services.registry.DOMAINS): the blog's scheduled posts and periodic Ghost
 sync, the market's due scrape runs (in the background, so a crawl never holds up deliveries),
-the cart's payment follow-up, the newsletters' sending. Each is described in its domain's
+the cart's payment follow-up, the newsletters' sending, the erasure of the blog's and the social
+hub's released files from their stores. Each is described in its domain's
 ``stages.py``. With ``worker_metrics_bind`` and ``ROSE_METRICS_TOKEN`` set it also serves
 ``/metrics`` (shared/tooling/worker_metrics.py).
 """

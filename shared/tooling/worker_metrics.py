@@ -1,6 +1,7 @@
-"""The worker's ``/metrics``: its own figures (the database pool) and the queues, the last runs
-and the newest backup, read from the database when Prometheus scrapes
-(shared/infrastructure/operations.py), so they are the rows' figures, never counters that drift.
+"""The worker's ``/metrics``: its own figures (the database pool) and the queues (the files
+waiting to be erased among them), the last runs and the newest backup, read from the database
+when Prometheus scrapes (shared/infrastructure/operations.py), so they are the rows' figures,
+never counters that drift.
 
 Served by Hypercorn inside the worker's event loop on ``worker_metrics_bind`` (the stack:
 ``0.0.0.0:8000``, reached by Prometheus on the stack's network, published nowhere), behind the
@@ -96,6 +97,16 @@ class OperationsCollector(Collector):
             "Scrape runs in progress now.",
             value=figures.scrapes_running,
         )
+        erasures = GaugeMetricFamily(
+            "rose_ash_media_erasures",
+            "Stored files waiting to be erased where they live: pending (all), retrying (the "
+            "last attempt failed) and overdue (waiting for more than an hour).",
+            labels=["state"],
+        )
+        erasures.add_metric(["pending"], figures.media_erasures.pending)
+        erasures.add_metric(["retrying"], figures.media_erasures.retrying)
+        erasures.add_metric(["overdue"], figures.media_erasures.overdue)
+        yield erasures
         if figures.backup is not None:  # never a backup: no series (the alert sees it absent)
             yield GaugeMetricFamily(
                 "rose_ash_backup_last_success_timestamp_seconds",

@@ -34,6 +34,7 @@ WANTED_ALERTS = {
     "GhostSyncFailing",
     "BackupTooOld",
     "BackupNeverRecorded",
+    "MediaErasureOverdue",
 }
 
 

@@ -174,6 +174,26 @@ def test_networks_and_secrets(stack: dict[str, Any]) -> None:
     )
 
 
+def test_the_worker_mounts_each_media_volume_where_the_settings_name_its_store(
+    stack: dict[str, Any],
+) -> None:
+    """The worker erases files whose last owner went (decision 0112) from the volume of their
+    store: blog's and federation's, writable, at media.blog_root and media.social_root of
+    the production config. The account app, which erases members, mounts neither."""
+    settings = load_settings(REPO_ROOT / "_config" / "app-config.production.yaml", environ=FAKE)
+    mounts = {v["source"]: v for v in stack["services"]["worker"]["volumes"]}
+    for store, root in (("blog", settings.media.blog_root), ("social", settings.media.social_root)):
+        mount = mounts[f"{store}_media"]
+        assert mount["target"] == root
+        assert not mount.get("read_only")
+        assert root != settings.media.root
+    assert "volumes" not in stack["services"]["account"]
+    # The backup reads the same volumes at the same paths.
+    backup = {v["source"]: v["target"] for v in stack["services"]["backup"]["volumes"]}
+    assert backup["blog_media"] == settings.media.blog_root
+    assert backup["social_media"] == settings.media.social_root
+
+
 def test_the_backup_service_holds_the_database_secret_alone_and_reads_the_media(
     stack: dict[str, Any],
 ) -> None:

@@ -5,11 +5,13 @@ It needs a Docker engine it may drive as root (started here when it is not runni
 minutes, so it runs when asked: ROSE_SWARM_SMOKE=1 (README, "Deployment"). .ci/run asks for it
 whenever the deployment files differ from those of the last passing run, whose digest is
 recorded in tests/deploy/swarm-smoke.sha256 (this test writes it when everything passed; commit
-it with the change); none is recorded yet, as the erasure step does not pass (issue #21).
+it with the change).
 What it checks, in order: every app's home answers; a member signs in once
 and is signed in on every app; an image uploaded at federation and one at blog are served back;
 a rolling update to a new tag completes with no failed request while a bounded load loop runs;
-a killed container is replaced; the member erases their account and their images are gone.
+a killed container is replaced; the member erases their account (at account, which mounts no
+media volume) and the worker erases their social hub images from federation's volume, while
+the blog post's feature image stays (the post is the cooperative's, decision 0112).
 Then the stack and whatever the run created (volumes, secrets, images, the Swarm itself if it
 made one, the engine if it started it) are removed.
 """
@@ -483,8 +485,10 @@ async def test_a_member_signs_in_everywhere_uploads_images_then_erases_the_accou
                 assert image.status_code == 200, (app, path)
                 assert image.headers["content-type"].startswith("image/"), (app, path)
 
-        # Last, as it may fail where the rest passes: erasing the account (at account) takes
-        # the member's images with it, wherever they are stored.
+        # Last, as it may fail where the rest passes: erasing the account (at account, which
+        # has no media volume) queues the member's images, and the worker, which mounts the
+        # social hub's volume, erases them there (decision 0112). The blog post stays, under
+        # its byline (it is the cooperative's publication), and its feature image with it.
         page = await browser.get(url("account", "/data/delete"))
         assert page.status_code == 200, browser.hops
         resp = await browser.http.post(
@@ -493,14 +497,16 @@ async def test_a_member_signs_in_everywhere_uploads_images_then_erases_the_accou
             headers={"Origin": url("account").rstrip("/")},
         )
         assert resp.status_code in (302, 303), resp.text[:2000]
-        for app, paths in (("federation", social), ("blog", blog)):
-            for path in paths:
+        for path in social:
 
-                def gone(app: str = app, path: str = path) -> bool:
-                    with site.client() as client:
-                        return client.get(url(app, path)).status_code == 404
+            def gone(path: str = path) -> bool:
+                with site.client() as client:
+                    return client.get(url("federation", path)).status_code == 404
 
-                wait_for(f"{app}{path} to be erased", gone)
+            wait_for(f"federation{path} to be erased", gone)
+        with site.client() as client:
+            for path in blog:
+                assert client.get(url("blog", path)).status_code == 200, path
     finally:
         await browser.aclose()
     # Everything passed (this is the module's last test): record these deployment files as

@@ -115,6 +115,25 @@ async def test_an_admin_reads_the_queues_and_each_apps_readiness(
         text_,
     ), text_
 
+    # Images waiting to be erased (decision 0112): one for more than an hour, failing.
+    assert "No image is waiting to be erased" in text_
+    await db.execute(
+        text(
+            "INSERT INTO media_erasures (name, store, requested_at, attempts, last_error) VALUES"
+            " ('a.png', 'social', now() - interval '2 hours', 4,"
+            " '/var/lib/rose-ash/media-social/images is not a directory here'),"
+            " ('b.png', 'social', now(), 0, NULL)"
+        )
+    )
+    await db.flush()
+    text_ = words(await (await admin.get(PATH, headers=HTML)).get_data(as_text=True))
+    assert re.search(
+        r"2 images are waiting to be erased, the oldest since .+; 1 failed and will be tried "
+        r"again; 1 has waited more than an hour\. The last error: /var/lib/rose-ash/"
+        r"media-social/images is not a directory here\.",
+        text_,
+    ), text_
+
     home = await (await admin.get("/admin/", headers=HTML)).get_data(as_text=True)
     assert f'{live.url("federation")}{PATH}"' in home, "linked from the admin home"
 

@@ -46,6 +46,7 @@ def test_every_named_part_is_the_domains_own_and_loads() -> None:
         "newsletters",
         "identity",
         "events",
+        "social",
     }
     assert {d.name for d in DOMAINS if d.commands} == {"identity", "federation", "blog", "market"}
 

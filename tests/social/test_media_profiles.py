@@ -17,13 +17,14 @@ from PIL import Image
 from quart.datastructures import FileStorage
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from account import personal
 from shared.config import Settings
 from shared.contracts import PersonalData, implements
 from shared.db import run_after_commit
 from shared.errors import Conflict
+from shared.infrastructure import media_erasure
 from shared.infrastructure.factory import RoseQuart
 from shared.models import ApActivity, SocialAccount, SocialFollow, SocialStatus, User
 from shared.services.federation.outbox import OutboxProcessor
@@ -88,6 +89,13 @@ async def multipart(client: Client, path: str, files: dict[str, FileStorage], **
         files=files,
         headers={"Origin": FED},
     )
+
+
+async def worker_erases(
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings
+) -> int:
+    """What the worker's stage does with the files released so far (they are queued)."""
+    return await media_erasure.erase_due(session_factory, settings.media, "social")
 
 
 def stored(root: Path) -> list[Path]:
@@ -297,6 +305,8 @@ async def test_a_member_uploads_an_avatar_and_header_and_followers_get_the_updat
     app: RoseQuart,
     make_app: AppMaker,
     db: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
     remote: LoopbackServer,
     processor: OutboxProcessor,
     media_root: Path,
@@ -371,6 +381,10 @@ async def test_a_member_uploads_an_avatar_and_header_and_followers_get_the_updat
         header_url=header,
     )
     assert resp.status_code == 303
+    # The old file is queued for the worker, which erases it.
+    assert old_avatar in stored(media_root)
+    await db.commit()
+    assert await worker_erases(session_factory, settings) == 1
     assert old_avatar not in stored(media_root)
     assert len(stored(media_root)) == 2
     avatar = (await (await app.test_client().get("/users/ash", headers=AS)).get_json())["icon"]
@@ -381,12 +395,18 @@ async def test_a_member_uploads_an_avatar_and_header_and_followers_get_the_updat
             ash, "/social/profile", {}, avatar_url=avatar["url"], header_url=typed
         )
         assert resp.status_code == 303
+    await db.commit()
+    assert await worker_erases(session_factory, settings) == 1
     assert media_root / "images" / avatar["url"].rsplit("/", 1)[1] in stored(media_root)
-    assert len(stored(media_root)) == 1  # the header was replaced, then removed
+    assert len(stored(media_root)) == 1  # the header was replaced, then erased
 
 
 async def test_a_member_points_only_at_their_own_uploads_and_no_file_in_use_goes(
-    app: RoseQuart, db: AsyncSession, media_root: Path, settings: Settings
+    app: RoseQuart,
+    db: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    media_root: Path,
+    settings: Settings,
 ) -> None:
     """The probe's attack: an avatar set to the blog's feature image, then cleared, removed
     the blog's file. A stored file is its uploader's; nothing is removed while used."""
@@ -431,6 +451,8 @@ async def test_a_member_points_only_at_their_own_uploads_and_no_file_in_use_goes
         bea, "/social/profile", {"avatar": upload(image("PNG", (60, 60)), "c.png", "image/png")}
     )
     assert resp.status_code == 303
+    await db.commit()
+    await worker_erases(session_factory, settings)
     assert beas_file.is_file()
     assert blog_file.is_file()
     assert used.feature_image == beas["url"]
@@ -473,6 +495,8 @@ async def test_a_suspended_member_is_gone_for_other_servers(
 async def test_export_and_erasure_of_a_members_social_data(
     app: RoseQuart,
     db: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
     remote: LoopbackServer,
     processor: OutboxProcessor,
     media_root: Path,
@@ -524,7 +548,10 @@ async def test_export_and_erasure_of_a_members_social_data(
     assert [d["type"] for d in deletes] == ["Delete", "Delete", "Delete"]
     assert deletes[-1]["object"] == f"{FED}/users/ash"
     assert all(d["actor"] == f"{FED}/users/ash" for d in deletes)
-    # Nothing of theirs is left to read; their files are gone; the actor is Gone.
+    # Nothing of theirs is left to read; their files are gone (the worker's stage erases
+    # what the erasure queued); the actor is Gone.
+    assert len(stored(media_root)) == 1
+    assert await worker_erases(session_factory, settings) == 1
     assert stored(media_root) == []
     assert (
         await db.scalar(

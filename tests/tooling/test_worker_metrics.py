@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.config import Settings
@@ -23,6 +23,7 @@ from shared.infrastructure.operations import (
     read_figures,
 )
 from shared.models.market import ScrapeRun, ScrapeSource, Supplier
+from shared.models.media import MediaErasure
 from shared.tooling import worker
 from shared.tooling.devservers import free_ports
 from shared.tooling.worker_metrics import OperationsCollector, serves_metrics
@@ -213,3 +214,46 @@ async def test_each_scrape_source_shows_its_latest_run(db: AsyncSession) -> None
     assert latest[never.id].supplier == "Figures Farm"
     assert figures.scrapes_running >= 1
     assert figures.scrapes_failed >= 1
+
+
+async def test_files_waiting_to_be_erased_are_counted_and_the_overdue_shown(
+    db: AsyncSession,
+) -> None:
+    """An erasure waiting over an hour (decision 0112) is what the MediaErasureOverdue alert
+    and the status page watch; settled ones are history."""
+    long_ago = func.now() - timedelta(hours=2)
+    db.add_all(
+        [
+            MediaErasure(name="fresh.png", store="social"),
+            MediaErasure(
+                name="stuck.png",
+                store="social",
+                requested_at=long_ago,
+                attempts=3,
+                last_error="/var/lib/rose-ash/media-social/images is not a directory here",
+            ),
+            MediaErasure(
+                name="done.png",
+                store="blog",
+                requested_at=long_ago,
+                attempts=1,
+                done_at=func.now(),
+                outcome="erased",
+            ),
+        ]
+    )
+    await db.flush()
+    erasures = (await read_figures(db)).media_erasures
+    assert (erasures.pending, erasures.retrying, erasures.overdue) == (2, 1, 1)
+    assert erasures.last_error is not None
+    assert erasures.last_error.endswith("is not a directory here")
+    assert erasures.oldest_at is not None
+
+    collector = OperationsCollector(session_factory=None)  # type: ignore[arg-type]
+    collector.figures = OperationsFigures(media_erasures=erasures)
+    [family] = [f for f in collector.collect() if f.name == "rose_ash_media_erasures"]
+    assert {s.labels["state"]: s.value for s in family.samples} == {
+        "pending": 2,
+        "retrying": 1,
+        "overdue": 1,
+    }

@@ -5,6 +5,8 @@
   does the same by hand or from cron, and both can run at once.
 - When a Ghost site is configured, :func:`ghost_stages` runs the Ghost sync once every
   ``ghost.sync_interval_s``: however many workers run, one of them syncs per interval.
+- The blog's uploads whose last owner went are erased from the blog's store, where the worker
+  finds it (shared/infrastructure/media_erasure.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import Settings
 from shared.contracts import BlogService
+from shared.infrastructure import media_erasure
 from shared.services.blog import ghost_sync
 from shared.services.domain import Stage, WorkerContext, WorkerStage
 
@@ -47,4 +50,5 @@ def ghost_stages(
 def worker_stages(worker: WorkerContext) -> Sequence[WorkerStage]:
     stages = [scheduled_posts(worker.session_factory, worker.services.blog)]
     stages += ghost_stages(worker.settings, worker.session_factory)
+    stages.append(media_erasure.stage(worker.session_factory, worker.settings.media, "blog"))
     return [WorkerStage(stage) for stage in stages]

@@ -14,5 +14,6 @@ def build(settings: Settings, _built: ServiceParts) -> ServiceParts:
 DOMAIN = Domain(
     name="social",
     build=build,
+    worker_stages=Lazy("shared.services.social.stages:worker_stages"),
     demo_seeders=(Lazy("shared.services.social.demo:seed_social"),),
 )

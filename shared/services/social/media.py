@@ -1,5 +1,6 @@
 """A member's uploaded images: checked and re-encoded before anything is written, stored,
-and removed once nothing uses them."""
+and queued for erasure once nothing uses them (the worker's stage removes them from the social
+hub's store: shared/infrastructure/media_erasure.py)."""
 
 from __future__ import annotations
 
@@ -71,10 +72,7 @@ class SocialMedia(SocialBase):
         self, session: AsyncSession, user_id: int, image: media.PreparedImage
     ) -> str:
         """Store one checked image as member ``user_id``'s upload; its absolute URL."""
-        path = await media.store(image, self.settings.media)
-        name = media.stored_name(path, self.settings.media)
-        if name is not None:
-            await media.record_owner(session, name, "social", user_id)
+        path = await media.store_owned(session, image, self.settings.media, "social", user_id)
         return self.settings.apps["federation"].public_url + path
 
     def _media_name(self, url: str) -> str | None:
@@ -117,4 +115,4 @@ class SocialMedia(SocialBase):
                 )
             )
             if not in_use:
-                await media.release(session, name, "social", user_id, self.settings.media)
+                await media.release(session, name, "social", user_id)
