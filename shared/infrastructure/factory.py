@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -272,7 +273,9 @@ def _visitor_cookies(app: RoseQuart, settings: Settings) -> pagecache.VisitorCoo
         ),
         anonymous_session_keys=frozenset({oauth.PENDING_KEY, csrf.SESSION_KEY}),
         session_keys=pagecache.session_reader(app),
-        needs_sign_on_check=oauth.needs_sign_on_check,
+        needs_sign_on_check=functools.partial(
+            oauth.needs_sign_on_check, shared=oauth.generation_reaches_every_app(settings)
+        ),
     )
 
 

@@ -23,7 +23,9 @@ Added to every app by the factory:
   generation cookie, readable by every app, says ``-`` once federation found nobody signed in,
   so no other app asks again (decision 0092); it changes with each sign-in, and each app's
   browser-session marker cookie records the generation it checked at, so every app checks
-  again after one (decision 0071). The check leaves nothing in the app's session: an empty
+  again after one (decision 0071). A generation lives as long as the sign-in it names, so
+  where the cookie reaches every app a browser without one is not sent at all: a new visitor
+  pays no redirect (decision 0113). The check leaves nothing in the app's session: an empty
   session sends no cookie, so the next page is served from the page cache (decision 0091).
 
 The client side is ``httpx`` plus ``joserfc``, not Authlib's client (see the architecture
@@ -354,15 +356,26 @@ def _set_marker(response: Response, generation: str | None) -> Response:
     return response
 
 
-def needs_sign_on_check(marker: str | None, generation: str | None) -> bool:
+def generation_reaches_every_app(settings: Settings) -> bool:
+    """Whether every app reads federation's sign-in generation cookie: it is set on the parent
+    domain (``oauth.cookie_domain``), or every app answers on one host (cookies ignore ports)."""
+    hosts = {urlsplit(app.public_url).hostname for app in settings.apps.values()}
+    return bool(settings.oauth.cookie_domain) or len(hosts) == 1
+
+
+def needs_sign_on_check(
+    marker: str | None, generation: str | None, *, shared: bool = False
+) -> bool:
     """Whether an anonymous browser should be sent to federation with ``prompt=none``.
 
     Not when federation's generation cookie says "nobody" (``-``): federation answered in this
     browser session that nobody was signed in, and any sign-in since would have replaced it, so
-    one check serves every app (decision 0092). Otherwise: this app never checked (no marker),
-    or someone signed in at federation since it last did (the generation differs from the one
-    the marker recorded; decision 0071)."""
-    if generation == NO_GENERATION:
+    one check serves every app (decision 0092). Not when the cookie reaches every app
+    (``shared``) and the browser holds none: a sign-in at federation sets one that lives as long
+    as the sign-in, so this browser has none to find (decision 0113). Otherwise: this app never
+    checked (no marker), or someone signed in at federation since it last did (the generation
+    differs from the one the marker recorded; decision 0071)."""
+    if generation == NO_GENERATION or (generation is None and shared):
         return False
     if marker is None:
         return True
@@ -375,7 +388,9 @@ async def _silent_sign_on() -> Response | None:
         return None
     generation = request.cookies.get(generation_cookie_name(rose.settings))
     marker = request.cookies.get(marker_cookie_name(rose.settings, rose.name))
-    if not needs_sign_on_check(marker, generation):
+    if not needs_sign_on_check(
+        marker, generation, shared=generation_reaches_every_app(rose.settings)
+    ):
         return None
     if marker is None and request.headers.get("HX-Request"):
         # A boosted navigation follows a page load that was checked already (a browser
@@ -496,13 +511,18 @@ async def _keep_generation(response: Response) -> Response:
     """Federation: while this browser is signed in here the generation cookie holds a new
     value for every sign-in, so each app's silent check runs again after one (0071). Once
     federation has found nobody signed in — an app's authorization request, or a browser still
-    carrying an old generation — it holds ``-``, so the other apps need not ask (0092)."""
+    carrying an old generation — it holds ``-``, so the other apps need not ask (0092). A
+    generation lives as long as the sign-in, renewed as federation's session is, so a browser
+    without one has nobody to find (0113)."""
     settings = current_platform().settings
     name = generation_cookie_name(settings)
     current = request.cookies.get(name)
     signed_in = auth.current_user() is not None or auth.signed_in_now()
     if signed_in and (current in (None, NO_GENERATION) or auth.signed_in_now()):
         _set_generation(response, settings, secrets.token_urlsafe(12))
+    elif signed_in and current is not None and request.method == "GET":
+        # Kept alive as long as the sign-in is (0113): the apps read its absence as "nobody".
+        _set_generation(response, settings, current)
     elif (
         not signed_in
         and current != NO_GENERATION
@@ -513,10 +533,13 @@ async def _keep_generation(response: Response) -> Response:
 
 
 def _set_generation(response: Response, settings: Settings, value: str) -> None:
-    # No max-age: a browser-session cookie, like the apps' markers.
+    # A sign-in's generation lives as long as the sign-in may (federation's session is
+    # permanent; decision 0113); "nobody" is a browser-session cookie, like the apps' markers.
+    lifetime = current_app.permanent_session_lifetime
     response.set_cookie(
         generation_cookie_name(settings),
         value,
+        max_age=None if value == NO_GENERATION else int(lifetime.total_seconds()),
         domain=settings.oauth.cookie_domain or None,
         path="/",
         secure=settings.cookie_secure,

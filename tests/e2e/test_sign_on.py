@@ -39,10 +39,11 @@ async def test_sign_up_verify_sign_in_once_then_signed_in_and_out_everywhere(
 
     page.on("request", seen)
 
-    # A first visit: one silent trip to federation and straight back, not signed in.
+    # A first visit: never signed in, so not sent to federation at all (decision 0113).
     await page.goto(site.url("blog", "/?journey=1"))
     await expect(page).to_have_url(site.url("blog", "/?journey=1"))
     await expect(account_menu(page).get_by_role("link", name="Sign in")).to_be_visible()
+    assert to_federation == []
 
     # "Sign in" leads to federation, where there is no account yet: create one.
     await account_menu(page).get_by_role("link", name="Sign in").click()

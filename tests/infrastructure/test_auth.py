@@ -224,11 +224,24 @@ async def test_a_disabled_account_is_signed_out(make_app: AppMaker, db: AsyncSes
 # --- silent sign-on -----------------------------------------------------------------------------
 
 
-async def test_a_browser_without_a_session_is_sent_to_federation_once(
+async def test_a_browser_that_never_signed_in_is_not_sent_to_federation(
+    make_app: AppMaker,
+) -> None:
+    """No sign-in generation in the browser, and every app reads it (one host here): nobody
+    is signed in at federation for this browser, so its first page costs no redirect (0113)."""
+    app = await make_app("market")
+    client = app.test_client()
+    resp = await client.get("/?q=1", headers=HTML)
+    assert resp.status_code == 200
+    assert not resp.headers.getlist("Set-Cookie")
+
+
+async def test_a_browser_signed_in_at_federation_is_sent_to_federation_once(
     make_app: AppMaker,
 ) -> None:
     app = await make_app("market")
     client = app.test_client()
+    client.set_cookie("127.0.0.1", "rose_signin", "g1")  # signed in at federation
     resp = await client.get("/?q=1", headers=HTML)
     assert resp.status_code == 302
     location = resp.headers["Location"]
@@ -254,6 +267,7 @@ async def test_federation_answering_not_signed_in_returns_to_the_page_asked_for(
 ) -> None:
     app = await make_app("cart")
     client = app.test_client()
+    client.set_cookie("127.0.0.1", "rose_signin", "g1")  # signed in at federation, ended since
     resp = await client.get("/?step=2", headers=HTML)
     state = query_of(resp.headers["Location"])["state"]
     resp = await client.get(f"/auth/callback?error=login_required&state={state}")

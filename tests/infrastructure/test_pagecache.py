@@ -270,11 +270,16 @@ async def test_every_boost_header_combination_is_cached_as_what_it_renders(
 async def test_a_browsers_first_visit_still_gets_silent_sign_on(app: RoseQuart) -> None:
     visitor = anonymous(app)
     await get(visitor)  # cached by a non-browser
-    first = await visitor.get("/", headers=BROWSER)
+    # A browser signed in at federation (its sign-in generation) passes through to the check.
+    first = await visitor.get("/", headers={**BROWSER, "Cookie": "rose_signin=g1"})
     assert first.status_code == 302  # to federation, prompt=none
     marker = marker_cookie_name(app.extensions["rose"].settings, "blog")
-    back = await visitor.get("/", headers={**BROWSER, "Cookie": f"{marker}=1"})
+    cookies = f"{marker}=g1; rose_signin=g1"
+    back = await visitor.get("/", headers={**BROWSER, "Cookie": cookies})
     assert back.headers["x-rose-cache"] == "hit"
+    # One that never signed in has nothing to check (decision 0113): served from the cache.
+    new = await visitor.get("/", headers=BROWSER)
+    assert new.headers["x-rose-cache"] == "hit"
 
 
 async def test_responses_that_set_cookies_or_are_private_are_not_stored(

@@ -49,7 +49,9 @@ async def sign_in_at_federation(client: Client, login: str, **headers: str) -> R
 
 
 def test_when_an_app_checks_again() -> None:
-    assert needs_sign_on_check(None, None)  # never checked
+    assert needs_sign_on_check(None, None)  # never checked (the cookie may not reach this app)
+    assert not needs_sign_on_check(None, None, shared=True)  # it would: nobody signed in
+    assert needs_sign_on_check(None, "g1", shared=True)
     assert needs_sign_on_check(None, "g1")
     assert not needs_sign_on_check("-", None)  # checked; nobody signed in since
     assert needs_sign_on_check("-", "g1")  # someone signed in since
@@ -77,11 +79,14 @@ async def test_federation_sets_a_new_generation_at_each_sign_in_and_drops_it_at_
     assert value
     assert "HttpOnly" in header
     assert "SameSite=Lax" in header
-    assert "Max-Age" not in header, "a browser-session cookie"
-    # Pages while signed in leave it as it is.
+    # As long-lived as the sign-in (decision 0113): a browser without one has nobody to find.
+    assert "Max-Age=1209600" in header, header
+    # Pages while signed in keep its value and renew its life, as the session's is.
     resp = await first.get("/settings", headers=BROWSER)
     assert resp.status_code == 200
-    assert name not in set_cookies(resp.headers)
+    again, header = set_cookies(resp.headers)[name]
+    assert again == value
+    assert "Max-Age=1209600" in header, header
 
     second = app.test_client()
     resp = await sign_in_at_federation(second, "rowan")
@@ -126,12 +131,15 @@ async def test_an_app_checks_again_once_someone_signed_in_since(make_app: AppMak
     browser = app.test_client()
     marker = marker_cookie_name(app.extensions["rose"].settings, "market")
 
+    # No sign-in in this browser: nothing to check (decision 0113).
+    assert (await browser.get("/", headers=BROWSER)).status_code == 200
+    browser.set_cookie("127.0.0.1", "rose_signin", "g0")  # a sign-in at federation
     resp = await browser.get("/", headers=BROWSER)
     assert resp.status_code == 302  # the first check
-    assert set_cookies(resp.headers)[marker][0] == "-"  # nobody was signed in at federation
+    assert set_cookies(resp.headers)[marker][0] == "g0"
     assert (await browser.get("/", headers=BROWSER)).status_code == 200  # checked already
 
-    # Someone signed in at federation (in another app's tab): check again, once.
+    # Someone signed in at federation again (in another app's tab): check again, once.
     browser.set_cookie("127.0.0.1", "rose_signin", "g1")
     resp = await browser.get("/products?x=1", headers=BROWSER)
     assert resp.status_code == 302
@@ -147,7 +155,8 @@ async def test_an_app_checks_again_once_someone_signed_in_since(make_app: AppMak
 async def test_a_boosted_navigation_checks_again_as_a_whole_page(make_app: AppMaker) -> None:
     app = await make_app("events")
     browser = app.test_client()
-    await browser.get("/", headers=BROWSER)  # the first check
+    browser.set_cookie("127.0.0.1", "rose_signin", "g1")  # a sign-in at federation
+    assert (await browser.get("/", headers=BROWSER)).status_code == 302  # the first check
     assert (await browser.get("/", headers=BOOSTED)).status_code == 200
     # Not every htmx request is a navigation: those never leave.
     browser.set_cookie("127.0.0.1", "rose_signin", "g2")
