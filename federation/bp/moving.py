@@ -7,9 +7,11 @@ what was wrong (4xx) and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Blueprint, Response, redirect, request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import MovingDTO
 from shared.errors import DomainError
@@ -49,6 +51,21 @@ def _shown(err: DomainError) -> DomainError:
     return err
 
 
+async def _act(
+    call: Callable[[AsyncSession, int, str], Awaitable[object]], value: str, *, field: str
+) -> Any:
+    """Do what the form asks with the handle or address it gave; a refusal shows the page
+    again, the value kept in its field (and nothing changed)."""
+    session = db_session()
+    try:
+        await call(session, _user_id(), value)
+    except DomainError as err:
+        await session.rollback()
+        moving = await services().social.moving(session, _user_id())
+        return await _page(moving, _shown(err), **{field: value})
+    return redirect(PAGE, 303)
+
+
 @bp.get(PAGE)
 @auth.login_required
 async def moving() -> Response:
@@ -59,16 +76,8 @@ async def moving() -> Response:
 @auth.login_required
 @rate_limited("social")
 async def add_alias() -> Any:
-    form = await request.form
-    session = db_session()
-    social = services().social
-    alias = form.get("alias", "")
-    try:
-        await social.add_alias(session, _user_id(), alias)
-    except DomainError as err:
-        await session.rollback()
-        return await _page(await social.moving(session, _user_id()), _shown(err), alias=alias)
-    return redirect(PAGE, 303)
+    alias = (await request.form).get("alias", "")
+    return await _act(services().social.add_alias, alias, field="alias")
 
 
 @bp.post(f"{PAGE}/aliases/remove")
@@ -84,13 +93,5 @@ async def remove_alias() -> Any:
 @auth.login_required
 @rate_limited("social")
 async def move_away() -> Any:
-    form = await request.form
-    session = db_session()
-    social = services().social
-    target = form.get("target", "")
-    try:
-        await social.move_away(session, _user_id(), target)
-    except DomainError as err:
-        await session.rollback()
-        return await _page(await social.moving(session, _user_id()), _shown(err), target=target)
-    return redirect(PAGE, 303)
+    target = (await request.form).get("target", "")
+    return await _act(services().social.move_away, target, field="target")

@@ -56,6 +56,33 @@ class SocialBase:
         async with guarded_client(self.settings) as own:
             yield Fetcher(self.settings, own, key_id=key)
 
+    async def _publish_to(
+        self,
+        session: AsyncSession,
+        me: SocialAccount,
+        activity_type: str,
+        obj: dict[str, Any] | str,
+        account: SocialAccount,
+        *,
+        object_uri: str | None,
+        uri: str | None = None,
+    ) -> None:
+        """One of the member's activities for one remote ``account`` alone, at its own inbox
+        (a ``Follow``, an ``Accept``, a ``Block``, and their ``Undo``)."""
+        await self._publish(
+            session,
+            me,
+            activity_type,
+            obj,
+            object_uri=object_uri,
+            is_public=False,
+            to_followers=False,
+            targets=[account.inbox_url] if account.inbox_url else [],
+            to=[account.uri],
+            cc=[],
+            uri=uri,
+        )
+
     async def _publish(
         self,
         session: AsyncSession,

@@ -75,17 +75,13 @@ class SocialFollows(SocialAccounts):
         if target.domain is not None:
             if target.inbox_url is None:
                 raise DomainError("social_no_inbox", "That account cannot be followed.")
-            await self._publish(
+            await self._publish_to(
                 session,
                 me,
                 "Follow",
                 target.uri,
+                target,
                 object_uri=target.uri,
-                is_public=False,
-                to_followers=False,
-                targets=(target.inbox_url,),
-                to=[target.uri],
-                cc=[],
                 uri=follow_uri,
             )
         else:
@@ -131,7 +127,7 @@ class SocialFollows(SocialAccounts):
             target = await session.get(SocialAccount, account_id)
             assert target is not None
             if target.domain is not None and target.inbox_url is not None:
-                await self._publish(
+                await self._publish_to(
                     session,
                     me,
                     "Undo",
@@ -141,12 +137,8 @@ class SocialFollows(SocialAccounts):
                         "actor": me.uri,
                         "object": target.uri,
                     },
+                    target,
                     object_uri=row.follow_uri,
-                    is_public=False,
-                    to_followers=False,
-                    targets=(target.inbox_url,),
-                    to=[target.uri],
-                    cc=[],
                 )
             await session.delete(row)
             await session.flush()
@@ -196,17 +188,13 @@ class SocialFollows(SocialAccounts):
         accept: bool,
     ) -> None:
         assert follower.inbox_url is not None
-        await self._publish(
+        await self._publish_to(
             session,
             me,
             "Accept" if accept else "Reject",
             {"id": follow_uri, "type": "Follow", "actor": follower.uri, "object": me.uri},
+            follower,
             object_uri=follow_uri,
-            is_public=False,
-            to_followers=False,
-            targets=(follower.inbox_url,),
-            to=[follower.uri],
-            cc=[],
         )
 
     async def followers(

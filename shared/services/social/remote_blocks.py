@@ -44,31 +44,23 @@ class SocialRemoteBlocks(SocialFollows, SocialRemoteAccounts):
             return
         if before_kind == "block":
             block_uri = before_uri or f"{me.uri}#blocks/{target.id}"
-            await self._publish(
+            await self._publish_to(
                 session,
                 me,
                 "Undo",
                 {"id": block_uri, "type": "Block", "actor": me.uri, "object": target.uri},
+                target,
                 object_uri=block_uri,
-                is_public=False,
-                to_followers=False,
-                targets=(target.inbox_url,),
-                to=[target.uri],
-                cc=[],
             )
         if after is not None and is_block:
             after.uri = members.member_urls(self.settings, me.username).activity(uuid.uuid4().hex)
-            await self._publish(
+            await self._publish_to(
                 session,
                 me,
                 "Block",
                 target.uri,
+                target,
                 object_uri=target.uri,
-                is_public=False,
-                to_followers=False,
-                targets=(target.inbox_url,),
-                to=[target.uri],
-                cc=[],
                 uri=after.uri,
             )
             await session.flush()
