@@ -135,6 +135,8 @@ class OIDCClient:
         fed = settings.apps["federation"]
         me = settings.apps[name]
         self.settings = settings
+        # Read once: whether every app sees federation's sign-in generation (decision 0113).
+        self.generation_shared = generation_reaches_every_app(settings)
         self.client_id = name
         self.secret = client_secret(settings, name)
         self.issuer = fed.public_url
@@ -388,9 +390,7 @@ async def _silent_sign_on() -> Response | None:
         return None
     generation = request.cookies.get(generation_cookie_name(rose.settings))
     marker = request.cookies.get(marker_cookie_name(rose.settings, rose.name))
-    if not needs_sign_on_check(
-        marker, generation, shared=generation_reaches_every_app(rose.settings)
-    ):
+    if not needs_sign_on_check(marker, generation, shared=oidc_client().generation_shared):
         return None
     if marker is None and request.headers.get("HX-Request"):
         # A boosted navigation follows a page load that was checked already (a browser
