@@ -520,8 +520,9 @@ async def _keep_generation(response: Response) -> Response:
     signed_in = auth.current_user() is not None or auth.signed_in_now()
     if signed_in and (current in (None, NO_GENERATION) or auth.signed_in_now()):
         _set_generation(response, settings, secrets.token_urlsafe(12))
-    elif signed_in and current is not None and request.method == "GET":
-        # Kept alive as long as the sign-in is (0113): the apps read its absence as "nobody".
+    elif signed_in and current is not None and wants_silent_sign_on():
+        # Kept alive as long as the sign-in is (0113), renewed on a page load (not on every
+        # asset or fragment): the apps read its absence as "nobody".
         _set_generation(response, settings, current)
     elif (
         not signed_in
